@@ -1,0 +1,32 @@
+# A thin front door for people; CMake does the real work in build/.
+BUILD   ?= build
+CMAKE_FLAGS ?=
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+
+# Debian packages the build, the tests and the demo need.
+PACKAGES = build-essential cmake pkg-config libzmq3-dev libczmq-dev \
+           libmsgpack-dev libhiredis-dev libjansson-dev check \
+           redis-server redis-tools
+
+.PHONY: all deps build check clean format
+
+all: build
+
+deps:
+	@tools/install-deps.sh $(PACKAGES)
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+check: deps
+	$(MAKE) build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,57 @@
+/*  recobus-broker: parses flags and config, then runs the broker actor
+    until SIGINT or SIGTERM.  */
+#include <czmq.h>
+
+#include "rb_broker.h"
+#include "rb_programs.h"
+
+static const rb_program_t *const s_program = &rb_program_broker;
+
+int
+main (int argc, char **argv)
+{
+    rb_cli_t cli;
+    int rc = rb_cli_parse (s_program, argc, argv, &cli);
+    if (rc)
+        return rc == -1 ? 0 : rc;
+    if (cli.argi < argc) {
+        rb_cli_error (s_program, "unexpected argument '%s'", argv[cli.argi]);
+        rb_config_destroy (&cli.config);
+        return EX_USAGE;
+    }
+    rb_config_t *cfg = cli.config;
+    rb_broker_opts_t opts;
+    rb_broker_opts_default (&opts);
+    opts.bind = rb_config_str (cfg, "bind");
+    opts.tap = rb_config_str (cfg, "tap");
+    opts.heartbeat_ms = (int) rb_config_int (cfg, "heartbeat");
+    opts.liveness = (int) rb_config_int (cfg, "liveness");
+    opts.queue_max = (int) rb_config_int (cfg, "queue-max");
+    opts.queue_timeout_ms = (int) rb_config_int (cfg, "queue-timeout");
+    opts.worker_credit = (int) rb_config_int (cfg, "worker-credit");
+    opts.tap_hwm = (int) rb_config_int (cfg, "tap-hwm");
+    opts.max_frame = rb_config_int (cfg, "max-frame");
+    zsys_set_logstream (stderr); /* stdout is for results only */
+    zsys_set_logident ("recobus-broker");
+    zactor_t *broker = zactor_new (rb_broker_actor, &opts);
+    zstr_send (broker, "ENDPOINTS");
+    char *bus = NULL, *tap = NULL;
+    zsock_recv (broker, "ss", &bus, &tap);
+    rc = 0;
+    if (!bus || !*bus) {
+        rb_cli_error (s_program, "cannot bind %s or %s (see the log above)",
+                      opts.bind, opts.tap);
+        rc = EX_CONFIG;
+    } else {
+        printf ("recobus-broker: bus %s tap %s\n", bus, *tap ? tap : "-");
+        fflush (stdout);
+        /* wait for SIGINT/SIGTERM: czmq sets zsys_interrupted */
+        while (!zsys_interrupted)
+            zclock_sleep (100);
+    }
+    zstr_free (&bus);
+    zstr_free (&tap);
+    zactor_destroy (&broker);
+    rb_config_destroy (&cli.config);
+    return rc;
+}

@@ -1,0 +1,79 @@
+/*  rb_bus: the bus client every recobus node and tool uses.
+
+    Connects a DEALER to the broker, registers (HELLO → WELCOME) with a
+    role, a name and the services it offers, heartbeats both ways, and
+    re-registers by itself after broker loss or ERROR unknown_node, with
+    jittered back-off from 100 ms to 5 s. Requests carry a correlation id
+    and a deadline; their replies (or a local ERROR timeout) come back to a
+    callback. Works inside a zloop (rb_bus_attach) or synchronously
+    (rb_bus_poll / rb_bus_call), for command-line tools.  */
+#ifndef RB_BUS_H
+#define RB_BUS_H
+
+#include <czmq.h>
+#include "rb_msg.h"
+
+typedef struct rb_bus rb_bus_t;
+
+typedef struct {
+    const char *endpoint;                  /* the broker's bus endpoint */
+    int role;                              /* rb_role_t */
+    const char *name;                      /* unique node name */
+    const char *services[RB_SERVICES_MAX]; /* offered, as a worker */
+    int n_services;
+    rb_limits_t limits; /* for decoding what arrives */
+} rb_bus_opts_t;
+
+/*  Called for a reply (kind REPLY or ERROR, the latter also for a local
+    timeout: status timeout, sender ""), a request to serve, or a push.
+    b points into the message: to keep using it after the call, take the
+    message (*msg_p = NULL, yours to destroy) and decode it again.  */
+typedef void (rb_bus_fn) (rb_bus_t *bus, const rb_header_t *h,
+                          const rb_body_t *b, zmsg_t **msg_p, void *arg);
+
+rb_bus_t *rb_bus_new (const rb_bus_opts_t *opts);
+/*  Says BYE to the broker and closes. Pending requests get no callback. */
+void rb_bus_destroy (rb_bus_t **self_p);
+
+void rb_bus_on_request (rb_bus_t *self, rb_bus_fn *fn, void *arg);
+void rb_bus_on_push (rb_bus_t *self, rb_bus_fn *fn, void *arg);
+
+/*  Runs inside loop: a reader for the socket and a 10 ms timer. */
+void rb_bus_attach (rb_bus_t *self, zloop_t *loop);
+
+/*  Sends a REQUEST to a service (RB_ADDR_SERVICE) or node (RB_ADDR_NODE).
+    fn is called exactly once. Returns 0, or -1 if too many are pending. */
+int rb_bus_request (rb_bus_t *self, int addr, const char *dest,
+                    const rb_body_t *b, uint32_t timeout_ms, rb_bus_fn *fn,
+                    void *arg);
+/*  Answers a request received through on_request. */
+int rb_bus_reply (rb_bus_t *self, const rb_header_t *req, const rb_body_t *b);
+int rb_bus_error (rb_bus_t *self, const rb_header_t *req, int code,
+                  const char *text);
+int rb_bus_push (rb_bus_t *self, int addr, const char *dest,
+                 const rb_body_t *b);
+
+bool rb_bus_registered (rb_bus_t *self);
+/*  Why registration last failed ("name_taken: ..."), or NULL. */
+const char *rb_bus_problem (rb_bus_t *self);
+uint32_t rb_bus_pending (rb_bus_t *self);
+/*  Times registered (1 at first WELCOME, +1 after each re-registration). */
+uint32_t rb_bus_registrations (rb_bus_t *self);
+
+/*  --- synchronous use ------------------------------------------------- */
+
+/*  Handles traffic and timers for up to timeout_ms; returns early after
+    anything arrived. Returns -1 if interrupted.  */
+int rb_bus_poll (rb_bus_t *self, int timeout_ms);
+/*  Waits until registered; 0, or -1 at the deadline.  */
+int rb_bus_wait_ready (rb_bus_t *self, int timeout_ms);
+
+/*  Sends a request and waits for its answer, serving other traffic
+    meanwhile. On return *reply is the answer message (yours; NULL only on
+    local timeout), *h its header and *b its body (pointing into *reply).
+    Returns 0 for a REPLY, else the rb_code_t of the ERROR.  */
+int rb_bus_call (rb_bus_t *self, int addr, const char *dest,
+                 const rb_body_t *req, uint32_t timeout_ms, zmsg_t **reply,
+                 rb_header_t *h, rb_body_t *b);
+
+#endif

@@ -1,0 +1,160 @@
+/*  rb_dec: the decode context's error helpers and primitive field readers
+    (see rb_dec.h). Internal to the codec.  */
+#include "rb_dec.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/*  --- errors --------------------------------------------------------- */
+
+int
+rb_dec_fail (rb_err_t *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        err->code = code;
+        va_list args;
+        va_start (args, fmt);
+        vsnprintf (err->text, sizeof err->text, fmt, args);
+        va_end (args);
+    }
+    return code;
+}
+
+int
+rb_dec_read_fail (rb_err_t *err, int rc, const rb_mp_reader_t *r,
+                  const char *where, const char *expected)
+{
+    if (rc == RB_MP_TRUNCATED)
+        return rb_dec_fail (err, RB_E_TRUNCATED, "%s: truncated", where);
+    return rb_dec_fail (err, RB_E_WRONG_TYPE, "%s: expected %s, got %s", where,
+                        expected, rb_mp_peek_name (r));
+}
+
+/*  --- readers -------------------------------------------------------- */
+
+int
+rb_dec_str (rb_dec_t *d, rb_str_t *out)
+{
+    int rc = rb_mp_read_str (&d->r, &out->ptr, &out->len);
+    return rc ? rb_dec_read_fail (d->err, rc, &d->r, d->where, "str") : 0;
+}
+
+int
+rb_dec_uint (rb_dec_t *d, uint64_t *out)
+{
+    int rc = rb_mp_read_uint (&d->r, out);
+    return rc ? rb_dec_read_fail (d->err, rc, &d->r, d->where, "uint") : 0;
+}
+
+int
+rb_dec_key (rb_dec_t *d, rb_str_t *out)
+{
+    int rc = rb_dec_str (d, out);
+    if (rc == 0 && !rb_key_valid (out->ptr, out->len))
+        return rb_dec_fail (d->err, RB_E_KEY,
+                            "%s: key must be 1..%d printable bytes (got %u)",
+                            d->where, RB_KEY_MAX, out->len);
+    return rc;
+}
+
+int
+rb_dec_name (rb_dec_t *d, rb_str_t *out)
+{
+    int rc = rb_dec_str (d, out);
+    if (rc == 0 && !rb_name_valid (out->ptr, out->len))
+        return rb_dec_fail (d->err, RB_E_TEXT,
+                            "%s: name must be 1..%d of [A-Za-z0-9._-]",
+                            d->where, RB_NAME_MAX);
+    return rc;
+}
+
+int
+rb_dec_text (rb_dec_t *d, rb_str_t *out, uint32_t max)
+{
+    int rc = rb_dec_str (d, out);
+    if (rc == 0 && (out->len > max || memchr (out->ptr, 0, out->len)))
+        return rb_dec_fail (d->err, RB_E_TEXT,
+                            "%s: text must be at most %u bytes, no NUL",
+                            d->where, max);
+    return rc;
+}
+
+int
+rb_dec_value (rb_dec_t *d, bool *has_value, rb_str_t *out)
+{
+    if (rb_mp_peek_nil (&d->r)) {
+        *has_value = false;
+        *out = rb_strn (NULL, 0);
+        return rb_mp_read_nil (&d->r);
+    }
+    const uint8_t *bin;
+    uint32_t len;
+    int rc = rb_mp_read_bin (&d->r, &bin, &len);
+    if (rc)
+        return rb_dec_read_fail (d->err, rc, &d->r, d->where, "bin or nil");
+    if (len > d->limits->max_value)
+        return rb_dec_fail (d->err, RB_E_VALUE, "%s: %u bytes over the %u max",
+                            d->where, len, d->limits->max_value);
+    *has_value = true;
+    *out = rb_strn (bin, len);
+    return 0;
+}
+
+int
+rb_dec_word (rb_dec_t *d, int set, uint8_t *out)
+{
+    rb_str_t s;
+    int rc = rb_dec_str (d, &s);
+    if (rc)
+        return rc;
+    int v = rb_word_lookup (s, set);
+    if (v < 0)
+        return rb_dec_fail (d->err, RB_E_ENUM, "%s: unknown word", d->where);
+    *out = (uint8_t) v;
+    return 0;
+}
+
+int
+rb_dec_bool (rb_dec_t *d, bool *out)
+{
+    int rc = rb_mp_read_bool (&d->r, out);
+    return rc ? rb_dec_read_fail (d->err, rc, &d->r, d->where, "bool") : 0;
+}
+
+int
+rb_dec_array (rb_dec_t *d, uint32_t max, uint32_t *n)
+{
+    int rc = rb_mp_read_array (&d->r, n);
+    if (rc)
+        return rb_dec_read_fail (d->err, rc, &d->r, d->where, "array");
+    if (*n > max)
+        return rb_dec_fail (d->err, RB_E_BATCH,
+                            "%s: %u elements over the %u max", d->where, *n,
+                            max);
+    return 0;
+}
+
+int
+rb_dec_tuple (rb_dec_t *d, uint32_t size)
+{
+    uint32_t n;
+    int rc = rb_mp_read_array (&d->r, &n);
+    if (rc)
+        return rb_dec_read_fail (d->err, rc, &d->r, d->where, "array");
+    if (n != size)
+        return rb_dec_fail (d->err, RB_E_SHAPE, "%s: %u elements, expected %u",
+                            d->where, n, size);
+    return 0;
+}
+
+size_t
+rb_dec_push_where (rb_dec_t *d, const char *fmt, ...)
+{
+    size_t mark = strlen (d->where);
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (d->where + mark, sizeof d->where - mark, fmt, args);
+    va_end (args);
+    return mark;
+}

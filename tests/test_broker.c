@@ -1,0 +1,636 @@
+/*  test_broker: the broker actor and the bus client over real TCP
+    sockets on loopback: routing, load sharing, liveness, queue bounds,
+    hostile frames, restart, tap, identity stamping and introspection.
+    Every wait is on a condition with a deadline.  */
+#include <check.h>
+
+#include "rb_testing.h"
+#include <czmq.h>
+
+#include "rb_broker.h"
+#include "rb_bus.h"
+#include "rb_msg.h"
+
+static zactor_t *s_broker;
+static char s_bus_ep[256], s_tap_ep[256];
+
+/*  Starts a broker with short heartbeats so liveness tests are quick. */
+static void
+s_start (rb_broker_opts_t *opts, const char *bind)
+{
+    static rb_broker_opts_t o;
+    rb_broker_opts_default (&o);
+    if (opts)
+        o = *opts;
+    o.bind = bind ? bind : "tcp://127.0.0.1:*";
+    o.tap = "tcp://127.0.0.1:*";
+    s_broker = zactor_new (rb_broker_actor, &o);
+    zstr_send (s_broker, "ENDPOINTS");
+    char *bus, *tap;
+    zsock_recv (s_broker, "ss", &bus, &tap);
+    ck_assert_str_ne (bus, "");
+    snprintf (s_bus_ep, sizeof s_bus_ep, "%s", bus);
+    snprintf (s_tap_ep, sizeof s_tap_ep, "%s", tap);
+    zstr_free (&bus);
+    zstr_free (&tap);
+}
+
+static rb_broker_opts_t
+s_fast (void)
+{
+    rb_broker_opts_t o;
+    rb_broker_opts_default (&o);
+    o.heartbeat_ms = 100;
+    o.liveness = 3;
+    return o;
+}
+
+static void
+s_setup (void)
+{
+    rb_broker_opts_t o = s_fast ();
+    s_start (&o, NULL);
+}
+
+static void
+s_teardown (void)
+{
+    zactor_destroy (&s_broker);
+}
+
+/*  A test node: its bus and what it saw. */
+typedef struct {
+    rb_bus_t *bus;
+    int served;           /* requests handled */
+    bool hold;            /* keep requests unanswered */
+    rb_header_t last_req; /* the last request's header */
+    int pushes;
+    uint8_t last_push_type;
+} node_t;
+
+static void
+s_serve (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+         zmsg_t **msg_p, void *arg)
+{
+    node_t *n = (node_t *) arg;
+    n->served++;
+    n->last_req = *h;
+    if (n->hold)
+        return;
+    rb_body_t echo;
+    rb_body_init (&echo, RB_T_ECHO);
+    echo.has_value = b->has_value;
+    echo.value = b->value;
+    rb_bus_reply (bus, h, &echo);
+}
+
+static void
+s_pushed (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+          zmsg_t **msg_p, void *arg)
+{
+    node_t *n = (node_t *) arg;
+    n->pushes++;
+    n->last_push_type = h->type;
+}
+
+static void
+s_node (node_t *n, int role, const char *name, const char *service)
+{
+    memset (n, 0, sizeof *n);
+    rb_bus_opts_t o = {.endpoint = s_bus_ep, .role = role, .name = name};
+    if (service) {
+        o.services[0] = service;
+        o.n_services = 1;
+    }
+    n->bus = rb_bus_new (&o);
+    rb_bus_on_request (n->bus, s_serve, n);
+    rb_bus_on_push (n->bus, s_pushed, n);
+}
+
+/*  Polls every bus until *flag (if given) is true or ms pass. */
+static void
+s_pump (node_t **nodes, int count, volatile bool *flag, int ms)
+{
+    int64_t deadline = zclock_mono () + ms;
+    while (zclock_mono () < deadline && !(flag && *flag))
+        for (int i = 0; i < count; i++)
+            rb_bus_poll (nodes[i]->bus, 1);
+}
+
+static bool
+s_all_ready (node_t **nodes, int count, int ms)
+{
+    int64_t deadline = zclock_mono () + ms;
+    while (zclock_mono () < deadline) {
+        int ready = 0;
+        for (int i = 0; i < count; i++) {
+            rb_bus_poll (nodes[i]->bus, 1);
+            ready += rb_bus_registered (nodes[i]->bus);
+        }
+        if (ready == count)
+            return true;
+    }
+    return false;
+}
+
+/*  Answers collected by async requests. */
+typedef struct {
+    int replies, errors, last_status, count_by_status[200];
+    bool done; /* replies + errors reached expect */
+    int expect;
+    char last_sender[RB_NAME_MAX + 1];
+    int64_t at;
+} answers_t;
+
+static void
+s_answered (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+            zmsg_t **msg_p, void *arg)
+{
+    answers_t *a = (answers_t *) arg;
+    if (h->kind == RB_K_REPLY)
+        a->replies++;
+    else {
+        a->errors++;
+        a->last_status = h->status;
+        if (h->status < 200)
+            a->count_by_status[h->status]++;
+    }
+    snprintf (a->last_sender, sizeof a->last_sender, "%s", h->sender);
+    a->at = zclock_mono ();
+    a->done = a->replies + a->errors >= a->expect;
+}
+
+static rb_str_t s_payload = {"ping", 4};
+
+static void
+s_ask (node_t *from, int addr, const char *dest, int n, uint32_t timeout,
+       answers_t *a)
+{
+    rb_body_t b;
+    rb_body_init (&b, RB_T_ECHO);
+    b.has_value = true;
+    b.value = s_payload;
+    a->expect += n;
+    a->done = false;
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq (
+            rb_bus_request (from->bus, addr, dest, &b, timeout, s_answered, a),
+            0);
+}
+
+START_TEST (broker_routes_to_a_service_and_to_a_node)
+{
+    node_t w, c;
+    s_node (&w, RB_ROLE_DB, "w1", "echo");
+    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    node_t *all[] = {&w, &c};
+    ck_assert (s_all_ready (all, 2, 3000));
+    answers_t a = {0};
+    s_ask (&c, RB_ADDR_SERVICE, "echo", 5, 2000, &a);
+    s_ask (&c, RB_ADDR_NODE, "w1", 5, 2000, &a);
+    s_pump (all, 2, &a.done, 3000);
+    ck_assert_int_eq (a.replies, 10);
+    ck_assert_int_eq (w.served, 10);
+    ck_assert_str_eq (a.last_sender, "w1");
+    /* nobody offers "nope"; no node is called "ghost" */
+    answers_t e = {0};
+    s_ask (&c, RB_ADDR_SERVICE, "nope", 1, 2000, &e);
+    s_ask (&c, RB_ADDR_NODE, "ghost", 1, 2000, &e);
+    s_pump (all, 2, &e.done, 3000);
+    ck_assert_int_eq (e.count_by_status[RB_S_UNKNOWN_SERVICE], 2);
+    rb_bus_destroy (&w.bus);
+    rb_bus_destroy (&c.bus);
+}
+END_TEST
+
+START_TEST (broker_stamps_the_registered_identity)
+{
+    node_t w, c;
+    s_node (&w, RB_ROLE_DB, "w1", "echo");
+    s_node (&c, RB_ROLE_SERVICE, "svc-a", NULL);
+    node_t *all[] = {&w, &c};
+    ck_assert (s_all_ready (all, 2, 3000));
+    /* a raw request that claims to come from "ops-1" with role ops */
+    rb_header_t h = {.kind = RB_K_REQUEST,
+                     .type = RB_T_ECHO,
+                     .addr = RB_ADDR_SERVICE,
+                     .role = RB_ROLE_OPS};
+    strcpy (h.dest, "echo");
+    strcpy (h.sender, "ops-1");
+    zsock_t *raw = zsock_new_dealer (s_bus_ep);
+    rb_body_t hello;
+    rb_body_init (&hello, RB_T_HELLO);
+    hello.role = RB_ROLE_SERVICE;
+    hello.name = rb_str ("liar");
+    rb_header_t hh = {.kind = RB_K_HELLO, .type = RB_T_HELLO};
+    rb_msg_send (zsock_resolve (raw), &hh, &hello);
+    rb_body_t b;
+    rb_body_init (&b, RB_T_ECHO);
+    rb_msg_send (zsock_resolve (raw), &h, &b);
+    int64_t deadline = zclock_mono () + 3000;
+    while (w.served == 0 && zclock_mono () < deadline)
+        rb_bus_poll (w.bus, 5);
+    ck_assert_int_eq (w.served, 1);
+    ck_assert_str_eq (w.last_req.sender, "liar");
+    ck_assert_int_eq (w.last_req.role, RB_ROLE_SERVICE);
+    zsock_destroy (&raw);
+    rb_bus_destroy (&w.bus);
+    rb_bus_destroy (&c.bus);
+}
+END_TEST
+
+START_TEST (broker_shares_work_between_two_workers)
+{
+    node_t w1, w2, c;
+    s_node (&w1, RB_ROLE_DB, "w1", "echo");
+    s_node (&w2, RB_ROLE_DB, "w2", "echo");
+    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    node_t *all[] = {&w1, &w2, &c};
+    ck_assert (s_all_ready (all, 3, 3000));
+    w1.hold = true; /* w1 keeps what it gets: least-outstanding sends on */
+    answers_t a = {0};
+    s_ask (&c, RB_ADDR_SERVICE, "echo", 20, 2000, &a);
+    int64_t deadline = zclock_mono () + 3000;
+    while (w2.served + w1.served < 20 && zclock_mono () < deadline)
+        s_pump (all, 3, NULL, 5);
+    ck_assert_int_ge (w1.served, 1);
+    ck_assert_int_ge (w2.served, 10);
+    ck_assert_int_eq (w1.served + w2.served, 20);
+    rb_bus_destroy (&w1.bus);
+    rb_bus_destroy (&w2.bus);
+    rb_bus_destroy (&c.bus);
+}
+END_TEST
+
+START_TEST (broker_answers_worker_lost_when_a_worker_dies_mid_request)
+{
+    node_t c;
+    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    node_t *all[] = {&c};
+    ck_assert (s_all_ready (all, 1, 3000));
+    /* a raw worker that registers, takes the request, and goes silent */
+    zsock_t *raw = zsock_new_dealer (s_bus_ep);
+    rb_body_t hello;
+    rb_body_init (&hello, RB_T_HELLO);
+    hello.role = RB_ROLE_DB;
+    hello.name = rb_str ("doomed");
+    hello.services[0] = rb_str ("echo");
+    hello.n_services = 1;
+    rb_header_t hh = {.kind = RB_K_HELLO, .type = RB_T_HELLO};
+    rb_msg_send (zsock_resolve (raw), &hh, &hello);
+    zsock_set_rcvtimeo (raw, 3000);
+    zmsg_t *msg = zmsg_recv (raw); /* WELCOME */
+    ck_assert_ptr_nonnull (msg);
+    zmsg_destroy (&msg);
+    answers_t a = {0};
+    s_ask (&c, RB_ADDR_SERVICE, "echo", 1, 10000, &a);
+    rb_header_t h;
+    do { /* wait for the request itself, skipping heartbeats */
+        rb_bus_poll (c.bus, 1);
+        msg = zmsg_recv (raw);
+        ck_assert_ptr_nonnull (msg);
+        rb_body_t b;
+        rb_body_init (&b, RB_T_NONE);
+        rb_err_t err;
+        ck_assert_int_eq (rb_msg_decode (msg, NULL, &h, &b, &err), 0);
+        zmsg_destroy (&msg);
+    } while (h.kind != RB_K_REQUEST);
+    int64_t died = zclock_mono ();
+    zsock_destroy (&raw);
+    s_pump (all, 1, &a.done, 3000);
+    ck_assert_int_eq (a.count_by_status[RB_S_WORKER_LOST], 1);
+    /* interval 100 ms x liveness 3, plus a margin for the 10 ms tick */
+    ck_assert_int_le (a.at - died, 300 + 250);
+    rb_bus_destroy (&c.bus);
+}
+END_TEST
+
+START_TEST (broker_expires_queued_requests_and_bounds_the_queue)
+{
+    zactor_destroy (&s_broker);
+    rb_broker_opts_t o = s_fast ();
+    o.worker_credit = 1;
+    o.queue_max = 5;
+    s_start (&o, NULL);
+    node_t w, c;
+    s_node (&w, RB_ROLE_DB, "w1", "echo");
+    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    node_t *all[] = {&w, &c};
+    ck_assert (s_all_ready (all, 2, 3000));
+    w.hold = true;
+    answers_t busy = {0}, queued = {0}, over = {0};
+    s_ask (&c, RB_ADDR_SERVICE, "echo", 1, 5000, &busy);
+    s_pump (all, 2, NULL, 50);
+    int64_t sent = zclock_mono ();
+    s_ask (&c, RB_ADDR_SERVICE, "echo", 5, 200, &queued);
+    s_ask (&c, RB_ADDR_SERVICE, "echo", 1, 5000, &over);
+    s_pump (all, 2, &over.done, 1000);
+    ck_assert_int_eq (over.count_by_status[RB_S_OVERLOADED], 1);
+    ck_assert_int_lt (over.at - sent, 150); /* at once, not at a deadline */
+    s_pump (all, 2, &queued.done, 2000);
+    ck_assert_int_eq (queued.count_by_status[RB_S_TIMEOUT], 5);
+    ck_assert_int_ge (queued.at - sent, 190);
+    ck_assert_str_eq (queued.last_sender, "broker");
+    ck_assert_int_eq (w.served, 1); /* the expired ones never reached it */
+    rb_bus_destroy (&w.bus);
+    rb_bus_destroy (&c.bus);
+}
+END_TEST
+
+/*  Sends a STATUS to the broker service; returns the named counter. */
+static uint64_t
+s_counter (node_t *n, const char *name)
+{
+    rb_body_t req, b;
+    rb_body_init (&req, RB_T_STATUS);
+    rb_body_init (&b, RB_T_NONE);
+    zmsg_t *reply;
+    rb_header_t h;
+    int rc = rb_bus_call (n->bus, RB_ADDR_SERVICE, "broker", &req, 2000, &reply,
+                          &h, &b);
+    ck_assert_int_eq (rc, 0);
+    ck_assert_int_eq (b.type, RB_T_INFO);
+    uint64_t value = 0;
+    for (uint32_t i = 0; i < b.n_items; i++)
+        if (rb_str_eq (b.items[i].name, name))
+            value = b.items[i].num;
+    zmsg_destroy (&reply);
+    rb_body_release (&b);
+    return value;
+}
+
+START_TEST (broker_survives_a_storm_of_random_frames)
+{
+    node_t w, c;
+    s_node (&w, RB_ROLE_DB, "w1", "echo");
+    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    node_t *all[] = {&w, &c};
+    ck_assert (s_all_ready (all, 2, 3000));
+    zsock_t *raw = zsock_new_dealer (s_bus_ep);
+    srand (4242);
+    uint8_t buf[64];
+    for (int i = 0; i < 10000; i++) {
+        zmsg_t *msg = zmsg_new ();
+        int frames = 1 + rand () % 4;
+        for (int f = 0; f < frames; f++) {
+            size_t len = (size_t) (rand () % (int) sizeof buf);
+            for (size_t j = 0; j < len; j++)
+                buf[j] = (uint8_t) rand ();
+            if (f == 0 && i % 3 == 0 && len > 4) /* a valid-looking start */
+                memcpy (buf, "\x9b\xa2RB\x01", 5);
+            zmsg_addmem (msg, buf, len);
+        }
+        zmsg_send (&msg, raw);
+        if (i % 500 == 0) /* keep the nodes alive while it rages */
+            s_pump (all, 2, NULL, 1);
+    }
+    answers_t a = {0};
+    s_ask (&c, RB_ADDR_SERVICE, "echo", 3, 3000, &a);
+    s_pump (all, 2, &a.done, 5000);
+    ck_assert_int_eq (a.replies, 3);
+    ck_assert_uint_ge (s_counter (&c, "malformed"), 5000);
+    zsock_destroy (&raw);
+    rb_bus_destroy (&w.bus);
+    rb_bus_destroy (&c.bus);
+}
+END_TEST
+
+START_TEST (broker_restart_on_the_same_endpoint_is_survived)
+{
+    char endpoint[256];
+    snprintf (endpoint, sizeof endpoint, "%s", s_bus_ep);
+    node_t w, c;
+    s_node (&w, RB_ROLE_DB, "w1", "echo");
+    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    node_t *all[] = {&w, &c};
+    ck_assert (s_all_ready (all, 2, 3000));
+    zactor_destroy (&s_broker);
+    rb_broker_opts_t o = s_fast ();
+    s_start (&o, endpoint);
+    /* both notice the silence (or an unknown_node) and register again */
+    int64_t deadline = zclock_mono () + 8000;
+    while (zclock_mono () < deadline &&
+           (rb_bus_registrations (w.bus) < 2 ||
+            rb_bus_registrations (c.bus) < 2 || !rb_bus_registered (w.bus) ||
+            !rb_bus_registered (c.bus)))
+        s_pump (all, 2, NULL, 5);
+    ck_assert_int_ge (rb_bus_registrations (w.bus), 2);
+    ck_assert_int_ge (rb_bus_registrations (c.bus), 2);
+    answers_t a = {0};
+    s_ask (&c, RB_ADDR_SERVICE, "echo", 3, 2000, &a);
+    s_pump (all, 2, &a.done, 3000);
+    ck_assert_int_eq (a.replies, 3);
+    rb_bus_destroy (&w.bus);
+    rb_bus_destroy (&c.bus);
+}
+END_TEST
+
+/*  Reads tap messages until one with topic arrives; returns how many. */
+static int
+s_tap_read (zsock_t *sub, const char *topic, int ms)
+{
+    int seen = 0;
+    int64_t deadline = zclock_mono () + ms;
+    while (zclock_mono () < deadline) {
+        if (!(zsock_events (sub) & ZMQ_POLLIN)) {
+            zclock_sleep (1); /* polling a socket, bounded by deadline */
+            continue;
+        }
+        zmsg_t *msg = zmsg_recv (sub);
+        char *t = zmsg_popstr (msg);
+        ck_assert_int_ge (zmsg_size (msg), 1); /* header [+ body] */
+        seen++;
+        bool hit = t && streq (t, topic);
+        zstr_free (&t);
+        zmsg_destroy (&msg);
+        if (hit)
+            return seen;
+    }
+    return -seen;
+}
+
+START_TEST (broker_tap_sees_traffic_and_a_stalled_subscriber_costs_nothing)
+{
+    zactor_destroy (&s_broker);
+    rb_broker_opts_t o = s_fast ();
+    o.tap_hwm = 100;
+    s_start (&o, NULL);
+    node_t w, c;
+    s_node (&w, RB_ROLE_DB, "w1", "echo");
+    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    node_t *all[] = {&w, &c};
+    ck_assert (s_all_ready (all, 2, 3000));
+    zsock_t *sub = zsock_new_sub (s_tap_ep, "");
+    zsock_t *stalled = zsock_new (ZMQ_SUB);
+    zsock_set_rcvhwm (stalled, 1);
+    zsock_set_subscribe (stalled, "");
+    zsock_connect (stalled, "%s", s_tap_ep);
+    /* wait until the broker counts both subscriptions */
+    int64_t deadline = zclock_mono () + 3000;
+    while (s_counter (&c, "tap_subscribers") < 2 && zclock_mono () < deadline)
+        s_pump (all, 2, NULL, 5);
+    ck_assert_uint_eq (s_counter (&c, "tap_subscribers"), 2);
+    answers_t a = {0};
+    s_ask (&c, RB_ADDR_SERVICE, "echo", 1, 2000, &a);
+    s_pump (all, 2, &a.done, 3000);
+    ck_assert_int_gt (s_tap_read (sub, "ECHO", 3000), 0);
+    /* 20,000 requests of 8 KB while one subscriber never reads: every
+       one is answered; the tap drops instead of waiting */
+    static char big[8192];
+    s_payload = rb_strn (big, sizeof big);
+    answers_t many = {0};
+    for (int round = 0; round < 20; round++) {
+        s_ask (&c, RB_ADDR_SERVICE, "echo", 1000, 10000, &many);
+        s_pump (all, 2, &many.done, 10000);
+    }
+    ck_assert_int_eq (many.replies, 20000);
+    ck_assert_uint_gt (s_counter (&c, "tap_drops"), 0);
+    s_payload = rb_str ("ping");
+    zsock_destroy (&sub);
+    zsock_destroy (&stalled);
+    rb_bus_destroy (&w.bus);
+    rb_bus_destroy (&c.bus);
+}
+END_TEST
+
+START_TEST (broker_pushes_to_a_node_and_to_every_node_of_a_role)
+{
+    node_t db, s1, s2, ops;
+    s_node (&db, RB_ROLE_DB, "db-1", "db");
+    s_node (&s1, RB_ROLE_SERVICE, "svc-1", NULL);
+    s_node (&s2, RB_ROLE_SERVICE, "svc-2", NULL);
+    s_node (&ops, RB_ROLE_OPS, "ops-1", NULL);
+    node_t *all[] = {&db, &s1, &s2, &ops};
+    ck_assert (s_all_ready (all, 4, 3000));
+    rb_body_t reset;
+    rb_body_init (&reset, RB_T_RESET);
+    reset.epoch = 2;
+    rb_bus_push (db.bus, RB_ADDR_ROLE, "service", &reset);
+    rb_body_t rec;
+    rb_body_init (&rec, RB_T_RECOVERED);
+    rec.key = rb_str ("k1");
+    rb_bus_push (db.bus, RB_ADDR_NODE, "svc-2", &rec);
+    int64_t deadline = zclock_mono () + 3000;
+    while ((s1.pushes < 1 || s2.pushes < 2) && zclock_mono () < deadline)
+        s_pump (all, 4, NULL, 5);
+    ck_assert_int_eq (s1.pushes, 1);
+    ck_assert_int_eq (s1.last_push_type, RB_T_RESET);
+    ck_assert_int_eq (s2.pushes, 2);
+    ck_assert_int_eq (s2.last_push_type, RB_T_RECOVERED);
+    ck_assert_int_eq (ops.pushes, 0);
+    ck_assert_int_eq (db.pushes, 0);
+    for (int i = 0; i < 4; i++)
+        rb_bus_destroy (&all[i]->bus);
+}
+END_TEST
+
+START_TEST (broker_refuses_a_taken_name_and_an_unknown_role)
+{
+    node_t a, b;
+    s_node (&a, RB_ROLE_DB, "same", NULL);
+    node_t *first[] = {&a};
+    ck_assert (s_all_ready (first, 1, 3000));
+    s_node (&b, RB_ROLE_DB, "same", NULL);
+    node_t *both[] = {&a, &b};
+    int64_t deadline = zclock_mono () + 3000;
+    while (!rb_bus_problem (b.bus) && zclock_mono () < deadline)
+        s_pump (both, 2, NULL, 5);
+    ck_assert_ptr_nonnull (rb_bus_problem (b.bus));
+    ck_assert_int_eq (strncmp (rb_bus_problem (b.bus), "name_taken", 10), 0);
+    ck_assert (!rb_bus_registered (b.bus));
+    /* once the holder leaves, the name is free: b's retry succeeds */
+    rb_bus_destroy (&a.bus);
+    node_t *only_b[] = {&b};
+    ck_assert (s_all_ready (only_b, 1, 8000));
+    rb_bus_destroy (&b.bus);
+    /* a HELLO with a role outside the set */
+    zsock_t *raw = zsock_new_dealer (s_bus_ep);
+    zsock_set_rcvtimeo (raw, 3000);
+    const char body[] = "\x83\xa4role\xa6wizard\xa4name\xa1x\xa8services\x90";
+    rb_header_t hh = {.kind = RB_K_HELLO, .type = RB_T_HELLO};
+    zmsg_t *msg = zmsg_new ();
+    zframe_t *hf = rb_header_frame (&hh);
+    zmsg_append (msg, &hf);
+    zmsg_addmem (msg, body, sizeof body - 1);
+    zmsg_send (&msg, raw);
+    msg = zmsg_recv (raw);
+    ck_assert_ptr_nonnull (msg);
+    rb_header_t h;
+    rb_body_t eb;
+    rb_body_init (&eb, RB_T_NONE);
+    rb_err_t err;
+    ck_assert_int_eq (rb_msg_decode (msg, NULL, &h, &eb, &err), 0);
+    ck_assert_int_eq (h.kind, RB_K_ERROR);
+    ck_assert_int_eq (h.status, RB_S_BAD_ROLE);
+    zmsg_destroy (&msg);
+    zsock_destroy (&raw);
+}
+END_TEST
+
+START_TEST (broker_lists_its_nodes)
+{
+    node_t w, c;
+    s_node (&w, RB_ROLE_DB, "db-1", "db");
+    s_node (&c, RB_ROLE_OPS, "ops-1", NULL);
+    node_t *all[] = {&w, &c};
+    ck_assert (s_all_ready (all, 2, 3000));
+    rb_body_t req, b;
+    rb_body_init (&req, RB_T_NODES);
+    rb_body_init (&b, RB_T_NONE);
+    zmsg_t *reply;
+    rb_header_t h;
+    int rc = rb_bus_call (c.bus, RB_ADDR_SERVICE, "broker", &req, 2000, &reply,
+                          &h, &b);
+    ck_assert_int_eq (rc, 0);
+    ck_assert_uint_eq (b.n_nodes, 2);
+    bool saw_db = false;
+    for (uint32_t i = 0; i < b.n_nodes; i++)
+        if (rb_str_eq (b.nodes[i].name, "db-1")) {
+            saw_db = true;
+            ck_assert_int_eq (b.nodes[i].role, RB_ROLE_DB);
+            ck_assert (rb_str_eq (b.nodes[i].services, "db"));
+        }
+    ck_assert (saw_db);
+    zmsg_destroy (&reply);
+    rb_body_release (&b);
+    /* an unregistered sender is told so, and may then register */
+    zsock_t *raw = zsock_new_dealer (s_bus_ep);
+    zsock_set_rcvtimeo (raw, 3000);
+    rb_header_t beat = {.kind = RB_K_HEARTBEAT};
+    rb_msg_send (zsock_resolve (raw), &beat, NULL);
+    zmsg_t *msg = zmsg_recv (raw);
+    ck_assert_ptr_nonnull (msg);
+    rb_err_t err;
+    rb_body_init (&b, RB_T_NONE);
+    ck_assert_int_eq (rb_msg_decode (msg, NULL, &h, &b, &err), 0);
+    ck_assert_int_eq (h.status, RB_S_UNKNOWN_NODE);
+    zmsg_destroy (&msg);
+    zsock_destroy (&raw);
+    rb_bus_destroy (&w.bus);
+    rb_bus_destroy (&c.bus);
+}
+END_TEST
+
+int
+main (void)
+{
+    Suite *s = suite_create ("broker");
+    TCase *tc = tcase_create ("broker");
+    tcase_set_timeout (tc, 60);
+    tcase_add_checked_fixture (tc, s_setup, s_teardown);
+    tcase_add_test (tc, broker_routes_to_a_service_and_to_a_node);
+    tcase_add_test (tc, broker_stamps_the_registered_identity);
+    tcase_add_test (tc, broker_shares_work_between_two_workers);
+    tcase_add_test (tc,
+                    broker_answers_worker_lost_when_a_worker_dies_mid_request);
+    tcase_add_test (tc, broker_expires_queued_requests_and_bounds_the_queue);
+    tcase_add_test (tc, broker_survives_a_storm_of_random_frames);
+    tcase_add_test (tc, broker_restart_on_the_same_endpoint_is_survived);
+    tcase_add_test (
+        tc, broker_tap_sees_traffic_and_a_stalled_subscriber_costs_nothing);
+    tcase_add_test (tc, broker_pushes_to_a_node_and_to_every_node_of_a_role);
+    tcase_add_test (tc, broker_refuses_a_taken_name_and_an_unknown_role);
+    tcase_add_test (tc, broker_lists_its_nodes);
+    suite_add_tcase (s, tc);
+    return rb_test_run (s);
+}

@@ -1,0 +1,908 @@
+/*  test_config: the config table, the ZPL file checks and the command
+    line (rb_config, rb_cli), and that config/recobus.cfg loads for every
+    program section.  */
+#include "rb_cli.h"
+#include "rb_programs.h"
+#include "rb_config.h"
+
+#include <check.h>
+
+#include "rb_testing.h"
+#include <czmq.h>
+
+#ifndef RECOBUS_VERSION
+#define RECOBUS_VERSION "0.0.0"
+#endif
+#ifndef RECOBUS_SOURCE_DIR
+#error "RECOBUS_SOURCE_DIR must name the source tree"
+#endif
+
+#define ARGC(argv) ((int) (sizeof (argv) / sizeof ((argv)[0])) - 1)
+
+/*  --------------------------------------------------------------------
+    Tables: the example config's keys, plus a few test-only entries on
+    the broker (curve, mode, init, label) to reach every type.  */
+
+static const rb_opt_t s_broker_opts[] = {
+    {"bind", "bind", 'b', RB_OPT_STR, "tcp://127.0.0.1:5555", 1, 255, NULL,
+     "EP", "bus endpoint"},
+    {"tap", "tap", 0, RB_OPT_STR, "tcp://127.0.0.1:5556", 1, 255, NULL, "EP",
+     "tap endpoint"},
+    {"heartbeat", "heartbeat", 0, RB_OPT_INT, "1000", 100, 60000, NULL, "MS",
+     "heartbeat interval"},
+    {"liveness", NULL, 0, RB_OPT_INT, "3", 1, 100, NULL, NULL,
+     "missed heartbeats before a peer is dead"},
+    {"queue-max", NULL, 0, RB_OPT_INT, "10000", 1, 10000000, NULL, NULL,
+     "queued requests"},
+    {"queue-timeout", NULL, 0, RB_OPT_INT, "2000", 1, 600000, NULL, NULL,
+     "queue wait"},
+    {"max-frame", NULL, 0, RB_OPT_INT, "1048576", 1024, 268435456, NULL, NULL,
+     "largest frame"},
+    {"curve", "curve", 0, RB_OPT_BOOL, "false", 0, 0, NULL, NULL,
+     "encrypt the bus"},
+    {"mode", "mode", 'm', RB_OPT_ENUM, "fast", 0, 0, "fast|safe", NULL,
+     "how to run"},
+    {"init", "init", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL, "start afresh"},
+    {"label", "label", 0, RB_OPT_STR, NULL, 0, 0, NULL, "TEXT", "a label"},
+    {0}};
+
+static const rb_opt_t s_db_opts[] = {
+    {"name", "name", 0, RB_OPT_STR, "db-1", 1, 64, NULL, "NAME", "node"},
+    {"broker", "broker", 0, RB_OPT_STR, "tcp://127.0.0.1:5555", 1, 255, NULL,
+     "EP", "broker"},
+    {"redis", "redis", 0, RB_OPT_STR, "127.0.0.1:6379", 1, 255, NULL,
+     "HOST:PORT", "redis"},
+    {"backup-dir", "backup-dir", 0, RB_OPT_STR, "backups", 1, 4096, NULL, "DIR",
+     "backups"},
+    {"max-value", NULL, 0, RB_OPT_INT, "65536", 1, 16777216, NULL, NULL,
+     "longest value"},
+    {"init", "init", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL, "new dataset"},
+    {0}};
+
+static const rb_opt_t s_service_opts[] = {
+    {"name", "name", 'n', RB_OPT_STR, NULL, 1, 64, NULL, "NAME", "node"},
+    {"policy", "policy", 'p', RB_OPT_ENUM, "latest-only", 0, 0,
+     "latest-only|stale-ok", NULL, "answer policy"},
+    {"listen", "listen", 0, RB_OPT_STR, "tcp://127.0.0.1:5570", 1, 255, NULL,
+     "EP", "terminal endpoint"},
+    {"broker", "broker", 0, RB_OPT_STR, "tcp://127.0.0.1:5555", 1, 255, NULL,
+     "EP", "broker"},
+    {"max-wait", "max-wait", 0, RB_OPT_INT, "5000", 1, 600000, NULL, "MS",
+     "longest wait"},
+    {"cache-size", "cache-size", 0, RB_OPT_INT, "100000", 1, 100000000, NULL,
+     "N", "cache bound"},
+    {0}};
+
+static const rb_opt_t s_ops_opts[] = {
+    {"broker", "broker", 0, RB_OPT_STR, "tcp://127.0.0.1:5555", 1, 255, NULL,
+     "EP", "broker"},
+    {"journal", "journal", 0, RB_OPT_STR, "ops.journal", 1, 4096, NULL, "FILE",
+     "journal"},
+    {"batch", "batch", 0, RB_OPT_INT, "1000", 1, 1000000, NULL, "N", "batch"},
+    {"json", "json", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL, "JSON output"},
+    {0}};
+
+static const rb_opt_t s_monitor_opts[] = {
+    {"tap", "tap", 0, RB_OPT_STR, "tcp://127.0.0.1:5556", 1, 255, NULL, "EP",
+     "tap"},
+    {"json", "json", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL, "JSON output"},
+    {0}};
+
+static const rb_program_t s_broker_prog = {
+    "recobus-test",    "[options] COMMAND ...",
+    "A test program.", "Epilog text.",
+    "broker",          s_broker_opts};
+
+static const rb_program_t s_service_prog = {"recobus-service", "[options]",
+                                            "A service node.", NULL,
+                                            "service/{name}",  s_service_opts};
+
+/*  --------------------------------------------------------------------
+    Helpers */
+
+/*  Writes size bytes to a new file under /tmp; its name goes into
+    path.  */
+static void
+s_write_bytes (const char *data, size_t size, char path[64])
+{
+    snprintf (path, 64, "/tmp/rb-test-config-XXXXXX");
+    int fd = mkstemp (path);
+    ck_assert_int_ge (fd, 0);
+    ck_assert_int_eq (write (fd, data, size), (ssize_t) size);
+    close (fd);
+}
+
+static void
+s_write (const char *text, char path[64])
+{
+    s_write_bytes (text, strlen (text), path);
+}
+
+/*  Loads text from a temporary file (removed again before returning);
+    the file's name is left in path for the expected messages.  */
+static int
+s_load (rb_config_t *config, const char *text, char path[64])
+{
+    s_write (text, path);
+    int rc = rb_config_load_file (config, path, rb_config_sections);
+    unlink (path);
+    return rc;
+}
+
+/*  Checks that text fails to load into a broker config with the message
+    PATH followed by after_path.  */
+static void
+s_assert_load_fails (const char *text, const char *after_path)
+{
+    rb_config_t *config = rb_config_new (s_broker_opts, "broker");
+    char path[64];
+    ck_assert_int_eq (s_load (config, text, path), -1);
+    char expected[1200];
+    snprintf (expected, sizeof (expected), "%s%s", path, after_path);
+    ck_assert_str_eq (rb_config_errstr (config), expected);
+    rb_config_destroy (&config);
+}
+
+/*  Redirects fd (1 or 2) into a temporary file until s_capture_end. */
+typedef struct {
+    int fd;    /* the descriptor redirected */
+    int saved; /* a copy of the original */
+    FILE *tmp; /* where the output goes meanwhile */
+} s_capture_t;
+
+static void
+s_capture_start (s_capture_t *capture, int fd)
+{
+    fflush (NULL);
+    capture->fd = fd;
+    capture->saved = dup (fd);
+    capture->tmp = tmpfile ();
+    ck_assert (capture->saved >= 0 && capture->tmp);
+    dup2 (fileno (capture->tmp), fd);
+}
+
+/*  Restores fd and returns what was written meanwhile (caller frees). */
+static char *
+s_capture_end (s_capture_t *capture)
+{
+    fflush (NULL);
+    dup2 (capture->saved, capture->fd);
+    close (capture->saved);
+    long size = ftell (capture->tmp);
+    char *text = (char *) zmalloc ((size_t) size + 1);
+    rewind (capture->tmp);
+    ck_assert_int_eq (fread (text, 1, (size_t) size, capture->tmp), size);
+    fclose (capture->tmp);
+    return text;
+}
+
+/*  Parses argv for prog with stdout and stderr captured; returns the
+    result and what was printed (the caller frees both strings).  */
+static int
+s_parse (const rb_program_t *prog, int argc, char **argv, rb_cli_t *cli,
+         char **out, char **err)
+{
+    s_capture_t capture_out, capture_err;
+    s_capture_start (&capture_out, STDOUT_FILENO);
+    s_capture_start (&capture_err, STDERR_FILENO);
+    int rc = rb_cli_parse (prog, argc, argv, cli);
+    *err = s_capture_end (&capture_err);
+    *out = s_capture_end (&capture_out);
+    return rc;
+}
+
+/*  Parses argv for the test program and checks it fails with code and
+    exactly the given stderr.  */
+static void
+s_assert_parse_fails (int argc, char **argv, int code, const char *stderr_text)
+{
+    rb_cli_t cli;
+    char *out, *err;
+    ck_assert_int_eq (s_parse (&s_broker_prog, argc, argv, &cli, &out, &err),
+                      code);
+    ck_assert_ptr_null (cli.config);
+    ck_assert_str_eq (out, "");
+    ck_assert_str_eq (err, stderr_text);
+    free (out);
+    free (err);
+}
+
+/*  --------------------------------------------------------------------
+    rb_config: values and the table */
+
+START_TEST (config_new_holds_every_table_default)
+{
+    rb_config_t *config = rb_config_new (s_broker_opts, "broker");
+    ck_assert_str_eq (rb_config_str (config, "bind"), "tcp://127.0.0.1:5555");
+    ck_assert_int_eq (rb_config_int (config, "heartbeat"), 1000);
+    ck_assert (!rb_config_bool (config, "curve"));
+    ck_assert_str_eq (rb_config_str (config, "mode"), "fast");
+    ck_assert (!rb_config_bool (config, "init"));
+    ck_assert_ptr_null (rb_config_str (config, "label"));
+    ck_assert (!rb_config_is_set (config, "bind"));
+    ck_assert_ptr_eq (rb_config_opt (config, "tap"), &s_broker_opts[1]);
+    ck_assert_ptr_null (rb_config_opt (config, "nope"));
+    rb_config_destroy (&config);
+    ck_assert_ptr_null (config);
+    rb_config_destroy (&config); //  NULL-safe
+}
+END_TEST
+
+START_TEST (config_set_accepts_valid_and_keeps_old_on_bad_value)
+{
+    rb_config_t *config = rb_config_new (s_broker_opts, "broker");
+    ck_assert_int_eq (rb_config_set (config, "heartbeat", "2000", "--hb"), 0);
+    ck_assert_int_eq (rb_config_int (config, "heartbeat"), 2000);
+    ck_assert (rb_config_is_set (config, "heartbeat"));
+    ck_assert_int_eq (rb_config_set (config, "heartbeat", "abc", "--hb"), -1);
+    ck_assert_str_eq (rb_config_errstr (config),
+                      "--hb: 'abc' is not an integer");
+    ck_assert_int_eq (rb_config_int (config, "heartbeat"), 2000);
+    ck_assert_int_eq (rb_config_set (config, "nope", "1", "--nope"), -1);
+    ck_assert_str_eq (rb_config_errstr (config), "--nope: unknown key nope");
+    ck_assert_int_eq (rb_config_set (config, "curve", "on", NULL), 0);
+    ck_assert (rb_config_bool (config, "curve"));
+    rb_config_destroy (&config);
+}
+END_TEST
+
+START_TEST (config_str_length_is_bounded_when_max_is_set)
+{
+    rb_config_t *config = rb_config_new (s_broker_opts, "broker");
+    ck_assert_int_eq (rb_config_set (config, "bind", "", "--bind"), -1);
+    ck_assert_str_eq (rb_config_errstr (config),
+                      "--bind: value has 0 characters; allowed 1..255");
+    ck_assert_int_eq (rb_config_set (config, "label", "", "--label"), 0);
+    ck_assert_str_eq (rb_config_str (config, "label"), "");
+    rb_config_destroy (&config);
+}
+END_TEST
+
+/*  --------------------------------------------------------------------
+    rb_config: files */
+
+START_TEST (file_value_overrides_default)
+{
+    rb_config_t *config = rb_config_new (s_broker_opts, "broker");
+    char path[64];
+    const char *text = "# a comment\n"
+                       "\n"
+                       "broker\n"
+                       "    bind = \"tcp://10.0.0.1:1\"   # quoted\n"
+                       "    heartbeat=250\n"
+                       "    mode = 'safe'\n"
+                       "    curve = yes\n"
+                       "    label = two words # a bare value runs to '#'\n"
+                       "db\n"
+                       "    name = db-1\n";
+    ck_assert_int_eq (s_load (config, text, path), 0);
+    ck_assert_str_eq (rb_config_str (config, "bind"), "tcp://10.0.0.1:1");
+    ck_assert_int_eq (rb_config_int (config, "heartbeat"), 250);
+    ck_assert_str_eq (rb_config_str (config, "mode"), "safe");
+    ck_assert (rb_config_bool (config, "curve"));
+    ck_assert_str_eq (rb_config_str (config, "label"), "two words");
+    ck_assert (rb_config_is_set (config, "bind"));
+    ck_assert (!rb_config_is_set (config, "tap"));
+    ck_assert_str_eq (rb_config_str (config, "tap"), "tcp://127.0.0.1:5556");
+    rb_config_destroy (&config);
+}
+END_TEST
+
+START_TEST (file_without_our_section_keeps_defaults)
+{
+    rb_config_t *config = rb_config_new (s_broker_opts, "broker");
+    char path[64];
+    ck_assert_int_eq (s_load (config, "ops\n    batch = 5\n", path), 0);
+    ck_assert_int_eq (rb_config_int (config, "heartbeat"), 1000);
+    ck_assert (!rb_config_is_set (config, "heartbeat"));
+    rb_config_destroy (&config);
+}
+END_TEST
+
+START_TEST (file_other_known_sections_are_not_checked)
+{
+    rb_config_t *config = rb_config_new (s_broker_opts, "broker");
+    char path[64];
+    const char *text = "db\n"
+                       "    anything = goes\n"
+                       "    nested\n"
+                       "        deeper = 1\n"
+                       "broker\n"
+                       "    liveness = 5\n";
+    ck_assert_int_eq (s_load (config, text, path), 0);
+    ck_assert_int_eq (rb_config_int (config, "liveness"), 5);
+    rb_config_destroy (&config);
+}
+END_TEST
+
+START_TEST (file_unknown_key_names_file_line_and_path)
+{
+    s_assert_load_fails ("# header\n"
+                         "broker\n"
+                         "    bnid = tcp://127.0.0.1:5555\n",
+                         ":3: broker/bnid: unknown key");
+}
+END_TEST
+
+START_TEST (file_int_out_of_range_names_the_range)
+{
+    s_assert_load_fails ("broker\n"
+                         "    bind = tcp://127.0.0.1:5555\n"
+                         "\n"
+                         "    # heartbeat\n"
+                         "    tap = tcp://127.0.0.1:5556\n"
+                         "    liveness = 3\n"
+                         "    heartbeat = 99999999\n",
+                         ":7: broker/heartbeat: 99999999 is out of range "
+                         "100..60000");
+}
+END_TEST
+
+START_TEST (file_int_beyond_long_long_is_out_of_range)
+{
+    s_assert_load_fails ("broker\n    heartbeat = 99999999999999999999\n",
+                         ":2: broker/heartbeat: 99999999999999999999 is out "
+                         "of range 100..60000");
+}
+END_TEST
+
+/*  Values that are not decimal integers, as written and as read. */
+static const char *const s_non_ints[][2] = {
+    {"12abc", "12abc"}, {"abc", "abc"},   {"1.5", "1.5"}, {"''", ""},
+    {"' 12'", " 12"},   {"'12 '", "12 "}, {"=", "="}};
+
+START_TEST (file_non_numeric_int_is_rejected)
+{
+    char text[128], after_path[128];
+    snprintf (text, sizeof (text), "broker\n    heartbeat = %s\n",
+              s_non_ints[_i][0]);
+    snprintf (after_path, sizeof (after_path),
+              ":2: broker/heartbeat: '%s' is not an integer",
+              s_non_ints[_i][1]);
+    s_assert_load_fails (text, after_path);
+}
+END_TEST
+
+START_TEST (file_bad_enum_lists_the_choices)
+{
+    s_assert_load_fails ("broker\n    mode = fastest\n",
+                         ":2: broker/mode: 'fastest' is not one of "
+                         "fast|safe");
+    s_assert_load_fails ("broker\n    mode = fast|safe\n",
+                         ":2: broker/mode: 'fast|safe' is not one of "
+                         "fast|safe");
+}
+END_TEST
+
+START_TEST (file_bad_bool_lists_the_words)
+{
+    s_assert_load_fails ("broker\n    curve = maybe\n",
+                         ":2: broker/curve: 'maybe' is not one of "
+                         "true|false|yes|no|1|0|on|off");
+}
+END_TEST
+
+START_TEST (file_unknown_top_level_section_is_rejected)
+{
+    s_assert_load_fails ("brokr\n    bind = tcp://127.0.0.1:5555\n",
+                         ":1: brokr: unknown section");
+    s_assert_load_fails ("broker\n    bind = x\n# typo\nmonitr = 1\n",
+                         ":4: monitr: unknown section");
+}
+END_TEST
+
+START_TEST (file_key_without_value_is_rejected)
+{
+    s_assert_load_fails ("broker\n    bind\n",
+                         ":2: broker/bind: missing '= value'");
+    s_assert_load_fails ("broker\n    bind\n        x = 1\n",
+                         ":2: broker/bind: expected a value, not a section");
+}
+END_TEST
+
+START_TEST (file_repeated_key_in_our_section_is_rejected)
+{
+    s_assert_load_fails ("broker\n    bind = a\n    bind = b\n",
+                         ":3: broker/bind: repeated (first at line 2)");
+    s_assert_load_fails ("broker\n    tap = a\ndb\nbroker\n    bind = b\n",
+                         ":4: broker: repeated (first at line 1)");
+}
+END_TEST
+
+START_TEST (file_repeated_names_elsewhere_are_accepted)
+{
+    rb_config_t *config = rb_config_new (s_broker_opts, "broker");
+    char path[64];
+    const char *text = "db\n    a = 1\n    a = 2\ndb\nbroker\n    tap = t\n";
+    ck_assert_int_eq (s_load (config, text, path), 0);
+    ck_assert_str_eq (rb_config_str (config, "tap"), "t");
+    rb_config_destroy (&config);
+}
+END_TEST
+
+/*  Malformed ZPL: text, line and what is wrong. */
+static const struct {
+    const char *text;
+    int line;
+    const char *what;
+} s_malformed[] = {
+    {"broker\n  bind = x\n", 2,
+     "indentation of 2 spaces is not a multiple "
+     "of 4"},
+    {"broker\n    bind = x\n   # note\n", 3,
+     "indentation of 3 spaces is not a multiple of 4"},
+    {"broker\n\tbind = x\n", 2, "tab in indentation (indent with 4 spaces)"},
+    {"broker\n        bind = x\n", 2,
+     "indented deeper than the line above allows"},
+    {"    broker\n", 1, "indented deeper than the line above allows"},
+    {"broker\n    bi$nd = x\n", 2, "'$' is not allowed in a name"},
+    {"broker\n    bi/nd = x\n", 2, "'/' is not allowed in a name"},
+    {"broker\n    b*nd = x\n", 2, "'*' is not allowed in a name"},
+    {"broker\n    \"bind\" = x\n", 2, "'\"' is not allowed in a name"},
+    {"= x\n", 1, "expected a name before '='"},
+    {"broker\n    bind tcp://x\n", 2,
+     "expected '=' or a comment after the name"},
+    {"broker\n    bind = \"tcp://x\n", 2, "missing closing \""},
+    {"broker\n    bind = 'tcp://x\n", 2, "missing closing '"},
+    {"broker\n    bind = 'x' y\n", 2, "text after the closing quote"},
+    {"broker\n    bind = x\n\n\n    tap = \x01\n    b\x01 = 1\n", 6,
+     "byte 0x01 in a name"},
+};
+
+START_TEST (file_malformed_zpl_names_the_line)
+{
+    char after_path[256];
+    snprintf (after_path, sizeof (after_path), ":%d: malformed ZPL: %s",
+              s_malformed[_i].line, s_malformed[_i].what);
+    s_assert_load_fails (s_malformed[_i].text, after_path);
+}
+END_TEST
+
+START_TEST (file_line_longer_than_zconfig_reads_is_rejected)
+{
+    char text[1200] = "broker\n    label = ";
+    size_t used = strlen (text);
+    memset (text + used, 'x', sizeof (text) - used - 2);
+    text[sizeof (text) - 2] = '\n';
+    text[sizeof (text) - 1] = '\0';
+    s_assert_load_fails (text, ":2: malformed ZPL: line longer than 1024 "
+                               "bytes");
+}
+END_TEST
+
+START_TEST (file_that_cannot_be_read_says_why)
+{
+    rb_config_t *config = rb_config_new (s_broker_opts, "broker");
+    const char *missing = "/nonexistent-recobus-dir/recobus.cfg";
+    ck_assert_int_eq (rb_config_load_file (config, missing, NULL), -1);
+    ck_assert_str_eq (rb_config_errstr (config),
+                      "/nonexistent-recobus-dir/recobus.cfg: cannot read: "
+                      "No such file or directory");
+    ck_assert_int_eq (rb_config_load_file (config, "/tmp", NULL), -1);
+    ck_assert_str_eq (rb_config_errstr (config),
+                      "/tmp: cannot read: Is a directory");
+    rb_config_destroy (&config);
+}
+END_TEST
+
+START_TEST (file_with_nul_byte_or_too_large_is_rejected)
+{
+    rb_config_t *config = rb_config_new (s_broker_opts, "broker");
+    char path[64], expected[128];
+    const char nul[] = "broker\n    bind = a\0b\n";
+    s_write_bytes (nul, sizeof (nul) - 1, path);
+    ck_assert_int_eq (rb_config_load_file (config, path, NULL), -1);
+    unlink (path);
+    snprintf (expected, sizeof (expected),
+              "%s: malformed ZPL: NUL byte in file", path);
+    ck_assert_str_eq (rb_config_errstr (config), expected);
+    size_t size = (1 << 20) + 1;
+    char *big = (char *) malloc (size);
+    memset (big, '\n', size);
+    s_write_bytes (big, size, path);
+    free (big);
+    ck_assert_int_eq (rb_config_load_file (config, path, NULL), -1);
+    unlink (path);
+    snprintf (expected, sizeof (expected), "%s: larger than 1048576 bytes",
+              path);
+    ck_assert_str_eq (rb_config_errstr (config), expected);
+    rb_config_destroy (&config);
+}
+END_TEST
+
+START_TEST (file_failed_load_changes_nothing)
+{
+    rb_config_t *config = rb_config_new (s_broker_opts, "broker");
+    char path[64];
+    ck_assert_int_eq (s_load (config, "broker\n    tap = first\n", path), 0);
+    const char *text = "broker\n"
+                       "    bind = tcp://changed:1\n"
+                       "    tap = second\n"
+                       "    heartbeat = 5\n";
+    ck_assert_int_eq (s_load (config, text, path), -1);
+    ck_assert_str_eq (rb_config_str (config, "bind"), "tcp://127.0.0.1:5555");
+    ck_assert (!rb_config_is_set (config, "bind"));
+    ck_assert_str_eq (rb_config_str (config, "tap"), "first");
+    ck_assert_int_eq (rb_config_int (config, "heartbeat"), 1000);
+    rb_config_destroy (&config);
+}
+END_TEST
+
+START_TEST (file_nested_section_is_read_after_set_section)
+{
+    rb_config_t *config = rb_config_new (s_service_opts, "service/{name}");
+    rb_config_set_section (config, "service/svc-b");
+    char path[64];
+    const char *text = "service\n"
+                       "    svc-a\n"
+                       "        policy = latest-only\n"
+                       "        bogus = 1\n"
+                       "    svc-b\n"
+                       "        policy = stale-ok\n"
+                       "        cache-size = 7\n";
+    ck_assert_int_eq (s_load (config, text, path), 0);
+    ck_assert_str_eq (rb_config_str (config, "policy"), "stale-ok");
+    ck_assert_int_eq (rb_config_int (config, "cache-size"), 7);
+    rb_config_set_section (config, "service/svc-a");
+    ck_assert_int_eq (s_load (config, text, path), -1);
+    char expected[128];
+    snprintf (expected, sizeof (expected),
+              "%s:4: service/svc-a/bogus: unknown key", path);
+    ck_assert_str_eq (rb_config_errstr (config), expected);
+    rb_config_destroy (&config);
+}
+END_TEST
+
+/*  --------------------------------------------------------------------
+    rb_cli */
+
+START_TEST (cli_flag_overrides_file_and_file_overrides_default)
+{
+    char path[64];
+    s_write ("broker\n    heartbeat = 250\n    tap = tcp://file:2\n"
+             "    bind = tcp://file:1\n",
+             path);
+    char *argv[] = {"recobus-test", "-c",           path, "--heartbeat", "300",
+                    "-b",           "tcp://flag:1", "-m", "safe",        NULL};
+    rb_cli_t cli;
+    char *out, *err;
+    int rc = s_parse (&s_broker_prog, ARGC (argv), argv, &cli, &out, &err);
+    unlink (path);
+    ck_assert_int_eq (rc, 0);
+    ck_assert_str_eq (err, "");
+    ck_assert_int_eq (rb_config_int (cli.config, "heartbeat"), 300);
+    ck_assert_str_eq (rb_config_str (cli.config, "bind"), "tcp://flag:1");
+    ck_assert_str_eq (rb_config_str (cli.config, "tap"), "tcp://file:2");
+    ck_assert_str_eq (rb_config_str (cli.config, "mode"), "safe");
+    ck_assert_int_eq (rb_config_int (cli.config, "liveness"), 3);
+    ck_assert_int_eq (cli.argi, ARGC (argv));
+    rb_config_destroy (&cli.config);
+    free (out);
+    free (err);
+}
+END_TEST
+
+START_TEST (cli_stops_at_first_operand)
+{
+    char *argv[] = {"recobus-test", "-v",     "-vv", "--init",
+                    "put",          "--bind", "x",   NULL};
+    rb_cli_t cli;
+    char *out, *err;
+    ck_assert_int_eq (
+        s_parse (&s_broker_prog, ARGC (argv), argv, &cli, &out, &err), 0);
+    ck_assert_int_eq (cli.argi, 4);
+    ck_assert_str_eq (argv[cli.argi], "put");
+    ck_assert_int_eq (cli.verbose, 3);
+    ck_assert (rb_config_bool (cli.config, "init"));
+    ck_assert (rb_config_is_set (cli.config, "init"));
+    ck_assert_str_eq (rb_config_str (cli.config, "bind"),
+                      "tcp://127.0.0.1:5555");
+    rb_config_destroy (&cli.config);
+    free (out);
+    free (err);
+}
+END_TEST
+
+START_TEST (cli_double_dash_ends_options_and_parse_repeats)
+{
+    char *argv[] = {"recobus-test", "--", "-x", NULL};
+    for (int round = 0; round < 2; round++) {
+        rb_cli_t cli;
+        char *out, *err;
+        ck_assert_int_eq (
+            s_parse (&s_broker_prog, ARGC (argv), argv, &cli, &out, &err), 0);
+        ck_assert_int_eq (cli.argi, 2);
+        ck_assert_int_eq (cli.verbose, 0);
+        rb_config_destroy (&cli.config);
+        free (out);
+        free (err);
+    }
+}
+END_TEST
+
+START_TEST (cli_help_shows_options_defaults_and_exit_codes)
+{
+    char *argv[] = {"recobus-test", "--bind", "x", "--help", "--nope", NULL};
+    rb_cli_t cli;
+    char *out, *err;
+    ck_assert_int_eq (
+        s_parse (&s_broker_prog, ARGC (argv), argv, &cli, &out, &err), -1);
+    ck_assert_ptr_null (cli.config);
+    ck_assert_str_eq (err, "");
+    const char *wanted[] = {
+        "Usage: recobus-test [options] COMMAND ...\n\nA test program.\n",
+        "  -b, --bind EP",
+        "bus endpoint (default: tcp://127.0.0.1:5555)\n",
+        "      --heartbeat MS",
+        "heartbeat interval (range 100..60000; default: 1000)\n",
+        "  -m, --mode CHOICE",
+        "how to run (one of fast|safe; default: fast)\n",
+        "start afresh\n",
+        "  -c, --config FILE",
+        "  -v ",
+        "  -h, --help ",
+        "      --version ",
+        "\nEpilog text.\n",
+        "Exit status:\n  0   success\n  64  command-line usage error\n"
+        "  65  bad input data\n  69  a peer is unreachable or timed out\n"
+        "  70  internal error\n  74  input/output error\n"
+        "  78  bad configuration\n"};
+    for (size_t index = 0; index < sizeof (wanted) / sizeof (wanted[0]);
+         index++)
+        ck_assert_msg (strstr (out, wanted[index]), "missing '%s' in:\n%s",
+                       wanted[index], out);
+    ck_assert_ptr_null (strstr (out, "liveness")); //  file-only key
+    free (out);
+    free (err);
+}
+END_TEST
+
+START_TEST (cli_version_prints_name_and_version)
+{
+    char *argv[] = {"recobus-test", "--version", NULL};
+    rb_cli_t cli;
+    char *out, *err;
+    ck_assert_int_eq (
+        s_parse (&s_broker_prog, ARGC (argv), argv, &cli, &out, &err), -1);
+    ck_assert_str_eq (out, "recobus-test " RECOBUS_VERSION "\n");
+    ck_assert_ptr_null (cli.config);
+    free (out);
+    free (err);
+}
+END_TEST
+
+START_TEST (cli_unknown_flag_is_a_usage_error)
+{
+    char *long_argv[] = {"recobus-test", "--nope", NULL};
+    s_assert_parse_fails (ARGC (long_argv), long_argv, EX_USAGE,
+                          "recobus-test: unknown option '--nope'\n"
+                          "Try 'recobus-test --help'.\n");
+    char *ambiguous_argv[] = {"recobus-test", "--c", "x", NULL};
+    s_assert_parse_fails (ARGC (ambiguous_argv), ambiguous_argv, EX_USAGE,
+                          "recobus-test: option '--c' is ambiguous\n"
+                          "Try 'recobus-test --help'.\n");
+    char *short_argv[] = {"recobus-test", "--init", "-vx", NULL};
+    s_assert_parse_fails (ARGC (short_argv), short_argv, EX_USAGE,
+                          "recobus-test: unknown option '-x'\n"
+                          "Try 'recobus-test --help'.\n");
+}
+END_TEST
+
+START_TEST (cli_missing_argument_is_a_usage_error)
+{
+    char *long_argv[] = {"recobus-test", "--bind", NULL};
+    s_assert_parse_fails (ARGC (long_argv), long_argv, EX_USAGE,
+                          "recobus-test: option '--bind' requires an "
+                          "argument\nTry 'recobus-test --help'.\n");
+    char *short_argv[] = {"recobus-test", "-c", NULL};
+    s_assert_parse_fails (ARGC (short_argv), short_argv, EX_USAGE,
+                          "recobus-test: option '-c' requires an "
+                          "argument\nTry 'recobus-test --help'.\n");
+}
+END_TEST
+
+START_TEST (cli_switch_given_a_value_is_a_usage_error)
+{
+    char *argv[] = {"recobus-test", "--init=yes", NULL};
+    s_assert_parse_fails (ARGC (argv), argv, EX_USAGE,
+                          "recobus-test: option '--init' does not take an "
+                          "argument\nTry 'recobus-test --help'.\n");
+}
+END_TEST
+
+START_TEST (cli_bad_flag_value_is_a_usage_error)
+{
+    char *argv[] = {"recobus-test", "--heartbeat", "5", NULL};
+    s_assert_parse_fails (ARGC (argv), argv, EX_USAGE,
+                          "recobus-test: --heartbeat: 5 is out of range "
+                          "100..60000\nTry 'recobus-test --help'.\n");
+    char *enum_argv[] = {"recobus-test", "-m", "slow", NULL};
+    s_assert_parse_fails (ARGC (enum_argv), enum_argv, EX_USAGE,
+                          "recobus-test: --mode: 'slow' is not one of "
+                          "fast|safe\nTry 'recobus-test --help'.\n");
+}
+END_TEST
+
+START_TEST (cli_bad_config_file_is_a_config_error)
+{
+    char path[64];
+    s_write ("broker\n    bnid = x\n", path);
+    char *argv[] = {"recobus-test", "--config", path, NULL};
+    rb_cli_t cli;
+    char *out, *err;
+    int rc = s_parse (&s_broker_prog, ARGC (argv), argv, &cli, &out, &err);
+    unlink (path);
+    ck_assert_int_eq (rc, EX_CONFIG);
+    ck_assert_ptr_null (cli.config);
+    char expected[256];
+    snprintf (expected, sizeof (expected),
+              "recobus-test: %s:2: broker/bnid: unknown key\n", path);
+    ck_assert_str_eq (err, expected);
+    free (out);
+    free (err);
+    char *missing_argv[] = {"recobus-test", "-c", "/nonexistent/x.cfg", NULL};
+    s_assert_parse_fails (ARGC (missing_argv), missing_argv, EX_CONFIG,
+                          "recobus-test: /nonexistent/x.cfg: cannot read: "
+                          "No such file or directory\n");
+}
+END_TEST
+
+/*  Parses the service program with a two-service file and extra flags;
+    returns the config's cache-size.  */
+static long long
+s_service_cache_size (char *name_flag, char *name)
+{
+    char path[64];
+    s_write ("service\n"
+             "    svc-latest\n"
+             "        policy = stale-ok\n"
+             "        cache-size = 7\n"
+             "    svc-stale\n"
+             "        cache-size = 8\n",
+             path);
+    char *argv[] = {"recobus-service", "-c", path, name_flag, name, NULL};
+    int argc = name_flag ? ARGC (argv) : 3;
+    rb_cli_t cli;
+    char *out, *err;
+    int rc = s_parse (&s_service_prog, argc, argv, &cli, &out, &err);
+    unlink (path);
+    ck_assert_msg (rc == 0, "%s", err);
+    long long size = rb_config_int (cli.config, "cache-size");
+    rb_config_destroy (&cli.config);
+    free (out);
+    free (err);
+    return size;
+}
+
+START_TEST (cli_name_selects_the_service_subsection)
+{
+    ck_assert_int_eq (s_service_cache_size ("--name", "svc-latest"), 7);
+    ck_assert_int_eq (s_service_cache_size ("-n", "svc-stale"), 8);
+    //  Without --name the section stays "service/{name}": defaults only
+    ck_assert_int_eq (s_service_cache_size (NULL, NULL), 100000);
+}
+END_TEST
+
+/*  --------------------------------------------------------------------
+    The shipped example config */
+
+/*  Programs not built yet are checked against the keys the example
+    promises; built ones against their real tables (rb_programs.c).  */
+static const struct {
+    const char *section;  /* section a program reads */
+    const rb_opt_t *opts; /* that program's keys, NULL: the real table */
+    const char *key;      /* one key the example sets */
+    const char *value;    /* and its value there */
+} s_example[] = {
+    {"broker", NULL, "max-frame", "16777216"},
+    {"db", s_db_opts, "backup-dir", "/var/lib/recobus/backups"},
+    {"service/svc-latest", s_service_opts, "policy", "latest-only"},
+    {"service/svc-stale", s_service_opts, "listen", "tcp://127.0.0.1:5571"},
+    {"ops", s_ops_opts, "journal", "/var/lib/recobus/ops.journal"},
+    {"monitor", s_monitor_opts, "tap", "tcp://127.0.0.1:5556"},
+};
+
+START_TEST (example_config_loads_for_every_section)
+{
+    const rb_opt_t *opts = s_example[_i].opts;
+    if (!opts && strcmp (s_example[_i].section, "broker") == 0)
+        opts = rb_program_broker.opts;
+    ck_assert_ptr_nonnull (opts);
+    rb_config_t *config = rb_config_new (opts, s_example[_i].section);
+    const char *path = RECOBUS_SOURCE_DIR "/config/recobus.cfg";
+    int rc = rb_config_load_file (config, path, rb_config_sections);
+    ck_assert_msg (rc == 0, "%s", rb_config_errstr (config));
+    ck_assert (rb_config_is_set (config, s_example[_i].key));
+    ck_assert_str_eq (rb_config_str (config, s_example[_i].key),
+                      s_example[_i].value);
+    rb_config_destroy (&config);
+}
+END_TEST
+
+START_TEST (example_config_serves_the_named_service)
+{
+    char *argv[] = {"recobus-service",
+                    "-c",
+                    RECOBUS_SOURCE_DIR "/config/recobus.cfg",
+                    "--name",
+                    "svc-stale",
+                    NULL};
+    rb_cli_t cli;
+    char *out, *err;
+    int rc = s_parse (&s_service_prog, ARGC (argv), argv, &cli, &out, &err);
+    ck_assert_msg (rc == 0, "%s", err);
+    ck_assert_str_eq (rb_config_str (cli.config, "policy"), "stale-ok");
+    ck_assert_str_eq (rb_config_str (cli.config, "name"), "svc-stale");
+    rb_config_destroy (&cli.config);
+    free (out);
+    free (err);
+}
+END_TEST
+
+/*  --------------------------------------------------------------------
+    Runner */
+
+#define N_OF(array) ((int) (sizeof (array) / sizeof ((array)[0])))
+
+static Suite *
+s_suite (void)
+{
+    Suite *suite = suite_create ("config");
+    TCase *values = tcase_create ("values");
+    tcase_add_test (values, config_new_holds_every_table_default);
+    tcase_add_test (values,
+                    config_set_accepts_valid_and_keeps_old_on_bad_value);
+    tcase_add_test (values, config_str_length_is_bounded_when_max_is_set);
+    suite_add_tcase (suite, values);
+
+    TCase *files = tcase_create ("files");
+    tcase_add_test (files, file_value_overrides_default);
+    tcase_add_test (files, file_without_our_section_keeps_defaults);
+    tcase_add_test (files, file_other_known_sections_are_not_checked);
+    tcase_add_test (files, file_unknown_key_names_file_line_and_path);
+    tcase_add_test (files, file_int_out_of_range_names_the_range);
+    tcase_add_test (files, file_int_beyond_long_long_is_out_of_range);
+    tcase_add_loop_test (files, file_non_numeric_int_is_rejected, 0,
+                         N_OF (s_non_ints));
+    tcase_add_test (files, file_bad_enum_lists_the_choices);
+    tcase_add_test (files, file_bad_bool_lists_the_words);
+    tcase_add_test (files, file_unknown_top_level_section_is_rejected);
+    tcase_add_test (files, file_key_without_value_is_rejected);
+    tcase_add_test (files, file_repeated_key_in_our_section_is_rejected);
+    tcase_add_test (files, file_repeated_names_elsewhere_are_accepted);
+    tcase_add_loop_test (files, file_malformed_zpl_names_the_line, 0,
+                         N_OF (s_malformed));
+    tcase_add_test (files, file_line_longer_than_zconfig_reads_is_rejected);
+    tcase_add_test (files, file_that_cannot_be_read_says_why);
+    tcase_add_test (files, file_with_nul_byte_or_too_large_is_rejected);
+    tcase_add_test (files, file_failed_load_changes_nothing);
+    tcase_add_test (files, file_nested_section_is_read_after_set_section);
+    suite_add_tcase (suite, files);
+
+    TCase *cli = tcase_create ("cli");
+    tcase_add_test (cli, cli_flag_overrides_file_and_file_overrides_default);
+    tcase_add_test (cli, cli_stops_at_first_operand);
+    tcase_add_test (cli, cli_double_dash_ends_options_and_parse_repeats);
+    tcase_add_test (cli, cli_help_shows_options_defaults_and_exit_codes);
+    tcase_add_test (cli, cli_version_prints_name_and_version);
+    tcase_add_test (cli, cli_unknown_flag_is_a_usage_error);
+    tcase_add_test (cli, cli_missing_argument_is_a_usage_error);
+    tcase_add_test (cli, cli_switch_given_a_value_is_a_usage_error);
+    tcase_add_test (cli, cli_bad_flag_value_is_a_usage_error);
+    tcase_add_test (cli, cli_bad_config_file_is_a_config_error);
+    tcase_add_test (cli, cli_name_selects_the_service_subsection);
+    suite_add_tcase (suite, cli);
+
+    TCase *example = tcase_create ("example");
+    tcase_add_loop_test (example, example_config_loads_for_every_section, 0,
+                         N_OF (s_example));
+    tcase_add_test (example, example_config_serves_the_named_service);
+    suite_add_tcase (suite, example);
+    return suite;
+}
+
+int
+main (void)
+{
+    return rb_test_run (s_suite ());
+}
