@@ -11,14 +11,9 @@ int
 main (int argc, char **argv)
 {
     rb_cli_t cli;
-    int rc = rb_cli_parse (s_program, argc, argv, &cli);
+    int rc = rb_cli_daemon (s_program, argc, argv, &cli);
     if (rc)
         return rc == -1 ? 0 : rc;
-    if (cli.argi < argc) {
-        rb_cli_error (s_program, "unexpected argument '%s'", argv[cli.argi]);
-        rb_config_destroy (&cli.config);
-        return EX_USAGE;
-    }
     rb_config_t *cfg = cli.config;
     rb_broker_opts_t opts;
     rb_broker_opts_default (&opts);
@@ -31,8 +26,6 @@ main (int argc, char **argv)
     opts.worker_credit = (int) rb_config_int (cfg, "worker-credit");
     opts.tap_hwm = (int) rb_config_int (cfg, "tap-hwm");
     opts.max_frame = rb_config_int (cfg, "max-frame");
-    zsys_set_logstream (stderr); /* stdout is for results only */
-    zsys_set_logident ("recobus-broker");
     zactor_t *broker = zactor_new (rb_broker_actor, &opts);
     zstr_send (broker, "ENDPOINTS");
     char *bus = NULL, *tap = NULL;
@@ -45,9 +38,7 @@ main (int argc, char **argv)
     } else {
         printf ("recobus-broker: bus %s tap %s\n", bus, *tap ? tap : "-");
         fflush (stdout);
-        /* wait for SIGINT/SIGTERM: czmq sets zsys_interrupted */
-        while (!zsys_interrupted)
-            zclock_sleep (100);
+        rb_cli_wait_signal ();
     }
     zstr_free (&bus);
     zstr_free (&tap);

@@ -10,6 +10,7 @@
 #define RB_BACKOFF_MAX    5000
 #define RB_PENDING_MAX    (1u << 20)
 #define RB_LOCAL_SLACK_MS 50
+#define RB_BUS_BURST      1024 /* messages handled before yielding */
 
 typedef struct {
     rb_bus_fn *fn; /* called once with the answer */
@@ -36,6 +37,8 @@ struct rb_bus {
     int backoff;         /* ms before the next HELLO */
     rb_slots_t *pending; /* requests awaiting answers */
     rb_bus_fn *on_request, *on_push;
+    rb_bus_idle_fn *on_idle;
+    void *idle_arg;
     void *request_arg, *push_arg;
     rb_body_t body; /* reused for decoding */
     bool in_call;   /* inside rb_bus_call */
@@ -159,6 +162,13 @@ rb_bus_on_request (rb_bus_t *self, rb_bus_fn *fn, void *arg)
 {
     self->on_request = fn;
     self->request_arg = arg;
+}
+
+void
+rb_bus_on_idle (rb_bus_t *self, rb_bus_idle_fn *fn, void *arg)
+{
+    self->on_idle = fn;
+    self->idle_arg = arg;
 }
 
 void
@@ -320,23 +330,31 @@ s_dispatch (rb_bus_t *self, const rb_header_t *h, zmsg_t **msg_p)
 static void
 s_drain (rb_bus_t *self)
 {
-    while (zsock_events (self->sock) & ZMQ_POLLIN) {
+    int handled = 0;
+    while (handled < RB_BUS_BURST && (zsock_events (self->sock) & ZMQ_POLLIN)) {
         zmsg_t *msg = zmsg_recv (self->sock);
         if (!msg)
-            return;
+            break;
+        handled++;
         self->last_heard = zclock_mono ();
         rb_header_t h;
         rb_err_t err;
         int rc = rb_msg_decode (msg, &self->opts.limits, &h, &self->body, &err);
         if (rc == RB_OK && h.kind == RB_K_WELCOME && h.type != RB_T_WELCOME)
             rc = RB_E_TYPE;
-        if (rc)
+        if (rc == RB_OK)
+            s_dispatch (self, &h, &msg);
+        else {
             zsys_warning ("bus: %s: dropped a malformed message: %s",
                           self->name, err.text);
-        else
-            s_dispatch (self, &h, &msg);
+            /* the header decoded: a requester can be told at once */
+            if (h.kind == RB_K_REQUEST)
+                rb_bus_error (self, &h, RB_S_MALFORMED, err.text);
+        }
         zmsg_destroy (&msg);
     }
+    if (handled && self->on_idle)
+        self->on_idle (self, self->idle_arg);
 }
 
 /*  Local timeouts, heartbeats, broker loss and HELLO retries. */

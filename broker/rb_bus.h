@@ -38,6 +38,12 @@ void rb_bus_destroy (rb_bus_t **self_p);
 void rb_bus_on_request (rb_bus_t *self, rb_bus_fn *fn, void *arg);
 void rb_bus_on_push (rb_bus_t *self, rb_bus_fn *fn, void *arg);
 
+/*  Called after each burst of arriving messages has been handled: a
+    worker that collected requests can serve them together (one Redis
+    pipeline for many GETs).  */
+typedef void (rb_bus_idle_fn) (rb_bus_t *bus, void *arg);
+void rb_bus_on_idle (rb_bus_t *self, rb_bus_idle_fn *fn, void *arg);
+
 /*  Runs inside loop: a reader for the socket and a 10 ms timer. */
 void rb_bus_attach (rb_bus_t *self, zloop_t *loop);
 

@@ -211,7 +211,7 @@ static int
 s_sink (void *data, const char *buf, size_t len)
 {
     rb_mp_writer_t *w = (rb_mp_writer_t *) data;
-    if (w->buf) {
+    if (w->buf && len) { /* an empty str may come with a NULL pointer */
         assert (w->len + len <= w->cap);
         memcpy (w->buf + w->len, buf, len);
     }

@@ -445,3 +445,26 @@ rb_cli_help (const rb_program_t *prog)
     printf ("\n");
     s_help_exits ();
 }
+
+int
+rb_cli_daemon (const rb_program_t *prog, int argc, char **argv, rb_cli_t *cli)
+{
+    int rc = rb_cli_parse (prog, argc, argv, cli);
+    if (rc)
+        return rc;
+    if (cli->argi < argc) {
+        rb_cli_error (prog, "unexpected argument '%s'", argv[cli->argi]);
+        rb_config_destroy (&cli->config);
+        return EX_USAGE;
+    }
+    zsys_set_logstream (stderr); /* stdout is for results only */
+    zsys_set_logident (prog->name);
+    return 0;
+}
+
+void
+rb_cli_wait_signal (void)
+{
+    while (!zsys_interrupted)
+        zclock_sleep (100);
+}

@@ -35,6 +35,16 @@ typedef struct {
 int rb_cli_parse (const rb_program_t *prog, int argc, char **argv,
                   rb_cli_t *cli);
 
+/*  For daemons (no operands): parses argv as rb_cli_parse, refuses any
+    operand (EX_USAGE), and sends logs to stderr under the program's
+    name. Returns 0 to go on, -1 when --help/--version was printed (exit
+    0), or the exit code.  */
+int rb_cli_daemon (const rb_program_t *prog, int argc, char **argv,
+                   rb_cli_t *cli);
+
+/*  Blocks until SIGINT or SIGTERM (czmq's zsys_interrupted).  */
+void rb_cli_wait_signal (void);
+
 /*  Prints the --help text for prog on stdout. */
 void rb_cli_help (const rb_program_t *prog);
 

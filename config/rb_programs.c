@@ -40,3 +40,44 @@ const rb_program_t rb_program_broker = {
     "broker",
     s_broker,
 };
+
+static const rb_opt_t s_db[] = {
+    {"name", "name", 0, RB_OPT_STR, "db-1", 1, 64, NULL, "NAME",
+     "node name on the bus"},
+    {"broker", "broker", 0, RB_OPT_STR, "tcp://127.0.0.1:5555", 1, 255, NULL,
+     "EP", "the broker's bus endpoint"},
+    {"redis", "redis", 0, RB_OPT_STR, "127.0.0.1:6379", 1, 255, NULL,
+     "HOST:PORT|unix:PATH", "the Redis holding the live data"},
+    {"redis-user", NULL, 0, RB_OPT_STR, "", 0, 255, NULL, NULL,
+     "Redis ACL user (with redis-password)"},
+    {"redis-password", NULL, 0, RB_OPT_STR, "", 0, 255, NULL, NULL,
+     "Redis AUTH password"},
+    {"redis-timeout", NULL, 0, RB_OPT_INT, "2000", 10, 600000, NULL, NULL,
+     "Redis connect and command timeout, ms"},
+    {"backup-dir", "backup-dir", 0, RB_OPT_STR, "backups", 1, 4096, NULL, "DIR",
+     "where backups are written and found"},
+    {"init", "init", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
+     "create a new dataset on an empty Redis, then serve"},
+    {"max-value", NULL, 0, RB_OPT_INT, "65536", 1, 16777216, NULL, NULL,
+     "longest record value accepted, bytes"},
+    {"max-batch", NULL, 0, RB_OPT_INT, "10000", 1, 1000000, NULL, NULL,
+     "entries in a recovery list or diff batch, at most"},
+    {"fetch-ttl", NULL, 0, RB_OPT_INT, "600", 1, 86400, NULL, NULL,
+     "seconds the fetchers of a key are remembered, for pushes"},
+    {"fetch-cap", NULL, 0, RB_OPT_INT, "64", 1, 10000, NULL, NULL,
+     "fetchers remembered per key, at most"},
+    {"backup-every", NULL, 0, RB_OPT_INT, "0", 0, 31536000, NULL, NULL,
+     "seconds between scheduled backups (0: none)"},
+    END,
+};
+
+const rb_program_t rb_program_db = {
+    "recobus-db",
+    "[options]",
+    "The DB node: keeps the subscriber records in Redis, answers GET with "
+    "the data and its recovering flag, applies orders, and runs backups, "
+    "restores and recovery (patent JP6023733B2, steps S1-S5 and S9-S11).",
+    NULL,
+    "db",
+    s_db,
+};

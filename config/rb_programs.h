@@ -7,5 +7,6 @@
 #include "rb_cli.h"
 
 extern const rb_program_t rb_program_broker;
+extern const rb_program_t rb_program_db;
 
 #endif

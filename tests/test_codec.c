@@ -610,6 +610,22 @@ START_TEST (msg_frames_round_trip_and_refuse_bad_framing)
 }
 END_TEST
 
+START_TEST (codec_encodes_empty_strings_given_as_null)
+{
+    rb_body_t b, out;
+    rb_body_init (&b, RB_T_RESTORE); /* path: {NULL, 0} */
+    rb_body_init (&out, RB_T_NONE);
+    size_t len;
+    uint8_t *buf = s_encode (&b, &len);
+    rb_err_t err;
+    ck_assert_int_eq (rb_body_decode (buf, len, RB_T_RESTORE, NULL, &out, &err),
+                      RB_OK);
+    ck_assert_uint_eq (out.text.len, 0);
+    free (buf);
+    rb_body_release (&out);
+}
+END_TEST
+
 START_TEST (names_cover_every_type_and_code)
 {
     for (int t = 1; t < RB_T_COUNT_; t++) {
@@ -648,6 +664,7 @@ main (void)
     tcase_add_test (tc,
                     codec_huge_declared_sizes_are_refused_without_allocating);
     tcase_add_test (tc, msg_frames_round_trip_and_refuse_bad_framing);
+    tcase_add_test (tc, codec_encodes_empty_strings_given_as_null);
     tcase_add_test (tc, names_cover_every_type_and_code);
     suite_add_tcase (s, tc);
     return rb_test_run (s);

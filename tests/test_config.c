@@ -46,19 +46,6 @@ static const rb_opt_t s_broker_opts[] = {
     {"label", "label", 0, RB_OPT_STR, NULL, 0, 0, NULL, "TEXT", "a label"},
     {0}};
 
-static const rb_opt_t s_db_opts[] = {
-    {"name", "name", 0, RB_OPT_STR, "db-1", 1, 64, NULL, "NAME", "node"},
-    {"broker", "broker", 0, RB_OPT_STR, "tcp://127.0.0.1:5555", 1, 255, NULL,
-     "EP", "broker"},
-    {"redis", "redis", 0, RB_OPT_STR, "127.0.0.1:6379", 1, 255, NULL,
-     "HOST:PORT", "redis"},
-    {"backup-dir", "backup-dir", 0, RB_OPT_STR, "backups", 1, 4096, NULL, "DIR",
-     "backups"},
-    {"max-value", NULL, 0, RB_OPT_INT, "65536", 1, 16777216, NULL, NULL,
-     "longest value"},
-    {"init", "init", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL, "new dataset"},
-    {0}};
-
 static const rb_opt_t s_service_opts[] = {
     {"name", "name", 'n', RB_OPT_STR, NULL, 1, 64, NULL, "NAME", "node"},
     {"policy", "policy", 'p', RB_OPT_ENUM, "latest-only", 0, 0,
@@ -795,7 +782,7 @@ static const struct {
     const char *value;    /* and its value there */
 } s_example[] = {
     {"broker", NULL, "max-frame", "16777216"},
-    {"db", s_db_opts, "backup-dir", "/var/lib/recobus/backups"},
+    {"db", NULL, "backup-dir", "/var/lib/recobus/backups"},
     {"service/svc-latest", s_service_opts, "policy", "latest-only"},
     {"service/svc-stale", s_service_opts, "listen", "tcp://127.0.0.1:5571"},
     {"ops", s_ops_opts, "journal", "/var/lib/recobus/ops.journal"},
@@ -807,6 +794,8 @@ START_TEST (example_config_loads_for_every_section)
     const rb_opt_t *opts = s_example[_i].opts;
     if (!opts && strcmp (s_example[_i].section, "broker") == 0)
         opts = rb_program_broker.opts;
+    if (!opts && strcmp (s_example[_i].section, "db") == 0)
+        opts = rb_program_db.opts;
     ck_assert_ptr_nonnull (opts);
     rb_config_t *config = rb_config_new (opts, s_example[_i].section);
     const char *path = RECOBUS_SOURCE_DIR "/config/recobus.cfg";

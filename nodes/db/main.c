@@ -1,0 +1,70 @@
+/*  recobus-db: parses flags and config, optionally creates a dataset
+    (--init), then runs the DB node actor until SIGINT or SIGTERM.  */
+#include <czmq.h>
+
+#include "rb_db.h"
+#include "rb_programs.h"
+
+static const rb_program_t *const s_program = &rb_program_db;
+
+static void
+s_opts_from (rb_config_t *cfg, rb_db_opts_t *o)
+{
+    rb_db_opts_default (o);
+    o->name = rb_config_str (cfg, "name");
+    o->broker = rb_config_str (cfg, "broker");
+    o->redis = rb_config_str (cfg, "redis");
+    o->redis_user = rb_config_str (cfg, "redis-user");
+    o->redis_password = rb_config_str (cfg, "redis-password");
+    o->redis_timeout_ms = (int) rb_config_int (cfg, "redis-timeout");
+    o->backup_dir = rb_config_str (cfg, "backup-dir");
+    o->max_value = (uint32_t) rb_config_int (cfg, "max-value");
+    o->max_batch = (uint32_t) rb_config_int (cfg, "max-batch");
+    o->fetch_ttl_s = (int) rb_config_int (cfg, "fetch-ttl");
+    o->fetch_cap = (int) rb_config_int (cfg, "fetch-cap");
+    o->backup_every_s = (int) rb_config_int (cfg, "backup-every");
+}
+
+/*  The backup dir must exist and be writable before we serve. */
+static int
+s_check_backup_dir (const char *dir)
+{
+    if (zsys_dir_create ("%s", dir) != 0 || access (dir, W_OK) != 0) {
+        rb_cli_error (s_program, "backup dir %s: %s", dir, strerror (errno));
+        return EX_IOERR;
+    }
+    return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    rb_cli_t cli;
+    int rc = rb_cli_daemon (s_program, argc, argv, &cli);
+    if (rc)
+        return rc == -1 ? 0 : rc;
+    rb_db_opts_t opts;
+    s_opts_from (cli.config, &opts);
+    rc = s_check_backup_dir (opts.backup_dir);
+    if (rc == 0 && rb_config_bool (cli.config, "init")) {
+        char err[300];
+        rc = rb_db_init_dataset (&opts, err, sizeof err);
+        if (rc)
+            rb_cli_error (s_program, "--init: %s", err);
+        else
+            printf ("recobus-db: %s\n", err);
+    }
+    if (rc == 0) {
+        zactor_t *db = zactor_new (rb_db_actor, &opts);
+        zstr_send (db, "STATE");
+        char *state = zstr_recv (db);
+        printf ("recobus-db: %s serving, state %s\n", opts.name,
+                state ? state : "?");
+        fflush (stdout);
+        zstr_free (&state);
+        rb_cli_wait_signal ();
+        zactor_destroy (&db);
+    }
+    rb_config_destroy (&cli.config);
+    return rc;
+}

@@ -1,0 +1,57 @@
+/*  rb_db: the DB node, a czmq actor and a worker of service "db".
+
+    Redis holds everything (rb_scripts.h has the key layout); the node
+    holds only what it is processing, so several DB nodes may serve one
+    Redis. It answers GET with the data and the recovering flag read in one
+    atomic script, applies orders and diffs (clearing flags in the same
+    step), stores recovery-list targets, ends recovery, and runs backups
+    and restores in a job thread so it keeps serving meanwhile.
+
+        zactor_t *db = zactor_new (rb_db_actor, &opts);
+        zstr_send (db, "STATE");     // -> "normal", "recovering", ...
+        zactor_destroy (&db);                                              */
+#ifndef RB_DB_H
+#define RB_DB_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *name;           /* node name on the bus */
+    const char *broker;         /* broker endpoint */
+    const char *redis;          /* HOST:PORT or unix:PATH */
+    const char *redis_user;     /* ACL user or "" */
+    const char *redis_password; /* or "" */
+    int redis_timeout_ms;       /* connect/command timeout */
+    const char *backup_dir;     /* where backups are written and found */
+    uint32_t max_value;         /* bytes in a value */
+    uint32_t max_batch;         /* entries in a list / orders in a diff */
+    int fetch_ttl_s;            /* how long "who fetched KEY" is kept */
+    int fetch_cap;              /* nodes remembered per key */
+    int backup_every_s;         /* scheduled backups; 0 = none */
+} rb_db_opts_t;
+
+void rb_db_opts_default (rb_db_opts_t *opts);
+
+/*  States, as stored in Redis (rb:meta state) or derived. */
+typedef enum {
+    RB_DB_NORMAL,
+    RB_DB_RESTORING,
+    RB_DB_RECOVERING,
+    RB_DB_NEEDS_RESTORE,
+    RB_DB_STATE_COUNT
+} rb_db_state_t;
+
+const char *rb_db_state_name (int state);
+
+/*  Creates a new dataset (random id, epoch 1, watermark 0) on an empty
+    Redis. Returns 0; or 65 (EX_DATAERR) if Redis holds any key, 69
+    (EX_UNAVAILABLE) if it cannot be reached; *err says why.  */
+int rb_db_init_dataset (const rb_db_opts_t *opts, char *err, size_t errlen);
+
+/*  The actor. Commands: "$TERM"; "STATE" -> the state name as the node
+    last saw it.  */
+void rb_db_actor (zsock_t *pipe, void *args);
+
+#endif

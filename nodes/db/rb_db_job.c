@@ -1,0 +1,500 @@
+/*  rb_db_job: backup and restore, each in a thread of its own (a czmq
+    actor with its own Redis connection), so the DB node keeps answering
+    and heartbeating while a million records go to or come from disk.
+
+    The job talks to the node over its pipe, one message per event:
+      RESET  dataset  epoch            restore began: Redis was replaced
+      DONE   path     n1 n2 n3 n4      finished (see s_on_done)
+      FAIL   code     text             nothing more will happen
+    and then waits for $TERM.  */
+#include "rb_backup.h"
+#include "rb_db_int.h"
+#include "rb_scripts.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <sys/time.h>
+
+#define RB_LOAD_BATCH 2000  /* records per pipeline when restoring */
+#define RB_SCAN_COUNT 2000  /* keys per SCAN step when backing up */
+#define RB_LEASE_MS   15000 /* a restore's claim on Redis, renewed */
+
+typedef struct {
+    int kind;          /* RB_T_BACKUP or RB_T_RESTORE */
+    char *path;        /* restore: the file asked for, "" = newest */
+    rb_db_opts_t opts; /* borrowed from the node, which outlives us */
+    char dataset[33];  /* the node's view when the job started */
+    uint64_t epoch;
+} job_args_t;
+
+typedef struct {
+    zsock_t *pipe;
+    job_args_t *args;
+    rb_store_t *store;
+    char err[512];
+} job_t;
+
+static uint64_t
+s_wall_ms (void)
+{
+    struct timeval tv;
+    gettimeofday (&tv, NULL);
+    return (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
+}
+
+static void
+s_send (job_t *job, const char *word, const char *text, uint64_t n1,
+        uint64_t n2, uint64_t n3, uint64_t n4)
+{
+    zsock_send (job->pipe, "ss8888", word, text, n1, n2, n3, n4);
+}
+
+static int
+s_fail (job_t *job, int code, const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (job->err, sizeof job->err, fmt, args);
+    va_end (args);
+    char text[600];
+    snprintf (text, sizeof text, "%d %s", code, job->err);
+    s_send (job, "FAIL", text, 0, 0, 0, 0);
+    return -1;
+}
+
+/*  True when the node asked us to stop ($TERM waiting on the pipe). */
+static bool
+s_stopping (job_t *job)
+{
+    return zsock_events (job->pipe) & ZMQ_POLLIN;
+}
+
+/*  --- restore ------------------------------------------------------------ */
+
+/*  Which file: the one asked for (a bare name is looked up in the backup
+    dir), or the newest valid one. Verified either way.  */
+static char *
+s_pick_file (job_t *job, rb_backup_header_t *h, uint64_t *count)
+{
+    const rb_db_opts_t *o = &job->args->opts;
+    char err[400] = "";
+    char *path = NULL;
+    if (!*job->args->path) {
+        path = rb_backup_newest (o->backup_dir, o->max_value, err, sizeof err);
+        if (!path) {
+            s_fail (job, RB_S_CORRUPT, "no valid backup in %s: %s",
+                    o->backup_dir, err);
+            return NULL;
+        }
+    } else if (strchr (job->args->path, '/'))
+        path = strdup (job->args->path);
+    else
+        path = zsys_sprintf ("%s/%s", o->backup_dir, job->args->path);
+    if (rb_backup_verify (path, o->max_value, h, count, err, sizeof err)) {
+        s_fail (job, RB_S_CORRUPT, "%s", err);
+        free (path);
+        return NULL;
+    }
+    return path;
+}
+
+/*  Appends one record: HSET rb:r:KEY v VALUE s SEQ d 0|1, and for a
+    tombstone SADD rb:tombs KEY. Returns the number of commands.  */
+static int
+s_append_record (job_t *job, const rb_backup_record_t *rec)
+{
+    char key[80], seq[24];
+    int klen =
+        snprintf (key, sizeof key, "rb:r:%.*s", (int) rec->key_len, rec->key);
+    int slen = snprintf (seq, sizeof seq, "%" PRIu64, rec->seq);
+    const char *argv[] = {"HSET", key, "v", (const char *) rec->value,
+                          "s",    seq, "d", rec->tombstone ? "1" : "0"};
+    size_t lens[] = {4, (size_t) klen, 1, rec->value_len,
+                     1, (size_t) slen, 1, 1};
+    if (rb_store_append (job->store, 8, argv, lens))
+        return -1;
+    if (!rec->tombstone)
+        return 1;
+    const char *sadd[] = {"SADD", "rb:tombs", rec->key};
+    size_t slens[] = {4, 8, rec->key_len};
+    return rb_store_append (job->store, 3, sadd, slens) ? -1 : 2;
+}
+
+/*  Loads every record of the reader into Redis, renewing our lease. */
+static int
+s_load (job_t *job, rb_backup_reader_t *reader, uint64_t *records)
+{
+    rb_backup_record_t rec;
+    int pending = 0, rc;
+    while ((rc = rb_backup_reader_next (reader, &rec)) == 1) {
+        int added = s_append_record (job, &rec);
+        if (added < 0)
+            return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
+        pending += added;
+        (*records)++;
+        if (pending < RB_LOAD_BATCH)
+            continue;
+        char until[24];
+        snprintf (until, sizeof until, "%" PRIu64, s_wall_ms () + RB_LEASE_MS);
+        const char *lease[] = {"HSET", "rb:meta", "restore_until", until};
+        size_t llens[] = {4, 7, 13, strlen (until)};
+        rb_store_append (job->store, 4, lease, llens);
+        if (rb_store_drain (job->store, pending + 1))
+            return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
+        pending = 0;
+        if (s_stopping (job))
+            return s_fail (job, RB_S_INTERNAL, "stopped");
+    }
+    if (pending && rb_store_drain (job->store, pending))
+        return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
+    if (rc < 0)
+        return s_fail (job, RB_S_CORRUPT, "%s",
+                       rb_backup_reader_error (reader));
+    return 0;
+}
+
+/*  RESTORE_BEGIN: flush and claim Redis; *epoch gets the new epoch. */
+static int
+s_begin (job_t *job, const rb_backup_header_t *h, uint64_t *epoch)
+{
+    char now[24], lease[16], fepoch[24], known[24];
+    snprintf (now, sizeof now, "%" PRIu64, s_wall_ms ());
+    snprintf (lease, sizeof lease, "%d", RB_LEASE_MS);
+    snprintf (fepoch, sizeof fepoch, "%" PRIu64, h->epoch);
+    snprintf (known, sizeof known, "%" PRIu64, job->args->epoch);
+    const char *argv[] = {job->args->opts.name, now,    lease,
+                          h->dataset,           fepoch, known};
+    size_t lens[6];
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen (argv[i]);
+    rb_call_t call = {RB_SCRIPT_RESTORE_BEGIN, 6, argv, lens, NULL};
+    if (rb_store_run (job->store, &call, 1))
+        return s_fail (job, RB_S_UNAVAILABLE, "%s",
+                       rb_store_errstr (job->store));
+    const char *word = rb_db_reply_word (call.reply);
+    int rc = 0;
+    if (!word || !streq (word, "ok") ||
+        rb_db_reply_u64 (call.reply, 1, epoch)) {
+        const redisReply *who = call.reply && call.reply->elements > 1
+                                    ? call.reply->element[1]
+                                    : NULL;
+        rc = s_fail (job, RB_S_WRONG_STATE, "a restore is running on %s",
+                     who && who->type == REDIS_REPLY_STRING ? who->str : "?");
+    }
+    rb_store_free_replies (&call, 1);
+    return rc;
+}
+
+static int
+s_end (job_t *job, const rb_backup_header_t *h, uint64_t *total)
+{
+    char wm[24];
+    snprintf (wm, sizeof wm, "%" PRIu64, h->watermark);
+    const char *argv[] = {job->args->opts.name, wm};
+    size_t lens[] = {strlen (argv[0]), strlen (wm)};
+    rb_call_t call = {RB_SCRIPT_RESTORE_END, 2, argv, lens, NULL};
+    if (rb_store_run (job->store, &call, 1))
+        return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
+    const char *word = rb_db_reply_word (call.reply);
+    int rc = word && streq (word, "ok") &&
+                     rb_db_reply_u64 (call.reply, 1, total) == 0
+                 ? 0
+                 : s_fail (job, RB_S_WRONG_STATE,
+                           "another node took the restore over");
+    rb_store_free_replies (&call, 1);
+    return rc;
+}
+
+static void
+s_restore (job_t *job)
+{
+    int64_t start = zclock_mono ();
+    rb_backup_header_t h;
+    uint64_t count, epoch, records = 0, total = 0;
+    char *path = s_pick_file (job, &h, &count);
+    if (!path)
+        return;
+    char err[400];
+    rb_backup_reader_t *reader = rb_backup_reader_new (
+        path, job->args->opts.max_value, &h, err, sizeof err);
+    if (!reader)
+        s_fail (job, RB_S_CORRUPT, "%s", err);
+    else if (s_begin (job, &h, &epoch) == 0) {
+        s_send (job, "RESET", h.dataset, epoch, 0, 0, 0);
+        if (s_load (job, reader, &records) == 0 && s_end (job, &h, &total) == 0)
+            s_send (job, "DONE", path, total, h.watermark, epoch,
+                    (uint64_t) (zclock_mono () - start));
+    }
+    rb_backup_reader_destroy (&reader);
+    free (path);
+}
+
+/*  --- backup ----------------------------------------------------------------
+ */
+
+/*  Reads dataset, epoch and watermark; the state must be normal. */
+static int
+s_snapshot_meta (job_t *job, rb_backup_header_t *h)
+{
+    char ds[64];
+    snprintf (ds, sizeof ds, "%s/%" PRIu64, job->args->dataset,
+              job->args->epoch);
+    const char *argv[] = {ds};
+    size_t lens[] = {strlen (ds)};
+    rb_call_t call = {RB_SCRIPT_STATUS, 1, argv, lens, NULL};
+    if (rb_store_run (job->store, &call, 1))
+        return s_fail (job, RB_S_UNAVAILABLE, "%s",
+                       rb_store_errstr (job->store));
+    const redisReply *r = call.reply;
+    const char *word = rb_db_reply_word (r);
+    int rc = 0;
+    if (!word || !streq (word, "ok") || r->elements < 10 ||
+        r->element[1]->type != REDIS_REPLY_STRING ||
+        r->element[9]->type != REDIS_REPLY_STRING || r->element[9]->len != 32 ||
+        rb_db_reply_u64 (r, 2, &h->epoch) ||
+        rb_db_reply_u64 (r, 3, &h->watermark))
+        rc = s_fail (job, RB_S_UNAVAILABLE, "no dataset to back up (%s)",
+                     word ? word : "no reply");
+    else if (!streq (r->element[1]->str, "normal"))
+        rc = s_fail (job, RB_S_WRONG_STATE,
+                     "a backup needs state normal, not %s", r->element[1]->str);
+    else
+        memcpy (h->dataset, r->element[9]->str, 33);
+    rb_store_free_replies (&call, 1);
+    return rc;
+}
+
+/*  Converts one HMGET v s d reply into a record; -1 if the key vanished
+    (Redis flushed under us) or the reply is not what we wrote.  */
+static int
+s_to_record (const redisReply *r, const redisReply *key,
+             rb_backup_record_t *rec)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_STRING || key->len < 6 ||
+        key->len > 5 + RB_BACKUP_KEY_MAX)
+        return -1;
+    char *end;
+    rec->key = key->str + 5; /* after "rb:r:" */
+    rec->key_len = (uint32_t) key->len - 5;
+    rec->tombstone = r->element[2]->type == REDIS_REPLY_STRING &&
+                     streq (r->element[2]->str, "1");
+    rec->value = (const uint8_t *) r->element[0]->str;
+    rec->value_len = rec->tombstone ? 0 : (uint32_t) r->element[0]->len;
+    rec->seq = strtoull (r->element[1]->str, &end, 10);
+    return *end ? -1 : 0;
+}
+
+/*  Writes the records of one SCAN step: HMGET each key, pipelined. */
+static int
+s_write_keys (job_t *job, rb_backup_writer_t *w, const redisReply *keys,
+              uint64_t *records)
+{
+    size_t n = keys->elements;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *k = keys->element[i];
+        const char *argv[] = {"HMGET", k->str, "v", "s", "d"};
+        size_t lens[] = {5, k->len, 1, 1, 1};
+        if (k->type != REDIS_REPLY_STRING ||
+            rb_store_append (job->store, 5, argv, lens))
+            return s_fail (job, RB_S_IO, "bad SCAN reply from Redis");
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = rb_store_next_reply (job->store);
+        if (!r)
+            return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
+        rb_backup_record_t rec;
+        char err[256];
+        if (rc == 0 && s_to_record (r, keys->element[i], &rec))
+            rc = s_fail (job, RB_S_WRONG_STATE,
+                         "record %s changed shape during the backup (Redis "
+                         "flushed?)",
+                         keys->element[i]->str);
+        else if (rc == 0 && rb_backup_writer_add (w, &rec, err, sizeof err))
+            rc = s_fail (job, RB_S_IO, "%s", err);
+        else if (rc == 0)
+            (*records)++;
+        freeReplyObject (r);
+    }
+    return rc;
+}
+
+/*  Walks every record with SCAN. A key may come twice (SCAN's promise
+    during a rehash); the later copy is at least as new, and restore lets
+    it win.  */
+static int
+s_scan_all (job_t *job, rb_backup_writer_t *w, uint64_t *records)
+{
+    char cursor[32] = "0";
+    do {
+        redisReply *r = rb_store_command (
+            job->store, "SCAN %s MATCH rb:r:* COUNT %d", cursor, RB_SCAN_COUNT);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING ||
+            r->element[1]->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject (r);
+            return s_fail (job, RB_S_IO, "SCAN failed: %s",
+                           rb_store_errstr (job->store));
+        }
+        snprintf (cursor, sizeof cursor, "%s", r->element[0]->str);
+        int rc = s_write_keys (job, w, r->element[1], records);
+        freeReplyObject (r);
+        if (rc)
+            return rc;
+        if (s_stopping (job))
+            return s_fail (job, RB_S_INTERNAL, "stopped");
+    } while (strcmp (cursor, "0") != 0);
+    return 0;
+}
+
+static void
+s_backup (job_t *job)
+{
+    int64_t start = zclock_mono ();
+    rb_backup_header_t h, after;
+    memset (&h, 0, sizeof h);
+    if (s_snapshot_meta (job, &h))
+        return;
+    h.created_ms = s_wall_ms ();
+    char err[400];
+    rb_backup_writer_t *w =
+        rb_backup_writer_new (job->args->opts.backup_dir, &h, err, sizeof err);
+    if (!w) {
+        s_fail (job, RB_S_IO, "%s", err);
+        return;
+    }
+    uint64_t records = 0, bytes = 0;
+    char *path = NULL;
+    /* the same dataset and epoch at the end: no restore ran meanwhile */
+    if (s_scan_all (job, w, &records) || s_snapshot_meta (job, &after))
+        rb_backup_writer_abort (&w);
+    else if (!streq (after.dataset, h.dataset) || after.epoch != h.epoch) {
+        rb_backup_writer_abort (&w);
+        s_fail (job, RB_S_WRONG_STATE, "Redis was restored during the backup");
+    } else if (rb_backup_writer_finish (&w, &path, &bytes, err, sizeof err))
+        s_fail (job, RB_S_IO, "%s", err);
+    else
+        s_send (job, "DONE", path, records, h.watermark, bytes,
+                (uint64_t) (zclock_mono () - start));
+    free (path);
+}
+
+/*  --- the job actor and the node's side -------------------------------- */
+
+static void
+s_job_actor (zsock_t *pipe, void *arg)
+{
+    job_t job = {pipe, (job_args_t *) arg, NULL, ""};
+    zsock_signal (pipe, 0);
+    const rb_db_opts_t *o = &job.args->opts;
+    rb_store_opts_t so = {o->redis, o->redis_user, o->redis_password,
+                          o->redis_timeout_ms};
+    char err[256];
+    job.store = rb_store_new (&so, err, sizeof err);
+    if (!job.store)
+        s_fail (&job, RB_S_INTERNAL, "%s", err);
+    else if (rb_store_connect (job.store))
+        s_fail (&job, RB_S_UNAVAILABLE, "%s", rb_store_errstr (job.store));
+    else if (job.args->kind == RB_T_RESTORE)
+        s_restore (&job);
+    else
+        s_backup (&job);
+    rb_store_destroy (&job.store);
+    free (job.args->path);
+    free (job.args);
+    char *command = zstr_recv (pipe); /* wait for $TERM */
+    zstr_free (&command);
+}
+
+void
+rb_db_job_start (db_t *self, const rb_header_t *h, const rb_body_t *b)
+{
+    if (self->job) {
+        if (h->corr || h->kind)
+            rb_bus_error (self->bus, h, RB_S_WRONG_STATE,
+                          "a backup or restore is running on this node");
+        return;
+    }
+    job_args_t *args = (job_args_t *) calloc (1, sizeof *args);
+    assert (args);
+    args->kind = b->type;
+    args->path = b->type == RB_T_RESTORE ? rb_str_dup (b->text) : strdup ("");
+    args->opts = self->opts;
+    memcpy (args->dataset, self->dataset, sizeof args->dataset);
+    args->epoch = self->epoch;
+    self->job_req = *h;
+    self->job_kind = b->type;
+    self->job = zactor_new (s_job_actor, args);
+    zloop_reader (self->loop, zactor_sock (self->job), rb_db_job_event, self);
+    zsys_info ("db %s: %s started", self->opts.name, rb_type_name (b->type));
+}
+
+/*  The job began a restore: Redis now holds an empty dataset at a new
+    epoch. Every service node must drop what it cached (RESET).  */
+static void
+s_on_reset (db_t *self, const char *dataset, uint64_t epoch)
+{
+    snprintf (self->dataset, sizeof self->dataset, "%s", dataset);
+    self->epoch = epoch;
+    rb_db_dataset_save (self);
+    rb_db_saw_state (self, "restoring");
+    rb_body_t reset;
+    rb_body_init (&reset, RB_T_RESET);
+    reset.epoch = epoch;
+    rb_bus_push (self->bus, RB_ADDR_ROLE, "service", &reset);
+}
+
+static void
+s_on_done (db_t *self, const char *path, const uint64_t n[4])
+{
+    rb_body_t b;
+    rb_body_init (&b, self->job_kind == RB_T_RESTORE ? RB_T_RESTORED
+                                                     : RB_T_BACKUP_DONE);
+    b.text = rb_str (path);
+    b.records = n[0], b.watermark = n[1], b.ms = n[3];
+    if (self->job_kind == RB_T_RESTORE)
+        b.epoch = n[2];
+    else
+        b.bytes = n[2];
+    zsys_info ("db %s: %s done: %s, %" PRIu64 " records, watermark %" PRIu64
+               ", %" PRIu64 " ms",
+               self->opts.name, rb_type_name (self->job_kind), path, n[0], n[1],
+               n[3]);
+    if (self->job_req.kind)
+        rb_bus_reply (self->bus, &self->job_req, &b);
+}
+
+int
+rb_db_job_event (zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    db_t *self = (db_t *) arg;
+    char *word = NULL, *text = NULL;
+    uint64_t n[4] = {0};
+    if (zsock_recv (pipe, "ss8888", &word, &text, &n[0], &n[1], &n[2], &n[3]) ==
+        -1)
+        return 0;
+    bool ended = !streq (word, "RESET");
+    if (streq (word, "RESET"))
+        s_on_reset (self, text, n[0]);
+    else if (streq (word, "DONE"))
+        s_on_done (self, text, n);
+    else { /* FAIL: "CODE message" */
+        char *rest = NULL;
+        long code = strtol (text, &rest, 10);
+        zsys_warning ("db %s: %s failed: %s", self->opts.name,
+                      rb_type_name (self->job_kind), rest + 1);
+        if (self->job_req.kind)
+            rb_bus_error (self->bus, &self->job_req, (int) code, rest + 1);
+    }
+    zstr_free (&word);
+    zstr_free (&text);
+    if (ended) {
+        zloop_reader_end (loop, pipe);
+        zactor_destroy (&self->job);
+        rb_db_refresh (self);
+    }
+    return 0;
+}

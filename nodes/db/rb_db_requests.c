@@ -1,0 +1,512 @@
+/*  rb_db_requests: what the DB node does with each request.
+
+    GETs are collected while a burst of messages arrives and go to Redis
+    as one pipeline (rb_db_on_idle); everything else runs at once, one
+    script call each. Every Redis reply is checked for shape before use:
+    a reply we do not understand is answered ERROR internal, never
+    trusted.  */
+#include "rb_db_int.h"
+#include "rb_scripts.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*  --- Redis reply helpers ---------------------------------------------- */
+
+const char *
+rb_db_reply_word (const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1)
+        return NULL;
+    const redisReply *e = r->element[0];
+    return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS
+               ? e->str
+               : NULL;
+}
+
+int
+rb_db_reply_u64 (const redisReply *r, size_t index, uint64_t *out)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || index >= r->elements)
+        return -1;
+    const redisReply *e = r->element[index];
+    if (e->type == REDIS_REPLY_INTEGER && e->integer >= 0) {
+        *out = (uint64_t) e->integer;
+        return 0;
+    }
+    if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > 20)
+        return -1;
+    char *end;
+    unsigned long long v = strtoull (e->str, &end, 10);
+    if (*end || e->str[0] == '-')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static const redisReply *
+s_element (const redisReply *r, size_t index, int type)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || index >= r->elements)
+        return NULL;
+    return r->element[index]->type == type ? r->element[index] : NULL;
+}
+
+/*  "ID/EPOCH": what every script checks Redis against. */
+static void
+s_dataset_arg (db_t *self, char *buf, size_t len)
+{
+    snprintf (buf, len, "%s/%" PRIu64, self->dataset, self->epoch);
+}
+
+/*  Answers a refused or failed script call. */
+static void
+s_refuse (db_t *self, const rb_header_t *h, const redisReply *reply)
+{
+    const char *word = rb_db_reply_word (reply);
+    const char *text;
+    int code = rb_db_refusal (word, &text);
+    if (!reply) {
+        code = RB_S_UNAVAILABLE;
+        text = rb_store_errstr (self->store);
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        code = RB_S_INTERNAL;
+        text = reply->str;
+        zsys_error ("db %s: Redis error: %s", self->opts.name, reply->str);
+    }
+    rb_db_saw_state (self, word);
+    self->n_refused++;
+    rb_bus_error (self->bus, h, code, text);
+}
+
+/*  Runs one script call; returns its reply (caller frees) or NULL. */
+static redisReply *
+s_run1 (db_t *self, int script, int argc, const char **argv, const size_t *lens)
+{
+    rb_call_t call = {script, argc, argv, lens, NULL};
+    if (rb_store_run (self->store, &call, 1))
+        return NULL;
+    return call.reply;
+}
+
+static bool
+s_is_ok (const redisReply *r)
+{
+    const char *word = rb_db_reply_word (r);
+    return word && streq (word, "ok");
+}
+
+/*  --- state ----------------------------------------------------------------
+ */
+
+void
+rb_db_refresh (db_t *self)
+{
+    char ds[64];
+    s_dataset_arg (self, ds, sizeof ds);
+    const char *argv[] = {ds};
+    size_t lens[] = {strlen (ds)};
+    redisReply *r = s_run1 (self, RB_SCRIPT_STATUS, 1, argv, lens);
+    const redisReply *state = s_element (r, 1, REDIS_REPLY_STRING);
+    const redisReply *id = s_element (r, 9, REDIS_REPLY_STRING);
+    uint64_t epoch = 0;
+    if (s_is_ok (r) && state && id && id->len == 32 &&
+        rb_db_reply_u64 (r, 2, &epoch) == 0) {
+        if (!self->dataset[0] || epoch > self->epoch) {
+            bool adopt = !self->dataset[0];
+            snprintf (self->dataset, sizeof self->dataset, "%s", id->str);
+            self->epoch = epoch;
+            rb_db_dataset_save (self);
+            if (adopt)
+                zsys_info ("db %s: serving dataset %s", self->opts.name,
+                           self->dataset);
+        }
+        rb_db_saw_state (self, state->str);
+    } else if (r)
+        rb_db_saw_state (self, rb_db_reply_word (r));
+    freeReplyObject (r);
+}
+
+/*  --- GET ----------------------------------------------------------------- */
+
+static void
+s_collect_get (db_t *self, const rb_header_t *h, const rb_body_t *b,
+               zmsg_t **msg_p)
+{
+    if (self->n_gets == self->cap_gets) {
+        self->cap_gets = self->cap_gets ? self->cap_gets * 2 : 64;
+        self->gets = (rb_get_t *) realloc (self->gets,
+                                           self->cap_gets * sizeof (rb_get_t));
+        assert (self->gets);
+    }
+    rb_get_t *g = &self->gets[self->n_gets++];
+    g->msg = *msg_p; /* keep the frame the key points into */
+    *msg_p = NULL;
+    g->header = *h;
+    g->key = b->key;
+}
+
+/*  Answers one GET from its script reply. */
+static void
+s_answer_get (db_t *self, rb_get_t *g, const redisReply *r)
+{
+    if (!s_is_ok (r)) {
+        s_refuse (self, &g->header, r);
+        return;
+    }
+    uint64_t epoch, seq, flag, found;
+    const redisReply *value = s_element (r, 5, REDIS_REPLY_STRING);
+    if (rb_db_reply_u64 (r, 1, &epoch) || rb_db_reply_u64 (r, 2, &seq) ||
+        rb_db_reply_u64 (r, 3, &flag) || rb_db_reply_u64 (r, 4, &found) ||
+        !value) {
+        rb_bus_error (self->bus, &g->header, RB_S_INTERNAL,
+                      "unexpected GET reply from Redis");
+        return;
+    }
+    rb_body_t d;
+    rb_body_init (&d, RB_T_DATA);
+    d.key = g->key;
+    d.has_value = found != 0;
+    d.value = found ? rb_strn (value->str, value->len) : rb_strn (NULL, 0);
+    d.seq = seq;
+    d.recovering = flag != 0;
+    d.epoch = epoch;
+    self->n_get++;
+    self->n_flagged += flag != 0;
+    if (epoch > self->epoch)
+        self->epoch = epoch;
+    rb_bus_reply (self->bus, &g->header, &d);
+}
+
+void
+rb_db_on_idle (rb_bus_t *bus, void *arg)
+{
+    db_t *self = (db_t *) arg;
+    uint32_t n = self->n_gets;
+    if (n == 0)
+        return;
+    char ds[64], ttl[16], cap[16];
+    s_dataset_arg (self, ds, sizeof ds);
+    snprintf (ttl, sizeof ttl, "%d", self->opts.fetch_ttl_s);
+    snprintf (cap, sizeof cap, "%d", self->opts.fetch_cap);
+    rb_call_t *calls = (rb_call_t *) calloc (n, sizeof (rb_call_t));
+    const char **argv = (const char **) calloc (5 * n, sizeof (char *));
+    size_t *lens = (size_t *) calloc (5 * n, sizeof (size_t));
+    assert (calls && argv && lens);
+    for (uint32_t i = 0; i < n; i++) {
+        rb_get_t *g = &self->gets[i];
+        /* only service nodes get UPDATE and RECOVERED pushes */
+        const char *node =
+            g->header.role == RB_ROLE_SERVICE ? g->header.sender : "";
+        const char **a = argv + 5 * i;
+        size_t *l = lens + 5 * i;
+        a[0] = ds, l[0] = strlen (ds);
+        a[1] = node, l[1] = strlen (node);
+        a[2] = ttl, l[2] = strlen (ttl);
+        a[3] = cap, l[3] = strlen (cap);
+        a[4] = g->key.ptr, l[4] = g->key.len;
+        calls[i] = (rb_call_t){RB_SCRIPT_GET, 5, a, l, NULL};
+    }
+    int rc = rb_store_run (self->store, calls, (int) n);
+    for (uint32_t i = 0; i < n; i++) {
+        if (rc == 0)
+            s_answer_get (self, &self->gets[i], calls[i].reply);
+        else
+            s_refuse (self, &self->gets[i].header, NULL);
+        zmsg_destroy (&self->gets[i].msg);
+    }
+    rb_store_free_replies (calls, (int) n);
+    self->n_gets = 0;
+    free (calls);
+    free (argv);
+    free (lens);
+}
+
+/*  --- orders and diffs ---------------------------------------------------- */
+
+/*  Sends the UPDATE and RECOVERED pushes an APPLY reply lists: triples
+    of kind, order index (1-based), node.  */
+static void
+s_push_changes (db_t *self, const redisReply *list, const rb_order_t *orders,
+                uint32_t n, uint64_t epoch)
+{
+    for (size_t i = 0; list && i + 2 < list->elements; i += 3) {
+        const redisReply *kind = list->element[i];
+        const redisReply *node = list->element[i + 2];
+        uint64_t idx = 0;
+        if (kind->type != REDIS_REPLY_STRING ||
+            node->type != REDIS_REPLY_STRING ||
+            rb_db_reply_u64 (list, i + 1, &idx) || idx < 1 || idx > n)
+            continue;
+        const rb_order_t *o = &orders[idx - 1];
+        rb_body_t p;
+        rb_body_init (&p, kind->str[0] == 'u' ? RB_T_UPDATE : RB_T_RECOVERED);
+        p.key = o->key;
+        p.has_value = o->has_value;
+        p.value = o->value;
+        p.seq = o->seq;
+        p.epoch = epoch;
+        rb_bus_push (self->bus, RB_ADDR_NODE, node->str, &p);
+    }
+}
+
+/*  Applies orders atomically in Redis and answers ACK. */
+static void
+s_apply (db_t *self, const rb_header_t *h, const rb_order_t *orders, uint32_t n)
+{
+    char ds[64];
+    s_dataset_arg (self, ds, sizeof ds);
+    int argc = 1 + 4 * (int) n;
+    const char **argv = (const char **) calloc ((size_t) argc, sizeof (char *));
+    size_t *lens = (size_t *) calloc ((size_t) argc, sizeof (size_t));
+    char (*seqs)[24] = calloc (n ? n : 1, 24);
+    assert (argv && lens && seqs);
+    argv[0] = ds, lens[0] = strlen (ds);
+    for (uint32_t i = 0; i < n; i++) {
+        const rb_order_t *o = &orders[i];
+        snprintf (seqs[i], 24, "%" PRIu64, o->seq);
+        const char **a = argv + 1 + 4 * i;
+        size_t *l = lens + 1 + 4 * i;
+        a[0] = seqs[i], l[0] = strlen (seqs[i]);
+        a[1] = o->key.ptr, l[1] = o->key.len;
+        a[2] = rb_op_name (o->op), l[2] = strlen (a[2]);
+        a[3] = o->has_value ? o->value.ptr : "", l[3] = o->value.len;
+    }
+    redisReply *r = s_run1 (self, RB_SCRIPT_APPLY, argc, argv, lens);
+    rb_body_t ack;
+    rb_body_init (&ack, RB_T_ACK);
+    if (s_is_ok (r) && rb_db_reply_u64 (r, 1, &ack.applied) == 0 &&
+        rb_db_reply_u64 (r, 2, &ack.skipped) == 0 &&
+        rb_db_reply_u64 (r, 3, &ack.cleared) == 0 &&
+        rb_db_reply_u64 (r, 4, &ack.watermark) == 0) {
+        self->n_orders += n;
+        rb_bus_reply (self->bus, h, &ack);
+        s_push_changes (self, s_element (r, 5, REDIS_REPLY_ARRAY), orders, n,
+                        self->epoch);
+    } else
+        s_refuse (self, h, r);
+    freeReplyObject (r);
+    free (argv);
+    free (lens);
+    free (seqs);
+}
+
+static void
+s_on_order (db_t *self, const rb_header_t *h, const rb_body_t *b)
+{
+    rb_order_t o = {b->seq, b->key, b->op, b->has_value, b->value};
+    s_apply (self, h, &o, 1);
+}
+
+/*  --- recovery list and end --------------------------------------------- */
+
+static void
+s_on_list (db_t *self, const rb_header_t *h, const rb_body_t *b)
+{
+    char ds[64];
+    s_dataset_arg (self, ds, sizeof ds);
+    uint32_t n = b->n_entries;
+    int argc = 2 + 2 * (int) n;
+    const char **argv = (const char **) calloc ((size_t) argc, sizeof (char *));
+    size_t *lens = (size_t *) calloc ((size_t) argc, sizeof (size_t));
+    char (*targets)[24] = calloc (n ? n : 1, 24);
+    assert (argv && lens && targets);
+    argv[0] = ds, lens[0] = strlen (ds);
+    argv[1] = b->last ? "1" : "0", lens[1] = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        snprintf (targets[i], 24, "%" PRIu64, b->entries[i].target);
+        argv[2 + 2 * i] = b->entries[i].key.ptr;
+        lens[2 + 2 * i] = b->entries[i].key.len;
+        argv[3 + 2 * i] = targets[i], lens[3 + 2 * i] = strlen (targets[i]);
+    }
+    redisReply *r = s_run1 (self, RB_SCRIPT_FLAG, argc, argv, lens);
+    rb_body_t ack;
+    rb_body_init (&ack, RB_T_ACK);
+    const redisReply *recovered = s_element (r, 3, REDIS_REPLY_ARRAY);
+    if (s_is_ok (r) && rb_db_reply_u64 (r, 1, &ack.flagged) == 0 &&
+        rb_db_reply_u64 (r, 2, &ack.current) == 0 && recovered) {
+        rb_bus_reply (self->bus, h, &ack);
+        for (size_t i = 0; i + 1 < recovered->elements; i += 2) {
+            const redisReply *key = recovered->element[i];
+            const redisReply *node = recovered->element[i + 1];
+            if (key->type != REDIS_REPLY_STRING ||
+                node->type != REDIS_REPLY_STRING)
+                continue;
+            rb_body_t p;
+            rb_body_init (&p, RB_T_RECOVERED);
+            p.key = rb_strn (key->str, key->len);
+            rb_bus_push (self->bus, RB_ADDR_NODE, node->str, &p);
+        }
+    } else
+        s_refuse (self, h, r);
+    freeReplyObject (r);
+    free (argv);
+    free (lens);
+    free (targets);
+}
+
+static void
+s_on_end (db_t *self, const rb_header_t *h)
+{
+    char ds[64];
+    s_dataset_arg (self, ds, sizeof ds);
+    const char *argv[] = {ds};
+    size_t lens[] = {strlen (ds)};
+    redisReply *r = s_run1 (self, RB_SCRIPT_END, 1, argv, lens);
+    const char *word = rb_db_reply_word (r);
+    uint64_t left = 0;
+    if (s_is_ok (r)) {
+        rb_body_t ack;
+        rb_body_init (&ack, RB_T_ACK);
+        rb_db_saw_state (self, "normal");
+        rb_bus_reply (self->bus, h, &ack);
+    } else if (word && streq (word, "incomplete") &&
+               rb_db_reply_u64 (r, 1, &left) == 0) {
+        char text[96];
+        snprintf (text, sizeof text, "%" PRIu64 " key(s) still recovering",
+                  left);
+        rb_bus_error (self->bus, h, RB_S_INCOMPLETE, text);
+    } else if (word && streq (word, "list_incomplete"))
+        rb_bus_error (self->bus, h, RB_S_INCOMPLETE,
+                      "the recovery list's last batch has not arrived");
+    else
+        s_refuse (self, h, r);
+    freeReplyObject (r);
+}
+
+/*  --- STATUS ----------------------------------------------------------------
+ */
+
+/*  The newest backup file's name (not verified: that is RESTORE's job). */
+static char *
+s_newest_backup_name (db_t *self)
+{
+    zdir_t *dir = zdir_new (self->opts.backup_dir, "-");
+    char *newest = NULL;
+    zfile_t **files = dir ? zdir_flatten (dir) : NULL;
+    for (int i = 0; files && files[i]; i++) {
+        const char *name = zfile_filename (files[i], self->opts.backup_dir);
+        if (name[0] == '/')
+            name++;
+        size_t len = strlen (name);
+        bool is_backup = strncmp (name, "backup-", 7) == 0 && len > 4 &&
+                         streq (name + len - 4, ".rbb");
+        if (is_backup && (!newest || strcmp (name, newest) > 0)) {
+            free (newest);
+            newest = strdup (name);
+        }
+    }
+    zdir_flatten_free (&files);
+    zdir_destroy (&dir);
+    return newest;
+}
+
+typedef struct {
+    rb_body_t body;
+    char texts[4][128]; /* values of text items */
+    int n_texts;
+} rb_info_t;
+
+static void
+s_num (rb_info_t *info, const char *name, uint64_t num)
+{
+    rb_body_t *b = &info->body;
+    b->items[b->n_items++] = (rb_item_t){rb_str (name), false, {NULL, 0}, num};
+}
+
+static void
+s_text (rb_info_t *info, const char *name, const char *text)
+{
+    char *copy = info->texts[info->n_texts++];
+    snprintf (copy, sizeof info->texts[0], "%s", text ? text : "");
+    rb_body_t *b = &info->body;
+    b->items[b->n_items++] = (rb_item_t){rb_str (name), true, rb_str (copy), 0};
+}
+
+static void
+s_on_status (db_t *self, const rb_header_t *h)
+{
+    char ds[64];
+    s_dataset_arg (self, ds, sizeof ds);
+    const char *argv[] = {ds};
+    size_t lens[] = {strlen (ds)};
+    redisReply *r = s_run1 (self, RB_SCRIPT_STATUS, 1, argv, lens);
+    rb_info_t info;
+    memset (&info, 0, sizeof info);
+    rb_item_t items[24];
+    rb_body_init (&info.body, RB_T_INFO);
+    info.body.items = items;
+    uint64_t v[8] = {0};
+    const redisReply *state = s_element (r, 1, REDIS_REPLY_STRING);
+    bool ok = s_is_ok (r) && state;
+    for (int i = 0; ok && i < 7; i++)
+        ok = rb_db_reply_u64 (r, (size_t) i + 2, &v[i]) == 0;
+    if (ok)
+        rb_db_saw_state (self, state->str);
+    else if (r)
+        rb_db_saw_state (self, rb_db_reply_word (r));
+    char *newest = s_newest_backup_name (self);
+    s_text (&info, "state", rb_db_state_name (self->state));
+    s_text (&info, "node", self->opts.name);
+    s_text (&info, "dataset", self->dataset);
+    s_text (&info, "newest_backup", newest);
+    s_num (&info, "epoch", ok ? v[0] : self->epoch);
+    s_num (&info, "watermark", v[1]);
+    s_num (&info, "keys", v[2] >= v[3] ? v[2] - v[3] : 0);
+    s_num (&info, "tombstones", v[3]);
+    s_num (&info, "recovering", v[4]);
+    s_num (&info, "list_complete", v[5]);
+    s_num (&info, "restored_watermark", v[6]);
+    s_num (&info, "redis_connected", rb_store_connected (self->store));
+    s_num (&info, "job_running", self->job != NULL);
+    s_num (&info, "gets", self->n_get);
+    s_num (&info, "flagged_answers", self->n_flagged);
+    s_num (&info, "orders", self->n_orders);
+    s_num (&info, "refused", self->n_refused);
+    rb_bus_reply (self->bus, h, &info.body);
+    free (newest);
+    freeReplyObject (r);
+}
+
+/*  --- dispatch
+ * ---------------------------------------------------------------- */
+
+/*  Types only the ops role may send. */
+static bool
+s_ops_only (int type)
+{
+    return type == RB_T_ORDER || type == RB_T_DIFF ||
+           type == RB_T_RECOVERY_LIST || type == RB_T_RECOVERY_END ||
+           type == RB_T_BACKUP || type == RB_T_RESTORE;
+}
+
+void
+rb_db_on_request (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+                  zmsg_t **msg_p, void *arg)
+{
+    db_t *self = (db_t *) arg;
+    if (s_ops_only (h->type) && h->role != RB_ROLE_OPS) {
+        char text[96];
+        snprintf (text, sizeof text, "%s is for the ops role, not %s",
+                  rb_type_name (h->type), rb_role_name (h->role));
+        rb_bus_error (bus, h, RB_S_FORBIDDEN, text);
+        return;
+    }
+    switch (h->type) {
+        case RB_T_GET: s_collect_get (self, h, b, msg_p); break;
+        case RB_T_ORDER: s_on_order (self, h, b); break;
+        case RB_T_DIFF: s_apply (self, h, b->orders, b->n_orders); break;
+        case RB_T_RECOVERY_LIST: s_on_list (self, h, b); break;
+        case RB_T_RECOVERY_END: s_on_end (self, h); break;
+        case RB_T_STATUS: s_on_status (self, h); break;
+        case RB_T_BACKUP:
+        case RB_T_RESTORE: rb_db_job_start (self, h, b); break;
+        default:
+            rb_bus_error (bus, h, RB_S_BAD_REQUEST,
+                          "the db service answers GET, ORDER, DIFF, "
+                          "RECOVERY_LIST, RECOVERY_END, STATUS, BACKUP, "
+                          "RESTORE");
+    }
+}

@@ -1,0 +1,342 @@
+/*  rb_store: Redis connection with pipelined batches (see rb_store.h). */
+#include "rb_store.h"
+#include "rb_scripts.h"
+
+#include <assert.h>
+#include <czmq.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RB_BACKOFF_MIN 100
+#define RB_BACKOFF_MAX 5000
+
+struct rb_store {
+    char *host;            /* TCP host, or NULL for a unix socket */
+    int port;              /* TCP port */
+    char *path;            /* unix socket path, or NULL */
+    char *user, *password; /* AUTH, may be NULL */
+    int timeout_ms;
+    redisContext *ctx;             /* NULL while disconnected */
+    char sha[RB_SCRIPT_COUNT][41]; /* loaded script digests */
+    int64_t next_try;              /* earliest reconnect, zclock_mono () ms */
+    int backoff;                   /* ms until the next try after a failure */
+    char err[256];                 /* last error */
+};
+
+static int
+s_parse_address (rb_store_t *self, const char *address, char *err,
+                 size_t errlen)
+{
+    if (strncmp (address, "unix:", 5) == 0 && address[5]) {
+        self->path = strdup (address + 5);
+        return 0;
+    }
+    const char *colon = strrchr (address, ':');
+    char *end = NULL;
+    long port = colon ? strtol (colon + 1, &end, 10) : 0;
+    if (!colon || colon == address || !end || *end || port < 1 ||
+        port > 65535) {
+        snprintf (err, errlen,
+                  "bad Redis address '%s': expected HOST:PORT or unix:PATH",
+                  address);
+        return -1;
+    }
+    self->host = strndup (address, (size_t) (colon - address));
+    self->port = (int) port;
+    return 0;
+}
+
+rb_store_t *
+rb_store_new (const rb_store_opts_t *opts, char *err, size_t errlen)
+{
+    rb_store_t *self = (rb_store_t *) calloc (1, sizeof *self);
+    assert (self);
+    if (s_parse_address (self, opts->address, err, errlen)) {
+        free (self);
+        return NULL;
+    }
+    if (opts->user && *opts->user)
+        self->user = strdup (opts->user);
+    if (opts->password && *opts->password)
+        self->password = strdup (opts->password);
+    self->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 2000;
+    self->backoff = RB_BACKOFF_MIN;
+    snprintf (self->err, sizeof self->err, "not connected yet");
+    return self;
+}
+
+static void
+s_drop (rb_store_t *self, const char *why)
+{
+    if (why)
+        snprintf (self->err, sizeof self->err, "%s", why);
+    if (self->ctx) {
+        zsys_warning ("store: Redis connection dropped: %s", self->err);
+        redisFree (self->ctx);
+        self->ctx = NULL;
+    }
+    self->next_try = zclock_mono () + self->backoff;
+    self->backoff =
+        self->backoff * 2 > RB_BACKOFF_MAX ? RB_BACKOFF_MAX : self->backoff * 2;
+}
+
+void
+rb_store_destroy (rb_store_t **self_p)
+{
+    rb_store_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->ctx)
+        redisFree (self->ctx);
+    free (self->host);
+    free (self->path);
+    free (self->user);
+    free (self->password);
+    free (self);
+    *self_p = NULL;
+}
+
+bool
+rb_store_connected (rb_store_t *self)
+{
+    return self->ctx != NULL;
+}
+
+const char *
+rb_store_errstr (rb_store_t *self)
+{
+    return self->err;
+}
+
+/*  Sends AUTH when configured; 0 if accepted or not needed. */
+static int
+s_auth (rb_store_t *self)
+{
+    if (!self->password)
+        return 0;
+    redisReply *r =
+        self->user
+            ? redisCommand (self->ctx, "AUTH %s %s", self->user, self->password)
+            : redisCommand (self->ctx, "AUTH %s", self->password);
+    int rc = r && r->type != REDIS_REPLY_ERROR ? 0 : -1;
+    if (rc)
+        snprintf (self->err, sizeof self->err, "AUTH refused: %s",
+                  r ? r->str : self->ctx->errstr);
+    freeReplyObject (r);
+    return rc;
+}
+
+/*  Loads every script and keeps its digest. */
+static int
+s_load_scripts (rb_store_t *self)
+{
+    for (int i = 0; i < RB_SCRIPT_COUNT; i++) {
+        redisReply *r =
+            redisCommand (self->ctx, "SCRIPT LOAD %s", rb_script_source (i));
+        bool ok = r && r->type == REDIS_REPLY_STRING && r->len == 40;
+        if (ok)
+            memcpy (self->sha[i], r->str, 41);
+        else
+            snprintf (self->err, sizeof self->err, "SCRIPT LOAD %s: %s",
+                      rb_script_name (i), r ? r->str : self->ctx->errstr);
+        freeReplyObject (r);
+        if (!ok)
+            return -1;
+    }
+    return 0;
+}
+
+int
+rb_store_connect (rb_store_t *self)
+{
+    if (self->ctx)
+        return 0;
+    if (zclock_mono () < self->next_try)
+        return -1;
+    struct timeval tv = {self->timeout_ms / 1000,
+                         (self->timeout_ms % 1000) * 1000};
+    self->ctx = self->path
+                    ? redisConnectUnixWithTimeout (self->path, tv)
+                    : redisConnectWithTimeout (self->host, self->port, tv);
+    if (!self->ctx || self->ctx->err) {
+        char why[200];
+        snprintf (why, sizeof why, "cannot connect to Redis: %s",
+                  self->ctx ? self->ctx->errstr : "out of memory");
+        if (self->ctx)
+            redisFree (self->ctx), self->ctx = NULL;
+        s_drop (self, why);
+        return -1;
+    }
+    redisSetTimeout (self->ctx, tv);
+    if (s_auth (self) || s_load_scripts (self)) {
+        char why[256];
+        snprintf (why, sizeof why, "%s", self->err);
+        s_drop (self, why);
+        return -1;
+    }
+    self->backoff = RB_BACKOFF_MIN;
+    self->err[0] = '\0';
+    return 0;
+}
+
+/*  Appends one call to the output buffer (no I/O yet). */
+static void
+s_append (rb_store_t *self, rb_call_t *c)
+{
+    if (c->script < 0) {
+        redisAppendCommandArgv (self->ctx, c->argc, c->argv, c->lens);
+        return;
+    }
+    int argc = c->argc + 3;
+    const char *argv_small[64];
+    size_t lens_small[64];
+    const char **argv =
+        argc <= 64 ? argv_small
+                   : (const char **) malloc ((size_t) argc * sizeof (char *));
+    size_t *lens = argc <= 64
+                       ? lens_small
+                       : (size_t *) malloc ((size_t) argc * sizeof (size_t));
+    assert (argv && lens);
+    argv[0] = "EVALSHA", lens[0] = 7;
+    argv[1] = self->sha[c->script], lens[1] = 40;
+    argv[2] = "0", lens[2] = 1;
+    memcpy (argv + 3, c->argv, (size_t) c->argc * sizeof (char *));
+    memcpy (lens + 3, c->lens, (size_t) c->argc * sizeof (size_t));
+    redisAppendCommandArgv (self->ctx, argc, argv, lens);
+    if (argv != argv_small) {
+        free (argv);
+        free (lens);
+    }
+}
+
+static bool
+s_is_noscript (const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR &&
+           strncmp (r->str, "NOSCRIPT", 8) == 0;
+}
+
+/*  Sends the calls not yet answered and reads their replies. Returns the
+    number answered NOSCRIPT (reset to unanswered), or -1 on failure.  */
+static int
+s_round (rb_store_t *self, rb_call_t *calls, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!calls[i].reply)
+            s_append (self, &calls[i]);
+    int noscript = 0;
+    for (int i = 0; i < n; i++) {
+        if (calls[i].reply)
+            continue;
+        void *reply = NULL;
+        if (redisGetReply (self->ctx, &reply) != REDIS_OK) {
+            char why[200];
+            snprintf (why, sizeof why, "Redis I/O: %s", self->ctx->errstr);
+            s_drop (self, why);
+            return -1;
+        }
+        calls[i].reply = (redisReply *) reply;
+        if (s_is_noscript (calls[i].reply)) {
+            freeReplyObject (calls[i].reply);
+            calls[i].reply = NULL;
+            noscript++;
+        }
+    }
+    return noscript;
+}
+
+int
+rb_store_run (rb_store_t *self, rb_call_t *calls, int n)
+{
+    for (int i = 0; i < n; i++)
+        calls[i].reply = NULL;
+    if (rb_store_connect (self))
+        return -1;
+    int rc = s_round (self, calls, n);
+    if (rc > 0) { /* scripts were flushed: load them again, once */
+        zsys_info ("store: scripts missing in Redis, loading them again");
+        if (s_load_scripts (self) == 0)
+            rc = s_round (self, calls, n);
+        else {
+            char why[256];
+            snprintf (why, sizeof why, "%s", self->err);
+            s_drop (self, why);
+            rc = -1;
+        }
+    }
+    if (rc != 0) {
+        rb_store_free_replies (calls, n);
+        return -1;
+    }
+    return 0;
+}
+
+void
+rb_store_free_replies (rb_call_t *calls, int n)
+{
+    for (int i = 0; i < n; i++) {
+        freeReplyObject (calls[i].reply);
+        calls[i].reply = NULL;
+    }
+}
+
+redisReply *
+rb_store_command (rb_store_t *self, const char *fmt, ...)
+{
+    if (rb_store_connect (self))
+        return NULL;
+    va_list args;
+    va_start (args, fmt);
+    redisReply *r = (redisReply *) redisvCommand (self->ctx, fmt, args);
+    va_end (args);
+    if (!r) {
+        char why[200];
+        snprintf (why, sizeof why, "Redis I/O: %s", self->ctx->errstr);
+        s_drop (self, why);
+    }
+    return r;
+}
+
+int
+rb_store_append (rb_store_t *self, int argc, const char **argv,
+                 const size_t *lens)
+{
+    if (rb_store_connect (self))
+        return -1;
+    return redisAppendCommandArgv (self->ctx, argc, argv, lens) == REDIS_OK
+               ? 0
+               : -1;
+}
+
+redisReply *
+rb_store_next_reply (rb_store_t *self)
+{
+    if (!self->ctx)
+        return NULL;
+    void *reply = NULL;
+    if (redisGetReply (self->ctx, &reply) != REDIS_OK) {
+        char why[200];
+        snprintf (why, sizeof why, "Redis I/O: %s", self->ctx->errstr);
+        s_drop (self, why);
+        return NULL;
+    }
+    return (redisReply *) reply;
+}
+
+int
+rb_store_drain (rb_store_t *self, int n)
+{
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        redisReply *r = rb_store_next_reply (self);
+        if (!r)
+            return -1;
+        if (r->type == REDIS_REPLY_ERROR && rc == 0) {
+            snprintf (self->err, sizeof self->err, "Redis: %s", r->str);
+            rc = -1;
+        }
+        freeReplyObject (r);
+    }
+    return rc;
+}

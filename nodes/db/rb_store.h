@@ -1,0 +1,72 @@
+/*  rb_store: the DB node's connection to Redis (hiredis).
+
+    One synchronous hiredis context, used with pipelining: a batch of calls
+    goes out in one write and their replies are read back in order, so
+    many waiting requests cost one round trip. Our Lua scripts are loaded
+    at connect and called by EVALSHA; a NOSCRIPT reply (Redis restarted or
+    SCRIPT FLUSH) reloads them and re-sends the calls it refused.
+
+    A context that reported an error is dropped, never reused: the next
+    call reconnects, at most once per back-off period (100 ms doubling to
+    5 s), so a Redis that is down costs nothing per request.  */
+#ifndef RB_STORE_H
+#define RB_STORE_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    const char *address;  /* "HOST:PORT" or "unix:PATH" */
+    const char *user;     /* ACL user, or NULL/"" */
+    const char *password; /* AUTH password, or NULL/"" */
+    int timeout_ms;       /* connect and command timeout */
+} rb_store_opts_t;
+
+/*  One command of a batch. script >= 0 names one of rb_scripts (argv are
+    its ARGV, no keys); script < 0 sends argv as a plain command. reply is
+    filled by rb_store_run (NULL if the connection failed).  */
+typedef struct {
+    int script;
+    int argc;
+    const char **argv;
+    const size_t *lens;
+    redisReply *reply;
+} rb_call_t;
+
+typedef struct rb_store rb_store_t;
+
+/*  Parses the address and returns a store (not yet connected), or NULL
+    with *err set ("bad Redis address ...") if the address is invalid.  */
+rb_store_t *rb_store_new (const rb_store_opts_t *opts, char *err,
+                          size_t errlen);
+void rb_store_destroy (rb_store_t **self_p);
+
+/*  Connects if not connected (respecting the back-off). 0 if connected. */
+int rb_store_connect (rb_store_t *self);
+bool rb_store_connected (rb_store_t *self);
+/*  Why the store is not connected, or the last error; borrowed.  */
+const char *rb_store_errstr (rb_store_t *self);
+
+/*  Runs n calls as one pipeline. Returns 0 when every call has a reply
+    (which may be an error reply: check reply->type), -1 if the
+    connection failed (every reply NULL, the context dropped).  */
+int rb_store_run (rb_store_t *self, rb_call_t *calls, int n);
+/*  Frees the replies of a batch. */
+void rb_store_free_replies (rb_call_t *calls, int n);
+
+/*  Bulk mode, for loading many records: append plain commands (only
+    buffered), then send them all and read their n replies. Returns 0,
+    or -1 with rb_store_errstr set (an error reply, or the connection
+    failed and was dropped).  */
+int rb_store_append (rb_store_t *self, int argc, const char **argv,
+                     const size_t *lens);
+int rb_store_drain (rb_store_t *self, int n);
+/*  Bulk mode: sends what was appended and reads the next reply (caller
+    frees), or NULL if the connection failed.  */
+redisReply *rb_store_next_reply (rb_store_t *self);
+
+/*  One plain command, printf-style as redisCommand; NULL on failure. */
+redisReply *rb_store_command (rb_store_t *self, const char *fmt, ...);
+
+#endif
