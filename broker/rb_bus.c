@@ -38,6 +38,7 @@ struct rb_bus {
     rb_slots_t *pending; /* requests awaiting answers */
     rb_bus_fn *on_request, *on_push;
     rb_bus_idle_fn *on_idle;
+    void *owner; /* see rb_bus_set_owner */
     void *idle_arg;
     void *request_arg, *push_arg;
     rb_body_t body; /* reused for decoding */
@@ -162,6 +163,18 @@ rb_bus_on_request (rb_bus_t *self, rb_bus_fn *fn, void *arg)
 {
     self->on_request = fn;
     self->request_arg = arg;
+}
+
+void
+rb_bus_set_owner (rb_bus_t *self, void *owner)
+{
+    self->owner = owner;
+}
+
+void *
+rb_bus_owner (rb_bus_t *self)
+{
+    return self->owner;
 }
 
 void

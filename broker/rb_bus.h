@@ -36,6 +36,11 @@ rb_bus_t *rb_bus_new (const rb_bus_opts_t *opts);
 void rb_bus_destroy (rb_bus_t **self_p);
 
 void rb_bus_on_request (rb_bus_t *self, rb_bus_fn *fn, void *arg);
+
+/*  An owner pointer for callbacks whose own argument is taken (e.g. by
+    an id): rb_bus_owner (bus) gives it back.  */
+void rb_bus_set_owner (rb_bus_t *self, void *owner);
+void *rb_bus_owner (rb_bus_t *self);
 void rb_bus_on_push (rb_bus_t *self, rb_bus_fn *fn, void *arg);
 
 /*  Called after each burst of arriving messages has been handled: a

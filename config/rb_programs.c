@@ -81,3 +81,100 @@ const rb_program_t rb_program_db = {
     "db",
     s_db,
 };
+
+static const rb_opt_t s_service[] = {
+    {"name", "name", 0, RB_OPT_STR, NULL, 1, 64, NULL, "NAME",
+     "node name on the bus (required)"},
+    {"policy", "policy", 0, RB_OPT_ENUM, NULL, 0, 0, "latest-only|stale-ok",
+     NULL, "latest-only waits for current data; stale-ok answers 'stale'"},
+    {"listen", "listen", 0, RB_OPT_STR, "tcp://127.0.0.1:5570", 1, 255, NULL,
+     "EP", "endpoint terminals connect to"},
+    {"broker", "broker", 0, RB_OPT_STR, "tcp://127.0.0.1:5555", 1, 255, NULL,
+     "EP", "the broker's bus endpoint"},
+    {"max-wait", "max-wait", 0, RB_OPT_INT, "5000", 1, 600000, NULL, "MS",
+     "longest a terminal waits for a current answer"},
+    {"cache-size", "cache-size", 0, RB_OPT_INT, "100000", 0, 100000000, NULL,
+     "N", "records cached, at most (0: no cache)"},
+    {"poll-min", NULL, 0, RB_OPT_INT, "20", 1, 60000, NULL, NULL,
+     "first re-poll delay of a flagged key, ms"},
+    {"poll-max", NULL, 0, RB_OPT_INT, "500", 1, 600000, NULL, NULL,
+     "longest re-poll delay, ms"},
+    {"db-timeout", NULL, 0, RB_OPT_INT, "1000", 10, 600000, NULL, NULL,
+     "deadline of one request to the db service, ms"},
+    {"stats-every", NULL, 0, RB_OPT_INT, "10", 0, 86400, NULL, NULL,
+     "seconds between counter lines in the log with -v (0: never)"},
+    END,
+};
+
+const rb_program_t rb_program_service = {
+    "recobus-service",
+    "--name NAME --policy latest-only|stale-ok [options]",
+    "A service node: serves terminals from its cache or the DB, and during "
+    "a recovery either waits for current data (latest-only) or answers "
+    "with the restored data marked stale (stale-ok) (patent steps S6-S7).",
+    NULL,
+    "service/{name}",
+    s_service,
+};
+
+static const rb_opt_t s_terminal[] = {
+    {"service", "service", 0, RB_OPT_STR, "tcp://127.0.0.1:5570", 1, 255, NULL,
+     "EP", "the service node to ask"},
+    {"json", "json", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
+     "one JSON object per key"},
+    {"timeout", "timeout", 0, RB_OPT_INT, "10000", 1, 3600000, NULL, "MS",
+     "how long to wait for each answer"},
+    END,
+};
+
+const rb_program_t rb_program_terminal = {
+    "recobus-terminal",
+    "[options] get KEY...",
+    "A terminal: asks a service node for subscriber records and prints one "
+    "line per key: KEY, status (ok, not_found, stale, unavailable), seq, "
+    "value.",
+    "Exit 0 when every key got an answer, 69 when the service did not "
+    "answer in time.",
+    "terminal",
+    s_terminal,
+};
+
+static const rb_opt_t s_ops[] = {
+    {"broker", "broker", 0, RB_OPT_STR, "tcp://127.0.0.1:5555", 1, 255, NULL,
+     "EP", "the broker's bus endpoint"},
+    {"journal", "journal", 0, RB_OPT_STR, "ops.journal", 1, 4096, NULL, "FILE",
+     "the order journal (source of truth for order numbers)"},
+    {"json", "json", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
+     "one JSON object per line"},
+    {"batch", "batch", 0, RB_OPT_INT, "1000", 1, 10000, NULL, "N",
+     "orders or keys per batch (load, recover)"},
+    {"timeout", "timeout", 0, RB_OPT_INT, "10000", 10, 3600000, NULL, "MS",
+     "deadline of one request"},
+    {"job-timeout", NULL, 0, RB_OPT_INT, "600000", 1000, 86400000, NULL, NULL,
+     "deadline of a backup or restore, ms"},
+    {"name", NULL, 0, RB_OPT_STR, "", 0, 64, NULL, NULL,
+     "node name on the bus (default: ops-PID)"},
+    END,
+};
+
+const rb_program_t rb_program_ops = {
+    "recobus-ops",
+    "[options] COMMAND [ARGS]",
+    "The operations system: journals numbered service orders and sends "
+    "them to the DB, and runs backups, restores and recoveries (patent "
+    "steps S3, S8, S10).",
+    "Commands:\n"
+    "  put KEY VALUE         one order; prints its seq\n"
+    "  delete KEY            one order; prints its seq\n"
+    "  load FILE|-           bulk orders, one \"KEY<TAB>VALUE\" per line\n"
+    "  backup                the DB writes a backup; prints path, records, "
+    "watermark\n"
+    "  restore [FILE]        S1-S2 from the newest backup, or FILE\n"
+    "  recover [--batch N]   S3, S8, S10: list, diffs, end\n"
+    "  status                state, epoch, watermark, keys, recovering, "
+    "nodes\n"
+    "  sync                  re-send journaled orders the DB has not "
+    "acknowledged",
+    "ops",
+    s_ops,
+};

@@ -8,5 +8,8 @@
 
 extern const rb_program_t rb_program_broker;
 extern const rb_program_t rb_program_db;
+extern const rb_program_t rb_program_service;
+extern const rb_program_t rb_program_terminal;
+extern const rb_program_t rb_program_ops;
 
 #endif

@@ -1,0 +1,324 @@
+/*  rb_service: the service node actor (see rb_service.h): terminals,
+    the cache path, pushes from the DB, counters.  */
+#include "rb_service_int.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <string.h>
+
+#define RB_TICK_MS    5   /* deadlines and re-polls */
+#define RB_TERM_BURST 512 /* terminal requests handled per wake-up */
+#define RB_WAITS_MAX  (1u << 20)
+
+static const char *const s_policies[] = {"latest-only", "stale-ok"};
+
+int
+rb_policy_lookup (const char *name)
+{
+    for (int i = 0; i < 2; i++)
+        if (name && streq (name, s_policies[i]))
+            return i;
+    return -1;
+}
+
+const char *
+rb_policy_name (int policy)
+{
+    return policy >= 0 && policy < 2 ? s_policies[policy] : "?";
+}
+
+void
+rb_service_opts_default (rb_service_opts_t *o)
+{
+    memset (o, 0, sizeof *o);
+    o->name = "svc";
+    o->policy = RB_POLICY_LATEST_ONLY;
+    o->listen = "tcp://127.0.0.1:5570";
+    o->broker = "tcp://127.0.0.1:5555";
+    o->max_wait_ms = 5000;
+    o->cache_size = 100000;
+    o->poll_min_ms = 20;
+    o->poll_max_ms = 500;
+    o->db_timeout_ms = 1000;
+    o->stats_every_s = 10;
+}
+
+/*  --- answering terminals ------------------------------------------------ */
+
+void
+rb_svc_answer (svc_t *self, const uint8_t *id, size_t id_len, uint64_t corr,
+               const char *key, int status, uint64_t seq, bool found,
+               const void *value, uint32_t value_len)
+{
+    rb_header_t h;
+    memset (&h, 0, sizeof h);
+    h.kind = RB_K_REPLY;
+    h.type = RB_T_ANSWER;
+    h.corr = corr;
+    rb_body_t a;
+    rb_body_init (&a, RB_T_ANSWER);
+    a.key = rb_str (key);
+    a.answer = (uint8_t) status;
+    a.seq = seq;
+    a.has_value = found && status != RB_ANS_UNAVAILABLE;
+    a.value = rb_strn (value, a.has_value ? value_len : 0);
+    zmsg_t *msg = rb_msg_new (&h, &a);
+    zmsg_pushmem (msg, id, id_len);
+    /* a ROUTER drops for a gone or full terminal: never blocks */
+    zmsg_send (&msg, self->terminals);
+    int counter = status == RB_ANS_OK          ? RB_CNT_OK
+                  : status == RB_ANS_NOT_FOUND ? RB_CNT_NOT_FOUND
+                  : status == RB_ANS_STALE     ? RB_CNT_STALE
+                                               : RB_CNT_UNAVAILABLE;
+    self->counters[counter]++;
+}
+
+static void
+s_error (svc_t *self, zframe_t *id, uint64_t corr, int code, const char *text)
+{
+    rb_header_t h;
+    memset (&h, 0, sizeof h);
+    h.kind = RB_K_ERROR;
+    h.type = RB_T_ERROR;
+    h.corr = corr;
+    h.status = (uint16_t) code;
+    rb_body_t e;
+    rb_body_init (&e, RB_T_ERROR);
+    e.text = rb_str (text);
+    zmsg_t *msg = rb_msg_new (&h, &e);
+    zmsg_pushmem (msg, zframe_data (id), zframe_size (id));
+    zmsg_send (&msg, self->terminals);
+    self->counters[RB_CNT_MALFORMED]++;
+}
+
+/*  One terminal request: [id][header][body]. */
+static void
+s_on_get (svc_t *self, zmsg_t *msg)
+{
+    zframe_t *id = zmsg_pop (msg);
+    rb_header_t h;
+    rb_err_t err = {0};
+    int rc =
+        id ? rb_msg_decode (msg, NULL, &h, &self->body, &err) : RB_E_FRAMES;
+    if (rc == RB_OK && (h.kind != RB_K_REQUEST || h.type != RB_T_GET))
+        rc = RB_E_TYPE,
+        snprintf (err.text, sizeof err.text, "terminals send REQUEST GET");
+    if (rc != RB_OK) {
+        if (id && zframe_size (id) <= 255)
+            s_error (self, id, h.kind ? h.corr : 0, RB_S_MALFORMED, err.text);
+        zframe_destroy (&id);
+        return;
+    }
+    rb_str_t key = self->body.key;
+    rb_cached_t c;
+    char k[RB_KEY_MAX + 1];
+    snprintf (k, sizeof k, "%.*s", (int) key.len, key.ptr);
+    if (rb_cache_get (self->cache, key.ptr, key.len, &c) &&
+        c.epoch >= self->epoch) {
+        self->counters[RB_CNT_HITS]++;
+        rb_svc_answer (self, zframe_data (id), zframe_size (id), h.corr, k,
+                       c.found ? RB_ANS_OK : RB_ANS_NOT_FOUND, c.seq, c.found,
+                       c.value, c.value_len);
+    } else if (zframe_size (id) > 255)
+        self->counters[RB_CNT_DROPPED]++;
+    else {
+        self->counters[RB_CNT_MISSES]++;
+        rb_waits_add (self, key, zframe_data (id), zframe_size (id), h.corr);
+    }
+    zframe_destroy (&id);
+}
+
+static int
+s_on_terminals (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    svc_t *self = (svc_t *) arg;
+    for (int n = 0; n < RB_TERM_BURST && (zsock_events (sock) & ZMQ_POLLIN);
+         n++) {
+        zmsg_t *msg = zmsg_recv (sock);
+        if (!msg)
+            break;
+        s_on_get (self, msg);
+        zmsg_destroy (&msg);
+    }
+    return 0;
+}
+
+/*  --- the bus: pushes and STATUS -------------------------------------------
+ */
+
+static void
+s_on_push (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+           zmsg_t **msg_p, void *arg)
+{
+    svc_t *self = (svc_t *) arg;
+    switch (h->type) {
+        case RB_T_RESET:
+            self->counters[RB_CNT_RESETS]++;
+            if (b->epoch > self->epoch)
+                self->epoch = b->epoch;
+            zsys_info ("service %s: RESET to epoch %" PRIu64 ", %u cached "
+                       "record(s) dropped",
+                       self->opts.name, b->epoch,
+                       rb_cache_reset (self->cache, self->epoch));
+            break;
+        case RB_T_UPDATE:
+            self->counters[RB_CNT_UPDATES]++;
+            if (b->epoch >= self->epoch)
+                rb_cache_refresh (self->cache, b->key.ptr, b->key.len,
+                                  b->has_value, b->value.ptr, b->value.len,
+                                  b->seq, b->epoch);
+            break;
+        case RB_T_RECOVERED:
+            self->counters[RB_CNT_RECOVERED]++;
+            rb_waits_recovered (self, b->key);
+            break;
+        default: break;
+    }
+}
+
+static const char *const s_counter_names[RB_CNT_COUNT] = {
+    "answers.ok", "answers.not_found", "answers.stale", "answers.unavailable",
+    "cache.hits", "cache.misses",      "polls",         "resets",
+    "updates",    "recovered",         "malformed",     "dropped"};
+
+static void
+s_on_request (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+              zmsg_t **msg_p, void *arg)
+{
+    svc_t *self = (svc_t *) arg;
+    if (h->type != RB_T_STATUS) {
+        rb_bus_error (bus, h, RB_S_BAD_REQUEST,
+                      "a service node answers "
+                      "STATUS");
+        return;
+    }
+    rb_item_t items[RB_CNT_COUNT + 6];
+    rb_body_t info;
+    rb_body_init (&info, RB_T_INFO);
+    info.items = items;
+    for (int i = 0; i < RB_CNT_COUNT; i++)
+        items[info.n_items++] = (rb_item_t){
+            rb_str (s_counter_names[i]), false, {NULL, 0}, self->counters[i]};
+    items[info.n_items++] =
+        (rb_item_t){rb_str ("policy"), true,
+                    rb_str (rb_policy_name (self->opts.policy)), 0};
+    items[info.n_items++] =
+        (rb_item_t){rb_str ("waits"), false, {NULL, 0}, rb_waits_count (self)};
+    items[info.n_items++] = (rb_item_t){
+        rb_str ("cached"), false, {NULL, 0}, rb_cache_size (self->cache)};
+    items[info.n_items++] = (rb_item_t){
+        rb_str ("cache_size"), false, {NULL, 0}, self->opts.cache_size};
+    items[info.n_items++] =
+        (rb_item_t){rb_str ("epoch"), false, {NULL, 0}, self->epoch};
+    rb_bus_reply (bus, h, &info);
+}
+
+static int
+s_on_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    svc_t *self = (svc_t *) arg;
+    rb_waits_tick (self);
+    int64_t now = zclock_mono ();
+    if (self->opts.verbose && self->opts.stats_every_s > 0 &&
+        now >= self->next_stats) {
+        self->next_stats = now + self->opts.stats_every_s * 1000LL;
+        uint64_t *c = self->counters;
+        zsys_info ("service %s: ok %" PRIu64 " not_found %" PRIu64
+                   " stale %" PRIu64 " unavailable %" PRIu64 " hits %" PRIu64
+                   " misses %" PRIu64 " polls %" PRIu64 " waits %u",
+                   self->opts.name, c[RB_CNT_OK], c[RB_CNT_NOT_FOUND],
+                   c[RB_CNT_STALE], c[RB_CNT_UNAVAILABLE], c[RB_CNT_HITS],
+                   c[RB_CNT_MISSES], c[RB_CNT_POLLS], rb_waits_count (self));
+    }
+    return 0;
+}
+
+static int
+s_on_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    svc_t *self = (svc_t *) arg;
+    char *command = zstr_recv (pipe);
+    if (!command || streq (command, "$TERM")) {
+        zstr_free (&command);
+        return -1;
+    }
+    if (streq (command, "ENDPOINT"))
+        zstr_send (pipe, self->endpoint ? self->endpoint : "");
+    zstr_free (&command);
+    return 0;
+}
+
+/*  --- the actor ----------------------------------------------------------- */
+
+static svc_t *
+s_svc_new (zsock_t *pipe, const rb_service_opts_t *opts)
+{
+    svc_t *self = (svc_t *) calloc (1, sizeof *self);
+    assert (self);
+    self->pipe = pipe;
+    self->opts = *opts;
+    self->opts.name = strdup (opts->name);
+    self->opts.listen = strdup (opts->listen);
+    self->opts.broker = strdup (opts->broker);
+    self->cache = rb_cache_new (opts->cache_size);
+    self->waits = rb_slots_new (sizeof (rb_wait_t), RB_WAITS_MAX);
+    self->wait_ids = zhashx_new ();
+    rb_body_init (&self->body, RB_T_NONE);
+    self->terminals = zsock_new (ZMQ_ROUTER);
+    zsock_set_maxmsgsize (self->terminals, 64 * 1024);
+    zsock_set_sndhwm (self->terminals, 100000);
+    zsock_set_rcvhwm (self->terminals, 100000);
+    zsock_set_linger (self->terminals, 0);
+    if (zsock_bind (self->terminals, "%s", opts->listen) != -1)
+        self->endpoint = zsock_last_endpoint (self->terminals);
+    else
+        zsys_error ("service %s: cannot bind %s: %s", opts->name, opts->listen,
+                    zmq_strerror (zmq_errno ()));
+    rb_bus_opts_t bo = {
+        .endpoint = opts->broker, .role = RB_ROLE_SERVICE, .name = opts->name};
+    self->bus = rb_bus_new (&bo);
+    rb_bus_set_owner (self->bus, self);
+    rb_bus_on_push (self->bus, s_on_push, self);
+    rb_bus_on_request (self->bus, s_on_request, self);
+    return self;
+}
+
+static void
+s_svc_destroy (svc_t **self_p)
+{
+    svc_t *self = *self_p;
+    if (!self)
+        return;
+    rb_waits_destroy_all (self);
+    rb_slots_destroy (&self->waits);
+    zhashx_destroy (&self->wait_ids);
+    rb_cache_destroy (&self->cache);
+    rb_body_release (&self->body);
+    zsock_destroy (&self->terminals);
+    zstr_free (&self->endpoint);
+    free ((char *) self->opts.name);
+    free ((char *) self->opts.listen);
+    free ((char *) self->opts.broker);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+rb_service_actor (zsock_t *pipe, void *args)
+{
+    svc_t *self = s_svc_new (pipe, (const rb_service_opts_t *) args);
+    self->loop = zloop_new ();
+    zloop_reader (self->loop, pipe, s_on_pipe, self);
+    if (self->endpoint) {
+        zloop_reader (self->loop, self->terminals, s_on_terminals, self);
+        rb_bus_attach (self->bus, self->loop);
+        zloop_timer (self->loop, RB_TICK_MS, 0, s_on_tick, self);
+        zsys_info ("service %s (%s): terminals on %s", self->opts.name,
+                   rb_policy_name (self->opts.policy), self->endpoint);
+    }
+    zsock_signal (pipe, 0);
+    zloop_start (self->loop);
+    rb_bus_destroy (&self->bus); /* leaves the loop before it goes */
+    zloop_destroy (&self->loop);
+    s_svc_destroy (&self);
+}

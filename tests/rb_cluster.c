@@ -1,0 +1,291 @@
+/*  rb_cluster: a small cluster for system tests (see rb_cluster.h). */
+#include "rb_cluster.h"
+#include "rb_broker.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+rb_cluster_t *
+rb_cluster_new (void)
+{
+    rb_cluster_t *self = (rb_cluster_t *) calloc (1, sizeof *self);
+    ck_assert_ptr_nonnull (self);
+    self->redis = rb_redis_start ();
+    ck_assert_ptr_nonnull (self->redis);
+    static rb_broker_opts_t o;
+    rb_broker_opts_default (&o);
+    o.bind = "tcp://127.0.0.1:*";
+    o.tap = "";
+    o.heartbeat_ms = 200;
+    self->broker = zactor_new (rb_broker_actor, &o);
+    zstr_send (self->broker, "ENDPOINTS");
+    char *bus, *tap;
+    zsock_recv (self->broker, "ss", &bus, &tap);
+    ck_assert_str_ne (bus, "");
+    snprintf (self->bus, sizeof self->bus, "%s", bus);
+    zstr_free (&bus);
+    zstr_free (&tap);
+    snprintf (self->backups, sizeof self->backups, "/tmp/rb-cluster-XXXXXX");
+    ck_assert_ptr_nonnull (mkdtemp (self->backups));
+    return self;
+}
+
+void
+rb_cluster_destroy (rb_cluster_t **self_p)
+{
+    rb_cluster_t *self = *self_p;
+    if (!self)
+        return;
+    zactor_destroy (&self->broker);
+    rb_redis_stop (&self->redis);
+    char *cmd = zsys_sprintf ("rm -rf '%s'", self->backups);
+    if (system (cmd) != 0)
+        fprintf (stderr, "rb_cluster: could not remove %s\n", self->backups);
+    zstr_free (&cmd);
+    free (self);
+    *self_p = NULL;
+}
+
+rb_db_opts_t
+rb_cluster_db_opts (rb_cluster_t *self, const char *name)
+{
+    rb_db_opts_t o;
+    rb_db_opts_default (&o);
+    o.name = name;
+    o.broker = self->bus;
+    o.redis = rb_redis_address (self->redis);
+    o.backup_dir = self->backups;
+    return o;
+}
+
+zactor_t *
+rb_cluster_db (rb_cluster_t *self, const char *name)
+{
+    rb_db_opts_t *opts = &self->db_opts[self->n_db++ % 4];
+    *opts = rb_cluster_db_opts (self, name);
+    return zactor_new (rb_db_actor, opts);
+}
+
+void
+rb_cluster_init (rb_cluster_t *self)
+{
+    rb_db_opts_t o = rb_cluster_db_opts (self, "db-init");
+    char err[256];
+    ck_assert_int_eq (rb_db_init_dataset (&o, err, sizeof err), 0);
+}
+
+void
+rb_tnode_stop (rb_tnode_t *n)
+{
+    rb_bus_destroy (&n->bus);
+}
+
+void
+rb_tnode_pump (rb_tnode_t *n, int ms)
+{
+    int64_t until = zclock_mono () + ms;
+    while (zclock_mono () < until)
+        rb_bus_poll (n->bus, 5);
+}
+
+static void
+s_pushed (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+          zmsg_t **msg_p, void *arg)
+{
+    rb_tnode_t *n = (rb_tnode_t *) arg;
+    if (h->type == RB_T_RESET)
+        n->resets++, n->last_epoch = b->epoch;
+    if (h->type == RB_T_UPDATE)
+        n->updates++, n->last_seq = b->seq;
+    if (h->type == RB_T_RECOVERED)
+        n->recovered++;
+    if (b->key.len)
+        snprintf (n->last_key, sizeof n->last_key, "%.*s", (int) b->key.len,
+                  b->key.ptr);
+}
+
+void
+rb_tnode_start (rb_tnode_t *n, rb_cluster_t *c, int role, const char *name)
+{
+    memset (n, 0, sizeof *n);
+    rb_bus_opts_t o = {.endpoint = c->bus, .role = role, .name = name};
+    n->bus = rb_bus_new (&o);
+    rb_bus_on_push (n->bus, s_pushed, n);
+    ck_assert_int_eq (rb_bus_wait_ready (n->bus, 3000), 0);
+}
+
+int
+rb_tnode_ask (rb_tnode_t *n, const rb_body_t *req, rb_reply_t *out)
+{
+    rb_body_init (&out->b, RB_T_NONE);
+    return rb_bus_call (n->bus, RB_ADDR_SERVICE, "db", req, 5000, &out->msg,
+                        &out->h, &out->b);
+}
+
+void
+rb_reply_done (rb_reply_t *r)
+{
+    zmsg_destroy (&r->msg);
+    rb_body_release (&r->b);
+}
+
+/*  Waits until the DB node's service is up on the broker. */
+void
+rb_tnode_wait_db (rb_tnode_t *n)
+{
+    int64_t deadline = zclock_mono () + 5000;
+    rb_body_t req;
+    rb_body_init (&req, RB_T_STATUS);
+    while (zclock_mono () < deadline) {
+        rb_reply_t r;
+        int rc = rb_tnode_ask (n, &req, &r);
+        rb_reply_done (&r);
+        if (rc == 0)
+            return;
+        rb_bus_poll (n->bus, 20); /* bounded: the deadline above */
+    }
+    ck_abort_msg ("the db service never answered");
+}
+
+int
+rb_tnode_order (rb_tnode_t *ops, uint64_t seq, const char *key,
+                const char *value)
+{
+    rb_body_t req;
+    rb_body_init (&req, RB_T_ORDER);
+    req.seq = seq;
+    req.key = rb_str (key);
+    req.op = value ? RB_OP_PUT : RB_OP_DELETE;
+    req.has_value = value != NULL;
+    req.value = rb_str (value);
+    rb_reply_t r;
+    int rc = rb_tnode_ask (ops, &req, &r);
+    rb_reply_done (&r);
+    return rc;
+}
+
+rb_got_t
+rb_tnode_get (rb_tnode_t *n, const char *key)
+{
+    rb_body_t req;
+    rb_body_init (&req, RB_T_GET);
+    req.key = rb_str (key);
+    rb_reply_t r;
+    rb_got_t g;
+    memset (&g, 0, sizeof g);
+    g.rc = rb_tnode_ask (n, &req, &r);
+    if (g.rc == 0) {
+        ck_assert_int_eq (r.b.type, RB_T_DATA);
+        g.found = r.b.has_value;
+        snprintf (g.value, sizeof g.value, "%.*s", (int) r.b.value.len,
+                  g.found ? r.b.value.ptr : "");
+        if (!g.found)
+            strcpy (g.value, "-");
+        g.seq = r.b.seq;
+        g.epoch = r.b.epoch;
+        g.recovering = r.b.recovering;
+    }
+    rb_reply_done (&r);
+    return g;
+}
+
+/*  STATUS: the numeric item called name. */
+uint64_t
+rb_tnode_status_num (rb_tnode_t *n, const char *name)
+{
+    rb_body_t req;
+    rb_body_init (&req, RB_T_STATUS);
+    rb_reply_t r;
+    ck_assert_int_eq (rb_tnode_ask (n, &req, &r), 0);
+    uint64_t v = UINT64_MAX;
+    for (uint32_t i = 0; i < r.b.n_items; i++)
+        if (rb_str_eq (r.b.items[i].name, name))
+            v = r.b.items[i].num;
+    rb_reply_done (&r);
+    return v;
+}
+
+char *
+rb_tnode_status_text (rb_tnode_t *n, const char *name)
+{
+    rb_body_t req;
+    rb_body_init (&req, RB_T_STATUS);
+    rb_reply_t r;
+    ck_assert_int_eq (rb_tnode_ask (n, &req, &r), 0);
+    char *v = NULL;
+    for (uint32_t i = 0; i < r.b.n_items; i++)
+        if (rb_str_eq (r.b.items[i].name, name))
+            v = rb_str_dup (r.b.items[i].text);
+    rb_reply_done (&r);
+    ck_assert_ptr_nonnull (v);
+    return v;
+}
+
+void
+rb_tnode_expect_state (rb_tnode_t *n, const char *state)
+{
+    char *s = rb_tnode_status_text (n, "state");
+    ck_assert_str_eq (s, state);
+    free (s);
+}
+
+/*  Sends a BACKUP and returns the file's path (caller frees). */
+char *
+rb_tnode_backup (rb_tnode_t *ops, uint64_t *records, uint64_t *watermark)
+{
+    rb_body_t req;
+    rb_body_init (&req, RB_T_BACKUP);
+    rb_reply_t r;
+    ck_assert_int_eq (rb_tnode_ask (ops, &req, &r), 0);
+    ck_assert_int_eq (r.b.type, RB_T_BACKUP_DONE);
+    char *path = rb_str_dup (r.b.text);
+    *records = r.b.records;
+    *watermark = r.b.watermark;
+    ck_assert_uint_gt (r.b.bytes, 0);
+    rb_reply_done (&r);
+    return path;
+}
+
+int
+rb_tnode_restore (rb_tnode_t *ops, const char *path, rb_reply_t *r)
+{
+    rb_body_t req;
+    rb_body_init (&req, RB_T_RESTORE);
+    req.text = rb_str (path);
+    return rb_tnode_ask (ops, &req, r);
+}
+
+int
+rb_tnode_list (rb_tnode_t *ops, const rb_entry_t *entries, uint32_t n,
+               bool last, rb_reply_t *r)
+{
+    rb_body_t req;
+    rb_body_init (&req, RB_T_RECOVERY_LIST);
+    req.entries = (rb_entry_t *) entries;
+    req.n_entries = n;
+    req.last = last;
+    return rb_tnode_ask (ops, &req, r);
+}
+
+int
+rb_tnode_diff (rb_tnode_t *ops, const rb_order_t *orders, uint32_t n,
+               rb_reply_t *r)
+{
+    rb_body_t req;
+    rb_body_init (&req, RB_T_DIFF);
+    req.orders = (rb_order_t *) orders;
+    req.n_orders = n;
+    return rb_tnode_ask (ops, &req, r);
+}
+
+int
+rb_tnode_end (rb_tnode_t *ops)
+{
+    rb_body_t req;
+    rb_body_init (&req, RB_T_RECOVERY_END);
+    rb_reply_t r;
+    int rc = rb_tnode_ask (ops, &req, &r);
+    rb_reply_done (&r);
+    return rc;
+}

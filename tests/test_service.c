@@ -1,0 +1,473 @@
+/*  test_service: service nodes of both policies against the real broker,
+    DB node and redis-server, with real terminals: cache hits and misses,
+    UPDATE and RESET, latest-only waiting (answered when the diff lands,
+    unavailable at the deadline, never stale), stale-ok answering stale,
+    one poll stream for many terminals, a DB that is down.  */
+#include <check.h>
+#include <czmq.h>
+
+#include "rb_cluster.h"
+#include "rb_proc.h"
+#include "rb_service.h"
+#include "rb_testing.h"
+
+#define MAX_WAIT 1500
+
+static rb_cluster_t *s_c;
+static zactor_t *s_db;
+static zactor_t *s_latest, *s_stale;
+static char s_latest_ep[256], s_stale_ep[256];
+static rb_tnode_t s_ops;
+
+static zactor_t *
+s_service (const char *name, int policy, char *endpoint)
+{
+    static rb_service_opts_t o[2];
+    rb_service_opts_t *opts = &o[policy];
+    rb_service_opts_default (opts);
+    opts->name = name;
+    opts->policy = policy;
+    opts->listen = "tcp://127.0.0.1:*";
+    opts->broker = s_c->bus;
+    opts->max_wait_ms = MAX_WAIT;
+    zactor_t *svc = zactor_new (rb_service_actor, opts);
+    zstr_send (svc, "ENDPOINT");
+    char *ep = zstr_recv (svc);
+    snprintf (endpoint, 256, "%s", ep);
+    zstr_free (&ep);
+    return svc;
+}
+
+static void
+s_setup (void)
+{
+    s_c = rb_cluster_new ();
+    rb_cluster_init (s_c);
+    s_db = rb_cluster_db (s_c, "db-1");
+    s_latest = s_service ("svc-latest", RB_POLICY_LATEST_ONLY, s_latest_ep);
+    s_stale = s_service ("svc-stale", RB_POLICY_STALE_OK, s_stale_ep);
+    rb_tnode_start (&s_ops, s_c, RB_ROLE_OPS, "ops-1");
+    rb_tnode_wait_db (&s_ops);
+}
+
+static void
+s_teardown (void)
+{
+    rb_tnode_stop (&s_ops);
+    zactor_destroy (&s_latest);
+    zactor_destroy (&s_stale);
+    zactor_destroy (&s_db);
+    rb_cluster_destroy (&s_c);
+}
+
+/*  A terminal: a DEALER on a service node's endpoint. */
+static zsock_t *
+s_terminal (const char *endpoint)
+{
+    zsock_t *t = zsock_new_dealer (endpoint);
+    ck_assert_ptr_nonnull (t);
+    return t;
+}
+
+static void
+s_send_get (zsock_t *t, const char *key, uint64_t corr)
+{
+    rb_header_t h;
+    memset (&h, 0, sizeof h);
+    h.kind = RB_K_REQUEST;
+    h.type = RB_T_GET;
+    h.corr = corr;
+    rb_body_t b;
+    rb_body_init (&b, RB_T_GET);
+    b.key = rb_str (key);
+    ck_assert_int_eq (rb_msg_send (zsock_resolve (t), &h, &b), 0);
+}
+
+typedef struct {
+    bool answered;
+    int status;
+    uint64_t seq;
+    char value[128]; /* "-" when none */
+    int64_t at;      /* zclock_mono () when it came */
+} answer_t;
+
+/*  Waits up to ms for one ANSWER on t. */
+static answer_t
+s_recv_answer (zsock_t *t, int ms)
+{
+    answer_t a;
+    memset (&a, 0, sizeof a);
+    zpoller_t *p = zpoller_new (t, NULL);
+    int64_t until = zclock_mono () + ms;
+    bool ready = false;
+    /* keep the ops node's heartbeats going while we wait */
+    while (!ready && zclock_mono () < until) {
+        ready = zpoller_wait (p, 5) != NULL;
+        rb_bus_poll (s_ops.bus, 0);
+    }
+    if (ready) {
+        zmsg_t *msg = zmsg_recv (t);
+        rb_header_t h;
+        rb_body_t b;
+        rb_body_init (&b, RB_T_NONE);
+        rb_err_t err;
+        ck_assert_int_eq (rb_msg_decode (msg, NULL, &h, &b, &err), 0);
+        ck_assert_int_eq (b.type, RB_T_ANSWER);
+        a.answered = true;
+        a.status = b.answer;
+        a.seq = b.seq;
+        if (b.has_value)
+            snprintf (a.value, sizeof a.value, "%.*s", (int) b.value.len,
+                      b.value.ptr);
+        else
+            strcpy (a.value, "-");
+        a.at = zclock_mono ();
+        zmsg_destroy (&msg);
+        rb_body_release (&b);
+    }
+    zpoller_destroy (&p);
+    return a;
+}
+
+static answer_t
+s_ask (const char *endpoint, const char *key)
+{
+    zsock_t *t = s_terminal (endpoint);
+    s_send_get (t, key, 1);
+    answer_t a = s_recv_answer (t, MAX_WAIT + 2000);
+    zsock_destroy (&t);
+    ck_assert (a.answered);
+    return a;
+}
+
+/*  A counter of a service node, read through the broker. */
+static uint64_t
+s_counter (const char *node, const char *name)
+{
+    rb_body_t req, b;
+    rb_body_init (&req, RB_T_STATUS);
+    rb_body_init (&b, RB_T_NONE);
+    zmsg_t *reply;
+    rb_header_t h;
+    ck_assert_int_eq (
+        rb_bus_call (s_ops.bus, RB_ADDR_NODE, node, &req, 3000, &reply, &h, &b),
+        0);
+    uint64_t v = UINT64_MAX;
+    for (uint32_t i = 0; i < b.n_items; i++)
+        if (rb_str_eq (b.items[i].name, name))
+            v = b.items[i].num;
+    zmsg_destroy (&reply);
+    rb_body_release (&b);
+    return v;
+}
+
+/*  Backup now, restore it: the cluster is RECOVERING in epoch 2. */
+static void
+s_disaster (void)
+{
+    uint64_t records, watermark;
+    char *path = rb_tnode_backup (&s_ops, &records, &watermark);
+    rb_reply_t r;
+    ck_assert_int_eq (rb_tnode_restore (&s_ops, path, &r), 0);
+    rb_reply_done (&r);
+    free (path);
+}
+
+static void
+s_list (const char *key, uint64_t target, bool last)
+{
+    rb_entry_t e = {rb_str (key), target};
+    rb_reply_t r;
+    ck_assert_int_eq (rb_tnode_list (&s_ops, &e, 1, last, &r), 0);
+    rb_reply_done (&r);
+}
+
+static void
+s_diff_put (uint64_t seq, const char *key, const char *value)
+{
+    rb_order_t o = {seq, rb_str (key), RB_OP_PUT, true, rb_str (value)};
+    rb_reply_t r;
+    ck_assert_int_eq (rb_tnode_diff (&s_ops, &o, 1, &r), 0);
+    rb_reply_done (&r);
+}
+
+START_TEST (service_answers_a_miss_from_the_db_then_hits_its_cache)
+{
+    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "+81-1", "alice"), 0);
+    answer_t a = s_ask (s_latest_ep, "+81-1");
+    ck_assert_int_eq (a.status, RB_ANS_OK);
+    ck_assert_str_eq (a.value, "alice");
+    ck_assert_uint_eq (a.seq, 1);
+    ck_assert_uint_eq (s_counter ("svc-latest", "cache.misses"), 1);
+    ck_assert_uint_eq (s_counter ("svc-latest", "cache.hits"), 0);
+    a = s_ask (s_latest_ep, "+81-1");
+    ck_assert_str_eq (a.value, "alice");
+    ck_assert_uint_eq (s_counter ("svc-latest", "cache.hits"), 1);
+    a = s_ask (s_latest_ep, "+81-404");
+    ck_assert_int_eq (a.status, RB_ANS_NOT_FOUND);
+    ck_assert_str_eq (a.value, "-");
+    ck_assert_uint_eq (s_counter ("svc-latest", "answers.ok"), 2);
+    ck_assert_uint_eq (s_counter ("svc-latest", "answers.not_found"), 1);
+}
+END_TEST
+
+START_TEST (service_cache_follows_update_pushes)
+{
+    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "k", "v1"), 0);
+    ck_assert_str_eq (s_ask (s_latest_ep, "k").value, "v1"); /* cached */
+    ck_assert_int_eq (rb_tnode_order (&s_ops, 2, "k", "v2"), 0);
+    int64_t until = zclock_mono () + 3000;
+    while (s_counter ("svc-latest", "updates") < 1 && zclock_mono () < until)
+        rb_tnode_pump (&s_ops, 10);
+    answer_t a = s_ask (s_latest_ep, "k");
+    ck_assert_str_eq (a.value, "v2");
+    ck_assert_uint_eq (a.seq, 2);
+    ck_assert_uint_eq (s_counter ("svc-latest", "cache.hits"), 1);
+    ck_assert_uint_eq (s_counter ("svc-latest", "cache.misses"), 1);
+}
+END_TEST
+
+START_TEST (service_drops_its_cache_on_reset_and_waits_before_the_list)
+{
+    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "k", "v1"), 0);
+    ck_assert_str_eq (s_ask (s_latest_ep, "k").value, "v1");
+    s_disaster ();
+    int64_t until = zclock_mono () + 3000;
+    while (s_counter ("svc-latest", "resets") < 1 && zclock_mono () < until)
+        rb_tnode_pump (&s_ops, 10);
+    ck_assert_uint_eq (s_counter ("svc-latest", "cached"), 0);
+    ck_assert_uint_eq (s_counter ("svc-latest", "epoch"), 2);
+    /* before the list's last batch every key is flagged: latest-only
+       waits, and answers unavailable at its deadline, never stale */
+    int64_t asked = zclock_mono ();
+    answer_t a = s_ask (s_latest_ep, "k");
+    ck_assert_int_eq (a.status, RB_ANS_UNAVAILABLE);
+    ck_assert_str_eq (a.value, "-");
+    ck_assert_int_ge (a.at - asked, MAX_WAIT - 50);
+    ck_assert_int_le (a.at - asked, MAX_WAIT + 500);
+    /* the GET after RESET was a miss, not an old cached answer */
+    ck_assert_uint_eq (s_counter ("svc-latest", "cache.hits"), 0);
+    ck_assert_uint_eq (s_counter ("svc-latest", "cache.misses"), 2);
+}
+END_TEST
+
+START_TEST (stale_ok_answers_stale_with_the_restored_value)
+{
+    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "k", "v1"), 0);
+    s_disaster ();
+    s_list ("k", 2, false);
+    s_list ("new", 3, true);
+    answer_t a = s_ask (s_stale_ep, "k");
+    ck_assert_int_eq (a.status, RB_ANS_STALE);
+    ck_assert_str_eq (a.value, "v1");
+    ck_assert_uint_eq (a.seq, 1);
+    a = s_ask (s_stale_ep, "new"); /* created after the backup */
+    ck_assert_int_eq (a.status, RB_ANS_STALE);
+    ck_assert_str_eq (a.value, "-");
+    /* and never caches it: after the diff it answers the fresh value */
+    s_diff_put (2, "k", "v2");
+    a = s_ask (s_stale_ep, "k");
+    ck_assert_int_eq (a.status, RB_ANS_OK);
+    ck_assert_str_eq (a.value, "v2");
+}
+END_TEST
+
+START_TEST (latest_only_answers_the_new_value_once_the_diff_lands)
+{
+    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "k", "v1"), 0);
+    ck_assert_int_eq (rb_tnode_order (&s_ops, 2, "j", "j1"), 0);
+    s_disaster ();
+    s_list ("k", 3, true);
+    /* j is not behind its target: answered at once while k recovers */
+    int64_t asked = zclock_mono ();
+    answer_t a = s_ask (s_latest_ep, "j");
+    ck_assert_int_eq (a.status, RB_ANS_OK);
+    ck_assert_str_eq (a.value, "j1");
+    ck_assert_int_lt (a.at - asked, 500);
+    zsock_t *t = s_terminal (s_latest_ep);
+    s_send_get (t, "k", 7);
+    /* it waits: nothing comes while the flag stands */
+    answer_t early = s_recv_answer (t, 300);
+    ck_assert (!early.answered);
+    int64_t sent = zclock_mono ();
+    s_diff_put (3, "k", "v3");
+    a = s_recv_answer (t, MAX_WAIT);
+    ck_assert (a.answered);
+    ck_assert_int_eq (a.status, RB_ANS_OK);
+    ck_assert_str_eq (a.value, "v3");
+    ck_assert_uint_eq (a.seq, 3);
+    /* the RECOVERED push re-polls at once: not at the next back-off */
+    ck_assert_int_lt (a.at - sent, 250);
+    ck_assert_uint_ge (s_counter ("svc-latest", "recovered"), 1);
+    zsock_destroy (&t);
+}
+END_TEST
+
+START_TEST (fifty_terminals_on_one_key_share_one_poll_stream)
+{
+    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "hot", "v1"), 0);
+    s_disaster ();
+    s_list ("hot", 2, true);
+    zsock_t *t[50];
+    for (int i = 0; i < 50; i++) {
+        t[i] = s_terminal (s_latest_ep);
+        s_send_get (t[i], "hot", (uint64_t) i + 1);
+    }
+    /* let them all wait a while: the polls follow one back-off */
+    int64_t until = zclock_mono () + 3000;
+    while (s_counter ("svc-latest", "cache.misses") < 50 &&
+           zclock_mono () < until)
+        rb_tnode_pump (&s_ops, 10);
+    uint64_t polls_before = s_counter ("svc-latest", "polls");
+    rb_tnode_pump (&s_ops, 700);
+    uint64_t polls = s_counter ("svc-latest", "polls") - polls_before;
+    ck_assert_uint_le (polls, 8); /* one stream: 20, 40, 80 ... ms */
+    ck_assert_uint_eq (s_counter ("svc-latest", "waits"), 1);
+    s_diff_put (2, "hot", "v2");
+    for (int i = 0; i < 50; i++) {
+        answer_t a = s_recv_answer (t[i], MAX_WAIT);
+        ck_assert (a.answered);
+        ck_assert_int_eq (a.status, RB_ANS_OK);
+        ck_assert_str_eq (a.value, "v2");
+        zsock_destroy (&t[i]);
+    }
+}
+END_TEST
+
+START_TEST (service_answers_unavailable_within_max_wait_when_the_db_is_down)
+{
+    zactor_destroy (&s_db);
+    int64_t asked = zclock_mono ();
+    answer_t a = s_ask (s_latest_ep, "k");
+    ck_assert_int_eq (a.status, RB_ANS_UNAVAILABLE);
+    ck_assert_int_le (a.at - asked, MAX_WAIT + 500);
+    a = s_ask (s_stale_ep, "k"); /* stale-ok has nothing else to give */
+    ck_assert_int_eq (a.status, RB_ANS_UNAVAILABLE);
+}
+END_TEST
+
+START_TEST (service_refuses_malformed_terminal_requests)
+{
+    zsock_t *t = s_terminal (s_latest_ep);
+    zstr_send (t, "garbage");
+    zmsg_t *msg = NULL;
+    zpoller_t *p = zpoller_new (t, NULL);
+    ck_assert_ptr_nonnull (zpoller_wait (p, 3000));
+    msg = zmsg_recv (t);
+    rb_header_t h;
+    rb_body_t b;
+    rb_body_init (&b, RB_T_NONE);
+    rb_err_t err;
+    ck_assert_int_eq (rb_msg_decode (msg, NULL, &h, &b, &err), 0);
+    ck_assert_int_eq (h.kind, RB_K_ERROR);
+    ck_assert_int_eq (h.status, RB_S_MALFORMED);
+    zmsg_destroy (&msg);
+    zpoller_destroy (&p);
+    /* and still serves */
+    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "k", "v"), 0);
+    zsock_destroy (&t);
+    ck_assert_str_eq (s_ask (s_latest_ep, "k").value, "v");
+    rb_body_release (&b);
+}
+END_TEST
+
+/*  Runs recobus-terminal with args; returns its exit status, output in
+ *out (caller frees), while the ops node keeps heartbeating.  */
+static int
+s_terminal_run (char **argv, char **out)
+{
+    rb_proc_t *p = rb_proc_start (argv, NULL);
+    ck_assert_ptr_nonnull (p);
+    int rc = -1;
+    int64_t until = zclock_mono () + 10000;
+    while (rc == -1 && zclock_mono () < until) {
+        rc = rb_proc_wait (p, 20);
+        rb_bus_poll (s_ops.bus, 0);
+    }
+    *out = rb_proc_stdout (p);
+    rb_proc_destroy (&p);
+    return rc;
+}
+
+START_TEST (terminal_prints_one_line_per_key_and_escapes_bytes)
+{
+    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "+81-1",
+                                      "al\x01"
+                                      "ce\tx"),
+                      0);
+    char *argv[] = {RECOBUS_BINARY_DIR "/recobus-terminal",
+                    "--service",
+                    s_latest_ep,
+                    "get",
+                    "+81-1",
+                    "+81-2",
+                    NULL};
+    char *out;
+    ck_assert_int_eq (s_terminal_run (argv, &out), 0);
+    ck_assert_str_eq (out, "+81-1\tok\t1\tal\\x01ce\\tx\n"
+                           "+81-2\tnot_found\t0\t\n");
+    free (out);
+    /* JSON: valid UTF-8 as a string, anything else base64 and marked */
+    ck_assert_int_eq (rb_tnode_order (&s_ops, 2, "bin", "\xff\xfe"), 0);
+    char *jargv[] = {RECOBUS_BINARY_DIR "/recobus-terminal",
+                     "--json",
+                     "--service",
+                     s_latest_ep,
+                     "get",
+                     "+81-2",
+                     "bin",
+                     NULL};
+    ck_assert_int_eq (s_terminal_run (jargv, &out), 0);
+    ck_assert_str_eq (out,
+                      "{\"key\":\"+81-2\",\"status\":\"not_found\",\"seq\":0,"
+                      "\"value\":null}\n"
+                      "{\"key\":\"bin\",\"status\":\"ok\",\"seq\":2,"
+                      "\"value\":\"//4=\",\"value_encoding\":\"base64\"}\n");
+    free (out);
+}
+END_TEST
+
+START_TEST (terminal_exits_69_when_the_service_does_not_answer)
+{
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", rb_free_port ());
+    char *argv[] = {RECOBUS_BINARY_DIR "/recobus-terminal",
+                    "--service",
+                    endpoint,
+                    "--timeout",
+                    "300",
+                    "get",
+                    "k",
+                    NULL};
+    char *out;
+    ck_assert_int_eq (s_terminal_run (argv, &out), 69);
+    ck_assert_str_eq (out, "");
+    free (out);
+    char *bad[] = {RECOBUS_BINARY_DIR "/recobus-terminal", "get", "a b", NULL};
+    ck_assert_int_eq (s_terminal_run (bad, &out), 64);
+    free (out);
+}
+END_TEST
+
+int
+main (void)
+{
+    Suite *s = suite_create ("service");
+    TCase *tc = tcase_create ("service");
+    tcase_set_timeout (tc, 60);
+    tcase_add_checked_fixture (tc, s_setup, s_teardown);
+    tcase_add_test (tc, service_answers_a_miss_from_the_db_then_hits_its_cache);
+    tcase_add_test (tc, service_cache_follows_update_pushes);
+    tcase_add_test (tc,
+                    service_drops_its_cache_on_reset_and_waits_before_the_list);
+    tcase_add_test (tc, stale_ok_answers_stale_with_the_restored_value);
+    tcase_add_test (tc, latest_only_answers_the_new_value_once_the_diff_lands);
+    tcase_add_test (tc, fifty_terminals_on_one_key_share_one_poll_stream);
+    tcase_add_test (
+        tc, service_answers_unavailable_within_max_wait_when_the_db_is_down);
+    tcase_add_test (tc, service_refuses_malformed_terminal_requests);
+    tcase_add_test (tc, terminal_prints_one_line_per_key_and_escapes_bytes);
+    tcase_add_test (tc, terminal_exits_69_when_the_service_does_not_answer);
+    suite_add_tcase (s, tc);
+    return rb_test_run (s);
+}
