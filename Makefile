@@ -8,7 +8,7 @@ PACKAGES = build-essential cmake pkg-config libzmq3-dev libczmq-dev \
            libmsgpack-dev libhiredis-dev libjansson-dev check \
            redis-server redis-tools
 
-.PHONY: all deps build check clean format
+.PHONY: all deps build check bench clean format
 
 all: build
 
@@ -24,6 +24,12 @@ build: $(BUILD)/CMakeCache.txt
 check: deps
 	$(MAKE) build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Every scenario with its baseline, 5 runs each; writes bench-results.md
+# and bench-results.json here (see docs/benchmarks.md).
+bench: deps
+	$(MAKE) build
+	$(BUILD)/recobus-bench --runs $(or $(RUNS),5) --out bench-results all
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

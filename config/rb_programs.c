@@ -178,3 +178,29 @@ const rb_program_t rb_program_ops = {
     "ops",
     s_ops,
 };
+
+static const rb_opt_t s_monitor[] = {
+    {"tap", "tap", 0, RB_OPT_STR, "tcp://127.0.0.1:5556", 1, 255, NULL, "EP",
+     "the broker's tap endpoint"},
+    {"json", "json", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
+     "one JSON object per message (or per stats table)"},
+    {"type", "type", 0, RB_OPT_STR, NULL, 0, 32, NULL, "TYPE",
+     "show only messages of this body type (GET, DATA, ACK, ...)"},
+    {"stats", "stats", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
+     "a table of counters every second instead of the messages"},
+    END,
+};
+
+const rb_program_t rb_program_monitor = {
+    "recobus-monitor",
+    "[options]",
+    "Shows the bus traffic live, from the broker's tap: one line per "
+    "message (time, sender -> destination, type, key or batch size, "
+    "recovering flag, status), labelled with its patent step (S3 list, S4 "
+    "flagged, S5 flagged answer, S7 re-poll, S8 diff, S9 cleared, S10 end, "
+    "RESET, UPDATE push ...).",
+    "Undecodable messages are shown as such and never stop the monitor. "
+    "Runs until interrupted (exit 0). See docs/monitor.md.",
+    "monitor",
+    s_monitor,
+};

@@ -289,3 +289,28 @@ rb_tnode_end (rb_tnode_t *ops)
     rb_reply_done (&r);
     return rc;
 }
+
+/*  rb_cluster_new, then its broker is replaced by one with a tap (nothing
+    has connected to the first yet).  */
+rb_cluster_t *
+rb_cluster_new_tap (void)
+{
+    rb_cluster_t *self = rb_cluster_new ();
+    zactor_destroy (&self->broker);
+    static rb_broker_opts_t o;
+    rb_broker_opts_default (&o);
+    o.bind = "tcp://127.0.0.1:*";
+    o.tap = "tcp://127.0.0.1:*";
+    o.heartbeat_ms = 200;
+    self->broker = zactor_new (rb_broker_actor, &o);
+    zstr_send (self->broker, "ENDPOINTS");
+    char *bus, *tap;
+    zsock_recv (self->broker, "ss", &bus, &tap);
+    ck_assert_str_ne (bus, "");
+    ck_assert_str_ne (tap, "");
+    snprintf (self->bus, sizeof self->bus, "%s", bus);
+    snprintf (self->tap, sizeof self->tap, "%s", tap);
+    zstr_free (&bus);
+    zstr_free (&tap);
+    return self;
+}

@@ -20,10 +20,13 @@ typedef struct {
     char backups[256]; /* temp backup dir */
     rb_db_opts_t db_opts[4];
     int n_db;
+    char tap[256]; /* the broker's tap endpoint, "" when it has none */
 } rb_cluster_t;
 
 /*  Redis, broker (heartbeat 200 ms), backup dir. */
 rb_cluster_t *rb_cluster_new (void);
+/*  The same, with the broker's tap (XPUB) bound on a free port: tap. */
+rb_cluster_t *rb_cluster_new_tap (void);
 /*  Stops everything started and removes the backup dir. */
 void rb_cluster_destroy (rb_cluster_t **self_p);
 /*  rb_db_init_dataset on the cluster's Redis; asserts it worked. */

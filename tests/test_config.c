@@ -829,6 +829,77 @@ START_TEST (example_config_serves_the_named_service)
 END_TEST
 
 /*  --------------------------------------------------------------------
+    The sample deployment config, against the real tables, read the way
+    the systemd units in deploy/ run each program.  */
+
+#define CLUSTER_CFG RECOBUS_SOURCE_DIR "/deploy/cluster.cfg"
+
+static const struct {
+    const rb_program_t *prog; /* the real program */
+    const char *name;         /* --name the unit passes, or NULL */
+    const char *key;          /* one key the sample sets */
+    const char *value;        /* and the value that program reads */
+} s_cluster[] = {
+    {&rb_program_broker, NULL, "tap", "tcp://127.0.0.1:5556"},
+    {&rb_program_db, "db-1", "backup-dir", "/var/lib/recobus/backups"},
+    {&rb_program_db, "db-2", "redis", "127.0.0.1:6379"},
+    {&rb_program_service, "svc-latest-1", "policy", "latest-only"},
+    {&rb_program_service, "svc-latest-2", "listen", "tcp://127.0.0.1:5571"},
+    {&rb_program_service, "svc-stale", "policy", "stale-ok"},
+    {&rb_program_ops, NULL, "journal", "/var/lib/recobus/ops.journal"},
+    {&rb_program_monitor, NULL, "tap", "tcp://127.0.0.1:5556"},
+    {&rb_program_terminal, NULL, "service", "tcp://127.0.0.1:5570"},
+};
+
+START_TEST (cluster_config_loads_for_every_program)
+{
+    char *argv[] = {
+        (char *) s_cluster[_i].prog->name, "-c", CLUSTER_CFG, "--name",
+        (char *) s_cluster[_i].name,       NULL};
+    int argc = s_cluster[_i].name ? ARGC (argv) : 3;
+    rb_cli_t cli;
+    char *out, *err;
+    int rc = s_parse (s_cluster[_i].prog, argc, argv, &cli, &out, &err);
+    ck_assert_msg (rc == 0, "%s: %s", s_cluster[_i].prog->name, err);
+    ck_assert (rb_config_is_set (cli.config, s_cluster[_i].key));
+    ck_assert_str_eq (rb_config_str (cli.config, s_cluster[_i].key),
+                      s_cluster[_i].value);
+    if (s_cluster[_i].name) /* the unit's instance names the node */
+        ck_assert_str_eq (rb_config_str (cli.config, "name"),
+                          s_cluster[_i].name);
+    rb_config_destroy (&cli.config);
+    free (out);
+    free (err);
+}
+END_TEST
+
+/*  Every section of the sample is one a program reads, and every service
+    node there has a policy and its own listen endpoint.  */
+START_TEST (cluster_config_service_nodes_are_complete_and_distinct)
+{
+    zconfig_t *root = zconfig_load (CLUSTER_CFG);
+    ck_assert_ptr_nonnull (root);
+    zconfig_t *service = zconfig_locate (root, "service");
+    ck_assert_ptr_nonnull (service);
+    int nodes = 0, latest = 0;
+    char seen[8][64];
+    for (zconfig_t *n = zconfig_child (service); n; n = zconfig_next (n)) {
+        char *policy = zconfig_get (n, "policy", NULL);
+        char *listen = zconfig_get (n, "listen", NULL);
+        ck_assert_msg (policy && listen, "service/%s", zconfig_name (n));
+        latest += strcmp (policy, "latest-only") == 0;
+        for (int i = 0; i < nodes; i++)
+            ck_assert_str_ne (seen[i], listen);
+        ck_assert_int_lt (nodes, 8);
+        snprintf (seen[nodes++], 64, "%s", listen);
+    }
+    ck_assert_int_eq (nodes, 3);
+    ck_assert_int_eq (latest, 2);
+    zconfig_destroy (&root);
+}
+END_TEST
+
+/*  --------------------------------------------------------------------
     Runner */
 
 #define N_OF(array) ((int) (sizeof (array) / sizeof ((array)[0])))
@@ -887,6 +958,13 @@ s_suite (void)
                          N_OF (s_example));
     tcase_add_test (example, example_config_serves_the_named_service);
     suite_add_tcase (suite, example);
+
+    TCase *cluster = tcase_create ("cluster");
+    tcase_add_loop_test (cluster, cluster_config_loads_for_every_program, 0,
+                         N_OF (s_cluster));
+    tcase_add_test (cluster,
+                    cluster_config_service_nodes_are_complete_and_distinct);
+    suite_add_tcase (suite, cluster);
     return suite;
 }
 

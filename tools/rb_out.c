@@ -81,3 +81,9 @@ rb_out_json_line (FILE *f, json_t *obj)
     }
     json_decref (obj);
 }
+
+void
+rb_out_json_uint (json_t *obj, const char *name, uint64_t value)
+{
+    json_object_set_new (obj, name, json_integer ((json_int_t) value));
+}

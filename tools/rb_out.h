@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /*  Writes bytes to f: printable ASCII as is; backslash, tab, newline and
@@ -16,6 +17,9 @@ void rb_out_escaped (FILE *f, const void *bytes, size_t len);
 /*  Sets obj[name] to the bytes (see above); NULL bytes set JSON null. */
 void rb_out_json_bytes (json_t *obj, const char *name, const void *bytes,
                         size_t len);
+
+/*  Sets obj[name] to an unsigned number. */
+void rb_out_json_uint (json_t *obj, const char *name, uint64_t value);
 
 /*  Prints obj as one compact line on f and frees it. */
 void rb_out_json_line (FILE *f, json_t *obj);

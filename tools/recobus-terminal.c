@@ -84,7 +84,7 @@ s_print (const char *key, const answer_t *a, bool json)
         json_object_set_new (obj, "key", json_string (key));
         json_object_set_new (obj, "status",
                              json_string (rb_answer_name (a->status)));
-        json_object_set_new (obj, "seq", json_integer ((json_int_t) a->seq));
+        rb_out_json_uint (obj, "seq", a->seq);
         rb_out_json_bytes (obj, "value", a->found ? a->value : NULL,
                            a->value_len);
         rb_out_json_line (stdout, obj);

@@ -16,7 +16,7 @@
 #include <stdarg.h>
 #include <sys/time.h>
 
-#define RB_LOAD_BATCH 2000  /* records per pipeline when restoring */
+#define RB_LOAD_BATCH 5000  /* commands per pipeline round, restoring */
 #define RB_SCAN_COUNT 2000  /* keys per SCAN step when backing up */
 #define RB_LEASE_MS   15000 /* a restore's claim on Redis, renewed */
 
@@ -33,6 +33,8 @@ typedef struct {
     job_args_t *args;
     rb_store_t *store;
     char err[512];
+    char *resp;      /* a command being formatted (restore) */
+    size_t resp_cap;
 } job_t;
 
 static uint64_t
@@ -100,19 +102,30 @@ s_pick_file (job_t *job, rb_backup_header_t *h, uint64_t *count)
 }
 
 /*  Appends one record: HSET rb:r:KEY v VALUE s SEQ d 0|1, and for a
-    tombstone SADD rb:tombs KEY. Returns the number of commands.  */
+    tombstone SADD rb:tombs KEY, formatted straight into the protocol
+    (one copy of the value). Returns the number of commands.  */
 static int
 s_append_record (job_t *job, const rb_backup_record_t *rec)
 {
-    char key[80], seq[24];
-    int klen =
-        snprintf (key, sizeof key, "rb:r:%.*s", (int) rec->key_len, rec->key);
+    size_t need = rec->value_len + 256;
+    if (need > job->resp_cap) {
+        free (job->resp);
+        job->resp_cap = need * 2;
+        job->resp = (char *) malloc (job->resp_cap);
+        assert (job->resp);
+    }
+    char seq[24];
     int slen = snprintf (seq, sizeof seq, "%" PRIu64, rec->seq);
-    const char *argv[] = {"HSET", key, "v", (const char *) rec->value,
-                          "s",    seq, "d", rec->tombstone ? "1" : "0"};
-    size_t lens[] = {4, (size_t) klen, 1, rec->value_len,
-                     1, (size_t) slen, 1, 1};
-    if (rb_store_append (job->store, 8, argv, lens))
+    char *p = job->resp;
+    p += sprintf (p, "*8\r\n$4\r\nHSET\r\n$%u\r\nrb:r:", rec->key_len + 5);
+    memcpy (p, rec->key, rec->key_len);
+    p += rec->key_len;
+    p += sprintf (p, "\r\n$1\r\nv\r\n$%u\r\n", rec->value_len);
+    memcpy (p, rec->value, rec->value_len);
+    p += rec->value_len;
+    p += sprintf (p, "\r\n$1\r\ns\r\n$%d\r\n%s\r\n$1\r\nd\r\n$1\r\n%c\r\n",
+                  slen, seq, rec->tombstone ? '1' : '0');
+    if (rb_store_append_resp (job->store, job->resp, (size_t) (p - job->resp)))
         return -1;
     if (!rec->tombstone)
         return 1;
@@ -121,32 +134,37 @@ s_append_record (job_t *job, const rb_backup_record_t *rec)
     return rb_store_append (job->store, 3, sadd, slens) ? -1 : 2;
 }
 
-/*  Loads every record of the reader into Redis, renewing our lease. */
+/*  Loads every record of the reader into Redis, renewing our lease.
+    Two batches stay in flight: Redis works on one while we write the
+    next, as redis-cli --pipe does.  */
 static int
 s_load (job_t *job, rb_backup_reader_t *reader, uint64_t *records)
 {
     rb_backup_record_t rec;
-    int pending = 0, rc;
+    int batch = 0, queued = 0, rc; /* this batch; earlier, unread */
     while ((rc = rb_backup_reader_next (reader, &rec)) == 1) {
         int added = s_append_record (job, &rec);
         if (added < 0)
             return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-        pending += added;
+        batch += added;
         (*records)++;
-        if (pending < RB_LOAD_BATCH)
+        if (batch < RB_LOAD_BATCH)
             continue;
         char until[24];
         snprintf (until, sizeof until, "%" PRIu64, s_wall_ms () + RB_LEASE_MS);
         const char *lease[] = {"HSET", "rb:meta", "restore_until", until};
         size_t llens[] = {4, 7, 13, strlen (until)};
         rb_store_append (job->store, 4, lease, llens);
-        if (rb_store_drain (job->store, pending + 1))
+        batch++;
+        /* read the previous batch's replies: this one goes out first */
+        if (queued && rb_store_drain (job->store, queued))
             return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-        pending = 0;
+        queued = batch;
+        batch = 0;
         if (s_stopping (job))
             return s_fail (job, RB_S_INTERNAL, "stopped");
     }
-    if (pending && rb_store_drain (job->store, pending))
+    if (queued + batch && rb_store_drain (job->store, queued + batch))
         return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
     if (rc < 0)
         return s_fail (job, RB_S_CORRUPT, "%s",
@@ -387,7 +405,7 @@ s_backup (job_t *job)
 static void
 s_job_actor (zsock_t *pipe, void *arg)
 {
-    job_t job = {pipe, (job_args_t *) arg, NULL, ""};
+    job_t job = {pipe, (job_args_t *) arg, NULL, "", NULL, 0};
     zsock_signal (pipe, 0);
     const rb_db_opts_t *o = &job.args->opts;
     rb_store_opts_t so = {o->redis, o->redis_user, o->redis_password,
@@ -403,6 +421,7 @@ s_job_actor (zsock_t *pipe, void *arg)
     else
         s_backup (&job);
     rb_store_destroy (&job.store);
+    free (job.resp);
     free (job.args->path);
     free (job.args);
     char *command = zstr_recv (pipe); /* wait for $TERM */

@@ -1,180 +1,165 @@
 /*  rb_scripts: the DB node's Lua scripts (see rb_scripts.h). Seqs and
     epochs travel as decimal strings and are compared as Lua numbers,
-    exact up to 2^53.  */
+    exact up to 2^53. The scripts are kept out of clang-format's reach so
+    they read as Lua.  */
 #include "rb_scripts.h"
 
 #include <stddef.h>
 
+// clang-format off
+
 /*  Common prologue: stop unless Redis holds the node's dataset at an
     epoch not older than the node has seen. ARGV[1] is "ID/EPOCH" ("/0"
-    when the node serves no dataset yet). Then m = the fields asked for,
-    m[1] being the dataset id.  */
-#define PROLOGUE(fields)                                                       \
-    "local want_id, want_epoch = string.match(ARGV[1], '^(%x*)/(%d+)$')\n"     \
-    "local m = redis.call('HMGET', 'rb:meta', 'dataset', " fields ")\n"        \
-    "if not m[1] then return {'needs_restore'} end\n"                          \
-    "local have = tonumber(redis.call('HGET', 'rb:meta', 'epoch')) or 0\n"     \
-    "if (want_id ~= '' and m[1] ~= want_id)\n"                                 \
-    "   or have < (tonumber(want_epoch) or 0) then\n"                          \
-    "  return {'foreign', m[1]}\n"                                             \
+    when the node serves no dataset yet). Then m = dataset, epoch and the
+    fields asked for (from m[3] on).  */
+#define PROLOGUE(fields) \
+    "local want_id, want_epoch = string.match(ARGV[1], '^(%x*)/(%d+)$')\n" \
+    "local m = redis.call('HMGET', 'rb:meta', 'dataset', 'epoch', " fields ")\n" \
+    "if not m[1] then return {'needs_restore'} end\n" \
+    "if (want_id ~= '' and m[1] ~= want_id)\n" \
+    "   or (tonumber(m[2]) or 0) < (tonumber(want_epoch) or 0) then\n" \
+    "  return {'foreign', m[1]}\n" \
     "end\n"
 
 /*  GET: ARGV dataset, node, ttl, cap, key.
-    -> {'ok', epoch, seq, flag, found, value, dataset} or {state}  */
-static const char s_get[] = PROLOGUE (
-    "'epoch', 'state', 'list_done'") "if m[3] ~= 'normal' and m[3] ~= "
-                                     "'recovering' then return {m[3]} end\n"
-                                     "local key = ARGV[5]\n"
-                                     "local r = redis.call('HMGET', 'rb:r:' .. "
-                                     "key, 'v', 's', 'd')\n"
-                                     "local seq = tonumber(r[2]) or 0\n"
-                                     "local flag = 0\n"
-                                     "if m[3] == 'recovering' then\n"
-                                     "  if m[4] ~= '1' then flag = 1 else\n"
-                                     "    local t = "
-                                     "tonumber(redis.call('HGET', 'rb:rec', "
-                                     "key))\n"
-                                     "    if t and t > seq then flag = 1 end\n"
-                                     "  end\n"
-                                     "end\n"
-                                     "if ARGV[2] ~= '' then\n"
-                                     "  local set = 'rb:f:' .. key\n"
-                                     "  if flag == 1 then\n"
-                                     "    set = 'rb:p:' .. key\n"
-                                     "    redis.call('SADD', 'rb:polled', "
-                                     "key)\n"
-                                     "  end\n"
-                                     "  if redis.call('SCARD', set) < "
-                                     "tonumber(ARGV[4]) then\n"
-                                     "    redis.call('SADD', set, ARGV[2])\n"
-                                     "  end\n"
-                                     "  redis.call('EXPIRE', set, "
-                                     "tonumber(ARGV[3]))\n"
-                                     "end\n"
-                                     "local found = 1\n"
-                                     "if not r[2] or r[3] == '1' then found = "
-                                     "0 end\n"
-                                     "return {'ok', m[2], seq, flag, found, "
-                                     "r[1] or '', m[1]}\n";
+    -> {'ok', epoch, seq, flag, found, value, dataset} or {state}.
+    The asking service node is remembered for pushes with one SADD when
+    it is known already; the set's TTL is set when it is made or grows,
+    and a set at its cap takes no one new.  */
+static const char s_get[] =
+    PROLOGUE ("'state', 'list_done'")
+    "if m[3] ~= 'normal' and m[3] ~= 'recovering' then return {m[3]} end\n"
+    "local key = ARGV[5]\n"
+    "local r = redis.call('HMGET', 'rb:r:' .. key, 'v', 's', 'd')\n"
+    "local seq = tonumber(r[2]) or 0\n"
+    "local flag = 0\n"
+    "if m[3] == 'recovering' then\n"
+    "  if m[4] ~= '1' then flag = 1 else\n"
+    "    local t = tonumber(redis.call('HGET', 'rb:rec', key))\n"
+    "    if t and t > seq then flag = 1 end\n"
+    "  end\n"
+    "end\n"
+    "if ARGV[2] ~= '' then\n"
+    "  local set = 'rb:f:' .. key\n"
+    "  if flag == 1 then\n"
+    "    set = 'rb:p:' .. key\n"
+    "    redis.call('SADD', 'rb:polled', key)\n"
+    "  end\n"
+    "  if redis.call('SADD', set, ARGV[2]) == 1 then\n"
+    "    if redis.call('SCARD', set) > tonumber(ARGV[4]) then\n"
+    "      redis.call('SREM', set, ARGV[2])\n"
+    "    end\n"
+    "    redis.call('EXPIRE', set, tonumber(ARGV[3]))\n"
+    "  end\n"
+    "end\n"
+    "local found = 1\n"
+    "if not r[2] or r[3] == '1' then found = 0 end\n"
+    "return {'ok', m[2], seq, flag, found, r[1] or '', m[1]}\n";
 
 /*  APPLY: ARGV dataset, then seq, key, op, value for each order.
     -> {'ok', applied, skipped, cleared, watermark, pushes} where pushes
     is a flat list of kind ('u' update, 'r' recovered), order index
     (1-based), node.  */
-static const char s_apply[] = PROLOGUE (
-    "'state', 'watermark'") "if m[2] ~= 'normal' and m[2] ~= 'recovering' then "
-                            "return {m[2]} end\n"
-                            "local wm = tonumber(m[3]) or 0\n"
-                            "local applied, skipped, cleared, dtotal = 0, 0, "
-                            "0, 0\n"
-                            "local pushes = {}\n"
-                            "local function push(kind, idx, set)\n"
-                            "  for _, n in ipairs(redis.call('SMEMBERS', set)) "
-                            "do\n"
-                            "    pushes[#pushes + 1] = kind\n"
-                            "    pushes[#pushes + 1] = idx\n"
-                            "    pushes[#pushes + 1] = n\n"
-                            "  end\n"
-                            "end\n"
-                            "for i = 2, #ARGV, 4 do\n"
-                            "  local idx = (i + 2) / 4\n"
-                            "  local seq, key, op = tonumber(ARGV[i]), ARGV[i "
-                            "+ 1], ARGV[i + 2]\n"
-                            "  local rk = 'rb:r:' .. key\n"
-                            "  local cur = tonumber(redis.call('HGET', rk, "
-                            "'s'))\n"
-                            "  if not cur or seq > cur then\n"
-                            "    if not cur then dtotal = dtotal + 1 end\n"
-                            "    if op == 'put' then\n"
-                            "      redis.call('HSET', rk, 'v', ARGV[i + 3], "
-                            "'s', seq, 'd', '0')\n"
-                            "      redis.call('SREM', 'rb:tombs', key)\n"
-                            "    else\n"
-                            "      redis.call('HSET', rk, 'v', '', 's', seq, "
-                            "'d', '1')\n"
-                            "      redis.call('SADD', 'rb:tombs', key)\n"
-                            "    end\n"
-                            "    applied = applied + 1\n"
-                            "    push('u', idx, 'rb:f:' .. key)\n"
-                            "  else\n"
-                            "    skipped = skipped + 1\n"
-                            "  end\n"
-                            "  if seq > wm then wm = seq end\n"
-                            "  local t = tonumber(redis.call('HGET', 'rb:rec', "
-                            "key))\n"
-                            "  if t and t <= math.max(seq, cur or 0) then\n"
-                            "    redis.call('HDEL', 'rb:rec', key)\n"
-                            "    cleared = cleared + 1\n"
-                            "    push('r', idx, 'rb:p:' .. key)\n"
-                            "    redis.call('DEL', 'rb:p:' .. key)\n"
-                            "    redis.call('SREM', 'rb:polled', key)\n"
-                            "  end\n"
-                            "end\n"
-                            "redis.call('HSET', 'rb:meta', 'watermark', wm)\n"
-                            "if dtotal > 0 then redis.call('HINCRBY', "
-                            "'rb:meta', 'total', dtotal) "
-                            "end\n"
-                            "return {'ok', applied, skipped, cleared, wm, "
-                            "pushes}\n";
+static const char s_apply[] =
+    PROLOGUE ("'state', 'watermark'")
+    "if m[3] ~= 'normal' and m[3] ~= 'recovering' then return {m[3]} end\n"
+    "local wm = tonumber(m[4]) or 0\n"
+    "local applied, skipped, cleared, dtotal = 0, 0, 0, 0\n"
+    "local pushes = {}\n"
+    "local function push(kind, idx, set)\n"
+    "  for _, n in ipairs(redis.call('SMEMBERS', set)) do\n"
+    "    pushes[#pushes + 1] = kind\n"
+    "    pushes[#pushes + 1] = idx\n"
+    "    pushes[#pushes + 1] = n\n"
+    "  end\n"
+    "end\n"
+    "for i = 2, #ARGV, 4 do\n"
+    "  local idx = (i + 2) / 4\n"
+    "  local seq, key, op = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2]\n"
+    "  local rk = 'rb:r:' .. key\n"
+    "  local cur = tonumber(redis.call('HGET', rk, 's'))\n"
+    "  if not cur or seq > cur then\n"
+    "    if not cur then dtotal = dtotal + 1 end\n"
+    "    if op == 'put' then\n"
+    "      redis.call('HSET', rk, 'v', ARGV[i + 3], 's', seq, 'd', '0')\n"
+    "      redis.call('SREM', 'rb:tombs', key)\n"
+    "    else\n"
+    "      redis.call('HSET', rk, 'v', '', 's', seq, 'd', '1')\n"
+    "      redis.call('SADD', 'rb:tombs', key)\n"
+    "    end\n"
+    "    applied = applied + 1\n"
+    "    push('u', idx, 'rb:f:' .. key)\n"
+    "  else\n"
+    "    skipped = skipped + 1\n"
+    "  end\n"
+    "  if seq > wm then wm = seq end\n"
+    "  local t = tonumber(redis.call('HGET', 'rb:rec', key))\n"
+    "  if t and t <= math.max(seq, cur or 0) then\n"
+    "    redis.call('HDEL', 'rb:rec', key)\n"
+    "    cleared = cleared + 1\n"
+    "    push('r', idx, 'rb:p:' .. key)\n"
+    "    redis.call('DEL', 'rb:p:' .. key)\n"
+    "    redis.call('SREM', 'rb:polled', key)\n"
+    "  end\n"
+    "end\n"
+    "redis.call('HSET', 'rb:meta', 'watermark', wm)\n"
+    "if dtotal > 0 then redis.call('HINCRBY', 'rb:meta', 'total', dtotal) end\n"
+    "return {'ok', applied, skipped, cleared, wm, pushes}\n";
 
 /*  FLAG: ARGV dataset, last ("1" or "0"), then key, target for each.
     -> {'ok', flagged, current, recovered} where recovered is a flat
     list of key, node for polled keys no longer behind (last batch).  */
-static const char s_flag[] = PROLOGUE (
-    "'state'") "if m[2] ~= 'recovering' then return {'wrong_state', m[2]} end\n"
-               "local flagged, current, fields = 0, 0, {}\n"
-               "local function store()\n"
-               "  if #fields > 0 then redis.call('HSET', 'rb:rec', "
-               "unpack(fields)) end\n"
-               "  fields = {}\n"
-               "end\n"
-               "for i = 3, #ARGV, 2 do\n"
-               "  local key, target = ARGV[i], tonumber(ARGV[i + 1])\n"
-               "  local s = tonumber(redis.call('HGET', 'rb:r:' .. key, 's')) "
-               "or 0\n"
-               "  if s < target then\n"
-               "    fields[#fields + 1] = key\n"
-               "    fields[#fields + 1] = ARGV[i + 1]\n"
-               "    flagged = flagged + 1\n"
-               "    if #fields >= 2000 then store() end\n"
-               "  else\n"
-               "    current = current + 1\n"
-               "  end\n"
-               "end\n"
-               "store()\n"
-               "local recovered = {}\n"
-               "if ARGV[2] == '1' then\n"
-               "  redis.call('HSET', 'rb:meta', 'list_done', '1')\n"
-               "  for _, key in ipairs(redis.call('SMEMBERS', 'rb:polled')) "
-               "do\n"
-               "    local t = tonumber(redis.call('HGET', 'rb:rec', key))\n"
-               "    local s = tonumber(redis.call('HGET', 'rb:r:' .. key, "
-               "'s')) or 0\n"
-               "    if not t or t <= s then\n"
-               "      for _, n in ipairs(redis.call('SMEMBERS', 'rb:p:' .. "
-               "key)) do\n"
-               "        recovered[#recovered + 1] = key\n"
-               "        recovered[#recovered + 1] = n\n"
-               "      end\n"
-               "      redis.call('DEL', 'rb:p:' .. key)\n"
-               "      redis.call('SREM', 'rb:polled', key)\n"
-               "    end\n"
-               "  end\n"
-               "end\n"
-               "return {'ok', flagged, current, recovered}\n";
+static const char s_flag[] =
+    PROLOGUE ("'state'")
+    "if m[3] ~= 'recovering' then return {'wrong_state', m[3]} end\n"
+    "local flagged, current, fields = 0, 0, {}\n"
+    "local function store()\n"
+    "  if #fields > 0 then redis.call('HSET', 'rb:rec', unpack(fields)) end\n"
+    "  fields = {}\n"
+    "end\n"
+    "for i = 3, #ARGV, 2 do\n"
+    "  local key, target = ARGV[i], tonumber(ARGV[i + 1])\n"
+    "  local s = tonumber(redis.call('HGET', 'rb:r:' .. key, 's')) or 0\n"
+    "  if s < target then\n"
+    "    fields[#fields + 1] = key\n"
+    "    fields[#fields + 1] = ARGV[i + 1]\n"
+    "    flagged = flagged + 1\n"
+    "    if #fields >= 2000 then store() end\n"
+    "  else\n"
+    "    current = current + 1\n"
+    "  end\n"
+    "end\n"
+    "store()\n"
+    "local recovered = {}\n"
+    "if ARGV[2] == '1' then\n"
+    "  redis.call('HSET', 'rb:meta', 'list_done', '1')\n"
+    "  for _, key in ipairs(redis.call('SMEMBERS', 'rb:polled')) do\n"
+    "    local t = tonumber(redis.call('HGET', 'rb:rec', key))\n"
+    "    local s = tonumber(redis.call('HGET', 'rb:r:' .. key, 's')) or 0\n"
+    "    if not t or t <= s then\n"
+    "      for _, n in ipairs(redis.call('SMEMBERS', 'rb:p:' .. key)) do\n"
+    "        recovered[#recovered + 1] = key\n"
+    "        recovered[#recovered + 1] = n\n"
+    "      end\n"
+    "      redis.call('DEL', 'rb:p:' .. key)\n"
+    "      redis.call('SREM', 'rb:polled', key)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return {'ok', flagged, current, recovered}\n";
 
 /*  END: ARGV dataset. -> {'ok'} (also when already normal),
     {'list_incomplete'}, {'incomplete', n} or {state}.  */
-static const char s_end[] = PROLOGUE (
-    "'state', 'list_done'") "if m[2] == 'normal' then return {'ok'} end\n"
-                            "if m[2] ~= 'recovering' then return {m[2]} end\n"
-                            "if m[3] ~= '1' then return {'list_incomplete'} "
-                            "end\n"
-                            "local n = redis.call('HLEN', 'rb:rec')\n"
-                            "if n > 0 then return {'incomplete', n} end\n"
-                            "redis.call('HSET', 'rb:meta', 'state', 'normal')\n"
-                            "redis.call('DEL', 'rb:polled')\n"
-                            "return {'ok'}\n";
+static const char s_end[] =
+    PROLOGUE ("'state', 'list_done'")
+    "if m[3] == 'normal' then return {'ok'} end\n"
+    "if m[3] ~= 'recovering' then return {m[3]} end\n"
+    "if m[4] ~= '1' then return {'list_incomplete'} end\n"
+    "local n = redis.call('HLEN', 'rb:rec')\n"
+    "if n > 0 then return {'incomplete', n} end\n"
+    "redis.call('HSET', 'rb:meta', 'state', 'normal')\n"
+    "redis.call('DEL', 'rb:polled')\n"
+    "return {'ok'}\n";
 
 /*  INIT: ARGV new dataset id. -> {'ok'} or {'not_empty', dbsize}.  */
 static const char s_init[] =
@@ -186,7 +171,7 @@ static const char s_init[] =
     "return {'ok'}\n";
 
 /*  RESTORE_BEGIN: ARGV node, now_ms, lease_ms, file dataset, file epoch,
-    lowest epoch the node knows. Replaces everything by an empty dataset
+    highest epoch the node knows. Replaces everything by an empty dataset
     in state restoring with epoch + 1. -> {'ok', epoch} or {'busy', who}.
  */
 static const char s_restore_begin[] =
@@ -227,12 +212,14 @@ static const char s_restore_end[] =
 
 /*  STATUS: ARGV dataset. -> {'ok', state, epoch, watermark, total, tombs,
     recovering, list_done, restored_watermark, dataset}  */
-static const char s_status[] = PROLOGUE (
-    "'state', 'epoch', 'watermark', 'total', 'list_done', "
-    "'restored_watermark'") "return {'ok', m[2], m[3], m[4], m[5] or '0',\n"
-                            "  redis.call('SCARD', 'rb:tombs'), "
-                            "redis.call('HLEN', 'rb:rec'),\n"
-                            "  m[6] or '0', m[7] or '0', m[1]}\n";
+static const char s_status[] =
+    PROLOGUE ("'state', 'watermark', 'total', 'list_done', "
+              "'restored_watermark'")
+    "return {'ok', m[3], m[2], m[4], m[5] or '0',\n"
+    "  redis.call('SCARD', 'rb:tombs'), redis.call('HLEN', 'rb:rec'),\n"
+    "  m[6] or '0', m[7] or '0', m[1]}\n";
+
+// clang-format on
 
 static const struct {
     const char *name;

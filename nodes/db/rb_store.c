@@ -309,6 +309,15 @@ rb_store_append (rb_store_t *self, int argc, const char **argv,
                : -1;
 }
 
+int
+rb_store_append_resp (rb_store_t *self, const char *cmd, size_t len)
+{
+    if (rb_store_connect (self))
+        return -1;
+    return redisAppendFormattedCommand (self->ctx, cmd, len) == REDIS_OK ? 0
+                                                                        : -1;
+}
+
 redisReply *
 rb_store_next_reply (rb_store_t *self)
 {

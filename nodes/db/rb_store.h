@@ -62,6 +62,8 @@ void rb_store_free_replies (rb_call_t *calls, int n);
 int rb_store_append (rb_store_t *self, int argc, const char **argv,
                      const size_t *lens);
 int rb_store_drain (rb_store_t *self, int n);
+/*  Bulk mode: appends a command already in the Redis protocol (RESP). */
+int rb_store_append_resp (rb_store_t *self, const char *cmd, size_t len);
 /*  Bulk mode: sends what was appended and reads the next reply (caller
     frees), or NULL if the connection failed.  */
 redisReply *rb_store_next_reply (rb_store_t *self);

@@ -1,0 +1,127 @@
+/*  bench load: `recobus-ops load` of N orders (a process of its own:
+    journal, one fsync per batch, batches pipelined) against the DB-side
+    apply path alone: the same orders sent by the bench as DIFF batches
+    of 1000, four in flight. Each run uses fresh keys, so every order is
+    really applied on both sides.  */
+#include "rb_bench_cluster.h"
+#include "rb_msg.h"
+#include "rb_service.h"
+
+#include <string.h>
+#include <sys/wait.h>
+
+#define BATCH       1000
+#define VALUE_BYTES 100
+
+static char *
+s_write_file (const rb_bench_opts_t *o, int run, int n)
+{
+    char *path = zsys_sprintf ("%s/load-%d.tsv", o->tmp, run);
+    FILE *f = fopen (path, "w");
+    char value[VALUE_BYTES + 1];
+    memset (value, 'v', VALUE_BYTES);
+    value[VALUE_BYTES] = '\0';
+    for (int i = 0; f && i < n; i++)
+        fprintf (f, "o%dk%d\t%s\n", run, i, value);
+    if (f)
+        fclose (f);
+    return path;
+}
+
+static double
+s_ops_load (const rb_bench_opts_t *o, rb_bcluster_t *c, int run, int n)
+{
+    char *file = s_write_file (o, run, n);
+    char *journal = zsys_sprintf ("%s/load-%d.journal", o->tmp, run);
+    char *cmd = zsys_sprintf ("'%s/recobus-ops' --broker %s --journal '%s' "
+                              "--batch %d load '%s' >/dev/null",
+                              o->bin_dir, c->bus, journal, BATCH, file);
+    double start = rb_now_us ();
+    int rc = system (cmd);
+    double secs = (rb_now_us () - start) / 1e6;
+    unlink (file);
+    unlink (journal);
+    zstr_free (&cmd);
+    zstr_free (&journal);
+    zstr_free (&file);
+    if (rc != 0)
+        fprintf (stderr, "bench load: recobus-ops load exited %d\n", rc);
+    return rc == 0 ? secs : 0;
+}
+
+typedef struct {
+    int pending, failed;
+} flow_t;
+
+static void
+s_acked (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+         zmsg_t **msg_p, void *arg)
+{
+    flow_t *flow = (flow_t *) arg;
+    flow->pending--;
+    flow->failed += h->kind != RB_K_REPLY;
+}
+
+/*  The same orders as DIFF batches straight from the bench. */
+static double
+s_direct (rb_bcluster_t *c, int run, int n, uint64_t *seq)
+{
+    rb_order_t *orders = (rb_order_t *) calloc (BATCH, sizeof (rb_order_t));
+    char (*keys)[32] = calloc (BATCH, 32);
+    static char value[VALUE_BYTES];
+    memset (value, 'v', sizeof value);
+    flow_t flow = {0, 0};
+    double start = rb_now_us ();
+    for (int at = 0; at < n; at += BATCH) {
+        int count = n - at < BATCH ? n - at : BATCH;
+        for (int i = 0; i < count; i++) {
+            snprintf (keys[i], 32, "d%dk%d", run, at + i);
+            orders[i] = (rb_order_t){++*seq, rb_str (keys[i]), RB_OP_PUT, true,
+                                     rb_strn (value, VALUE_BYTES)};
+        }
+        rb_body_t req;
+        rb_body_init (&req, RB_T_DIFF);
+        req.orders = orders;
+        req.n_orders = (uint32_t) count;
+        while (flow.pending >= 4)
+            rb_bus_poll (c->ops, 1);
+        flow.pending++;
+        rb_bus_request (c->ops, RB_ADDR_SERVICE, "db", &req, 60000, s_acked,
+                        &flow);
+    }
+    while (flow.pending > 0)
+        rb_bus_poll (c->ops, 1);
+    double secs = (rb_now_us () - start) / 1e6;
+    free (orders);
+    free (keys);
+    return flow.failed ? 0 : secs;
+}
+
+int
+rb_bench_load_run (const rb_bench_opts_t *o)
+{
+    int n = o->smoke ? 5000 : 1000000;
+    rb_bcluster_t c;
+    if (rb_bcluster_start (&c, o, 0, RB_POLICY_LATEST_ONLY))
+        return -1;
+    rb_figure_t f = {.unit = "ord/s",
+                     .higher_better = true,
+                     .target = o->smoke ? 0 : 0.5,
+                     .note = "DIFF batches of 1000 straight to the DB, 4 in "
+                             "flight"};
+    snprintf (f.name, sizeof f.name, "load of %d orders (recobus-ops)", n);
+    uint64_t seq = 0;
+    for (int run = 0; run < o->runs; run++) {
+        double a = s_ops_load (o, &c, run, n);
+        double b = s_direct (&c, run, n, &seq);
+        if (a <= 0 || b <= 0) {
+            rb_bcluster_stop (&c);
+            return -1;
+        }
+        rb_figure_add (&f, n / a, n / b);
+        fprintf (stderr, "load: run %d: %.2f s vs %.2f s\n", run + 1, a, b);
+    }
+    rb_report_add (&f);
+    rb_bcluster_stop (&c);
+    return 0;
+}

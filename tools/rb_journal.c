@@ -1,0 +1,762 @@
+/*  rb_journal: the append-only order journal (see rb_journal.h and
+    docs/journal.md).  */
+#define _GNU_SOURCE
+#include "rb_journal_int.h"
+#include "rb_backup.h" /* rb_crc32c */
+#include "rb_msg.h"    /* rb_key_valid, RB_OP_* */
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
+/*  --- small helpers ------------------------------------------------------ */
+
+static void
+s_put32 (uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t) (v >> (8 * i));
+}
+
+static void
+s_put64 (uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t) (v >> (8 * i));
+}
+
+void
+rb_journal_grow_ (void **array, size_t *cap, size_t want, size_t elem)
+{
+    if (want <= *cap)
+        return;
+    size_t cap2 = *cap ? *cap : 64;
+    while (cap2 < want)
+        cap2 *= 2;
+    *array = realloc (*array, cap2 * elem);
+    assert (*array);
+    *cap = cap2;
+}
+
+static void
+s_err (rb_journal_err_t *err, int code, uint64_t offset, const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    err->code = code;
+    err->offset = offset;
+    vsnprintf (err->text, sizeof err->text, fmt, args);
+    va_end (args);
+}
+
+static int
+s_fail (rb_journal_t *self, const char *what)
+{
+    snprintf (self->errstr, sizeof self->errstr, "journal %s: %s: %s",
+              self->path, what, strerror (errno));
+    return -1;
+}
+
+static uint64_t
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+#if defined(__x86_64__)
+/*  The SSE4.2 crc32 instruction computes CRC-32C: 8 bytes a step. */
+__attribute__ ((target ("sse4.2"))) static uint32_t
+s_crc_sse42 (uint32_t crc, const uint8_t *p, size_t len)
+{
+    uint64_t c = (uint32_t) ~crc;
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t word;
+        memcpy (&word, p, 8);
+        c = _mm_crc32_u64 (c, word);
+    }
+    uint32_t c32 = (uint32_t) c;
+    for (; len; p++, len--)
+        c32 = _mm_crc32_u8 (c32, *p);
+    return ~c32;
+}
+#endif
+
+uint32_t
+rb_journal_crc32c (uint32_t crc, const void *buf, size_t len)
+{
+#if defined(__x86_64__)
+    static int hw = -1;
+    if (hw < 0)
+        hw = __builtin_cpu_supports ("sse4.2") ? 1 : 0;
+    if (hw)
+        return s_crc_sse42 (crc, (const uint8_t *) buf, len);
+#endif
+    return rb_crc32c (crc, buf, len);
+}
+
+/*  Writes all of buf at offset; 0 or -1 with errno. */
+static int
+s_pwrite_all (int fd, const void *buf, size_t len, uint64_t offset)
+{
+    const uint8_t *p = (const uint8_t *) buf;
+    while (len > 0) {
+        ssize_t n = pwrite (fd, p, len, (off_t) offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += n, len -= (size_t) n, offset += (uint64_t) n;
+    }
+    return 0;
+}
+
+/*  --- in-memory bookkeeping ---------------------------------------------- */
+
+static void
+s_pend_add (rb_journal_t *self, uint64_t seq, uint64_t offset)
+{
+    rb_journal_grow_ ((void **) &self->pend, &self->cap_pend, self->n_pend + 1,
+                      sizeof (jpend_t));
+    self->pend[self->n_pend++] = (jpend_t){seq, offset};
+    self->pending++;
+}
+
+/*  Drops the dead entries once they are the majority. */
+static void
+s_pend_compact (rb_journal_t *self)
+{
+    if (self->dead < 1024 || self->dead < self->n_pend / 2)
+        return;
+    size_t out = 0;
+    for (size_t i = self->head; i < self->n_pend; i++)
+        if (self->pend[i].offset != UINT64_MAX)
+            self->pend[out++] = self->pend[i];
+    self->n_pend = out;
+    self->dead = 0;
+    self->head = 0;
+}
+
+/*  The first pend index with seq >= seq. */
+static size_t
+s_pend_find (const rb_journal_t *self, uint64_t seq)
+{
+    size_t lo = self->head, hi = self->n_pend;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (self->pend[mid].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/*  Forgets the orders lo..hi as pending. */
+static void
+s_pend_remove (rb_journal_t *self, uint64_t lo, uint64_t hi)
+{
+    for (size_t i = s_pend_find (self, lo);
+         i < self->n_pend && self->pend[i].seq <= hi; i++) {
+        if (self->pend[i].offset == UINT64_MAX)
+            continue;
+        self->pend[i].offset = UINT64_MAX;
+        self->pending--;
+        self->dead++;
+    }
+    while (self->head < self->n_pend &&
+           self->pend[self->head].offset == UINT64_MAX)
+        self->head++;
+    s_pend_compact (self);
+}
+
+void
+rb_journal_range_add_ (jrange_t **array, size_t *n, size_t *cap, jrange_t r)
+{
+    rb_journal_grow_ ((void **) array, cap, *n + 1, sizeof (jrange_t));
+    (*array)[(*n)++] = r;
+}
+
+/*  An order is now in the file at offset. */
+static void
+s_order_seen (rb_journal_t *self, uint64_t seq, uint64_t offset)
+{
+    if (self->orders % INDEX_EVERY == 0) {
+        rb_journal_grow_ ((void **) &self->marks, &self->cap_marks,
+                          self->n_marks + 1, sizeof (jmark_t));
+        self->marks[self->n_marks++] = (jmark_t){seq, offset};
+    }
+    self->orders++;
+    self->next = seq + 1;
+    s_pend_add (self, seq, offset);
+}
+
+/*  An ACK or REJECT range is now in the file. */
+static void
+s_range_seen (rb_journal_t *self, int type, uint64_t lo, uint64_t hi,
+              uint64_t mark)
+{
+    s_pend_remove (self, lo, hi);
+    if (type == T_REJECT)
+        rb_journal_range_add_ (&self->rejected, &self->n_rejected,
+                               &self->cap_rejected, (jrange_t){lo, hi, 0});
+    else if (mark > lo) /* some of them were applied behind the watermark */
+        rb_journal_range_add_ (&self->late, &self->n_late, &self->cap_late,
+                               (jrange_t){lo, hi, mark});
+}
+
+/*  --- decoding records --------------------------------------------------- */
+
+const char *
+rb_journal_decode_order_ (const uint8_t *p, uint32_t len, rb_jorder_t *o)
+{
+    if (len < ORDER_FIXED || p[0] != T_ORDER)
+        return "not an order record";
+    o->seq = rb_jget64 (p + 1);
+    o->time_ms = rb_jget64 (p + 9);
+    o->op = p[17];
+    o->key_len = p[18];
+    o->value_len = rb_jget32 (p + 19);
+    o->key = (const char *) p + ORDER_FIXED;
+    o->value = p + ORDER_FIXED + o->key_len;
+    if ((uint64_t) ORDER_FIXED + o->key_len + o->value_len != len)
+        return "order lengths do not add up";
+    if (o->op != RB_OP_PUT && o->op != RB_OP_DELETE)
+        return "unknown op";
+    if (o->op == RB_OP_DELETE && o->value_len)
+        return "a delete with a value";
+    if (!rb_key_valid (o->key, o->key_len))
+        return "bad key";
+    return NULL;
+}
+
+/*  Checks and takes one ORDER record; -1 with err. */
+static int
+s_take_order (rb_journal_t *self, const uint8_t *p, uint32_t len,
+              uint64_t offset, rb_journal_err_t *err)
+{
+    rb_jorder_t o;
+    const char *why = rb_journal_decode_order_ (p, len, &o);
+    if (!why && o.seq < self->next)
+        why = "seq not above the previous order's";
+    if (!why && o.seq == UINT64_MAX)
+        why = "seq out of range";
+    if (why) {
+        s_err (err, RB_JOURNAL_E_CORRUPT, offset, "%s: offset %" PRIu64 ": %s",
+               self->path, offset, why);
+        return -1;
+    }
+    s_order_seen (self, o.seq, offset);
+    return 0;
+}
+
+/*  Checks and takes one ACK or REJECT record; -1 with err. */
+static int
+s_take_ranges (rb_journal_t *self, const uint8_t *p, uint32_t len,
+               uint64_t offset, rb_journal_err_t *err)
+{
+    uint32_t n = len >= ACKS_FIXED ? rb_jget32 (p + 9) : 0;
+    const char *why = NULL;
+    if (len < ACKS_FIXED || (uint64_t) ACKS_FIXED + 16 * (uint64_t) n != len)
+        why = "acknowledgement lengths do not add up";
+    for (uint32_t i = 0; !why && i < n; i++) {
+        uint64_t lo = rb_jget64 (p + ACKS_FIXED + 16 * i);
+        uint64_t hi = rb_jget64 (p + ACKS_FIXED + 16 * i + 8);
+        if (lo > hi || hi >= self->next)
+            why = "acknowledges an order not in the journal";
+    }
+    if (why) {
+        s_err (err, RB_JOURNAL_E_CORRUPT, offset, "%s: offset %" PRIu64 ": %s",
+               self->path, offset, why);
+        return -1;
+    }
+    uint64_t mark = rb_jget64 (p + 1);
+    for (uint32_t i = 0; i < n; i++)
+        s_range_seen (self, p[0], rb_jget64 (p + ACKS_FIXED + 16 * i),
+                      rb_jget64 (p + ACKS_FIXED + 16 * i + 8), mark);
+    return 0;
+}
+
+static int
+s_take (rb_journal_t *self, const uint8_t *p, uint32_t len, uint64_t offset,
+        rb_journal_err_t *err)
+{
+    if (p[0] == T_ORDER)
+        return s_take_order (self, p, len, offset, err);
+    if (p[0] == T_ACK || p[0] == T_REJECT)
+        return s_take_ranges (self, p, len, offset, err);
+    s_err (err, RB_JOURNAL_E_CORRUPT, offset,
+           "%s: offset %" PRIu64 ": unknown record type %u", self->path, offset,
+           p[0]);
+    return -1;
+}
+
+/*  --- the open scan ------------------------------------------------------- */
+
+/*  Whether a whole, intact record starts at off. */
+static bool
+s_intact_at (const uint8_t *base, uint64_t size, uint64_t off)
+{
+    uint64_t left = size - off;
+    if (left < FRAME_SIZE)
+        return false;
+    uint32_t len = rb_jget32 (base + off);
+    return rb_journal_crc32c (0, base + off, 4) == rb_jget32 (base + off + 4) &&
+           len > 0 && len <= RECORD_MAX && len <= left - FRAME_SIZE &&
+           rb_journal_crc32c (0, base + off + FRAME_SIZE, len) ==
+               rb_jget32 (base + off + 8);
+}
+
+/*  Whether any intact record starts after off: then a bad header at off
+    is damage, not a crash mid-write. Only runs when a header is bad.  */
+static bool
+s_intact_after (const uint8_t *base, uint64_t size, uint64_t off)
+{
+    for (uint64_t at = off + 1; at + FRAME_SIZE <= size; at++)
+        if (s_intact_at (base, size, at))
+            return true;
+    return false;
+}
+
+/*  Why the frame at offset cannot be taken: 0 fine, 1 torn (a crash
+    mid-write: the record runs to the end of the file, nothing intact
+    follows), 2 damaged.  */
+static int
+s_frame_state (const uint8_t *base, uint64_t size, uint64_t off,
+               const char **why)
+{
+    uint64_t left = size - off;
+    if (left < FRAME_SIZE) {
+        *why = "a record header cut short";
+        return 1;
+    }
+    uint32_t len = rb_jget32 (base + off);
+    if (rb_journal_crc32c (0, base + off, 4) != rb_jget32 (base + off + 4) ||
+        len == 0 || len > RECORD_MAX) {
+        *why = "bad record length";
+        return s_intact_after (base, size, off) ? 2 : 1;
+    }
+    if (len > left - FRAME_SIZE) {
+        *why = "a record cut short";
+        return 1;
+    }
+    uint32_t crc = rb_journal_crc32c (0, base + off + FRAME_SIZE, len);
+    if (crc != rb_jget32 (base + off + 8)) {
+        *why = "checksum mismatch";
+        return off + FRAME_SIZE + len == size ? 1 : 2;
+    }
+    return 0;
+}
+
+/*  Cuts the file at offset (a writer) or just stops there (a reader). */
+static int
+s_cut (rb_journal_t *self, uint64_t off, uint64_t size, const char *why,
+       rb_journal_err_t *err)
+{
+    snprintf (self->warning, sizeof self->warning,
+              "journal %s: %s a torn last record at offset %" PRIu64
+              " (%" PRIu64 " bytes, %s): a crash mid-write, never sent",
+              self->path, self->readonly ? "ignored" : "cut", off, size - off,
+              why);
+    if (!self->readonly &&
+        (ftruncate (self->fd, (off_t) off) || fsync (self->fd))) {
+        s_err (err, RB_JOURNAL_E_IO, off,
+               "journal %s: cutting the torn tail: %s", self->path,
+               strerror (errno));
+        return -1;
+    }
+    self->size = off;
+    return 0;
+}
+
+static int
+s_scan (rb_journal_t *self, const uint8_t *base, uint64_t size,
+        rb_journal_err_t *err)
+{
+    uint64_t off = HEADER_SIZE;
+    while (off < size) {
+        const char *why = NULL;
+        int state = s_frame_state (base, size, off, &why);
+        if (state == 1)
+            return s_cut (self, off, size, why, err);
+        if (state == 2) {
+            s_err (err, RB_JOURNAL_E_CORRUPT, off,
+                   "%s: offset %" PRIu64 ": %s (not the last record: the "
+                   "journal is damaged)",
+                   self->path, off, why);
+            return -1;
+        }
+        uint32_t len = rb_jget32 (base + off);
+        if (s_take (self, base + off + FRAME_SIZE, len, off, err))
+            return -1;
+        off += FRAME_SIZE + len;
+    }
+    self->size = size;
+    return 0;
+}
+
+/*  --- opening ------------------------------------------------------------- */
+
+static int
+s_lock (rb_journal_t *self, int wait_ms, rb_journal_err_t *err)
+{
+    int64_t waited = 0;
+    while (flock (self->fd, LOCK_EX | LOCK_NB)) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            s_err (err, RB_JOURNAL_E_IO, 0, "journal %s: lock: %s", self->path,
+                   strerror (errno));
+            return -1;
+        }
+        if (waited >= wait_ms) {
+            s_err (err, RB_JOURNAL_E_LOCKED, 0,
+                   "journal %s: in use by another recobus-ops (waited %d ms)",
+                   self->path, wait_ms);
+            return -1;
+        }
+        usleep (LOCK_POLL_MS * 1000);
+        waited += LOCK_POLL_MS;
+    }
+    return 0;
+}
+
+/*  fsyncs the directory holding path, so a new file's name is durable. */
+static int
+s_sync_dir (const char *path)
+{
+    char *copy = strdup (path);
+    assert (copy);
+    int fd = open (dirname (copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free (copy);
+    if (fd < 0)
+        return -1;
+    int rc = fsync (fd);
+    close (fd);
+    return rc;
+}
+
+/*  A new (or header-torn) journal: writes the header. */
+static int
+s_init_file (rb_journal_t *self, rb_journal_err_t *err)
+{
+    if (ftruncate (self->fd, 0) ||
+        s_pwrite_all (self->fd, MAGIC, HEADER_SIZE, 0) || fsync (self->fd) ||
+        s_sync_dir (self->path)) {
+        s_err (err, RB_JOURNAL_E_IO, 0, "journal %s: writing the header: %s",
+               self->path, strerror (errno));
+        return -1;
+    }
+    self->size = HEADER_SIZE;
+    return 0;
+}
+
+/*  Checks the header and scans the records of a file of size bytes. */
+static int
+s_load (rb_journal_t *self, uint64_t size, rb_journal_err_t *err)
+{
+    if (size == 0)
+        return self->readonly ? 0 : s_init_file (self, err);
+    void *map = mmap (NULL, size, PROT_READ, MAP_PRIVATE, self->fd, 0);
+    if (map == MAP_FAILED) {
+        s_err (err, RB_JOURNAL_E_IO, 0, "journal %s: mmap: %s", self->path,
+               strerror (errno));
+        return -1;
+    }
+    madvise (map, size, MADV_SEQUENTIAL);
+    const uint8_t *base = (const uint8_t *) map;
+    int rc = 0;
+    bool prefix = memcmp (base, MAGIC, size < HEADER_SIZE ? size : 8) == 0;
+    if (!prefix) {
+        s_err (err, RB_JOURNAL_E_CORRUPT, 0,
+               "%s: offset 0: not a recobus journal (bad magic)", self->path);
+        rc = -1;
+    } else if (size < HEADER_SIZE) {
+        snprintf (self->warning, sizeof self->warning,
+                  "journal %s: header cut short (%" PRIu64
+                  " bytes): a crash while creating it; starting afresh",
+                  self->path, size);
+        rc = self->readonly ? 0 : s_init_file (self, err);
+    } else
+        rc = s_scan (self, base, size, err);
+    munmap (map, size);
+    return rc;
+}
+
+rb_journal_t *
+rb_journal_open (const char *path, int flags, int lock_wait_ms,
+                 rb_journal_err_t *err)
+{
+    memset (err, 0, sizeof *err);
+    rb_journal_t *self = (rb_journal_t *) calloc (1, sizeof *self);
+    assert (self);
+    self->path = strdup (path);
+    assert (self->path);
+    self->readonly = (flags & RB_JOURNAL_READONLY) != 0;
+    self->next = 1;
+    self->fd = open (
+        path, O_CLOEXEC | (self->readonly ? O_RDONLY : O_RDWR | O_CREAT), 0644);
+    struct stat st;
+    int rc = -1;
+    if (self->fd < 0 || fstat (self->fd, &st))
+        s_err (err, RB_JOURNAL_E_IO, 0, "journal %s: %s", path,
+               strerror (errno));
+    else if (!S_ISREG (st.st_mode))
+        s_err (err, RB_JOURNAL_E_IO, 0, "journal %s: not a regular file", path);
+    else if (self->readonly || s_lock (self, lock_wait_ms, err) == 0)
+        rc = s_load (self, (uint64_t) st.st_size, err);
+    if (rc) {
+        rb_journal_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+rb_journal_destroy (rb_journal_t **self_p)
+{
+    rb_journal_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->fd >= 0)
+        close (self->fd);
+    free (self->path);
+    free (self->pend);
+    free (self->late);
+    free (self->rejected);
+    free (self->marks);
+    free (self->stage);
+    free (self->staged);
+    free (self);
+    *self_p = NULL;
+}
+
+/*  --- accessors ----------------------------------------------------------- */
+
+const char *
+rb_journal_path (rb_journal_t *self)
+{
+    return self->path;
+}
+
+const char *
+rb_journal_warning (rb_journal_t *self)
+{
+    return self->warning[0] ? self->warning : NULL;
+}
+
+const char *
+rb_journal_errstr (rb_journal_t *self)
+{
+    return self->errstr;
+}
+
+uint64_t
+rb_journal_next_seq (rb_journal_t *self)
+{
+    return self->next;
+}
+
+uint64_t
+rb_journal_orders (rb_journal_t *self)
+{
+    return self->orders;
+}
+
+uint64_t
+rb_journal_pending (rb_journal_t *self, uint64_t *first, uint64_t *last)
+{
+    uint64_t lo = 0, hi = 0;
+    for (size_t i = self->head; i < self->n_pend; i++)
+        if (self->pend[i].offset != UINT64_MAX) {
+            lo = self->pend[i].seq;
+            break;
+        }
+    for (size_t i = self->n_pend; i > self->head; i--)
+        if (self->pend[i - 1].offset != UINT64_MAX) {
+            hi = self->pend[i - 1].seq;
+            break;
+        }
+    if (first)
+        *first = lo;
+    if (last)
+        *last = hi;
+    return self->pending;
+}
+
+/*  --- writing ------------------------------------------------------------- */
+
+/*  Frames a payload in place: buf holds FRAME_SIZE free bytes, then len
+    payload bytes.  */
+static void
+s_frame (uint8_t *buf, uint32_t len)
+{
+    s_put32 (buf, len);
+    s_put32 (buf + 4, rb_journal_crc32c (0, buf, 4));
+    s_put32 (buf + 8, rb_journal_crc32c (0, buf + FRAME_SIZE, len));
+}
+
+static int
+s_writable (rb_journal_t *self)
+{
+    if (self->readonly) {
+        snprintf (self->errstr, sizeof self->errstr,
+                  "journal %s: opened read-only", self->path);
+        return -1;
+    }
+    if (self->broken) {
+        snprintf (self->errstr, sizeof self->errstr,
+                  "journal %s: an earlier write failed; reopen it", self->path);
+        return -1;
+    }
+    return 0;
+}
+
+int
+rb_journal_add (rb_journal_t *self, int op, const char *key, size_t key_len,
+                const void *value, size_t value_len, uint64_t *seq)
+{
+    const char *why = NULL;
+    if (op != RB_OP_PUT && op != RB_OP_DELETE)
+        why = "unknown op";
+    else if (!rb_key_valid (key, key_len))
+        why = "bad key (1-64 printable ASCII bytes)";
+    else if (op == RB_OP_DELETE && value_len)
+        why = "a delete has no value";
+    else if (value_len > RB_JOURNAL_VALUE_MAX)
+        why = "value too long";
+    if (why || s_writable (self)) {
+        if (why)
+            snprintf (self->errstr, sizeof self->errstr, "journal %s: %s",
+                      self->path, why);
+        return -1;
+    }
+    size_t len = ORDER_FIXED + key_len + value_len;
+    rb_journal_grow_ ((void **) &self->stage, &self->stage_cap,
+                      self->stage_len + FRAME_SIZE + len, 1);
+    uint8_t *p = self->stage + self->stage_len + FRAME_SIZE;
+    uint64_t s = self->next + self->n_staged;
+    p[0] = T_ORDER;
+    s_put64 (p + 1, s);
+    s_put64 (p + 9, s_now_ms ());
+    p[17] = (uint8_t) op;
+    p[18] = (uint8_t) key_len;
+    s_put32 (p + 19, (uint32_t) value_len);
+    memcpy (p + ORDER_FIXED, key, key_len);
+    if (value_len)
+        memcpy (p + ORDER_FIXED + key_len, value, value_len);
+    s_frame (self->stage + self->stage_len, (uint32_t) len);
+    rb_journal_grow_ ((void **) &self->staged, &self->cap_staged,
+                      self->n_staged + 1, sizeof (jpend_t));
+    self->staged[self->n_staged++] = (jpend_t){s, self->stage_len};
+    self->stage_len += FRAME_SIZE + len;
+    *seq = s;
+    return 0;
+}
+
+size_t
+rb_journal_staged (rb_journal_t *self)
+{
+    return self->n_staged;
+}
+
+/*  Appends bytes at the end; on a failed write the file is cut back. */
+static int
+s_append (rb_journal_t *self, const void *buf, size_t len, bool sync)
+{
+    if (s_pwrite_all (self->fd, buf, len, self->size) == 0 &&
+        (!sync || fsync (self->fd) == 0))
+        return 0;
+    int saved = errno;
+    s_fail (self, sync ? "write or fsync" : "write");
+    /* after a failed fsync the page cache cannot be trusted: stop */
+    if (ftruncate (self->fd, (off_t) self->size) || sync)
+        self->broken = true;
+    errno = saved;
+    return -1;
+}
+
+int
+rb_journal_commit (rb_journal_t *self)
+{
+    if (self->n_staged == 0)
+        return 0;
+    int rc = s_writable (self);
+    if (rc == 0)
+        rc = s_append (self, self->stage, self->stage_len, true);
+    for (size_t i = 0; rc == 0 && i < self->n_staged; i++)
+        s_order_seen (self, self->staged[i].seq,
+                      self->size + self->staged[i].offset);
+    if (rc == 0)
+        self->size += self->stage_len;
+    self->n_staged = 0;
+    self->stage_len = 0;
+    return rc;
+}
+
+/*  Writes ACK or REJECT records for seqs, as ranges of consecutive seqs,
+    and applies them.  */
+static int
+s_ranges (rb_journal_t *self, int type, const uint64_t *seqs, size_t n,
+          uint64_t mark)
+{
+    int rc = s_writable (self);
+    size_t i = 0;
+    while (i < n) {
+        size_t room = n - i < RANGES_MAX ? n - i : RANGES_MAX;
+        uint8_t *rec = (uint8_t *) malloc (FRAME_SIZE + ACKS_FIXED + 16 * room);
+        assert (rec);
+        uint8_t *p = rec + FRAME_SIZE;
+        uint32_t count = 0;
+        for (; i < n && count < RANGES_MAX; count++) {
+            size_t j = i;
+            while (j + 1 < n && seqs[j + 1] == seqs[j] + 1)
+                j++;
+            assert (j + 1 >= n || seqs[j + 1] > seqs[j]); /* ascending */
+            s_put64 (p + ACKS_FIXED + 16 * count, seqs[i]);
+            s_put64 (p + ACKS_FIXED + 16 * count + 8, seqs[j]);
+            s_range_seen (self, type, seqs[i], seqs[j], mark);
+            i = j + 1;
+        }
+        p[0] = (uint8_t) type;
+        s_put64 (p + 1, mark);
+        s_put32 (p + 9, count);
+        uint32_t len = ACKS_FIXED + 16 * count;
+        s_frame (rec, len);
+        if (rc == 0 && s_append (self, rec, FRAME_SIZE + len, false))
+            rc = -1;
+        else if (rc == 0)
+            self->size += FRAME_SIZE + len;
+        free (rec);
+    }
+    return rc;
+}
+
+int
+rb_journal_ack (rb_journal_t *self, const uint64_t *seqs, size_t n,
+                uint64_t watermark)
+{
+    return s_ranges (self, T_ACK, seqs, n, watermark);
+}
+
+int
+rb_journal_reject (rb_journal_t *self, const uint64_t *seqs, size_t n)
+{
+    return s_ranges (self, T_REJECT, seqs, n, 0);
+}

@@ -1,0 +1,40 @@
+/*  recobus-ops: the operations system as a command-line node. Parses the
+    flags and the config (rb_program_ops), then runs one command
+    (rb_ops.h). Results on stdout, errors as one line on stderr, logs
+    only with -v.  */
+#include <czmq.h>
+#include <unistd.h>
+
+#include "rb_cli.h"
+#include "rb_ops.h"
+#include "rb_programs.h"
+
+int
+main (int argc, char **argv)
+{
+    rb_cli_t cli;
+    int rc = rb_cli_parse (&rb_program_ops, argc, argv, &cli);
+    if (rc)
+        return rc == -1 ? 0 : rc;
+    zsys_set_logstream (cli.verbose ? stderr : NULL);
+    zsys_set_logident ("recobus-ops");
+    rb_config_t *cfg = cli.config;
+    rb_ops_opts_t opts = {
+        .broker = rb_config_str (cfg, "broker"),
+        .journal = rb_config_str (cfg, "journal"),
+        .name = rb_config_str (cfg, "name"),
+        .json = rb_config_bool (cfg, "json"),
+        .batch = (int) rb_config_int (cfg, "batch"),
+        .timeout_ms = (int) rb_config_int (cfg, "timeout"),
+        .job_timeout_ms = (int) rb_config_int (cfg, "job-timeout"),
+        .progress = isatty (STDERR_FILENO) != 0,
+    };
+    if (cli.argi >= argc) {
+        rb_cli_error (&rb_program_ops, "a COMMAND is needed");
+        fprintf (stderr, "Try 'recobus-ops --help'.\n");
+        rc = EX_USAGE;
+    } else
+        rc = rb_ops_run (&opts, argc - cli.argi, argv + cli.argi);
+    rb_config_destroy (&cli.config);
+    return rc;
+}
