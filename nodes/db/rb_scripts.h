@@ -4,6 +4,7 @@
       rb:meta        hash: dataset, epoch, state, watermark, list_done,
                      total, restored_watermark, restore_owner/until
       rb:r:KEY       hash per record: v (value), s (seq), d ("1": deleted)
+      rb:seq         hash KEY -> the record's seq (for FLAG, in bulk)
       rb:tombs       set of keys whose record is a tombstone
       rb:rec         hash, the recovering-key set: KEY -> target seq
       rb:f:KEY       set of service nodes that fetched KEY (for UPDATE)
