@@ -23,9 +23,9 @@
 
 /*  GET: ARGV dataset, node, ttl, cap, key.
     -> {'ok', epoch, seq, flag, found, value, dataset} or {state}.
-    The asking service node is remembered for pushes with one SADD when
-    it is known already; the set's TTL is set when it is made or grows,
-    and a set at its cap takes no one new.  */
+    The asking service node is remembered for pushes (SADD, and the
+    set's TTL renewed on every GET, so a node's registration lasts as long
+    as it keeps asking); a set at its cap takes no one new.  */
 static const char s_get[] =
     PROLOGUE ("'state', 'list_done'")
     "if m[3] ~= 'normal' and m[3] ~= 'recovering' then return {m[3]} end\n"
@@ -45,12 +45,11 @@ static const char s_get[] =
     "    set = 'rb:p:' .. key\n"
     "    redis.call('SADD', 'rb:polled', key)\n"
     "  end\n"
-    "  if redis.call('SADD', set, ARGV[2]) == 1 then\n"
-    "    if redis.call('SCARD', set) > tonumber(ARGV[4]) then\n"
-    "      redis.call('SREM', set, ARGV[2])\n"
-    "    end\n"
-    "    redis.call('EXPIRE', set, tonumber(ARGV[3]))\n"
+    "  if redis.call('SADD', set, ARGV[2]) == 1\n"
+    "     and redis.call('SCARD', set) > tonumber(ARGV[4]) then\n"
+    "    redis.call('SREM', set, ARGV[2])\n"
     "  end\n"
+    "  redis.call('EXPIRE', set, tonumber(ARGV[3]))\n"
     "end\n"
     "local found = 1\n"
     "if not r[2] or r[3] == '1' then found = 0 end\n"
