@@ -409,6 +409,12 @@ s_tick (rb_bus_t *self)
     }
 }
 
+void
+rb_bus_drain (rb_bus_t *self)
+{
+    s_drain (self);
+}
+
 static int
 s_on_readable (zloop_t *loop, zsock_t *sock, void *arg)
 {

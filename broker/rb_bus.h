@@ -52,6 +52,10 @@ void rb_bus_on_idle (rb_bus_t *self, rb_bus_idle_fn *fn, void *arg);
 /*  Runs inside loop: a reader for the socket and a 10 ms timer. */
 void rb_bus_attach (rb_bus_t *self, zloop_t *loop);
 
+/*  Handles the messages already waiting on the socket, as the loop would
+    (a node that must see pushes before its other input calls it first). */
+void rb_bus_drain (rb_bus_t *self);
+
 /*  Sends a REQUEST to a service (RB_ADDR_SERVICE) or node (RB_ADDR_NODE).
     fn is called exactly once. Returns 0, or -1 if too many are pending. */
 int rb_bus_request (rb_bus_t *self, int addr, const char *dest,

@@ -1,6 +1,7 @@
 /*  rb_cluster: a small cluster for system tests (see rb_cluster.h). */
 #include "rb_cluster.h"
 #include "rb_broker.h"
+#include "rb_proc.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -312,5 +313,20 @@ rb_cluster_new_tap (void)
     snprintf (self->tap, sizeof self->tap, "%s", tap);
     zstr_free (&bus);
     zstr_free (&tap);
+    return self;
+}
+
+rb_cluster_t *
+rb_cluster_new_bare (void)
+{
+    rb_cluster_t *self = (rb_cluster_t *) calloc (1, sizeof *self);
+    ck_assert_ptr_nonnull (self);
+    self->redis = rb_redis_start ();
+    ck_assert_ptr_nonnull (self->redis);
+    char *dir = rb_temp_dir ("rb-cluster");
+    ck_assert_ptr_nonnull (dir);
+    ck_assert_uint_lt (strlen (dir), sizeof self->backups);
+    snprintf (self->backups, sizeof self->backups, "%s", dir);
+    free (dir);
     return self;
 }

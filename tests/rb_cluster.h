@@ -27,6 +27,9 @@ typedef struct {
 rb_cluster_t *rb_cluster_new (void);
 /*  The same, with the broker's tap (XPUB) bound on a free port: tap. */
 rb_cluster_t *rb_cluster_new_tap (void);
+/*  Redis and a backup dir (under $TMPDIR) only, no broker actor: bus is
+    "" until the caller, which runs a broker of its own, fills it in. */
+rb_cluster_t *rb_cluster_new_bare (void);
 /*  Stops everything started and removes the backup dir. */
 void rb_cluster_destroy (rb_cluster_t **self_p);
 /*  rb_db_init_dataset on the cluster's Redis; asserts it worked. */

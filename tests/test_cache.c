@@ -1,6 +1,7 @@
 /*  test_cache: the service node's LRU cache: hits, the bound, eviction
     order, entries that only move forward, RESET by epoch.  */
 #include <check.h>
+#include <czmq.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -101,6 +102,22 @@ START_TEST (cache_reset_drops_older_epochs_and_refuses_them_after)
 }
 END_TEST
 
+START_TEST (cache_entries_past_their_ttl_are_misses)
+{
+    rb_cache_t *c = rb_cache_new (10);
+    rb_cache_set_ttl (c, 30);
+    char buf[64];
+    s_put (c, "k", "v", 1, 1);
+    ck_assert_str_eq (s_value (c, "k", buf), "v");
+    int64_t until = zclock_mono () + 2000; /* bounded wait on the clock */
+    while (zclock_mono () - until < 0 && s_value (c, "k", buf))
+        zclock_sleep (5);
+    ck_assert_ptr_null (s_value (c, "k", buf));
+    ck_assert_uint_eq (rb_cache_size (c), 0);
+    rb_cache_destroy (&c);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -111,6 +128,7 @@ main (void)
     tcase_add_test (tc,
                     cache_holds_at_most_its_size_and_evicts_the_least_recent);
     tcase_add_test (tc, cache_reset_drops_older_epochs_and_refuses_them_after);
+    tcase_add_test (tc, cache_entries_past_their_ttl_are_misses);
     suite_add_tcase (s, tc);
     return rb_test_run (s);
 }

@@ -282,9 +282,11 @@ s_apply (db_t *self, const rb_header_t *h, const rb_order_t *orders, uint32_t n)
         rb_db_reply_u64 (r, 3, &ack.cleared) == 0 &&
         rb_db_reply_u64 (r, 4, &ack.watermark) == 0) {
         self->n_orders += n;
-        rb_bus_reply (self->bus, h, &ack);
+        /* pushes first: by the time ops hears the order is applied, every
+           service node caching the key has been sent the new record */
         s_push_changes (self, s_element (r, 5, REDIS_REPLY_ARRAY), orders, n,
                         self->epoch);
+        rb_bus_reply (self->bus, h, &ack);
     } else
         s_refuse (self, h, r);
     freeReplyObject (r);

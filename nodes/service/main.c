@@ -29,6 +29,7 @@ main (int argc, char **argv)
     opts.broker = rb_config_str (cfg, "broker");
     opts.max_wait_ms = (int) rb_config_int (cfg, "max-wait");
     opts.cache_size = (uint32_t) rb_config_int (cfg, "cache-size");
+    opts.cache_ttl_ms = (int) rb_config_int (cfg, "cache-ttl") * 1000;
     opts.poll_min_ms = (int) rb_config_int (cfg, "poll-min");
     opts.poll_max_ms = (int) rb_config_int (cfg, "poll-max");
     opts.db_timeout_ms = (int) rb_config_int (cfg, "db-timeout");

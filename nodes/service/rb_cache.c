@@ -15,6 +15,7 @@ typedef struct entry {
     uint32_t value_len;
     bool found;
     uint64_t seq, epoch;
+    int64_t stored; /* zclock_mono () when last written */
 } entry_t;
 
 struct rb_cache {
@@ -22,6 +23,7 @@ struct rb_cache {
     entry_t *head, *tail;
     uint32_t size, max;
     uint64_t epoch; /* entries below it are gone */
+    int64_t ttl_ms; /* entries older are misses; 0 = no limit */
 };
 
 rb_cache_t *
@@ -96,11 +98,21 @@ s_find (rb_cache_t *self, const char *key, size_t key_len)
     return (entry_t *) zhashx_lookup (self->map, k);
 }
 
+void
+rb_cache_set_ttl (rb_cache_t *self, int64_t ttl_ms)
+{
+    self->ttl_ms = ttl_ms;
+}
+
 bool
 rb_cache_get (rb_cache_t *self, const char *key, size_t key_len,
               rb_cached_t *out)
 {
     entry_t *e = s_find (self, key, key_len);
+    if (e && self->ttl_ms > 0 && zclock_mono () - e->stored > self->ttl_ms) {
+        s_remove (self, e); /* too old to be sure pushes still reach us */
+        e = NULL;
+    }
     if (!e)
         return false;
     s_unlink (self, e);
@@ -129,6 +141,7 @@ s_set (entry_t *e, bool found, const void *value, uint32_t value_len,
     e->found = found;
     e->seq = seq;
     e->epoch = epoch;
+    e->stored = zclock_mono ();
 }
 
 /*  True if (seq, epoch) must not replace what e holds. */
@@ -193,6 +206,15 @@ rb_cache_reset (rb_cache_t *self, uint64_t epoch)
         }
         e = next;
     }
+    return dropped;
+}
+
+uint32_t
+rb_cache_clear (rb_cache_t *self)
+{
+    uint32_t dropped = self->size;
+    while (self->head)
+        s_remove (self, self->head);
     return dropped;
 }
 

@@ -23,6 +23,11 @@ typedef struct {
 
 /*  A cache of at most max entries; 0 caches nothing. */
 rb_cache_t *rb_cache_new (uint32_t max);
+
+/*  Entries older than ttl_ms (since stored or refreshed) are misses and
+    dropped; 0 = no limit. Keep it below the DB's fetch-ttl, so no entry
+    outlives the node's registration for UPDATE pushes.  */
+void rb_cache_set_ttl (rb_cache_t *self, int64_t ttl_ms);
 void rb_cache_destroy (rb_cache_t **self_p);
 
 /*  Looks key up; on a hit fills *out and makes it most recent. */
@@ -44,6 +49,10 @@ bool rb_cache_refresh (rb_cache_t *self, const char *key, size_t key_len,
 /*  Raises the cache's epoch and drops every entry older than it.
     Returns the number dropped.  */
 uint32_t rb_cache_reset (rb_cache_t *self, uint64_t epoch);
+
+/*  Drops every entry, whatever its epoch (the epoch stays). Returns the
+    number dropped.  */
+uint32_t rb_cache_clear (rb_cache_t *self);
 
 uint32_t rb_cache_size (rb_cache_t *self);
 uint64_t rb_cache_epoch (rb_cache_t *self);

@@ -37,6 +37,7 @@ rb_service_opts_default (rb_service_opts_t *o)
     o->broker = "tcp://127.0.0.1:5555";
     o->max_wait_ms = 5000;
     o->cache_size = 100000;
+    o->cache_ttl_ms = 300000;
     o->poll_min_ms = 20;
     o->poll_max_ms = 500;
     o->db_timeout_ms = 1000;
@@ -91,6 +92,25 @@ s_error (svc_t *self, zframe_t *id, uint64_t corr, int code, const char *text)
     self->counters[RB_CNT_MALFORMED]++;
 }
 
+/*  Whether the cache may answer. Pushes (UPDATE, RESET) keep it
+    current, and pushes sent while the node was away from the broker are
+    lost: so nothing is answered from it while unregistered, and a new
+    registration (after broker loss) drops it.  */
+static bool
+s_cache_usable (svc_t *self)
+{
+    uint32_t registrations = rb_bus_registrations (self->bus);
+    if (registrations != self->registrations) {
+        uint32_t dropped = rb_cache_clear (self->cache);
+        if (self->registrations)
+            zsys_info ("service %s: registered again, %u cached record(s) "
+                       "dropped",
+                       self->opts.name, dropped);
+        self->registrations = registrations;
+    }
+    return rb_bus_registered (self->bus);
+}
+
 /*  One terminal request: [id][header][body]. */
 static void
 s_on_get (svc_t *self, zmsg_t *msg)
@@ -113,7 +133,8 @@ s_on_get (svc_t *self, zmsg_t *msg)
     rb_cached_t c;
     char k[RB_KEY_MAX + 1];
     snprintf (k, sizeof k, "%.*s", (int) key.len, key.ptr);
-    if (rb_cache_get (self->cache, key.ptr, key.len, &c) &&
+    if (s_cache_usable (self) &&
+        rb_cache_get (self->cache, key.ptr, key.len, &c) &&
         c.epoch >= self->epoch) {
         self->counters[RB_CNT_HITS]++;
         rb_svc_answer (self, zframe_data (id), zframe_size (id), h.corr, k,
@@ -134,6 +155,10 @@ s_on_terminals (zloop_t *loop, zsock_t *sock, void *arg)
     svc_t *self = (svc_t *) arg;
     for (int n = 0; n < RB_TERM_BURST && (zsock_events (sock) & ZMQ_POLLIN);
          n++) {
+        /* pushes and DB answers that came first are handled first: a
+           terminal that asks after an order was acknowledged must not be
+           answered from a cache the order's UPDATE has not reached yet */
+        rb_bus_drain (self->bus);
         zmsg_t *msg = zmsg_recv (sock);
         if (!msg)
             break;
@@ -167,6 +192,7 @@ s_on_push (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
                 rb_cache_refresh (self->cache, b->key.ptr, b->key.len,
                                   b->has_value, b->value.ptr, b->value.len,
                                   b->seq, b->epoch);
+            rb_waits_updated (self, b->key, b->seq, b->epoch);
             break;
         case RB_T_RECOVERED:
             self->counters[RB_CNT_RECOVERED]++;
@@ -261,6 +287,7 @@ s_svc_new (zsock_t *pipe, const rb_service_opts_t *opts)
     self->opts.listen = strdup (opts->listen);
     self->opts.broker = strdup (opts->broker);
     self->cache = rb_cache_new (opts->cache_size);
+    rb_cache_set_ttl (self->cache, opts->cache_ttl_ms);
     self->waits = rb_slots_new (sizeof (rb_wait_t), RB_WAITS_MAX);
     self->wait_ids = zhashx_new ();
     rb_body_init (&self->body, RB_T_NONE);

@@ -28,6 +28,7 @@ typedef struct {
     const char *broker; /* broker endpoint */
     int max_wait_ms;    /* longest a terminal waits */
     uint32_t cache_size;
+    int cache_ttl_ms;  /* cached records are trusted this long */
     int poll_min_ms;   /* back-off of re-polls: first delay */
     int poll_max_ms;   /* and the longest */
     int db_timeout_ms; /* deadline of one request to "db" */

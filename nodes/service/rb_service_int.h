@@ -27,6 +27,7 @@ typedef struct {
     bool poll_again;   /* RECOVERED came while it was out */
     int64_t next_poll; /* when to send the next GET, if not in flight */
     int backoff_ms;    /* delay before the one after */
+    uint64_t pushed_seq, pushed_epoch; /* the newest UPDATE for the key */
 } rb_wait_t;
 
 typedef enum {
@@ -60,6 +61,7 @@ typedef struct {
     rb_body_t body;     /* reused for decoding terminal requests */
     uint64_t counters[RB_CNT_COUNT];
     int64_t next_stats;
+    uint32_t registrations; /* the bus registration the cache is good for */
 } svc_t;
 
 /*  rb_service.c */
@@ -73,6 +75,10 @@ void rb_svc_answer (svc_t *self, const uint8_t *id, size_t id_len,
     key's poll stream.  */
 void rb_waits_add (svc_t *self, const rb_str_t key, const uint8_t *id,
                    size_t id_len, uint64_t corr);
+/*  An UPDATE push for key: an answer older than it, read by another DB
+    node before the order, is not used.  */
+void rb_waits_updated (svc_t *self, const rb_str_t key, uint64_t seq,
+                       uint64_t epoch);
 /*  A RECOVERED push for key: poll it now.  */
 void rb_waits_recovered (svc_t *self, const rb_str_t key);
 /*  Deadlines and due re-polls; called every few ms.  */

@@ -73,6 +73,12 @@ s_on_data (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
     w->in_flight = false;
     bool data = h->kind == RB_K_REPLY && b->type == RB_T_DATA &&
                 rb_str_eq (b->key, w->key);
+    if (data && b->epoch == w->pushed_epoch && b->seq < w->pushed_seq) {
+        /* an UPDATE overtook this answer (another DB node read the key
+           before the order was applied): it is older, ask again */
+        data = false;
+        w->poll_again = true;
+    }
     if (data && b->epoch > self->epoch) {
         self->epoch = b->epoch;
         rb_cache_reset (self->cache, b->epoch);
@@ -84,7 +90,9 @@ s_on_data (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
                       b);
         return;
     }
-    if (data && b->recovering && self->opts.policy == RB_POLICY_STALE_OK) {
+    /* a RECOVERED push that overtook a flagged answer: the flag is gone */
+    if (data && b->recovering && self->opts.policy == RB_POLICY_STALE_OK &&
+        !w->poll_again) {
         s_answer_all (self, wid, RB_ANS_STALE, b);
         return;
     }
@@ -144,19 +152,40 @@ rb_waits_add (svc_t *self, const rb_str_t key, const uint8_t *id, size_t id_len,
         s_poll (self, wid);
 }
 
-void
-rb_waits_recovered (svc_t *self, const rb_str_t key)
+/*  The wait on key, or NULL; *wid its id.  */
+static rb_wait_t *
+s_find (svc_t *self, const rb_str_t key, uint64_t *wid)
 {
     char k[RB_KEY_MAX + 1];
     snprintf (k, sizeof k, "%.*s", (int) key.len, key.ptr);
     uintptr_t v = (uintptr_t) zhashx_lookup (self->wait_ids, k);
-    rb_wait_t *w = v ? s_wait (self, (uint64_t) v - 1) : NULL;
+    *wid = v ? (uint64_t) v - 1 : 0;
+    return v ? s_wait (self, *wid) : NULL;
+}
+
+void
+rb_waits_updated (svc_t *self, const rb_str_t key, uint64_t seq, uint64_t epoch)
+{
+    uint64_t wid;
+    rb_wait_t *w = s_find (self, key, &wid);
+    if (w && (epoch > w->pushed_epoch ||
+              (epoch == w->pushed_epoch && seq > w->pushed_seq))) {
+        w->pushed_epoch = epoch;
+        w->pushed_seq = seq;
+    }
+}
+
+void
+rb_waits_recovered (svc_t *self, const rb_str_t key)
+{
+    uint64_t wid;
+    rb_wait_t *w = s_find (self, key, &wid);
     if (!w)
         return;
     if (w->in_flight)
         w->poll_again = true;
     else
-        s_poll (self, (uint64_t) v - 1);
+        s_poll (self, wid);
 }
 
 /*  Answers "unavailable" to the waiters of w past their deadline. */

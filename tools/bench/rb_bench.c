@@ -133,7 +133,7 @@ rb_report_print (FILE *out)
     fprintf (out, "|---|---|---|---|---|---|\n");
     for (int i = 0; i < s_n_figures; i++) {
         const rb_figure_t *f = &s_figures[i];
-        char p[96], b[96], r[96], t[48];
+        char p[128], b[128], r[128], t[48];
         double ratios[32];
         rb_figure_ratios (f, ratios);
         s_cell (p, sizeof p, f->product, f->n, s_fmt (f));
