@@ -100,7 +100,18 @@ typedef struct {
     int64_t normal[E2E_SPANS]; /* the DB was seen normal again, after
                                   restores[i] */
     int n_violations;
+    uint64_t cap_orders;
 } e2e_model_t;
+
+/*  Order seq (the next one: seqs are dense), journaled by a recobus-ops
+    that ran from start to end; acked: it exited 0 (value "" for a
+    delete).  */
+void e2e_model_add (e2e_model_t *m, uint64_t seq, int key, bool del,
+                    const char *value, int64_t start, int64_t end, bool acked);
+/*  A command (put, delete, load, sync, recover) that ran from start to
+    end and exited 0 first re-sent every order still pending when it
+    began: those are applied since its end.  */
+void e2e_model_settle (e2e_model_t *m, int64_t start, int64_t end);
 
 /*  Records one violation (printed at once, with the seed and the time
     since t0).  */

@@ -115,8 +115,42 @@ s_required (const acks_t *a, int key, int64_t t)
     return lo ? a->acks[key][lo - 1].seq : 0;
 }
 
-/*  --- the rules ------------------------------------------------------------
- */
+/*  --- the model ------------------------------------------------------- */
+
+void
+e2e_model_add (e2e_model_t *m, uint64_t seq, int key, bool del,
+               const char *value, int64_t start, int64_t end, bool acked)
+{
+    ck_assert_msg (seq == m->n_orders + 1,
+                   "seed %" PRIu64 ": seq %" PRIu64 " after %" PRIu64, m->seed,
+                   seq, m->n_orders);
+    if (m->n_orders == m->cap_orders) {
+        m->cap_orders = m->cap_orders ? m->cap_orders * 2 : 1024;
+        m->orders = (e2e_order_t *) realloc (
+            m->orders, m->cap_orders * sizeof (e2e_order_t));
+        ck_assert_ptr_nonnull (m->orders);
+    }
+    e2e_order_t *o = &m->orders[m->n_orders++];
+    memset (o, 0, sizeof *o);
+    o->key = (uint16_t) key;
+    o->del = del;
+    snprintf (o->value, sizeof o->value, "%s", del ? "" : value);
+    o->cmd_start = start;
+    o->cmd_end = end;
+    o->acked = acked ? end : E2E_NEVER;
+}
+
+void
+e2e_model_settle (e2e_model_t *m, int64_t start, int64_t end)
+{
+    for (uint64_t i = 0; i < m->n_orders; i++) {
+        e2e_order_t *o = &m->orders[i];
+        if (o->acked == E2E_NEVER && o->cmd_end < start)
+            o->acked = end;
+    }
+}
+
+/*  --- the rules --------------------------------------------------------- */
 
 /*  The data an answer carries matches the order its seq names. */
 static void

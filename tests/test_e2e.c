@@ -75,7 +75,6 @@ static struct {
     plan_t plan;
     e2e_rng_t rng;
     e2e_model_t m;
-    uint64_t cap_orders;
     rb_cluster_t *c; /* redis-server and the backup dir */
     int port;        /* the broker's */
     rb_proc_t *broker;
@@ -317,43 +316,6 @@ s_expect (const run_t *r, int rc, const char *what)
                    W.m.seed, what, r->rc, rc, r->out, r->err);
 }
 
-/*  --- the model: orders and what is known applied ------------------------ */
-
-static void
-s_add_order (uint64_t seq, int key, bool del, const char *value, const run_t *r,
-             bool acked)
-{
-    ck_assert_msg (seq == W.m.n_orders + 1,
-                   "seed %" PRIu64 ": seq %" PRIu64 " after %" PRIu64, W.m.seed,
-                   seq, W.m.n_orders);
-    if (W.m.n_orders == W.cap_orders) {
-        W.cap_orders = W.cap_orders ? W.cap_orders * 2 : 1024;
-        W.m.orders = (e2e_order_t *) realloc (
-            W.m.orders, W.cap_orders * sizeof (e2e_order_t));
-        ck_assert_ptr_nonnull (W.m.orders);
-    }
-    e2e_order_t *o = &W.m.orders[W.m.n_orders++];
-    memset (o, 0, sizeof *o);
-    o->key = (uint16_t) key;
-    o->del = del;
-    snprintf (o->value, sizeof o->value, "%s", del ? "" : value);
-    o->cmd_start = r->start;
-    o->cmd_end = r->end;
-    o->acked = acked ? r->end : E2E_NEVER;
-}
-
-/*  A command that started at r->start and exited 0 re-sent every order
-    still pending when it began: those are applied since its end.  */
-static void
-s_settle (const run_t *r)
-{
-    for (uint64_t i = 0; i < W.m.n_orders; i++) {
-        e2e_order_t *o = &W.m.orders[i];
-        if (o->acked == E2E_NEVER && o->cmd_end < r->start)
-            o->acked = r->end;
-    }
-}
-
 static int
 s_order_key (void)
 {
@@ -378,10 +340,11 @@ s_order (bool down)
             e2e_key (key), seq, r.rc);
     if (r.rc == 0) {
         ck_assert_str_eq (s_text (&r, "status"), "applied");
-        s_add_order (seq, key, del, value, &r, true);
-        s_settle (&r);
+        e2e_model_add (&W.m, seq, key, del, value, r.start, r.end, true);
+        e2e_model_settle (&W.m, r.start, r.end);
     } else if (r.rc == EX_UNAVAILABLE && seq)
-        s_add_order (seq, key, del, value, &r, false); /* pending */
+        e2e_model_add (&W.m, seq, key, del, value, r.start, r.end,
+                       false);       /* pending */
     else if (r.rc != EX_UNAVAILABLE) /* else: not journaled (held) */
         s_expect (&r, 0, "put/delete");
     s_done (&r);
@@ -417,11 +380,11 @@ s_load (const int *keys, int n, bool must)
     for (int i = 0; first && i < n; i++) {
         char value[E2E_VALUE];
         snprintf (value, sizeof value, "l%d", first_value + i);
-        s_add_order (first + (uint64_t) i, keys[i], false, value, &r,
-                     r.rc == 0);
+        e2e_model_add (&W.m, first + (uint64_t) i, keys[i], false, value,
+                       r.start, r.end, r.rc == 0);
     }
     if (r.rc == 0)
-        s_settle (&r);
+        e2e_model_settle (&W.m, r.start, r.end);
     s_done (&r);
     remove (path);
     zstr_free (&path);
@@ -506,8 +469,7 @@ s_recovered_at (int64_t when)
         W.m.normal[W.m.n_restores - 1] = when;
 }
 
-/*  --- recovery and the faults that hit it ----------------------------------
- */
+/*  --- recovery and the faults that hit it ------------------------------- */
 
 static void
 s_fault (rb_proc_t *recover)
@@ -550,7 +512,7 @@ s_recover_once (bool first)
     s_step ("recover (from %.1f ms): exit %d", s_ms (start), rc);
     if (rc == 0) {
         ck_assert_str_eq (s_text (&r, "phase"), "scan");
-        s_settle (&r);
+        e2e_model_settle (&W.m, r.start, r.end);
         s_recovered_at (r.end);
     }
     s_done (&r);
@@ -679,7 +641,7 @@ s_check_final_status (void)
         r = OPS (OPS_TIMEOUT, "sync");
     }
     s_expect (&r, 0, "sync");
-    s_settle (&r);
+    e2e_model_settle (&W.m, r.start, r.end);
     s_done (&r);
     r = OPS (OPS_TIMEOUT, "status");
     s_expect (&r, 0, "status");
