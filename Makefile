@@ -15,8 +15,11 @@ all: build
 deps:
 	@tools/install-deps.sh $(PACKAGES)
 
+# A failed configure leaves a cache behind that would stop the next one:
+# it goes, so that `make build` after `make deps` just works.
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) || \
+	  { rm -f $(BUILD)/CMakeCache.txt; exit 1; }
 
 build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
@@ -51,3 +54,10 @@ clean:
 soak: deps
 	$(MAKE) build
 	RECOBUS_SEEDS=$(or $(SEEDS),200) $(BUILD)/tests/test_e2e
+
+# Shows that the tests bite: each tests/mutants/*.patch breaks one promise
+# on purpose; every one must make a named suite or e2e seed fail
+# (tests/mutants/run.sh; MUTANTS=path.patch runs just that one).
+.PHONY: mutants
+mutants: deps
+	tests/mutants/run.sh $(MUTANTS)

@@ -33,6 +33,8 @@ struct rb_bus {
     int liveness;
     int64_t last_heard;  /* from the broker */
     int64_t last_beat;   /* our last heartbeat */
+    int64_t last_run;    /* our loop last ran (tick or drain) */
+    uint32_t stalls;     /* times it stood still too long */
     int64_t next_hello;  /* when to send HELLO (again) */
     int backoff;         /* ms before the next HELLO */
     rb_slots_t *pending; /* requests awaiting answers */
@@ -132,6 +134,7 @@ rb_bus_new (const rb_bus_opts_t *opts)
     rb_body_init (&self->body, RB_T_NONE);
     s_open_socket (self);
     self->last_heard = zclock_mono ();
+    self->last_run = self->last_heard;
     s_hello (self);
     return self;
 }
@@ -339,10 +342,33 @@ s_dispatch (rb_bus_t *self, const rb_header_t *h, zmsg_t **msg_p)
     }
 }
 
+/*  Whether the loop stood still so long that the broker may have expired
+    this node: it last heard us at least a heartbeat before our loop last
+    ran, and expires a node after heartbeat x liveness of silence. Then,
+    with rehello_after_stall, registers again before anything that came
+    meanwhile is handled.  */
+static void
+s_check_stall (rb_bus_t *self)
+{
+    int64_t now = zclock_mono ();
+    int64_t still = now - self->last_run;
+    int64_t limit = (int64_t) self->heartbeat_ms *
+                    (self->liveness > 1 ? self->liveness - 1 : 1);
+    self->last_run = now;
+    if (!self->opts.rehello_after_stall || !self->registered || still <= limit)
+        return;
+    self->stalls++;
+    zsys_warning ("bus: %s: stood still for %d ms (the broker may have "
+                  "expired us): registering again",
+                  self->name, (int) still);
+    s_reregister (self, false);
+}
+
 /*  Reads and handles every message waiting on the socket. */
 static void
 s_drain (rb_bus_t *self)
 {
+    s_check_stall (self);
     int handled = 0;
     while (handled < RB_BUS_BURST && (zsock_events (self->sock) & ZMQ_POLLIN)) {
         zmsg_t *msg = zmsg_recv (self->sock);
@@ -374,6 +400,7 @@ s_drain (rb_bus_t *self)
 static void
 s_tick (rb_bus_t *self)
 {
+    s_check_stall (self);
     int64_t now = zclock_mono ();
     uint32_t cursor = 0;
     uint64_t corr;

@@ -22,6 +22,11 @@ typedef struct {
     const char *services[RB_SERVICES_MAX]; /* offered, as a worker */
     int n_services;
     rb_limits_t limits; /* for decoding what arrives */
+    /* register again after the node's own loop stood still for longer
+       than the broker waits before it expires a silent node (a pause,
+       SIGSTOP, swapping): pushes to it may have been dropped meanwhile,
+       and rb_bus_registrations tells whoever relies on them (a cache) */
+    bool rehello_after_stall;
 } rb_bus_opts_t;
 
 /*  Called for a reply (kind REPLY or ERROR, the latter also for a local

@@ -97,8 +97,13 @@ s_pushed (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
     rb_tnode_t *n = (rb_tnode_t *) arg;
     if (h->type == RB_T_RESET)
         n->resets++, n->last_epoch = b->epoch;
-    if (h->type == RB_T_UPDATE)
+    if (h->type == RB_T_UPDATE) {
         n->updates++, n->last_seq = b->seq;
+        n->last_update_epoch = b->epoch;
+        n->last_found = b->has_value;
+        snprintf (n->last_value, sizeof n->last_value, "%.*s",
+                  (int) b->value.len, b->value.ptr ? b->value.ptr : "");
+    }
     if (h->type == RB_T_RECOVERED)
         n->recovered++;
     if (b->key.len)

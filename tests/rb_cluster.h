@@ -42,8 +42,11 @@ rb_db_opts_t rb_cluster_db_opts (rb_cluster_t *self, const char *name);
 typedef struct {
     rb_bus_t *bus;
     int resets, updates, recovered;
-    uint64_t last_epoch, last_seq;
+    uint64_t last_epoch, last_seq; /* of the last RESET, UPDATE */
+    uint64_t last_update_epoch;    /* of the last UPDATE */
+    bool last_found;               /* the last UPDATE had a value */
     char last_key[80];
+    char last_value[128]; /* of the last UPDATE */
 } rb_tnode_t;
 
 void rb_tnode_start (rb_tnode_t *n, rb_cluster_t *c, int role,

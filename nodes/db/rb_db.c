@@ -25,6 +25,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <sysexits.h>
 
 static const char *const s_state_names[RB_DB_STATE_COUNT] = {
@@ -140,6 +141,29 @@ rb_db_dataset_save (db_t *self)
     return rc;
 }
 
+void
+rb_db_send_reset (db_t *self)
+{
+    rb_body_t reset;
+    rb_body_init (&reset, RB_T_RESET);
+    reset.epoch = self->epoch;
+    rb_bus_push (self->bus, RB_ADDR_ROLE, "service", &reset);
+    self->n_resets++;
+    self->reset_regs = rb_bus_registrations (self->bus);
+}
+
+void
+rb_db_saw_epoch (db_t *self, uint64_t epoch)
+{
+    if (epoch <= self->epoch)
+        return;
+    zsys_info ("db %s: epoch %" PRIu64 " -> %" PRIu64 ": RESET to services",
+               self->opts.name, self->epoch, epoch);
+    self->epoch = epoch;
+    rb_db_send_reset (self);
+    rb_db_dataset_save (self);
+}
+
 /*  --- init ------------------------------------------------------------ */
 
 int
@@ -250,6 +274,12 @@ s_on_timer (zloop_t *loop, int timer_id, void *arg)
 {
     db_t *self = (db_t *) arg;
     rb_db_refresh (self);
+    /* once per registration with the broker (start-up, broker restart,
+       expiry): a RESET sent by a restore that crashed before it reached
+       the services (or by a node that died) is sent again  */
+    if (self->epoch && rb_bus_registered (self->bus) &&
+        rb_bus_registrations (self->bus) != self->reset_regs)
+        rb_db_send_reset (self);
     if (self->opts.backup_every_s > 0 && !self->job &&
         self->state == RB_DB_NORMAL && zclock_mono () >= self->next_backup) {
         self->next_backup = zclock_mono () + self->opts.backup_every_s * 1000LL;

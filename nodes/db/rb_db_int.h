@@ -33,6 +33,8 @@ typedef struct {
     int job_kind;        /* RB_T_BACKUP or RB_T_RESTORE */
     int64_t next_backup; /* scheduled backups: when, zclock_mono () */
     uint64_t n_get, n_flagged, n_orders, n_refused; /* counters */
+    uint64_t n_pushes, n_resets;                    /* pushes sent */
+    uint32_t reset_regs; /* the bus registration a RESET was sent in */
 } db_t;
 
 /*  rb_db.c */
@@ -43,6 +45,13 @@ void rb_db_saw_state (db_t *self, const char *word);
     needs_restore / foreign / restoring, wrong_state otherwise.  */
 int rb_db_refusal (const char *word, const char **text);
 int rb_db_dataset_save (db_t *self);
+/*  Tells every service node the epoch (RESET): what they cached from an
+    older one is dropped; a node at this epoch already loses nothing.  */
+void rb_db_send_reset (db_t *self);
+/*  Redis holds epoch: if it is newer than the node knew (a restore this
+    node did not see through, e.g. its RESET was lost with a crash), it
+    is kept, saved and sent as a RESET.  */
+void rb_db_saw_epoch (db_t *self, uint64_t epoch);
 
 /*  rb_db_requests.c */
 void rb_db_on_request (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,

@@ -516,12 +516,9 @@ s_on_reset (db_t *self, const char *dataset, uint64_t epoch)
 {
     snprintf (self->dataset, sizeof self->dataset, "%s", dataset);
     self->epoch = epoch;
-    rb_db_dataset_save (self);
     rb_db_saw_state (self, "restoring");
-    rb_body_t reset;
-    rb_body_init (&reset, RB_T_RESET);
-    reset.epoch = epoch;
-    rb_bus_push (self->bus, RB_ADDR_ROLE, "service", &reset);
+    rb_db_send_reset (self);
+    rb_db_dataset_save (self);
 }
 
 static void

@@ -114,15 +114,13 @@ rb_db_refresh (db_t *self)
     uint64_t epoch = 0;
     if (s_is_ok (r) && state && id && id->len == 32 &&
         rb_db_reply_u64 (r, 2, &epoch) == 0) {
-        if (!self->dataset[0] || epoch > self->epoch) {
-            bool adopt = !self->dataset[0];
+        if (!self->dataset[0]) {
             snprintf (self->dataset, sizeof self->dataset, "%s", id->str);
-            self->epoch = epoch;
+            zsys_info ("db %s: serving dataset %s", self->opts.name,
+                       self->dataset);
             rb_db_dataset_save (self);
-            if (adopt)
-                zsys_info ("db %s: serving dataset %s", self->opts.name,
-                           self->dataset);
         }
+        rb_db_saw_epoch (self, epoch);
         rb_db_saw_state (self, state->str);
     } else if (r)
         rb_db_saw_state (self, rb_db_reply_word (r));
@@ -175,8 +173,7 @@ s_answer_get (db_t *self, rb_get_t *g, const redisReply *r)
     d.epoch = epoch;
     self->n_get++;
     self->n_flagged += flag != 0;
-    if (epoch > self->epoch)
-        self->epoch = epoch;
+    rb_db_saw_epoch (self, epoch);
     rb_bus_reply (self->bus, &g->header, &d);
 }
 
@@ -226,11 +223,37 @@ rb_db_on_idle (rb_bus_t *bus, void *arg)
 
 /*  --- orders and diffs ---------------------------------------------------- */
 
+/*  Fills p with the current record of order idx's key from an APPLY
+    reply's current list (quads of index, seq, deleted, value); false if
+    the list does not hold it well formed.  */
+static bool
+s_current_record (const redisReply *current, uint64_t idx, rb_body_t *p)
+{
+    for (size_t i = 0; current && i + 3 < current->elements; i += 4) {
+        uint64_t at = 0, seq = 0;
+        const redisReply *del = current->element[i + 2];
+        const redisReply *value = current->element[i + 3];
+        if (rb_db_reply_u64 (current, i, &at) || at != idx)
+            continue;
+        if (rb_db_reply_u64 (current, i + 1, &seq) ||
+            del->type != REDIS_REPLY_STRING ||
+            value->type != REDIS_REPLY_STRING)
+            return false;
+        p->seq = seq;
+        p->has_value = !streq (del->str, "1");
+        p->value =
+            p->has_value ? rb_strn (value->str, value->len) : rb_strn (NULL, 0);
+        return true;
+    }
+    return false;
+}
+
 /*  Sends the UPDATE and RECOVERED pushes an APPLY reply lists: triples
-    of kind, order index (1-based), node.  */
+    of kind, order index (1-based), node. Kind 'u' carries the order's
+    record, 'c' (a skipped order) the key's current one.  */
 static void
-s_push_changes (db_t *self, const redisReply *list, const rb_order_t *orders,
-                uint32_t n, uint64_t epoch)
+s_push_changes (db_t *self, const redisReply *list, const redisReply *current,
+                const rb_order_t *orders, uint32_t n, uint64_t epoch)
 {
     for (size_t i = 0; list && i + 2 < list->elements; i += 3) {
         const redisReply *kind = list->element[i];
@@ -242,13 +265,19 @@ s_push_changes (db_t *self, const redisReply *list, const rb_order_t *orders,
             continue;
         const rb_order_t *o = &orders[idx - 1];
         rb_body_t p;
-        rb_body_init (&p, kind->str[0] == 'u' ? RB_T_UPDATE : RB_T_RECOVERED);
+        rb_body_init (&p, kind->str[0] == 'r' ? RB_T_RECOVERED : RB_T_UPDATE);
         p.key = o->key;
         p.has_value = o->has_value;
         p.value = o->value;
         p.seq = o->seq;
         p.epoch = epoch;
+        if (kind->str[0] == 'c' && !s_current_record (current, idx, &p)) {
+            zsys_error ("db %s: APPLY listed no current record for a push",
+                        self->opts.name);
+            continue;
+        }
         rb_bus_push (self->bus, RB_ADDR_NODE, node->str, &p);
+        self->n_pushes++;
     }
 }
 
@@ -277,15 +306,18 @@ s_apply (db_t *self, const rb_header_t *h, const rb_order_t *orders, uint32_t n)
     redisReply *r = s_run1 (self, RB_SCRIPT_APPLY, argc, argv, lens);
     rb_body_t ack;
     rb_body_init (&ack, RB_T_ACK);
+    uint64_t epoch = 0;
     if (s_is_ok (r) && rb_db_reply_u64 (r, 1, &ack.applied) == 0 &&
         rb_db_reply_u64 (r, 2, &ack.skipped) == 0 &&
         rb_db_reply_u64 (r, 3, &ack.cleared) == 0 &&
-        rb_db_reply_u64 (r, 4, &ack.watermark) == 0) {
+        rb_db_reply_u64 (r, 4, &ack.watermark) == 0 &&
+        rb_db_reply_u64 (r, 7, &epoch) == 0) {
         self->n_orders += n;
+        rb_db_saw_epoch (self, epoch);
         /* pushes first: by the time ops hears the order is applied, every
            service node caching the key has been sent the new record */
-        s_push_changes (self, s_element (r, 5, REDIS_REPLY_ARRAY), orders, n,
-                        self->epoch);
+        s_push_changes (self, s_element (r, 5, REDIS_REPLY_ARRAY),
+                        s_element (r, 6, REDIS_REPLY_ARRAY), orders, n, epoch);
         rb_bus_reply (self->bus, h, &ack);
     } else
         s_refuse (self, h, r);
@@ -467,6 +499,8 @@ s_on_status (db_t *self, const rb_header_t *h)
     s_num (&info, "flagged_answers", self->n_flagged);
     s_num (&info, "orders", self->n_orders);
     s_num (&info, "refused", self->n_refused);
+    s_num (&info, "pushes", self->n_pushes);
+    s_num (&info, "resets", self->n_resets);
     rb_bus_reply (self->bus, h, &info.body);
     free (newest);
     freeReplyObject (r);

@@ -56,21 +56,28 @@ static const char s_get[] =
     "return {'ok', m[2], seq, flag, found, r[1] or '', m[1]}\n";
 
 /*  APPLY: ARGV dataset, then seq, key, op, value for each order.
-    -> {'ok', applied, skipped, cleared, watermark, pushes} where pushes
-    is a flat list of kind ('u' update, 'r' recovered), order index
-    (1-based), node.  */
+    -> {'ok', applied, skipped, cleared, watermark, pushes, current,
+    epoch} where pushes is a flat list of kind ('u' update with the order's
+    record, 'c' update with the key's current record, 'r' recovered),
+    order index (1-based), node; and current a flat list of order index,
+    seq, deleted ('0'/'1'), value: the record of each skipped order's key
+    that has fetchers; epoch the dataset's, which the pushes carry (it may
+    be newer than the node knew). A skipped order pushes too: it may be a re-send of
+    one applied earlier whose reply, and so whose pushes, were lost.  */
 static const char s_apply[] =
     PROLOGUE ("'state', 'watermark'")
     "if m[3] ~= 'normal' and m[3] ~= 'recovering' then return {m[3]} end\n"
     "local wm = tonumber(m[4]) or 0\n"
     "local applied, skipped, cleared, dtotal = 0, 0, 0, 0\n"
-    "local pushes = {}\n"
+    "local pushes, current = {}, {}\n"
     "local function push(kind, idx, set)\n"
-    "  for _, n in ipairs(redis.call('SMEMBERS', set)) do\n"
+    "  local nodes = redis.call('SMEMBERS', set)\n"
+    "  for _, n in ipairs(nodes) do\n"
     "    pushes[#pushes + 1] = kind\n"
     "    pushes[#pushes + 1] = idx\n"
     "    pushes[#pushes + 1] = n\n"
     "  end\n"
+    "  return #nodes\n"
     "end\n"
     "for i = 2, #ARGV, 4 do\n"
     "  local idx = (i + 2) / 4\n"
@@ -91,6 +98,13 @@ static const char s_apply[] =
     "    push('u', idx, 'rb:f:' .. key)\n"
     "  else\n"
     "    skipped = skipped + 1\n"
+    "    if push('c', idx, 'rb:f:' .. key) > 0 then\n"
+    "      local r = redis.call('HMGET', rk, 'v', 'd')\n"
+    "      current[#current + 1] = idx\n"
+    "      current[#current + 1] = cur\n"
+    "      current[#current + 1] = r[2] or '0'\n"
+    "      current[#current + 1] = r[1] or ''\n"
+    "    end\n"
     "  end\n"
     "  if seq > wm then wm = seq end\n"
     "  local t = tonumber(redis.call('HGET', 'rb:rec', key))\n"
@@ -104,7 +118,7 @@ static const char s_apply[] =
     "end\n"
     "redis.call('HSET', 'rb:meta', 'watermark', wm)\n"
     "if dtotal > 0 then redis.call('HINCRBY', 'rb:meta', 'total', dtotal) end\n"
-    "return {'ok', applied, skipped, cleared, wm, pushes}\n";
+    "return {'ok', applied, skipped, cleared, wm, pushes, current, m[2]}\n";
 
 /*  FLAG: ARGV dataset, last ("1" or "0"), then key, target for each.
     -> {'ok', flagged, current, recovered} where recovered is a flat

@@ -315,7 +315,7 @@ rb_store_append_resp (rb_store_t *self, const char *cmd, size_t len)
     if (rb_store_connect (self))
         return -1;
     return redisAppendFormattedCommand (self->ctx, cmd, len) == REDIS_OK ? 0
-                                                                        : -1;
+                                                                         : -1;
 }
 
 redisReply *

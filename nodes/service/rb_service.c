@@ -301,8 +301,10 @@ s_svc_new (zsock_t *pipe, const rb_service_opts_t *opts)
     else
         zsys_error ("service %s: cannot bind %s: %s", opts->name, opts->listen,
                     zmq_strerror (zmq_errno ()));
-    rb_bus_opts_t bo = {
-        .endpoint = opts->broker, .role = RB_ROLE_SERVICE, .name = opts->name};
+    rb_bus_opts_t bo = {.endpoint = opts->broker,
+                        .role = RB_ROLE_SERVICE,
+                        .name = opts->name,
+                        .rehello_after_stall = true};
     self->bus = rb_bus_new (&bo);
     rb_bus_set_owner (self->bus, self);
     rb_bus_on_push (self->bus, s_on_push, self);

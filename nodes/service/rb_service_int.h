@@ -28,6 +28,7 @@ typedef struct {
     int64_t next_poll; /* when to send the next GET, if not in flight */
     int backoff_ms;    /* delay before the one after */
     uint64_t pushed_seq, pushed_epoch; /* the newest UPDATE for the key */
+    uint32_t poll_reg; /* the bus registration the GET went out in */
 } rb_wait_t;
 
 typedef enum {

@@ -84,8 +84,12 @@ s_on_data (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
         rb_cache_reset (self->cache, b->epoch);
     }
     if (data && !b->recovering && b->epoch >= self->epoch) {
-        rb_cache_put (self->cache, w->key, strlen (w->key), b->has_value,
-                      b->value.ptr, b->value.len, b->seq, b->epoch);
+        /* cached only if no push for the key can have been lost since the
+           DB read it: the node stayed registered all along */
+        if (rb_bus_registered (bus) &&
+            rb_bus_registrations (bus) == w->poll_reg)
+            rb_cache_put (self->cache, w->key, strlen (w->key), b->has_value,
+                          b->value.ptr, b->value.len, b->seq, b->epoch);
         s_answer_all (self, wid, b->has_value ? RB_ANS_OK : RB_ANS_NOT_FOUND,
                       b);
         return;
@@ -117,6 +121,7 @@ s_poll (svc_t *self, uint64_t wid)
         return;
     }
     w->in_flight = true;
+    w->poll_reg = rb_bus_registrations (self->bus);
     self->counters[RB_CNT_POLLS]++;
 }
 
