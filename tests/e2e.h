@@ -116,21 +116,29 @@ const char *e2e_fault_name (int fault);
     then may they answer `unavailable` before max-wait.  */
 bool e2e_fault_is_outage (int fault);
 
-/*  A fault from its start to its heal (the faulty part running again). */
+/*  A fault from its start to its heal (the faulty part running again)
+    and on to when the cluster was seen whole again (the DB answering,
+    every node registered with the broker).  */
 typedef struct {
-    uint8_t fault;       /* e2e_fault_t */
-    int8_t svc;          /* -1: it hits every service; else only that one */
-    int64_t start, heal; /* heal: E2E_NEVER while it lasts */
+    uint8_t fault; /* e2e_fault_t */
+    int8_t svc;    /* -1: it hits every service; else only that one */
+    int64_t start; /* when it began */
+    int64_t heal;  /* E2E_NEVER while it lasts */
+    int64_t whole; /* E2E_NEVER until seen */
 } e2e_window_t;
 
 #define E2E_WINDOWS 32
 
-/*  After a heal, how long an answer may still be `unavailable` at once
-    (docs/faults-testing.md): the broker's expiry of a dead registration
-    (heartbeat 200 ms x liveness 3), a service's GET to a node that died
-    (db-timeout 1000 ms) and the bus client's re-registration back-off
-    after a long broker silence (up to 1600 ms after a 5 s one).  */
-#define E2E_GRACE_US 3500000
+/*  Past the end of a window (whole, else heal), how long an answer may
+    still be `unavailable` at once (docs/faults-testing.md). After a
+    process fault: a service's GET sent to a DB node that died before the
+    broker expired it is lost, and answered at db-timeout (1000 ms).
+    After a fault healed by a restore (the data lost), and a restore
+    itself: another DB node learns the new state on its next one-second
+    refresh.  */
+#define E2E_GRACE_US         1000000
+#define E2E_RESTORE_GRACE_US 1500000
+int64_t e2e_fault_grace_us (int fault);
 
 /*  --- what the scenario did ------------------------------------------- */
 
@@ -182,11 +190,13 @@ void e2e_model_settle (e2e_model_t *m, int64_t start, int64_t end);
 const e2e_order_t *e2e_model_order (const e2e_model_t *m, uint64_t seq);
 void e2e_model_free (e2e_model_t *m);
 
-/*  A fault begins now (returns its window) / heals now. svc: -1 every
-    service, else the only one it hits.  */
+/*  A fault begins now (returns its window) / heals now / was seen whole
+    now. svc: -1 every service, else the only one it hits.  */
 int e2e_fault_begin (e2e_model_t *m, int fault, int svc);
 void e2e_fault_heal (e2e_model_t *m, int window);
-/*  Heals every open window of these faults (a mask of 1 << fault). */
+void e2e_fault_whole (e2e_model_t *m, int window);
+/*  Heals every open window of these faults (a mask of 1 << fault), and
+    sees them whole: a restore just ended.  */
 void e2e_fault_heal_all (e2e_model_t *m, uint32_t faults);
 
 /*  Records one violation (printed at once, with the seed and the time

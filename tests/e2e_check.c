@@ -18,10 +18,10 @@
       DB answered the key flagged after it was answered, with no restore
       between (once a restore is done, a key's flag only ever clears);
     - liveness: `unavailable` only when the request overlapped an outage
-      that hit its service (a fault window, up to its heal plus
-      E2E_GRACE_US) or a restore, or after a wait that really ran to
-      max-wait; and not even then when the DB answered the key current
-      (unflagged; for stale-ok, with data at all) after the request was
+      that hit its service (a fault window, up to when the cluster was
+      seen whole again, plus e2e_fault_grace_us) or a restore, or after a wait
+   that really ran to max-wait; and not even then when the DB answered the key
+   current (unflagged; for stale-ok, with data at all) after the request was
       sent and early enough for the service's next poll to see it;
     - each service answered something, and the DB answered some probes.
 
@@ -338,16 +338,19 @@ s_check_current (e2e_model_t *m, const acks_t *a, const probes_t *p,
 /*  --- liveness -------------------------------------------------------- */
 
 /*  The outage window that excuses r (it hit r's service and overlapped
-    r, up to its heal plus grace): its index, or -1.  */
+    r, up to the cluster seen whole again plus its grace, if graced):
+    its index, or -1.  */
 static int
-s_outage_within (const e2e_model_t *m, const e2e_rec_t *r, int64_t grace)
+s_outage_within (const e2e_model_t *m, const e2e_rec_t *r, bool graced)
 {
     for (int i = 0; i < m->n_windows; i++) {
         const e2e_window_t *w = &m->windows[i];
         if (!e2e_fault_is_outage (w->fault) ||
             (w->svc >= 0 && w->svc != r->who))
             continue;
-        int64_t end = w->heal == E2E_NEVER ? E2E_NEVER : w->heal + grace;
+        int64_t grace = graced ? e2e_fault_grace_us (w->fault) : 0;
+        int64_t last = w->whole != E2E_NEVER ? w->whole : w->heal;
+        int64_t end = last == E2E_NEVER ? E2E_NEVER : last + grace;
         if (r->sent <= end && r->done >= w->start)
             return i;
     }
@@ -359,15 +362,15 @@ s_outage_within (const e2e_model_t *m, const e2e_rec_t *r, int64_t grace)
 static int
 s_outage (const e2e_model_t *m, const e2e_rec_t *r)
 {
-    int i = s_outage_within (m, r, 0);
-    return i >= 0 ? i : s_outage_within (m, r, E2E_GRACE_US);
+    int i = s_outage_within (m, r, false);
+    return i >= 0 ? i : s_outage_within (m, r, true);
 }
 
 static bool
 s_near_restore (const e2e_model_t *m, const e2e_rec_t *r)
 {
     for (int i = 0; i < m->n_restores; i++)
-        if (r->sent <= m->restores[i].end + E2E_GRACE_US &&
+        if (r->sent <= m->restores[i].end + E2E_RESTORE_GRACE_US &&
             r->done >= m->restores[i].start)
             return true;
     return false;

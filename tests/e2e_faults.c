@@ -78,9 +78,10 @@ s_print_plan (e2e_world_t *w)
                                       e2e_fault_name (p->episodes[phase][i]),
                                       phase ? " (after recovery)" : "");
     fprintf (stderr,
-             "e2e: RECOBUS_SEED=%" PRIu64 ": episodes:%s; restore fault %s%s%s"
-             "%s\n",
+             "e2e: RECOBUS_SEED=%" PRIu64 ": episodes:%s; restore fault %s; "
+             "recover after %d ms%s%s%s\n",
              w->m.seed, len ? text : " none", e2e_fault_name (p->restore_fault),
+             p->recover_delay_ms,
              p->backup_flow ? "; backups every second" : "",
              p->race_in_recover ? "; orders at once during recover" : "",
              p->svc_proc == 0   ? "; svc-latest a program"
@@ -109,6 +110,8 @@ e2e_faults_plan (e2e_world_t *w)
         p->restore_fault = E2E_F_RESTORE_KILL;
     p->backup_flow = e2e_frand (w, 4) == 0;
     p->race_in_recover = e2e_frand (w, 3) == 0;
+    p->recover_delay_ms =
+        e2e_frand (w, 3) ? 1500 + (int) e2e_frand (w, 1501) : 0;
     s_print_plan (w);
 }
 
@@ -262,7 +265,7 @@ s_redis_stall (e2e_world_t *w)
     e2e_order_finish (w, &o);
     s_last_until (until);
     e2e_resume (w, e2e_redis_pid (w), "redis-server");
-    e2e_fault_heal (&w->m, window);
+    e2e_heal (w, window);
     s_settle (w);
 }
 
@@ -280,7 +283,7 @@ s_db_kill_apply (e2e_world_t *w)
     e2e_order_finish (w, &o);
     for (int i = 0; i < w->plan.n_db; i++)
         e2e_db_start (w, i, false);
-    e2e_fault_heal (&w->m, window);
+    e2e_heal (w, window);
     s_settle (w);
 }
 
@@ -293,7 +296,7 @@ s_db_pause (e2e_world_t *w)
     s_orders (w, 1 + (int) e2e_frand (w, 3), true);
     s_last_until (until);
     s_pause_dbs (w, false);
-    e2e_fault_heal (&w->m, window);
+    e2e_heal (w, window);
     s_settle (w);
 }
 
@@ -306,7 +309,7 @@ s_broker_pause (e2e_world_t *w)
     s_orders (w, 1 + (int) e2e_frand (w, 2), true);
     s_last_until (until);
     e2e_resume (w, rb_proc_pid (w->broker), "the broker");
-    e2e_fault_heal (&w->m, window);
+    e2e_heal (w, window);
     s_settle (w);
 }
 
@@ -341,7 +344,7 @@ s_ops_kill (e2e_world_t *w)
     rb_proc_wait (o.proc, 5000);
     rb_proc_destroy (&o.proc);
     s_pause_dbs (w, false);
-    e2e_fault_heal (&w->m, window);
+    e2e_heal (w, window);
     s_settle (w); /* the status polls re-send it too: they run first */
     int n = s_journaled (w, o.value);
     if (n != 1)
@@ -362,7 +365,7 @@ s_svc_kill (e2e_world_t *w)
     e2e_kill (w, &w->svc_proc[i], i ? "svc-stale" : "svc-latest");
     s_orders (w, 1 + (int) e2e_frand (w, 3), false);
     e2e_service_start (w, i);
-    e2e_fault_heal (&w->m, window);
+    e2e_heal (w, window);
 }
 
 static void
@@ -376,7 +379,7 @@ s_svc_pause (e2e_world_t *w)
     s_orders (w, 1 + (int) e2e_frand (w, 3), false);
     s_last_until (until);
     e2e_resume (w, pid, i ? "svc-stale" : "svc-latest");
-    e2e_fault_heal (&w->m, window);
+    e2e_heal (w, window);
 }
 
 void

@@ -14,16 +14,17 @@
 static const struct {
     const char *name;
     bool outage;
+    bool restored; /* healed by a restore: the restore's grace */
 } s_faults[E2E_F_COUNT] = {
-    [E2E_F_FLUSHALL] = {"flushall", true},
-    [E2E_F_REDIS_RESTART] = {"redis-restart", true},
-    [E2E_F_DB_FLUSH] = {"db-kill+flushall", true},
+    [E2E_F_FLUSHALL] = {"flushall", true, true},
+    [E2E_F_REDIS_RESTART] = {"redis-restart", true, true},
+    [E2E_F_DB_FLUSH] = {"db-kill+flushall", true, true},
     [E2E_F_DB_KILL] = {"db-kill", true},
     [E2E_F_BROKER_KILL] = {"broker-kill", true},
     [E2E_F_REC_KILL_OPS] = {"recover:kill-ops", false},
     [E2E_F_REC_KILL_DB] = {"recover:kill-db", true},
     [E2E_F_REC_KILL_BROKER] = {"recover:kill-broker", true},
-    [E2E_F_REC_FLUSH] = {"recover:flushall", true},
+    [E2E_F_REC_FLUSH] = {"recover:flushall", true, true},
     [E2E_F_OPS_RACE] = {"ops-race", false},
     [E2E_F_REDIS_STALL] = {"redis-stall", true},
     [E2E_F_DB_PAUSE] = {"db-pause", true},
@@ -32,8 +33,8 @@ static const struct {
     [E2E_F_OPS_KILL] = {"ops-kill", true}, /* the DB nodes paused a moment */
     [E2E_F_SVC_KILL] = {"svc-kill", true},
     [E2E_F_SVC_PAUSE] = {"svc-pause", true},
-    [E2E_F_RESTORE_KILL] = {"restore:kill-db", true},
-    [E2E_F_RESTORE_TAKEOVER] = {"restore:takeover", true},
+    [E2E_F_RESTORE_KILL] = {"restore:kill-db", true, true},
+    [E2E_F_RESTORE_TAKEOVER] = {"restore:takeover", true, true},
     [E2E_F_BACKUP_FLOW] = {"backup-flow", false},
 };
 
@@ -47,6 +48,14 @@ bool
 e2e_fault_is_outage (int fault)
 {
     return fault >= 0 && fault < E2E_F_COUNT && s_faults[fault].outage;
+}
+
+int64_t
+e2e_fault_grace_us (int fault)
+{
+    return fault >= 0 && fault < E2E_F_COUNT && s_faults[fault].restored
+               ? E2E_RESTORE_GRACE_US
+               : E2E_GRACE_US;
 }
 
 void
@@ -165,7 +174,7 @@ e2e_fault_begin (e2e_model_t *m, int fault, int svc)
     w->fault = (uint8_t) fault;
     w->svc = (int8_t) svc;
     w->start = e2e_us ();
-    w->heal = E2E_NEVER;
+    w->heal = w->whole = E2E_NEVER;
     return m->n_windows++;
 }
 
@@ -178,9 +187,18 @@ e2e_fault_heal (e2e_model_t *m, int window)
 }
 
 void
+e2e_fault_whole (e2e_model_t *m, int window)
+{
+    e2e_fault_heal (m, window);
+    if (window >= 0 && window < m->n_windows &&
+        m->windows[window].whole == E2E_NEVER)
+        m->windows[window].whole = e2e_us ();
+}
+
+void
 e2e_fault_heal_all (e2e_model_t *m, uint32_t faults)
 {
     for (int i = 0; i < m->n_windows; i++)
         if (faults & (1u << m->windows[i].fault))
-            e2e_fault_heal (m, i);
+            e2e_fault_whole (m, i);
 }

@@ -321,6 +321,44 @@ e2e_wait_reachable (e2e_world_t *w)
     return state;
 }
 
+/*  Which of the seed's nodes the broker does not list in r (NULL: all
+    are there) and whether the DB answered.  */
+static const char *
+s_missing (e2e_world_t *w, const e2e_run_t *r)
+{
+    static const char *const names[] = {"db-1", "db-2", "svc-latest",
+                                        "svc-stale"};
+    const char *state = e2e_run_text (r, "state");
+    if (!*state || streq (state, "unreachable") || streq (state, "restoring"))
+        return "the DB";
+    json_t *nodes = r->json ? json_object_get (r->json, "nodes") : NULL;
+    for (int i = 0; i < 4; i++)
+        if ((i >= 2 || w->db[i]) && !json_object_get (nodes, names[i]))
+            return names[i];
+    return NULL;
+}
+
+void
+e2e_heal (e2e_world_t *w, int window)
+{
+    e2e_fault_heal (&w->m, window);
+    int64_t deadline = zclock_mono () + E2E_STATE_WAIT;
+    const char *missing = "the DB";
+    while (missing && zclock_mono () < deadline) {
+        e2e_run_t r = E2E_OPS (w, E2E_DOWN_TIMEOUT, "status");
+        missing = s_missing (w, &r);
+        e2e_run_done (&r);
+    }
+    if (missing)
+        e2e_violation (&w->m, "%s not back %d ms after the heal of %s", missing,
+                       E2E_STATE_WAIT,
+                       e2e_fault_name (w->m.windows[window].fault));
+    else
+        e2e_step (w, "whole again after %s",
+                  e2e_fault_name (w->m.windows[window].fault));
+    e2e_fault_whole (&w->m, window);
+}
+
 /*  --- backups and restores ---------------------------------------------- */
 
 void

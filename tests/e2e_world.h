@@ -34,6 +34,7 @@ typedef struct {
     int restore_fault;    /* E2E_F_RESTORE_KILL / _TAKEOVER, or -1 */
     bool backup_flow;     /* the DB backs up every second */
     bool race_in_recover; /* orders at once while recover runs */
+    int recover_delay_ms; /* the DB stays recovering before recover runs */
     int svc_proc;         /* the service run as a program, or -1 */
 } e2e_plan_t;
 
@@ -172,6 +173,10 @@ void e2e_backup (e2e_world_t *w, char *path, size_t len);
     (also when it fails: it may have begun), retried while a backup job
     holds the DB node. Returns its exit code.  */
 int e2e_restore (e2e_world_t *w, const char *path);
+/*  Heals window now, then waits (E2E_STATE_WAIT) until the cluster is
+    whole again: the DB answers and the broker lists every DB node and
+    both services; then marks it so. Not whole in time is a violation. */
+void e2e_heal (e2e_world_t *w, int window);
 /*  The DB's state as recobus-ops status sees it (caller frees). */
 char *e2e_state (e2e_world_t *w);
 /*  Waits until the DB answers (not unreachable, not restoring). */

@@ -131,8 +131,9 @@ s_recover_once (e2e_world_t *w, bool first)
         e2e_db_start (w, 0, false);
     if (faulty && w->plan.fault == F_KILL_BROKER)
         e2e_broker_start (w, false);
-    if (faulty && w->plan.fault != F_FLUSH)
-        e2e_fault_heal (&w->m, window);
+    if (faulty &&
+        (w->plan.fault == F_KILL_DB || w->plan.fault == F_KILL_BROKER))
+        e2e_heal (w, window);
     return rc;
 }
 
@@ -202,7 +203,7 @@ s_disaster (e2e_world_t *w)
             e2e_kill (w, &w->db[0], "db-1");
             e2e_orders (w, 1 + (int) e2e_rand (w, 2), true);
             e2e_db_start (w, 0, false);
-            e2e_fault_heal (&w->m, window);
+            e2e_heal (w, window);
             break;
         case D_BROKER_KILL:
             e2e_kill (w, &w->broker, "the broker");
@@ -210,7 +211,7 @@ s_disaster (e2e_world_t *w)
                spread: orders go on while some are still away */
             e2e_orders (w, 2, true);
             e2e_broker_start (w, false);
-            e2e_fault_heal (&w->m, window);
+            e2e_heal (w, window);
             break;
         default: break;
     }
@@ -374,6 +375,10 @@ s_run_seed (uint64_t seed, bool faults)
             0)
             e2e_fault_heal_all (&w->m, LOST_DATA);
         e2e_orders (w, (int) e2e_rand (w, 5), false);
+        if (p->recover_delay_ms) { /* the operator takes a while */
+            e2e_step (w, "recover in %d ms", p->recover_delay_ms);
+            zclock_sleep (p->recover_delay_ms);
+        }
         s_recover_all (w);
     }
     e2e_orders (w, 2 + (int) e2e_rand (w, 5), false);
