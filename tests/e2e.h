@@ -79,6 +79,8 @@ typedef struct {
       latest-only `ok` answer came last (-1 if none), one the service
       has cached unless its cache is tiny;
     - "GO": sends again;
+    - "ASK" SVC KEY (decimal strings): one more GET of key KEY to service
+      SVC (0 latest-only, 1 stale-ok), whatever is in flight;
     - "STOP": waits for what is still in flight (up to max-wait plus a
       margin) and answers "pi": its records (the caller frees them) and
       their count.  */

@@ -10,7 +10,9 @@
       nodes' redis-timeout) while a put of a key latest-only has cached
       goes out; then `sync`.
     - db-pause, broker-pause: SIGSTOP of the DB nodes / of the broker for
-      1-5 s (past heartbeat x liveness) while orders go out; then `sync`.
+      1-5 s (past heartbeat x liveness) while orders go out (for the DB
+      nodes: one into the stopped node's socket, more once the broker
+      let it go); then `sync`.
     - db-kill-apply: the APPLY of a put of a cached key sits in the
       stopped redis-server's socket when the DB nodes are killed; Redis
       then runs it, nobody pushes; the DB nodes restart; `sync`.
@@ -19,7 +21,8 @@
       must re-send it, and the journal hold it once.
     - svc-kill, svc-pause: SIGKILL (restart on the same endpoint) or
       SIGSTOP for 1-5 s of the service node run as a program, while
-      orders land.
+      orders land (when paused: one before the broker let it go, more
+      after, whose UPDATEs it never gets, and their keys asked of it).
     - restore:kill-db, restore:takeover: the DB node running a restore
       frozen as soon as it logs that it began, then killed; restarted at
       once, or (the takeover, two DB nodes) only after the other one took
@@ -293,7 +296,9 @@ s_db_pause (e2e_world_t *w)
     int64_t until = zclock_mono () + s_pause_ms (w);
     int window = e2e_fault_begin (&w->m, E2E_F_DB_PAUSE, -1);
     s_pause_dbs (w, true);
-    s_orders (w, 1 + (int) e2e_frand (w, 3), true);
+    s_orders (w, 1, true); /* into the stopped node's socket */
+    e2e_wait_expired (w, "db-1");
+    s_orders (w, 1 + (int) e2e_frand (w, 2), true); /* to nobody */
     s_last_until (until);
     s_pause_dbs (w, false);
     e2e_heal (w, window);
@@ -375,8 +380,16 @@ s_svc_pause (e2e_world_t *w)
     int64_t until = zclock_mono () + s_pause_ms (w);
     int window = e2e_fault_begin (&w->m, E2E_F_SVC_PAUSE, i);
     pid_t pid = rb_proc_pid (w->svc_proc[i]);
-    e2e_pause (w, pid, i ? "svc-stale" : "svc-latest");
-    s_orders (w, 1 + (int) e2e_frand (w, 3), false);
+    const char *name = i ? "svc-stale" : "svc-latest";
+    e2e_pause (w, pid, name);
+    s_orders (w, 1, false); /* its UPDATE waits in the node's socket */
+    e2e_wait_expired (w, name);
+    int n = 1 + (int) e2e_frand (w, 3);
+    uint64_t first = w->m.n_orders + 1;
+    s_orders (w, n, false); /* their UPDATEs go nowhere */
+    for (uint64_t seq = first; seq <= w->m.n_orders; seq++)
+        if (e2e_model_order (&w->m, seq)) /* asked while it stands still */
+            e2e_load_ask (w, i, e2e_model_order (&w->m, seq)->key);
     s_last_until (until);
     e2e_resume (w, pid, i ? "svc-stale" : "svc-latest");
     e2e_heal (w, window);

@@ -127,11 +127,14 @@ s_new_rec (load_t *self, int who, size_t *index)
 
 /*  --- terminals ----------------------------------------------------------- */
 
+/*  A GET of key (-1: one drawn) to service svc. */
 static void
-s_send_get (load_t *self, int svc)
+s_send_get (load_t *self, int svc, int key)
 {
     size_t index;
     e2e_rec_t *r = s_new_rec (self, svc, &index);
+    if (key >= 0)
+        r->key = (uint16_t) key;
     rb_header_t h;
     memset (&h, 0, sizeof h);
     h.kind = RB_K_REQUEST;
@@ -273,7 +276,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     }
     for (int svc = 0; svc < 2; svc++)
         for (int i = 0; i < PER_TICK && self->inflight[svc] < INFLIGHT; i++)
-            s_send_get (self, svc);
+            s_send_get (self, svc, -1);
     if (rb_bus_registered (self->bus))
         while (self->inflight[E2E_PROBE] < PROBES)
             s_send_probe (self);
@@ -284,11 +287,17 @@ static int
 s_on_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
 {
     load_t *self = (load_t *) arg;
-    char *cmd = zstr_recv (pipe);
+    zmsg_t *msg = zmsg_recv (pipe);
+    char *cmd = msg ? zmsg_popstr (msg) : NULL;
     int rc = 0;
     if (!cmd || streq (cmd, "$TERM"))
         rc = -1;
-    else if (streq (cmd, "HOLD")) {
+    else if (streq (cmd, "ASK") && zmsg_size (msg) == 2) {
+        char *svc = zmsg_popstr (msg), *key = zmsg_popstr (msg);
+        s_send_get (self, atoi (svc) != 0, atoi (key));
+        zstr_free (&svc);
+        zstr_free (&key);
+    } else if (streq (cmd, "HOLD")) {
         self->holding = true;
         self->held = false;
         self->drain_until =
@@ -302,6 +311,7 @@ s_on_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
             e2e_us () + (int64_t) (self->opts.max_wait_ms + MARGIN_MS) * 1000;
     }
     zstr_free (&cmd);
+    zmsg_destroy (&msg);
     return rc;
 }
 

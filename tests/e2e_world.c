@@ -287,6 +287,15 @@ e2e_load_go (e2e_world_t *w)
     e2e_step (w, "load goes on");
 }
 
+void
+e2e_load_ask (e2e_world_t *w, int svc, int key)
+{
+    char s[8], k[8];
+    snprintf (s, sizeof s, "%d", svc);
+    snprintf (k, sizeof k, "%d", key);
+    zstr_sendx (w->load, "ASK", s, k, NULL);
+}
+
 /*  --- the whole world ------------------------------------------------------
  */
 

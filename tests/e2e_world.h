@@ -102,6 +102,8 @@ int e2e_redis_wait_input (e2e_world_t *w, int timeout_ms);
     random hot key) and go on.  */
 int e2e_load_hold (e2e_world_t *w);
 void e2e_load_go (e2e_world_t *w);
+/*  One more GET of key to service svc from the load (recorded, checked). */
+void e2e_load_ask (e2e_world_t *w, int svc, int key);
 
 /*  --- e2e_ops.c: recobus-ops ---------------------------------------------- */
 
@@ -173,6 +175,9 @@ void e2e_backup (e2e_world_t *w, char *path, size_t len);
     (also when it fails: it may have begun), retried while a backup job
     holds the DB node. Returns its exit code.  */
 int e2e_restore (e2e_world_t *w, const char *path);
+/*  Waits (E2E_STATE_WAIT) until the broker no longer lists node name
+    (it expired the node). 0, or -1 at the deadline.  */
+int e2e_wait_expired (e2e_world_t *w, const char *name);
 /*  Heals window now, then waits (E2E_STATE_WAIT) until the cluster is
     whole again: the DB answers and the broker lists every DB node and
     both services; then marks it so. Not whole in time is a violation. */
