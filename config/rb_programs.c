@@ -176,7 +176,11 @@ const rb_program_t rb_program_ops = {
     "  status                state, epoch, watermark, keys, recovering, "
     "nodes\n"
     "  sync                  re-send journaled orders the DB has not "
-    "acknowledged",
+    "acknowledged\n"
+    "  journal check         each damaged record with its offset; exit 65 "
+    "on damage\n"
+    "  journal repair [--next-seq N]\n"
+    "                        keep the intact start, set the rest aside",
     "ops",
     s_ops,
 };

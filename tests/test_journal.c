@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "rb_backup.h"
+#include "rb_jtest.h"
 #include "rb_journal.h"
 #include "rb_msg.h"
 #include "rb_proc.h"
@@ -22,107 +23,42 @@ static char s_path[512];
 static void
 s_setup (void)
 {
-    s_dir = rb_temp_dir ("rb-journal-test");
-    ck_assert_ptr_nonnull (s_dir);
-    snprintf (s_path, sizeof s_path, "%s/ops.journal", s_dir);
+    rb_jt_make_dir (&s_dir, s_path, sizeof s_path, "rb-journal-test");
 }
 
 static void
 s_teardown (void)
 {
-    rb_remove_tree (s_dir);
-    free (s_dir);
-}
-
-static rb_journal_t *
-s_open (const char *path)
-{
-    rb_journal_err_t err;
-    rb_journal_t *j = rb_journal_open (path, 0, 0, &err);
-    ck_assert_msg (j != NULL, "open: %s", err.text);
-    return j;
-}
-
-/*  One committed order (value NULL: delete); returns its seq. */
-static uint64_t
-s_put (rb_journal_t *j, const char *key, const char *value)
-{
-    uint64_t seq = 0;
-    int op = value ? RB_OP_PUT : RB_OP_DELETE;
-    ck_assert_int_eq (rb_journal_add (j, op, key, strlen (key), value,
-                                      value ? strlen (value) : 0, &seq),
-                      0);
-    ck_assert_int_eq (rb_journal_commit (j), 0);
-    return seq;
-}
-
-static void
-s_ack (rb_journal_t *j, uint64_t lo, uint64_t hi, uint64_t watermark)
-{
-    uint64_t seqs[64];
-    size_t n = 0;
-    for (uint64_t s = lo; s <= hi; s++)
-        seqs[n++] = s;
-    ck_assert_int_eq (rb_journal_ack (j, seqs, n, watermark), 0);
-}
-
-static long
-s_size (const char *path)
-{
-    struct stat st;
-    ck_assert_int_eq (stat (path, &st), 0);
-    return (long) st.st_size;
-}
-
-/*  The whole file (*len bytes); caller frees. */
-static char *
-s_slurp (const char *path, long *len)
-{
-    *len = s_size (path);
-    char *buf = malloc ((size_t) *len + 1);
-    FILE *f = fopen (path, "rb");
-    ck_assert_ptr_nonnull (f);
-    ck_assert_int_eq (fread (buf, 1, (size_t) *len, f), (size_t) *len);
-    fclose (f);
-    return buf;
-}
-
-static void
-s_spew (const char *path, const char *buf, long len)
-{
-    FILE *f = fopen (path, "wb");
-    ck_assert_ptr_nonnull (f);
-    ck_assert_int_eq (fwrite (buf, 1, (size_t) len, f), (size_t) len);
-    fclose (f);
+    rb_jt_remove_dir (&s_dir);
 }
 
 START_TEST (journal_new_file_starts_at_seq_one)
 {
-    rb_journal_t *j = s_open (s_path);
+    rb_journal_t *j = rb_jt_open (s_path);
     ck_assert_uint_eq (rb_journal_next_seq (j), 1);
     ck_assert_uint_eq (rb_journal_pending (j, NULL, NULL), 0);
     ck_assert_uint_eq (rb_journal_orders (j), 0);
     ck_assert_ptr_null (rb_journal_warning (j));
     rb_journal_destroy (&j);
     ck_assert_ptr_null (j);
-    ck_assert_int_eq (s_size (s_path), 8);
+    ck_assert_int_eq (rb_jt_size (s_path), 8);
 }
 END_TEST
 
 START_TEST (journal_seq_continues_across_reopen)
 {
-    rb_journal_t *j = s_open (s_path);
-    ck_assert_uint_eq (s_put (j, "a", "1"), 1);
-    ck_assert_uint_eq (s_put (j, "b", "2"), 2);
-    s_ack (j, 1, 2, 2);
-    ck_assert_uint_eq (s_put (j, "c", NULL), 3);
+    rb_journal_t *j = rb_jt_open (s_path);
+    ck_assert_uint_eq (rb_jt_put (j, "a", "1"), 1);
+    ck_assert_uint_eq (rb_jt_put (j, "b", "2"), 2);
+    rb_jt_ack (j, 1, 2, 2);
+    ck_assert_uint_eq (rb_jt_put (j, "c", NULL), 3);
     rb_journal_destroy (&j);
-    j = s_open (s_path);
+    j = rb_jt_open (s_path);
     ck_assert_uint_eq (rb_journal_next_seq (j), 4);
     ck_assert_uint_eq (rb_journal_orders (j), 3);
-    ck_assert_uint_eq (s_put (j, "d", "4"), 4);
+    ck_assert_uint_eq (rb_jt_put (j, "d", "4"), 4);
     rb_journal_destroy (&j);
-    j = s_open (s_path);
+    j = rb_jt_open (s_path);
     ck_assert_uint_eq (rb_journal_next_seq (j), 5);
     rb_journal_destroy (&j);
 }
@@ -130,7 +66,7 @@ END_TEST
 
 START_TEST (journal_staged_orders_count_only_once_committed)
 {
-    rb_journal_t *j = s_open (s_path);
+    rb_journal_t *j = rb_jt_open (s_path);
     uint64_t seq;
     ck_assert_int_eq (rb_journal_add (j, RB_OP_PUT, "a", 1, "v", 1, &seq), 0);
     ck_assert_int_eq (rb_journal_add (j, RB_OP_PUT, "b", 1, "v", 1, &seq), 0);
@@ -138,9 +74,9 @@ START_TEST (journal_staged_orders_count_only_once_committed)
     ck_assert_uint_eq (rb_journal_staged (j), 2);
     ck_assert_uint_eq (rb_journal_pending (j, NULL, NULL), 0);
     rb_journal_destroy (&j); /* a crash before the fsync */
-    j = s_open (s_path);
+    j = rb_jt_open (s_path);
     ck_assert_uint_eq (rb_journal_next_seq (j), 1);
-    ck_assert_uint_eq (s_put (j, "a", "v"), 1);
+    ck_assert_uint_eq (rb_jt_put (j, "a", "v"), 1);
     ck_assert_uint_eq (rb_journal_pending (j, NULL, NULL), 1);
     rb_journal_destroy (&j);
 }
@@ -148,7 +84,7 @@ END_TEST
 
 START_TEST (journal_refuses_bad_orders_and_stages_nothing)
 {
-    rb_journal_t *j = s_open (s_path);
+    rb_journal_t *j = rb_jt_open (s_path);
     uint64_t seq;
     char long_key[66];
     memset (long_key, 'k', 65);
@@ -175,19 +111,20 @@ END_TEST
 static void
 s_build (bool ack_last, long *before, long *after)
 {
-    rb_journal_t *j = s_open (s_path);
-    s_put (j, "a", "first");
-    s_put (j, "b", "second");
-    s_ack (j, 1, 2, 2);
-    s_put (j, "c", NULL);
-    s_put (j, "d", "fourth");
-    *before = s_size (s_path);
+    rb_journal_t *j = rb_jt_open (s_path);
+    rb_jt_put (j, "a", "first");
+    rb_jt_put (j, "b", "second");
+    rb_jt_ack (j, 1, 2, 2);
+    rb_jt_put (j, "c", NULL);
+    rb_jt_put (j, "d", "fourth");
+    *before = rb_jt_size (s_path);
     if (ack_last)
-        s_ack (j, 3, 4, 4);
+        rb_jt_ack (j, 3, 4, 4);
     else
-        s_put (j, "e", "the last order, long enough to tear in many places");
+        rb_jt_put (j, "e",
+                   "the last order, long enough to tear in many places");
     rb_journal_destroy (&j);
-    *after = s_size (s_path);
+    *after = rb_jt_size (s_path);
 }
 
 static void
@@ -195,23 +132,23 @@ s_check_cut (bool ack_last)
 {
     long before, after, len;
     s_build (ack_last, &before, &after);
-    char *full = s_slurp (s_path, &len);
+    char *full = rb_jt_slurp (s_path, &len);
     char copy[600];
     snprintf (copy, sizeof copy, "%s/torn.journal", s_dir);
     for (long cut = before; cut < after; cut++) {
-        s_spew (copy, full, cut);
-        rb_journal_t *j = s_open (copy);
+        rb_jt_spew (copy, full, cut);
+        rb_journal_t *j = rb_jt_open (copy);
         ck_assert_msg ((rb_journal_warning (j) != NULL) == (cut > before),
                        "cut at %ld: warning %s", cut, rb_journal_warning (j));
         ck_assert_uint_eq (rb_journal_next_seq (j), 5);
         ck_assert_uint_eq (rb_journal_orders (j), 4);
         ck_assert_uint_eq (rb_journal_pending (j, NULL, NULL), 2);
         rb_journal_destroy (&j);
-        ck_assert_int_eq (s_size (copy), before);
+        ck_assert_int_eq (rb_jt_size (copy), before);
         /* it goes on from there: the next order gets the dropped seq */
-        j = s_open (copy);
+        j = rb_jt_open (copy);
         ck_assert_ptr_null (rb_journal_warning (j));
-        ck_assert_uint_eq (s_put (j, "z", "again"), 5);
+        ck_assert_uint_eq (rb_jt_put (j, "z", "again"), 5);
         rb_journal_destroy (&j);
     }
     free (full);
@@ -233,15 +170,15 @@ START_TEST (journal_cuts_a_complete_last_record_with_a_bad_checksum)
 {
     long before, after, len;
     s_build (false, &before, &after);
-    char *buf = s_slurp (s_path, &len);
+    char *buf = rb_jt_slurp (s_path, &len);
     buf[after - 3] ^= 0x20;
-    s_spew (s_path, buf, len);
+    rb_jt_spew (s_path, buf, len);
     free (buf);
-    rb_journal_t *j = s_open (s_path);
+    rb_journal_t *j = rb_jt_open (s_path);
     ck_assert_ptr_nonnull (strstr (rb_journal_warning (j), "checksum"));
     ck_assert_uint_eq (rb_journal_next_seq (j), 5);
     rb_journal_destroy (&j);
-    ck_assert_int_eq (s_size (s_path), before);
+    ck_assert_int_eq (rb_jt_size (s_path), before);
 }
 END_TEST
 
@@ -249,15 +186,15 @@ START_TEST (journal_cuts_a_last_record_whose_header_is_damaged)
 {
     long before, after, len;
     s_build (false, &before, &after);
-    char *buf = s_slurp (s_path, &len);
+    char *buf = rb_jt_slurp (s_path, &len);
     buf[before + 5] ^= 0x01; /* the length's own checksum */
-    s_spew (s_path, buf, len);
+    rb_jt_spew (s_path, buf, len);
     free (buf);
-    rb_journal_t *j = s_open (s_path);
+    rb_journal_t *j = rb_jt_open (s_path);
     ck_assert_ptr_nonnull (strstr (rb_journal_warning (j), "length"));
     ck_assert_uint_eq (rb_journal_next_seq (j), 5);
     rb_journal_destroy (&j);
-    ck_assert_int_eq (s_size (s_path), before);
+    ck_assert_int_eq (rb_jt_size (s_path), before);
 }
 END_TEST
 
@@ -265,35 +202,35 @@ START_TEST (journal_cuts_a_zero_filled_tail)
 {
     long before, after, len;
     s_build (false, &before, &after);
-    char *buf = s_slurp (s_path, &len);
+    char *buf = rb_jt_slurp (s_path, &len);
     buf = realloc (buf, (size_t) len + 4096);
     memset (buf + len, 0, 4096);
-    s_spew (s_path, buf, len + 4096);
+    rb_jt_spew (s_path, buf, len + 4096);
     free (buf);
-    rb_journal_t *j = s_open (s_path);
+    rb_journal_t *j = rb_jt_open (s_path);
     ck_assert_ptr_nonnull (rb_journal_warning (j));
     ck_assert_uint_eq (rb_journal_next_seq (j), 6);
     rb_journal_destroy (&j);
-    ck_assert_int_eq (s_size (s_path), after);
+    ck_assert_int_eq (rb_jt_size (s_path), after);
 }
 END_TEST
 
 START_TEST (journal_refuses_a_damaged_record_before_the_last_with_its_offset)
 {
-    rb_journal_t *j = s_open (s_path);
-    s_put (j, "a", "one");
-    long second = s_size (s_path);
-    s_put (j, "b", "two");
-    s_put (j, "c", "three");
+    rb_journal_t *j = rb_jt_open (s_path);
+    rb_jt_put (j, "a", "one");
+    long second = rb_jt_size (s_path);
+    rb_jt_put (j, "b", "two");
+    rb_jt_put (j, "c", "three");
     rb_journal_destroy (&j);
     long len;
-    char *buf = s_slurp (s_path, &len);
+    char *buf = rb_jt_slurp (s_path, &len);
     for (int where = 0; where < 2; where++) {
         char *bad = malloc ((size_t) len);
         memcpy (bad, buf, (size_t) len);
         /* a flipped bit in the payload, or in the length field */
         bad[second + (where ? 1 : 16)] ^= 0x04;
-        s_spew (s_path, bad, len);
+        rb_jt_spew (s_path, bad, len);
         free (bad);
         rb_journal_err_t err;
         j = rb_journal_open (s_path, 0, 0, &err);
@@ -303,7 +240,7 @@ START_TEST (journal_refuses_a_damaged_record_before_the_last_with_its_offset)
         char want[64];
         snprintf (want, sizeof want, "offset %ld", second);
         ck_assert_msg (strstr (err.text, want), "%s", err.text);
-        ck_assert_int_eq (s_size (s_path), len); /* left as it was */
+        ck_assert_int_eq (rb_jt_size (s_path), len); /* left as it was */
     }
     free (buf);
 }
@@ -311,7 +248,7 @@ END_TEST
 
 START_TEST (journal_refuses_a_file_that_is_not_a_journal)
 {
-    s_spew (s_path, "KEY\tVALUE\nKEY2\tVALUE2\n", 22);
+    rb_jt_spew (s_path, "KEY\tVALUE\nKEY2\tVALUE2\n", 22);
     rb_journal_err_t err;
     ck_assert_ptr_null (rb_journal_open (s_path, 0, 0, &err));
     ck_assert_int_eq (err.code, RB_JOURNAL_E_CORRUPT);
@@ -322,12 +259,12 @@ END_TEST
 
 START_TEST (journal_starts_afresh_after_a_torn_header)
 {
-    s_spew (s_path, "RBJ", 3);
-    rb_journal_t *j = s_open (s_path);
+    rb_jt_spew (s_path, "RBJ", 3);
+    rb_journal_t *j = rb_jt_open (s_path);
     ck_assert_ptr_nonnull (rb_journal_warning (j));
-    ck_assert_uint_eq (s_put (j, "a", "1"), 1);
+    ck_assert_uint_eq (rb_jt_put (j, "a", "1"), 1);
     rb_journal_destroy (&j);
-    j = s_open (s_path);
+    j = rb_jt_open (s_path);
     ck_assert_uint_eq (rb_journal_next_seq (j), 2);
     rb_journal_destroy (&j);
 }
@@ -348,12 +285,12 @@ END_TEST
 
 START_TEST (journal_tracks_pending_and_acknowledged_orders_across_reopen)
 {
-    rb_journal_t *j = s_open (s_path);
+    rb_journal_t *j = rb_jt_open (s_path);
     char key[8], value[8];
     for (int i = 1; i <= 10; i++) {
         snprintf (key, sizeof key, "k%d", i);
         snprintf (value, sizeof value, "v%d", i);
-        s_put (j, key, value);
+        rb_jt_put (j, key, value);
     }
     uint64_t acked[] = {1, 2, 3, 7};
     ck_assert_int_eq (rb_journal_ack (j, acked, 4, 7), 0);
@@ -384,13 +321,13 @@ START_TEST (journal_tracks_pending_and_acknowledged_orders_across_reopen)
         rb_journal_map_destroy (&map);
         free (offsets);
         rb_journal_destroy (&j);
-        j = s_open (s_path);
+        j = rb_jt_open (s_path);
     }
     uint64_t rest[] = {5, 6, 8, 9, 10, 11};
     ck_assert_int_eq (rb_journal_ack (j, rest, 5, 10), 0);
     ck_assert_uint_eq (rb_journal_pending (j, NULL, NULL), 0);
     rb_journal_destroy (&j);
-    j = s_open (s_path);
+    j = rb_jt_open (s_path);
     ck_assert_uint_eq (rb_journal_pending (j, NULL, NULL), 0);
     ck_assert_uint_eq (rb_journal_next_seq (j), 11);
     rb_journal_destroy (&j);
@@ -399,7 +336,7 @@ END_TEST
 
 START_TEST (journal_keeps_many_pending_orders_in_order)
 {
-    rb_journal_t *j = s_open (s_path);
+    rb_journal_t *j = rb_jt_open (s_path);
     uint64_t seq;
     for (int i = 0; i < 20000; i++) {
         char key[16];
@@ -436,7 +373,7 @@ START_TEST (journal_keeps_many_pending_orders_in_order)
         rb_journal_map_destroy (&map);
         free (offsets);
         rb_journal_destroy (&j);
-        j = s_open (s_path);
+        j = rb_jt_open (s_path);
     }
     rb_journal_destroy (&j);
 }
@@ -444,8 +381,8 @@ END_TEST
 
 START_TEST (journal_writer_holds_a_lock_readers_do_not_need)
 {
-    rb_journal_t *j = s_open (s_path);
-    s_put (j, "a", "1");
+    rb_journal_t *j = rb_jt_open (s_path);
+    rb_jt_put (j, "a", "1");
     rb_journal_err_t err;
     ck_assert_ptr_null (rb_journal_open (s_path, 0, 100, &err));
     ck_assert_int_eq (err.code, RB_JOURNAL_E_LOCKED);
@@ -458,7 +395,100 @@ START_TEST (journal_writer_holds_a_lock_readers_do_not_need)
     ck_assert_int_eq (rb_journal_add (r, RB_OP_PUT, "b", 1, "2", 1, &seq), -1);
     rb_journal_destroy (&r);
     rb_journal_destroy (&j);
-    j = s_open (s_path);
+    j = rb_jt_open (s_path);
+    rb_journal_destroy (&j);
+}
+END_TEST
+
+START_TEST (journal_writer_that_waited_for_the_lock_takes_the_next_seq)
+{
+    rb_journal_t *j = rb_jt_open (s_path);
+    ck_assert_uint_eq (rb_jt_put (j, "alice", "v1"), 1);
+    /* a second writer opens the file and waits for our lock */
+    pid_t pid = rb_jt_second_writer (s_path);
+    /* an order appended meanwhile, longer than the second writer's */
+    ck_assert_uint_eq (rb_jt_put (j, "alice", "v2, appended while bob waits"),
+                       2);
+    rb_journal_destroy (&j);
+    int seq = rb_jt_second_writer_seq (pid);
+    ck_assert_msg (seq == 3,
+                   "the second writer got seq %d, want 3: the one after the "
+                   "order appended while it waited",
+                   seq);
+    /* both orders of alice and bob's are there, intact, in order */
+    j = rb_jt_open (s_path);
+    ck_assert_ptr_null (rb_journal_warning (j));
+    ck_assert_uint_eq (rb_journal_orders (j), 3);
+    ck_assert_uint_eq (rb_journal_next_seq (j), 4);
+    uint64_t *offsets;
+    ck_assert_uint_eq (rb_journal_pending_list (j, &offsets), 3);
+    rb_journal_map_t *map = rb_journal_map_new (j);
+    const char *keys[] = {"alice", "alice", "bob"};
+    for (int i = 0; i < 3; i++) {
+        rb_jorder_t o;
+        ck_assert_int_eq (rb_journal_map_order (map, offsets[i], &o), 0);
+        ck_assert_uint_eq (o.seq, (uint64_t) i + 1);
+        ck_assert_int_eq (o.key_len, strlen (keys[i]));
+        ck_assert_int_eq (memcmp (o.key, keys[i], o.key_len), 0);
+    }
+    rb_journal_map_destroy (&map);
+    free (offsets);
+    rb_journal_destroy (&j);
+}
+END_TEST
+
+/*  A reader that opens while a writer appends sees the file up to some
+    byte of the records being written: that is a torn tail, never damage,
+    wherever the cut falls in a batch of orders.  */
+START_TEST (journal_reader_takes_a_batch_being_written_for_a_torn_tail)
+{
+    rb_journal_t *j = rb_jt_open (s_path);
+    rb_jt_put (j, "a", "1");
+    rb_jt_put (j, "b", "2");
+    long before = rb_jt_size (s_path), after, len;
+    uint64_t seq;
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq (rb_journal_add (j, RB_OP_PUT, "batch", 5,
+                                          "a value being written", 21, &seq),
+                          0);
+    ck_assert_int_eq (rb_journal_commit (j), 0);
+    rb_journal_destroy (&j);
+    after = rb_jt_size (s_path);
+    char *full = rb_jt_slurp (s_path, &len);
+    for (long cut = before; cut <= after; cut++) {
+        rb_jt_spew (s_path, full, cut);
+        rb_journal_err_t err;
+        rb_journal_t *r =
+            rb_journal_open (s_path, RB_JOURNAL_READONLY, 0, &err);
+        ck_assert_msg (r != NULL, "cut at %ld: %s", cut, err.text);
+        uint64_t orders = rb_journal_orders (r);
+        ck_assert_uint_eq (orders, 2 + 3 * (uint64_t) (cut - before) /
+                                           (uint64_t) (after - before));
+        ck_assert_uint_eq (rb_journal_next_seq (r), orders + 1);
+        rb_journal_destroy (&r);
+        ck_assert_int_eq (rb_jt_size (s_path), cut); /* left alone */
+    }
+    free (full);
+}
+END_TEST
+
+/*  recover keeps a map of the journal and lets the journal go, so that
+    orders can be issued while it runs: the map must not keep the lock.  */
+START_TEST (journal_map_outliving_its_journal_does_not_hold_the_lock)
+{
+    rb_journal_t *j = rb_jt_open (s_path);
+    rb_jt_put (j, "a", "1");
+    uint64_t *offsets;
+    ck_assert_uint_eq (rb_journal_pending_list (j, &offsets), 1);
+    rb_journal_map_t *map = rb_journal_map_new (j);
+    rb_journal_destroy (&j);
+    j = rb_jt_open (s_path); /* no wait: the lock is free */
+    ck_assert_uint_eq (rb_jt_put (j, "b", "2"), 2);
+    rb_jorder_t o;
+    ck_assert_int_eq (rb_journal_map_order (map, offsets[0], &o), 0);
+    ck_assert_uint_eq (o.seq, 1);
+    rb_journal_map_destroy (&map);
+    free (offsets);
     rb_journal_destroy (&j);
 }
 END_TEST
@@ -467,8 +497,8 @@ START_TEST (journal_reader_leaves_a_torn_tail_alone)
 {
     long before, after, len;
     s_build (false, &before, &after);
-    char *buf = s_slurp (s_path, &len);
-    s_spew (s_path, buf, after - 5);
+    char *buf = rb_jt_slurp (s_path, &len);
+    rb_jt_spew (s_path, buf, after - 5);
     free (buf);
     rb_journal_err_t err;
     rb_journal_t *r = rb_journal_open (s_path, RB_JOURNAL_READONLY, 0, &err);
@@ -476,7 +506,7 @@ START_TEST (journal_reader_leaves_a_torn_tail_alone)
     ck_assert_ptr_nonnull (strstr (rb_journal_warning (r), "ignored"));
     ck_assert_uint_eq (rb_journal_next_seq (r), 5);
     rb_journal_destroy (&r);
-    ck_assert_int_eq (s_size (s_path), after - 5);
+    ck_assert_int_eq (rb_jt_size (s_path), after - 5);
 }
 END_TEST
 
@@ -513,23 +543,23 @@ s_expect_recovery (rb_journal_t *j, uint64_t watermark, const char *want)
 
 START_TEST (journal_recovery_compacts_to_the_newest_order_per_key)
 {
-    rb_journal_t *j = s_open (s_path);
-    s_put (j, "a", "a1"); /* 1 */
-    s_put (j, "b", "b1"); /* 2 */
-    s_put (j, "c", "c1"); /* 3 */
-    s_ack (j, 1, 1, 1);   /* one at a time, each on time */
-    s_ack (j, 2, 2, 2);
-    s_ack (j, 3, 3, 3);
-    s_put (j, "a", "a2"); /* 4 */
-    s_put (j, "d", "d1"); /* 5 */
-    s_put (j, "b", NULL); /* 6: a delete */
-    s_ack (j, 4, 6, 6);   /* one batch: 4 and 5 behind 6 */
-    s_put (j, "a", "a3"); /* 7 */
-    s_ack (j, 7, 7, 7);
-    s_put (j, "e", "e1"); /* 8: refused for good */
+    rb_journal_t *j = rb_jt_open (s_path);
+    rb_jt_put (j, "a", "a1"); /* 1 */
+    rb_jt_put (j, "b", "b1"); /* 2 */
+    rb_jt_put (j, "c", "c1"); /* 3 */
+    rb_jt_ack (j, 1, 1, 1);   /* one at a time, each on time */
+    rb_jt_ack (j, 2, 2, 2);
+    rb_jt_ack (j, 3, 3, 3);
+    rb_jt_put (j, "a", "a2"); /* 4 */
+    rb_jt_put (j, "d", "d1"); /* 5 */
+    rb_jt_put (j, "b", NULL); /* 6: a delete */
+    rb_jt_ack (j, 4, 6, 6);   /* one batch: 4 and 5 behind 6 */
+    rb_jt_put (j, "a", "a3"); /* 7 */
+    rb_jt_ack (j, 7, 7, 7);
+    rb_jt_put (j, "e", "e1"); /* 8: refused for good */
     uint64_t eight = 8;
     rb_journal_reject (j, &eight, 1);
-    s_put (j, "c", "c2"); /* 9: pending */
+    rb_jt_put (j, "c", "c2"); /* 9: pending */
     for (int round = 0; round < 2; round++) {
         s_expect_recovery (j, 0, "a=7 b=6(del) c=9 d=5");
         s_expect_recovery (j, 3, "a=7 d=5 b=6(del) c=9");
@@ -540,7 +570,7 @@ START_TEST (journal_recovery_compacts_to_the_newest_order_per_key)
         s_expect_recovery (j, 7, "c=9");
         s_expect_recovery (j, 100, "c=9"); /* pending: always */
         rb_journal_destroy (&j);
-        j = s_open (s_path);
+        j = rb_jt_open (s_path);
     }
     uint64_t nine = 9;
     rb_journal_ack (j, &nine, 1, 9);
@@ -552,18 +582,18 @@ END_TEST
 
 START_TEST (journal_recovery_includes_orders_applied_behind_the_watermark)
 {
-    rb_journal_t *j = s_open (s_path);
-    s_put (j, "f", "f1"); /* 1: timed out, delivered much later */
+    rb_journal_t *j = rb_jt_open (s_path);
+    rb_jt_put (j, "f", "f1"); /* 1: timed out, delivered much later */
     for (int i = 2; i <= 50; i++) {
         char key[8];
         snprintf (key, sizeof key, "k%d", i);
-        s_put (j, key, "x");
-        s_ack (j, (uint64_t) i, (uint64_t) i, (uint64_t) i);
+        rb_jt_put (j, key, "x");
+        rb_jt_ack (j, (uint64_t) i, (uint64_t) i, (uint64_t) i);
     }
-    s_ack (j, 1, 1, 50);  /* the DB stood at 50 when it took order 1 */
-    s_put (j, "f", "f2"); /* 51, not acknowledged yet: pending */
+    rb_jt_ack (j, 1, 1, 50);  /* the DB stood at 50 when it took order 1 */
+    rb_jt_put (j, "f", "f2"); /* 51, not acknowledged yet: pending */
     s_expect_recovery (j, 51, "f=51");
-    s_ack (j, 51, 51, 51);
+    rb_jt_ack (j, 51, 51, 51);
     s_expect_recovery (j, 51, "");
     /* a backup at 40 was maybe read before order 1 landed */
     s_expect_recovery (j, 40,
@@ -576,7 +606,7 @@ END_TEST
 
 START_TEST (journal_recovery_of_a_long_journal_reads_from_the_right_place)
 {
-    rb_journal_t *j = s_open (s_path);
+    rb_journal_t *j = rb_jt_open (s_path);
     uint64_t seq, *seqs = malloc (500 * sizeof (uint64_t));
     for (int b = 0; b < 20; b++) {
         for (int i = 0; i < 500; i++) {
@@ -658,7 +688,13 @@ main (void)
         tc, journal_tracks_pending_and_acknowledged_orders_across_reopen);
     tcase_add_test (tc, journal_keeps_many_pending_orders_in_order);
     tcase_add_test (tc, journal_writer_holds_a_lock_readers_do_not_need);
+    tcase_add_test (tc,
+                    journal_writer_that_waited_for_the_lock_takes_the_next_seq);
+    tcase_add_test (tc,
+                    journal_map_outliving_its_journal_does_not_hold_the_lock);
     tcase_add_test (tc, journal_reader_leaves_a_torn_tail_alone);
+    tcase_add_test (tc,
+                    journal_reader_takes_a_batch_being_written_for_a_torn_tail);
     tcase_add_test (tc, journal_recovery_compacts_to_the_newest_order_per_key);
     tcase_add_test (
         tc, journal_recovery_includes_orders_applied_behind_the_watermark);

@@ -768,10 +768,35 @@ START_TEST (ops_refuses_bad_usage_and_bad_data)
     char *help[] = {OPS_BIN, "--help", NULL};
     ck_assert_int_eq (rb_proc_run (help, 10000, &out, &err), 0);
     ck_assert_ptr_nonnull (strstr (out, "recover [--batch N]"));
+    ck_assert_ptr_nonnull (strstr (out, "journal repair [--next-seq N]"));
     free (out);
     free (err);
+    const char *bad[][5] = {{"journal"},
+                            {"journal", "fix"},
+                            {"journal", "check", "now"},
+                            {"journal", "repair", "--next-seq", "0"},
+                            {"journal", "repair", "--next-seq=-1"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = s_ops (bad[i]);
+        ck_assert_msg (r.rc == EX_USAGE, "%s %s: %d", bad[i][0],
+                       bad[i][1] ? bad[i][1] : "", r.rc);
+        s_done (&r);
+    }
 }
 END_TEST
+
+/*  Flips the lowest bit of the journal's byte at offset. */
+static void
+s_flip (long offset)
+{
+    FILE *f = fopen (s_journal, "r+b");
+    ck_assert_ptr_nonnull (f);
+    fseek (f, offset, SEEK_SET);
+    int c = fgetc (f);
+    fseek (f, -1, SEEK_CUR);
+    fputc (c ^ 1, f);
+    fclose (f);
+}
 
 START_TEST (ops_stops_at_a_damaged_or_unusable_journal)
 {
@@ -779,14 +804,7 @@ START_TEST (ops_stops_at_a_damaged_or_unusable_journal)
     OK ("put", "a", "1");
     OK ("put", "b", "2");
     OK ("put", "c", "3");
-    /* a flipped byte in the second record */
-    FILE *f = fopen (s_journal, "r+b");
-    ck_assert_ptr_nonnull (f);
-    fseek (f, 8 + 12 + 25 + 12 + 3, SEEK_SET);
-    int c = fgetc (f);
-    fseek (f, -1, SEEK_CUR);
-    fputc (c ^ 1, f);
-    fclose (f);
+    s_flip (8 + 12 + 25 + 12 + 3); /* in the second record */
     run_t r = OPS ("put", "d", "4");
     ck_assert_int_eq (r.rc, EX_DATAERR);
     ck_assert_msg (strstr (r.err, "offset 45"), "%s", r.err);
@@ -809,6 +827,94 @@ START_TEST (ops_stops_at_a_damaged_or_unusable_journal)
         json_object_get (json_object_get (st, "journal"), "in_use")));
     json_decref (st);
     rb_journal_destroy (&j);
+}
+END_TEST
+
+/*  The whole file at path (*len bytes); the caller frees. */
+static char *
+s_file (const char *path, size_t *len)
+{
+    char *text = NULL;
+    FILE *f = fopen (path, "rb");
+    ck_assert_ptr_nonnull (f);
+    ck_assert_int_eq (fseek (f, 0, SEEK_END), 0);
+    *len = (size_t) ftell (f);
+    rewind (f);
+    text = malloc (*len + 1);
+    ck_assert_uint_eq (fread (text, 1, *len, f), *len);
+    fclose (f);
+    return text;
+}
+
+/*  Records of "put K V" (K, V one byte): an order of 37 bytes, then its
+    acknowledgement of 41. b's order starts at 8 + 78 = 86.  */
+#define B_ORDER 86
+
+START_TEST (ops_journal_check_and_repair_bring_a_damaged_journal_back)
+{
+    s_db_start (true);
+    OK ("put", "a", "1");
+    OK ("put", "b", "2");
+    OK ("put", "c", "3");
+    OK ("put", "d", "4");
+    s_flip (B_ORDER + 30); /* b's value */
+    run_t r = OPS ("journal", "check");
+    ck_assert_int_eq (r.rc, EX_DATAERR);
+    char *want = zsys_sprintf (
+        "damaged: %s: offset 86: checksum mismatch (37 bytes)\n%s: 320 "
+        "bytes, 7 records, 3 orders, last seq 4, next seq 5, 1 damaged\n",
+        s_journal, s_journal);
+    ck_assert_str_eq (r.out, want);
+    zstr_free (&want);
+    ck_assert_ptr_nonnull (
+        strstr (r.err, "journal repair' keeps its first 86"));
+    s_done (&r);
+    char *out = EXPECT (EX_DATAERR, "--json", "journal", "check");
+    json_t *j = s_json_line (out, 0);
+    ck_assert_str_eq (s_str (j, "kind"), "damaged");
+    ck_assert_int_eq (s_int (j, "offset"), B_ORDER);
+    json_decref (j);
+    j = s_json_line (out, 1);
+    ck_assert_int_eq (s_int (j, "keep_bytes"), B_ORDER);
+    ck_assert_int_eq (s_int (j, "lost_orders"), 2);
+    json_decref (j);
+    free (out);
+    /* orders stop; status still shows the DB's watermark */
+    free (EXPECT (EX_DATAERR, "put", "e", "5"));
+    json_t *st = s_status (EX_DATAERR);
+    ck_assert_int_eq (s_int (st, "watermark"), 4);
+    ck_assert_ptr_nonnull (
+        strstr (s_str (json_object_get (st, "journal"), "damaged"), "86"));
+    json_decref (st);
+    size_t len, n;
+    char *damaged = s_file (s_journal, &len);
+    out = EXPECT (0, "journal", "repair");
+    char aside[600];
+    ck_assert_int_eq (
+        sscanf (out, "set aside: %599s (234 bytes from offset 86)", aside), 1);
+    ck_assert_ptr_nonnull (strstr (out, "\nlost seq 2: in unreadable bytes at "
+                                        "offset 86, key unknown\n"
+                                        "lost seq 3: put c 3\n"
+                                        "lost seq 4: put d 4\n"
+                                        "repaired "));
+    ck_assert_ptr_nonnull (strstr (out, "1 order(s) kept, next seq 5"));
+    free (out);
+    char *set = s_file (aside, &n); /* every byte from b's order on */
+    ck_assert_uint_eq (n, len - B_ORDER);
+    ck_assert_int_eq (memcmp (set, damaged + B_ORDER, n), 0);
+    free (set);
+    free (damaged);
+    OK ("journal", "check");
+    out = EXPECT (0, "journal", "repair");
+    ck_assert_ptr_nonnull (strstr (out, "nothing to repair"));
+    free (out);
+    /* re-entered, c gets a seq above the 3 the DB holds for it: taken */
+    out = EXPECT (0, "put", "c", "3 again");
+    ck_assert_str_eq (out, "seq 5\n");
+    free (out);
+    s_expect_record ("c", "3 again", 5);
+    OK ("put", "b", "2");
+    s_expect_record ("b", "2", 6);
 }
 END_TEST
 
@@ -836,6 +942,8 @@ main (void)
     tcase_add_test (tc, ops_journals_every_order_before_sending_it);
     tcase_add_test (tc, ops_refuses_bad_usage_and_bad_data);
     tcase_add_test (tc, ops_stops_at_a_damaged_or_unusable_journal);
+    tcase_add_test (tc,
+                    ops_journal_check_and_repair_bring_a_damaged_journal_back);
     suite_add_tcase (s, tc);
     return rb_test_run (s);
 }

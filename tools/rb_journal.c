@@ -25,20 +25,6 @@
 
 /*  --- small helpers ------------------------------------------------------ */
 
-static void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t) (v >> (8 * i));
-}
-
-static void
-s_put64 (uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t) (v >> (8 * i));
-}
-
 void
 rb_journal_grow_ (void **array, size_t *cap, size_t want, size_t elem)
 {
@@ -52,8 +38,9 @@ rb_journal_grow_ (void **array, size_t *cap, size_t want, size_t elem)
     *cap = cap2;
 }
 
-static void
-s_err (rb_journal_err_t *err, int code, uint64_t offset, const char *fmt, ...)
+void
+rb_journal_err_ (rb_journal_err_t *err, int code, uint64_t offset,
+                 const char *fmt, ...)
 {
     va_list args;
     va_start (args, fmt);
@@ -110,9 +97,8 @@ rb_journal_crc32c (uint32_t crc, const void *buf, size_t len)
     return rb_crc32c (crc, buf, len);
 }
 
-/*  Writes all of buf at offset; 0 or -1 with errno. */
-static int
-s_pwrite_all (int fd, const void *buf, size_t len, uint64_t offset)
+int
+rb_journal_pwrite_all_ (int fd, const void *buf, size_t len, uint64_t offset)
 {
     const uint8_t *p = (const uint8_t *) buf;
     while (len > 0) {
@@ -260,8 +246,8 @@ s_take_order (rb_journal_t *self, const uint8_t *p, uint32_t len,
     if (!why && o.seq == UINT64_MAX)
         why = "seq out of range";
     if (why) {
-        s_err (err, RB_JOURNAL_E_CORRUPT, offset, "%s: offset %" PRIu64 ": %s",
-               self->path, offset, why);
+        rb_journal_err_ (err, RB_JOURNAL_E_CORRUPT, offset,
+                         "%s: offset %" PRIu64 ": %s", self->path, offset, why);
         return -1;
     }
     s_order_seen (self, o.seq, offset);
@@ -280,12 +266,14 @@ s_take_ranges (rb_journal_t *self, const uint8_t *p, uint32_t len,
     for (uint32_t i = 0; !why && i < n; i++) {
         uint64_t lo = rb_jget64 (p + ACKS_FIXED + 16 * i);
         uint64_t hi = rb_jget64 (p + ACKS_FIXED + 16 * i + 8);
-        if (lo > hi || hi >= self->next)
+        if (lo > hi || hi == UINT64_MAX || (hi >= self->next && !self->salvage))
             why = "acknowledges an order not in the journal";
+        else if (hi >= self->next) /* its order was in the damage */
+            self->next = hi + 1;
     }
     if (why) {
-        s_err (err, RB_JOURNAL_E_CORRUPT, offset, "%s: offset %" PRIu64 ": %s",
-               self->path, offset, why);
+        rb_journal_err_ (err, RB_JOURNAL_E_CORRUPT, offset,
+                         "%s: offset %" PRIu64 ": %s", self->path, offset, why);
         return -1;
     }
     uint64_t mark = rb_jget64 (p + 1);
@@ -295,76 +283,40 @@ s_take_ranges (rb_journal_t *self, const uint8_t *p, uint32_t len,
     return 0;
 }
 
+/*  Checks and takes one seq floor record (a repair's): the next order's
+    seq is at least the one it holds; -1 with err.  */
 static int
-s_take (rb_journal_t *self, const uint8_t *p, uint32_t len, uint64_t offset,
-        rb_journal_err_t *err)
+s_take_floor (rb_journal_t *self, const uint8_t *p, uint32_t len,
+              uint64_t offset, rb_journal_err_t *err)
+{
+    uint64_t lowest = len == FLOOR_SIZE ? rb_jget64 (p + 1) : 0;
+    if (lowest < self->next || lowest == UINT64_MAX) {
+        rb_journal_err_ (err, RB_JOURNAL_E_CORRUPT, offset,
+                         "%s: offset %" PRIu64 ": bad seq floor record",
+                         self->path, offset);
+        return -1;
+    }
+    self->next = lowest;
+    return 0;
+}
+
+int
+rb_journal_take_ (rb_journal_t *self, const uint8_t *p, uint32_t len,
+                  uint64_t offset, rb_journal_err_t *err)
 {
     if (p[0] == T_ORDER)
         return s_take_order (self, p, len, offset, err);
     if (p[0] == T_ACK || p[0] == T_REJECT)
         return s_take_ranges (self, p, len, offset, err);
-    s_err (err, RB_JOURNAL_E_CORRUPT, offset,
-           "%s: offset %" PRIu64 ": unknown record type %u", self->path, offset,
-           p[0]);
+    if (p[0] == T_FLOOR)
+        return s_take_floor (self, p, len, offset, err);
+    rb_journal_err_ (err, RB_JOURNAL_E_CORRUPT, offset,
+                     "%s: offset %" PRIu64 ": unknown record type %u",
+                     self->path, offset, p[0]);
     return -1;
 }
 
 /*  --- the open scan ------------------------------------------------------- */
-
-/*  Whether a whole, intact record starts at off. */
-static bool
-s_intact_at (const uint8_t *base, uint64_t size, uint64_t off)
-{
-    uint64_t left = size - off;
-    if (left < FRAME_SIZE)
-        return false;
-    uint32_t len = rb_jget32 (base + off);
-    return rb_journal_crc32c (0, base + off, 4) == rb_jget32 (base + off + 4) &&
-           len > 0 && len <= RECORD_MAX && len <= left - FRAME_SIZE &&
-           rb_journal_crc32c (0, base + off + FRAME_SIZE, len) ==
-               rb_jget32 (base + off + 8);
-}
-
-/*  Whether any intact record starts after off: then a bad header at off
-    is damage, not a crash mid-write. Only runs when a header is bad.  */
-static bool
-s_intact_after (const uint8_t *base, uint64_t size, uint64_t off)
-{
-    for (uint64_t at = off + 1; at + FRAME_SIZE <= size; at++)
-        if (s_intact_at (base, size, at))
-            return true;
-    return false;
-}
-
-/*  Why the frame at offset cannot be taken: 0 fine, 1 torn (a crash
-    mid-write: the record runs to the end of the file, nothing intact
-    follows), 2 damaged.  */
-static int
-s_frame_state (const uint8_t *base, uint64_t size, uint64_t off,
-               const char **why)
-{
-    uint64_t left = size - off;
-    if (left < FRAME_SIZE) {
-        *why = "a record header cut short";
-        return 1;
-    }
-    uint32_t len = rb_jget32 (base + off);
-    if (rb_journal_crc32c (0, base + off, 4) != rb_jget32 (base + off + 4) ||
-        len == 0 || len > RECORD_MAX) {
-        *why = "bad record length";
-        return s_intact_after (base, size, off) ? 2 : 1;
-    }
-    if (len > left - FRAME_SIZE) {
-        *why = "a record cut short";
-        return 1;
-    }
-    uint32_t crc = rb_journal_crc32c (0, base + off + FRAME_SIZE, len);
-    if (crc != rb_jget32 (base + off + 8)) {
-        *why = "checksum mismatch";
-        return off + FRAME_SIZE + len == size ? 1 : 2;
-    }
-    return 0;
-}
 
 /*  Cuts the file at offset (a writer) or just stops there (a reader). */
 static int
@@ -378,9 +330,9 @@ s_cut (rb_journal_t *self, uint64_t off, uint64_t size, const char *why,
               why);
     if (!self->readonly &&
         (ftruncate (self->fd, (off_t) off) || fsync (self->fd))) {
-        s_err (err, RB_JOURNAL_E_IO, off,
-               "journal %s: cutting the torn tail: %s", self->path,
-               strerror (errno));
+        rb_journal_err_ (err, RB_JOURNAL_E_IO, off,
+                         "journal %s: cutting the torn tail: %s", self->path,
+                         strerror (errno));
         return -1;
     }
     self->size = off;
@@ -394,18 +346,19 @@ s_scan (rb_journal_t *self, const uint8_t *base, uint64_t size,
     uint64_t off = HEADER_SIZE;
     while (off < size) {
         const char *why = NULL;
-        int state = s_frame_state (base, size, off, &why);
-        if (state == 1)
+        int state = rb_journal_frame_state_ (base, size, off, &why);
+        if (state == F_TORN)
             return s_cut (self, off, size, why, err);
-        if (state == 2) {
-            s_err (err, RB_JOURNAL_E_CORRUPT, off,
-                   "%s: offset %" PRIu64 ": %s (not the last record: the "
-                   "journal is damaged)",
-                   self->path, off, why);
+        if (state != F_OK) {
+            rb_journal_err_ (err, RB_JOURNAL_E_CORRUPT, off,
+                             "%s: offset %" PRIu64
+                             ": %s (not the last record: the "
+                             "journal is damaged)",
+                             self->path, off, why);
             return -1;
         }
         uint32_t len = rb_jget32 (base + off);
-        if (s_take (self, base + off + FRAME_SIZE, len, off, err))
+        if (rb_journal_take_ (self, base + off + FRAME_SIZE, len, off, err))
             return -1;
         off += FRAME_SIZE + len;
     }
@@ -415,31 +368,75 @@ s_scan (rb_journal_t *self, const uint8_t *base, uint64_t size,
 
 /*  --- opening ------------------------------------------------------------- */
 
+/*  Waits up to wait_ms for the flock op on fd: the ms waited, or -1. */
 static int
-s_lock (rb_journal_t *self, int wait_ms, rb_journal_err_t *err)
+s_lock (int fd, const char *path, int op, int wait_ms, rb_journal_err_t *err)
 {
-    int64_t waited = 0;
-    while (flock (self->fd, LOCK_EX | LOCK_NB)) {
+    int waited = 0;
+    while (flock (fd, op | LOCK_NB)) {
         if (errno != EWOULDBLOCK && errno != EINTR) {
-            s_err (err, RB_JOURNAL_E_IO, 0, "journal %s: lock: %s", self->path,
-                   strerror (errno));
+            rb_journal_err_ (err, RB_JOURNAL_E_IO, 0, "journal %s: lock: %s",
+                             path, strerror (errno));
             return -1;
         }
         if (waited >= wait_ms) {
-            s_err (err, RB_JOURNAL_E_LOCKED, 0,
-                   "journal %s: in use by another recobus-ops (waited %d ms)",
-                   self->path, wait_ms);
+            rb_journal_err_ (
+                err, RB_JOURNAL_E_LOCKED, 0,
+                "journal %s: in use by another recobus-ops (waited %d ms)",
+                path, wait_ms);
             return -1;
         }
         usleep (LOCK_POLL_MS * 1000);
         waited += LOCK_POLL_MS;
     }
-    return 0;
+    return waited;
 }
 
-/*  fsyncs the directory holding path, so a new file's name is durable. */
-static int
-s_sync_dir (const char *path)
+/*  Whether path still names the file st describes. */
+static bool
+s_named (const char *path, const struct stat *st)
+{
+    struct stat now;
+    return stat (path, &now) == 0 && now.st_ino == st->st_ino &&
+           now.st_dev == st->st_dev;
+}
+
+int
+rb_journal_open_fd_ (const char *path, int oflags, int lock_op, int wait_ms,
+                     struct stat *st, rb_journal_err_t *err)
+{
+    for (int tries = 0; tries < REOPEN_MAX; tries++) {
+        int fd = open (path, oflags | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            rb_journal_err_ (err, RB_JOURNAL_E_IO, 0, "journal %s: %s", path,
+                             strerror (errno));
+            return -1;
+        }
+        int waited = lock_op ? s_lock (fd, path, lock_op, wait_ms, err) : 0;
+        if (waited >= 0 && fstat (fd, st)) {
+            rb_journal_err_ (err, RB_JOURNAL_E_IO, 0, "journal %s: %s", path,
+                             strerror (errno));
+            waited = -1;
+        } else if (waited >= 0 && !S_ISREG (st->st_mode)) {
+            rb_journal_err_ (err, RB_JOURNAL_E_IO, 0,
+                             "journal %s: not a regular file", path);
+            waited = -1;
+        }
+        if (waited >= 0 && s_named (path, st))
+            return fd;
+        close (fd);
+        if (waited < 0)
+            return -1;
+        wait_ms -= waited; /* replaced while we waited: open the new one */
+    }
+    rb_journal_err_ (
+        err, RB_JOURNAL_E_LOCKED, 0,
+        "journal %s: replaced again and again while waiting for it", path);
+    return -1;
+}
+
+int
+rb_journal_sync_dir_ (const char *path)
 {
     char *copy = strdup (path);
     assert (copy);
@@ -457,10 +454,11 @@ static int
 s_init_file (rb_journal_t *self, rb_journal_err_t *err)
 {
     if (ftruncate (self->fd, 0) ||
-        s_pwrite_all (self->fd, MAGIC, HEADER_SIZE, 0) || fsync (self->fd) ||
-        s_sync_dir (self->path)) {
-        s_err (err, RB_JOURNAL_E_IO, 0, "journal %s: writing the header: %s",
-               self->path, strerror (errno));
+        rb_journal_pwrite_all_ (self->fd, MAGIC, HEADER_SIZE, 0) ||
+        fsync (self->fd) || rb_journal_sync_dir_ (self->path)) {
+        rb_journal_err_ (err, RB_JOURNAL_E_IO, 0,
+                         "journal %s: writing the header: %s", self->path,
+                         strerror (errno));
         return -1;
     }
     self->size = HEADER_SIZE;
@@ -475,8 +473,8 @@ s_load (rb_journal_t *self, uint64_t size, rb_journal_err_t *err)
         return self->readonly ? 0 : s_init_file (self, err);
     void *map = mmap (NULL, size, PROT_READ, MAP_PRIVATE, self->fd, 0);
     if (map == MAP_FAILED) {
-        s_err (err, RB_JOURNAL_E_IO, 0, "journal %s: mmap: %s", self->path,
-               strerror (errno));
+        rb_journal_err_ (err, RB_JOURNAL_E_IO, 0, "journal %s: mmap: %s",
+                         self->path, strerror (errno));
         return -1;
     }
     madvise (map, size, MADV_SEQUENTIAL);
@@ -484,8 +482,9 @@ s_load (rb_journal_t *self, uint64_t size, rb_journal_err_t *err)
     int rc = 0;
     bool prefix = memcmp (base, MAGIC, size < HEADER_SIZE ? size : 8) == 0;
     if (!prefix) {
-        s_err (err, RB_JOURNAL_E_CORRUPT, 0,
-               "%s: offset 0: not a recobus journal (bad magic)", self->path);
+        rb_journal_err_ (err, RB_JOURNAL_E_CORRUPT, 0,
+                         "%s: offset 0: not a recobus journal (bad magic)",
+                         self->path);
         rc = -1;
     } else if (size < HEADER_SIZE) {
         snprintf (self->warning, sizeof self->warning,
@@ -500,28 +499,31 @@ s_load (rb_journal_t *self, uint64_t size, rb_journal_err_t *err)
 }
 
 rb_journal_t *
-rb_journal_open (const char *path, int flags, int lock_wait_ms,
-                 rb_journal_err_t *err)
+rb_journal_new_ (const char *path, bool readonly)
 {
-    memset (err, 0, sizeof *err);
     rb_journal_t *self = (rb_journal_t *) calloc (1, sizeof *self);
     assert (self);
     self->path = strdup (path);
     assert (self->path);
-    self->readonly = (flags & RB_JOURNAL_READONLY) != 0;
+    self->readonly = readonly;
+    self->fd = -1;
     self->next = 1;
-    self->fd = open (
-        path, O_CLOEXEC | (self->readonly ? O_RDONLY : O_RDWR | O_CREAT), 0644);
+    return self;
+}
+
+rb_journal_t *
+rb_journal_open (const char *path, int flags, int lock_wait_ms,
+                 rb_journal_err_t *err)
+{
+    memset (err, 0, sizeof *err);
+    rb_journal_t *self =
+        rb_journal_new_ (path, (flags & RB_JOURNAL_READONLY) != 0);
+    /* a writer takes the size only once it holds the lock */
     struct stat st;
-    int rc = -1;
-    if (self->fd < 0 || fstat (self->fd, &st))
-        s_err (err, RB_JOURNAL_E_IO, 0, "journal %s: %s", path,
-               strerror (errno));
-    else if (!S_ISREG (st.st_mode))
-        s_err (err, RB_JOURNAL_E_IO, 0, "journal %s: not a regular file", path);
-    else if (self->readonly || s_lock (self, lock_wait_ms, err) == 0)
-        rc = s_load (self, (uint64_t) st.st_size, err);
-    if (rc) {
+    self->fd = rb_journal_open_fd_ (
+        path, self->readonly ? O_RDONLY : O_RDWR | O_CREAT,
+        self->readonly ? 0 : LOCK_EX, lock_wait_ms, &st, err);
+    if (self->fd < 0 || s_load (self, (uint64_t) st.st_size, err)) {
         rb_journal_destroy (&self);
         return NULL;
     }
@@ -534,6 +536,10 @@ rb_journal_destroy (rb_journal_t **self_p)
     rb_journal_t *self = *self_p;
     if (!self)
         return;
+    /* a map of the file (recover keeps one) holds the open file, and
+       with it the lock, past close: let the lock go first */
+    if (self->fd >= 0)
+        flock (self->fd, LOCK_UN);
     if (self->fd >= 0)
         close (self->fd);
     free (self->path);
@@ -602,14 +608,12 @@ rb_journal_pending (rb_journal_t *self, uint64_t *first, uint64_t *last)
 
 /*  --- writing ------------------------------------------------------------- */
 
-/*  Frames a payload in place: buf holds FRAME_SIZE free bytes, then len
-    payload bytes.  */
-static void
-s_frame (uint8_t *buf, uint32_t len)
+void
+rb_journal_frame_ (uint8_t *buf, uint32_t len)
 {
-    s_put32 (buf, len);
-    s_put32 (buf + 4, rb_journal_crc32c (0, buf, 4));
-    s_put32 (buf + 8, rb_journal_crc32c (0, buf + FRAME_SIZE, len));
+    rb_jput32 (buf, len);
+    rb_jput32 (buf + 4, rb_journal_crc32c (0, buf, 4));
+    rb_jput32 (buf + 8, rb_journal_crc32c (0, buf + FRAME_SIZE, len));
 }
 
 static int
@@ -653,15 +657,15 @@ rb_journal_add (rb_journal_t *self, int op, const char *key, size_t key_len,
     uint8_t *p = self->stage + self->stage_len + FRAME_SIZE;
     uint64_t s = self->next + self->n_staged;
     p[0] = T_ORDER;
-    s_put64 (p + 1, s);
-    s_put64 (p + 9, s_now_ms ());
+    rb_jput64 (p + 1, s);
+    rb_jput64 (p + 9, s_now_ms ());
     p[17] = (uint8_t) op;
     p[18] = (uint8_t) key_len;
-    s_put32 (p + 19, (uint32_t) value_len);
+    rb_jput32 (p + 19, (uint32_t) value_len);
     memcpy (p + ORDER_FIXED, key, key_len);
     if (value_len)
         memcpy (p + ORDER_FIXED + key_len, value, value_len);
-    s_frame (self->stage + self->stage_len, (uint32_t) len);
+    rb_journal_frame_ (self->stage + self->stage_len, (uint32_t) len);
     rb_journal_grow_ ((void **) &self->staged, &self->cap_staged,
                       self->n_staged + 1, sizeof (jpend_t));
     self->staged[self->n_staged++] = (jpend_t){s, self->stage_len};
@@ -680,7 +684,7 @@ rb_journal_staged (rb_journal_t *self)
 static int
 s_append (rb_journal_t *self, const void *buf, size_t len, bool sync)
 {
-    if (s_pwrite_all (self->fd, buf, len, self->size) == 0 &&
+    if (rb_journal_pwrite_all_ (self->fd, buf, len, self->size) == 0 &&
         (!sync || fsync (self->fd) == 0))
         return 0;
     int saved = errno;
@@ -729,16 +733,16 @@ s_ranges (rb_journal_t *self, int type, const uint64_t *seqs, size_t n,
             while (j + 1 < n && seqs[j + 1] == seqs[j] + 1)
                 j++;
             assert (j + 1 >= n || seqs[j + 1] > seqs[j]); /* ascending */
-            s_put64 (p + ACKS_FIXED + 16 * count, seqs[i]);
-            s_put64 (p + ACKS_FIXED + 16 * count + 8, seqs[j]);
+            rb_jput64 (p + ACKS_FIXED + 16 * count, seqs[i]);
+            rb_jput64 (p + ACKS_FIXED + 16 * count + 8, seqs[j]);
             s_range_seen (self, type, seqs[i], seqs[j], mark);
             i = j + 1;
         }
         p[0] = (uint8_t) type;
-        s_put64 (p + 1, mark);
-        s_put32 (p + 9, count);
+        rb_jput64 (p + 1, mark);
+        rb_jput32 (p + 9, count);
         uint32_t len = ACKS_FIXED + 16 * count;
-        s_frame (rec, len);
+        rb_journal_frame_ (rec, len);
         if (rc == 0 && s_append (self, rec, FRAME_SIZE + len, false))
             rc = -1;
         else if (rc == 0)

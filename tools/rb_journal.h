@@ -17,9 +17,13 @@
     came in behind the DB's watermark, so rb_journal_recovery reads only
     the tail of the file it needs.
 
-    A writer holds an exclusive flock on the file for its lifetime, so two
-    ops processes never hand out the same seq. A reader (READONLY) takes
-    no lock, writes nothing and leaves a torn tail alone.
+    A writer holds an exclusive flock on the file for its lifetime and
+    reads the file (its size, its tail, the next seq) only once it holds
+    it, so two ops processes never hand out the same seq. A reader
+    (READONLY) takes no lock, writes nothing and leaves a torn tail alone:
+    a record a writer is still appending is such a tail, never damage.
+    A seq floor record (written by a repair, rb_journal_repair.h) raises
+    the next seq above every seq the set-aside part may have used.
 
         rb_journal_err_t err;
         rb_journal_t *j = rb_journal_open ("ops.journal", 0, 5000, &err);
@@ -49,7 +53,8 @@ typedef enum {
     RB_JOURNAL_E_IO = 1,      /* open, read, write, fsync, lock failed */
     RB_JOURNAL_E_CORRUPT = 2, /* a damaged record before the last one */
     RB_JOURNAL_E_LOCKED = 3,  /* another writer held the lock too long */
-    RB_JOURNAL_E_ARG = 4      /* a bad key, op or value (nothing written) */
+    RB_JOURNAL_E_ARG = 4      /* a bad key, op or value, a repair refused
+                                 (nothing written) */
 } rb_journal_code_t;
 
 typedef struct {
@@ -78,8 +83,8 @@ typedef struct rb_journal rb_journal_t;
 rb_journal_t *rb_journal_open (const char *path, int flags, int lock_wait_ms,
                                rb_journal_err_t *err);
 
-/*  Closes the file (releasing the lock); staged orders are dropped.
-    NULL-safe; sets *self_p to NULL.  */
+/*  Releases the lock and closes the file; staged orders are dropped.
+    Maps made from it stay readable. NULL-safe; sets *self_p to NULL.  */
 void rb_journal_destroy (rb_journal_t **self_p);
 
 const char *rb_journal_path (rb_journal_t *self);

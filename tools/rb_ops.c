@@ -310,17 +310,24 @@ ops_cmd_order (ops_t *self, int op, const char *key, const char *value)
 
 /*  --- command line and dispatch ----------------------------------------- */
 
+const char *
+ops_arg (int argc, char **argv, int *i, const char *name)
+{
+    size_t len = strlen (name);
+    if (streq (argv[*i], name) && *i + 1 < argc)
+        return argv[++*i];
+    if (strncmp (argv[*i], name, len) == 0 && argv[*i][len] == '=')
+        return argv[*i] + len + 1;
+    return NULL;
+}
+
 /*  Parses "--batch N" / "--batch=N" after recover; 0 or EX_USAGE. */
 static int
 s_recover_args (ops_t *self, int argc, char **argv, int *batch)
 {
     *batch = self->opts.batch;
     for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        if (streq (argv[i], "--batch") && i + 1 < argc)
-            v = argv[++i];
-        else if (strncmp (argv[i], "--batch=", 8) == 0)
-            v = argv[i] + 8;
+        const char *v = ops_arg (argc, argv, &i, "--batch");
         char *end = NULL;
         long n = v ? strtol (v, &end, 10) : 0;
         if (!v || *end || n < 1 || n > RB_BATCH_DEFAULT)
@@ -347,6 +354,9 @@ static const command_t s_commands[] = {{"put", 2, 2, "put KEY VALUE"},
                                        {"recover", 0, 2, "recover [--batch N]"},
                                        {"status", 0, 0, "status"},
                                        {"sync", 0, 0, "sync"},
+                                       {"journal", 1, 3,
+                                        "journal check | journal repair "
+                                        "[--next-seq N]"},
                                        {NULL, 0, 0, NULL}};
 
 static int
@@ -367,12 +377,15 @@ s_dispatch (ops_t *self, int argc, char **argv)
         return ops_cmd_status (self);
     if (streq (cmd, "sync"))
         return ops_cmd_sync (self);
+    if (streq (cmd, "journal"))
+        return ops_cmd_journal (self, argc, argv);
     int batch, rc = s_recover_args (self, argc, argv, &batch);
     return rc ? rc : ops_cmd_recover (self, batch);
 }
 
 /*  Opens the journal: read-only for status when another ops holds it
-    (or when it does not exist yet).  */
+    (or when it does not exist yet); status goes on without a damaged
+    one (the DB's watermark helps a repair).  */
 static int
 s_open_journal (ops_t *self)
 {
@@ -386,6 +399,10 @@ s_open_journal (ops_t *self)
         self->shared = true;
         self->journal =
             rb_journal_open (self->opts.journal, RB_JOURNAL_READONLY, 0, &err);
+    }
+    if (!self->journal && status && err.code == RB_JOURNAL_E_CORRUPT) {
+        snprintf (self->damaged, sizeof self->damaged, "%s", err.text);
+        return 0;
     }
     if (!self->journal)
         return ops_fail (self,
@@ -419,7 +436,8 @@ rb_ops_run (const rb_ops_opts_t *opts, int argc, char **argv)
         snprintf (self.name, sizeof self.name, "%s", opts->name);
     else
         snprintf (self.name, sizeof self.name, "ops-%d", (int) getpid ());
-    int rc = s_open_journal (&self);
+    /* journal check and repair open the file their own way */
+    int rc = streq (c->name, "journal") ? 0 : s_open_journal (&self);
     if (rc == 0)
         rc = s_dispatch (&self, argc, argv);
     rb_bus_destroy (&self.bus);

@@ -11,6 +11,8 @@
       recover [--batch N]         recovery list, diffs, end (S3, S8, S10)
       status                      DB, broker, nodes, journal
       sync                        only the re-send of pending orders
+      journal check|repair        damaged records; keep the valid prefix
+                                  and set the rest aside (no bus)
 
     Results go to stdout (one JSON object a line with json), errors as one
     line to stderr, progress bars to stderr when it is a terminal. The

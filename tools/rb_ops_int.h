@@ -26,6 +26,7 @@ typedef struct {
     char name[RB_NAME_MAX + 1]; /* our node name on the bus */
     rb_journal_t *journal;      /* NULL only for status without a file */
     bool shared;                /* journal opened read-only: in use */
+    char damaged[600];          /* status: why the journal was refused */
     rb_bus_t *bus;              /* once connected */
     int bus_code;               /* why connecting failed (rb_code_t), or 0 */
     char bus_why[300];
@@ -43,6 +44,9 @@ void ops_stall (ops_t *self, int code, const char *why);
 /*  Re-sends every pending order in DIFF batches. 0 when none is left
     pending, else the rb_code_t that stopped it (stall set).  */
 int ops_resend (ops_t *self);
+/*  If argv[*i] is the option name, as "NAME VALUE" (then *i steps past
+    the value) or "NAME=VALUE": its value; else NULL.  */
+const char *ops_arg (int argc, char **argv, int *i, const char *name);
 /*  Sends one request and waits: 0 or the ERROR status; the reply is
     decoded into *b (release with rb_body_release) from *msg (destroy).  */
 int ops_call (ops_t *self, int addr, const char *dest, const rb_body_t *req,
@@ -132,5 +136,7 @@ int ops_cmd_backup (ops_t *self);
 int ops_cmd_restore (ops_t *self, const char *file);
 int ops_cmd_recover (ops_t *self, int batch);
 int ops_cmd_status (ops_t *self);
+/*  journal check | journal repair [--next-seq N]: argv[0] is "journal". */
+int ops_cmd_journal (ops_t *self, int argc, char **argv);
 
 #endif

@@ -159,8 +159,11 @@ s_journal_json (ops_t *ops)
     rb_journal_t *j = ops->journal;
     rb_out_json_bytes (obj, "path", ops->opts.journal,
                        strlen (ops->opts.journal));
-    json_object_set_new (obj, "exists", json_boolean (j != NULL));
+    json_object_set_new (obj, "exists",
+                         json_boolean (j != NULL || ops->damaged[0]));
     json_object_set_new (obj, "in_use", json_boolean (ops->shared));
+    if (ops->damaged[0])
+        rb_out_json_bytes (obj, "damaged", ops->damaged, strlen (ops->damaged));
     json_object_set_new (
         obj, "next_seq",
         json_integer (j ? (json_int_t) rb_journal_next_seq (j) : 1));
@@ -239,12 +242,15 @@ s_print_human (status_t *st)
     s_print_db (st);
     ops_t *ops = st->ops;
     rb_journal_t *j = ops->journal;
-    ops_say ("%-14s %s: next seq %" PRIu64 ", %" PRIu64 " pending%s", "journal",
-             ops->opts.journal, j ? rb_journal_next_seq (j) : 1,
-             j ? rb_journal_pending (j, NULL, NULL) : 0,
-             !j            ? " (no file yet)"
-             : ops->shared ? " (in use by another ops)"
-                           : "");
+    if (ops->damaged[0])
+        ops_say ("%-14s damaged: %s", "journal", ops->damaged);
+    else
+        ops_say ("%-14s %s: next seq %" PRIu64 ", %" PRIu64 " pending%s",
+                 "journal", ops->opts.journal, j ? rb_journal_next_seq (j) : 1,
+                 j ? rb_journal_pending (j, NULL, NULL) : 0,
+                 !j            ? " (no file yet)"
+                 : ops->shared ? " (in use by another ops)"
+                               : "");
     json_t *b = st->broker;
     if (b)
         ops_say ("%-14s %" PRIu64 " nodes, %" PRIu64 " in flight, %" PRIu64
@@ -309,6 +315,10 @@ ops_cmd_status (ops_t *self)
     json_decref (st.db);
     json_decref (st.broker);
     json_decref (st.nodes);
+    if (self->damaged[0]) { /* json: the one line is above */
+        ops_note (self, "%s: see 'recobus-ops journal check'", self->damaged);
+        return EX_DATAERR;
+    }
     if (st.db)
         return 0;
     ops_note (self, "DB: %s", st.db_why); /* json: the one line is above */
