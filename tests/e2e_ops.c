@@ -276,8 +276,11 @@ e2e_sync (e2e_world_t *w, uint64_t *resent)
        get requests it cannot answer) until the broker expires it */
     int64_t deadline = zclock_mono () + E2E_STATE_WAIT;
     e2e_run_t r = E2E_OPS (w, E2E_OPS_TIMEOUT, "sync");
-    while (r.rc == EX_UNAVAILABLE && zclock_mono () < deadline) {
-        e2e_step (w, "sync: exit %d: %s", r.rc, e2e_run_text (&r, "error"));
+    for (int tries = 1; r.rc == EX_UNAVAILABLE && zclock_mono () < deadline;
+         tries++) {
+        if (tries == 1 || tries % 50 == 0) /* the timeline stays short */
+            e2e_step (w, "sync: exit %d (try %d): %s", r.rc, tries,
+                      e2e_run_text (&r, "error"));
         e2e_run_done (&r);
         r = E2E_OPS (w, E2E_OPS_TIMEOUT, "sync");
     }
