@@ -184,6 +184,9 @@ int e2e_wait_expired (e2e_world_t *w, const char *name);
 void e2e_heal (e2e_world_t *w, int window);
 /*  The DB's state as recobus-ops status sees it (caller frees). */
 char *e2e_state (e2e_world_t *w);
+/*  recobus-ops status, again until a DB node that reads Redis answers
+    (E2E_STATE_WAIT).  */
+e2e_run_t e2e_status (e2e_world_t *w);
 /*  Waits until the DB answers (not unreachable, not restoring). */
 char *e2e_wait_reachable (e2e_world_t *w);
 /*  The journal's size in bytes now (0 if it is missing).  */

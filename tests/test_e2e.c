@@ -271,7 +271,7 @@ s_check_final_status (e2e_world_t *w)
 {
     if (e2e_sync (w, NULL) != 0)
         e2e_world_abort (w, "the last sync failed");
-    e2e_run_t r = E2E_OPS (w, E2E_OPS_TIMEOUT, "status");
+    e2e_run_t r = e2e_status (w);
     e2e_expect (w, &r, 0, "status");
     if (!streq (e2e_run_text (&r, "state"), "normal") ||
         e2e_run_num (&r, "recovering") != 0 ||
