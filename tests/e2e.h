@@ -222,6 +222,7 @@ typedef struct {
     uint64_t lost;             /* requests lost with a killed service node */
     double heal_ms[E2E_HEALS]; /* first `ok` after each heal */
     int n_heals;
+    double heal_max[E2E_F_COUNT]; /* the longest of those, per fault */
     int violations;
     double secs;
 } e2e_stats_t;

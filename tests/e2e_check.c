@@ -513,9 +513,12 @@ s_heal_times (const e2e_model_t *m, const e2e_rec_t *recs, size_t n,
             if (recs[j].who == who && recs[j].done && !recs[j].error &&
                 recs[j].status == RB_ANS_OK && recs[j].done < best)
                 best = recs[j].done;
-        if (best != E2E_NEVER)
-            stats->heal_ms[stats->n_heals++] =
-                (double) (best - w->heal) / 1000.0;
+        if (best == E2E_NEVER)
+            continue;
+        double ms = (double) (best - w->heal) / 1000.0;
+        stats->heal_ms[stats->n_heals++] = ms;
+        if (ms > stats->heal_max[w->fault])
+            stats->heal_max[w->fault] = ms;
     }
 }
 

@@ -1,7 +1,7 @@
 /*  e2e_stats: the figures of a seed and of a run (see e2e.h): answers
     checked per status and service, faults injected per type,
     `unavailable` answers per fault type, and the time to the first `ok`
-    after each heal (max and median).
+    after each heal (max and median; the max per fault type too).
 
     Every seed runs in a child that Check forks, so a seed appends its
     figures to a file as one line ("seed N v V s S a ... f ... u ... l L
@@ -50,23 +50,35 @@ s_print_answers (const e2e_stats_t *s, const char *label)
              a[2][0], s->lost);
 }
 
-/*  "name N (unavailable U), ..." for every fault injected or hit. */
+/*  " name N (unavailable U, ok again within M ms);" for fault f, or the
+    answers outside any fault (f = E2E_F_COUNT).  */
+static int
+s_fault_text (const e2e_stats_t *s, int f, char *out, size_t len)
+{
+    if (f == E2E_F_COUNT)
+        return snprintf (out, len,
+                         " outside any fault: unavailable %" PRIu64 ";",
+                         s->unavailable[f]);
+    if (!e2e_fault_is_outage (f))
+        return snprintf (out, len, " %s %" PRIu64 ";", e2e_fault_name (f),
+                         s->faults[f]);
+    return snprintf (
+        out, len,
+        " %s %" PRIu64 " (unavailable %" PRIu64 ", ok again within %.0f ms);",
+        e2e_fault_name (f), s->faults[f], s->unavailable[f], s->heal_max[f]);
+}
+
+/*  Every fault injected or hit, on one line. */
 static void
 s_print_faults (const e2e_stats_t *s, const char *label)
 {
-    char line[2048];
+    char line[4096];
     size_t len = 0;
     for (int f = 0; f <= E2E_F_COUNT && len < sizeof line; f++) {
         uint64_t n = f < E2E_F_COUNT ? s->faults[f] : 0;
         if (n == 0 && s->unavailable[f] == 0)
             continue;
-        int w = f < E2E_F_COUNT
-                    ? snprintf (line + len, sizeof line - len,
-                                " %s %" PRIu64 " (unavailable %" PRIu64 ");",
-                                e2e_fault_name (f), n, s->unavailable[f])
-                    : snprintf (line + len, sizeof line - len,
-                                " outside any fault: unavailable %" PRIu64 ";",
-                                s->unavailable[f]);
+        int w = s_fault_text (s, f, line + len, sizeof line - len);
         len += w > 0 ? (size_t) w : 0;
     }
     fprintf (stderr, "e2e: %s faults:%s\n", label, len ? line : " none");
@@ -107,6 +119,10 @@ e2e_stats_append (const char *path, uint64_t seed, const e2e_stats_t *s)
     for (int f = 0; f <= E2E_F_COUNT; f++)
         len += (size_t) snprintf (line + len, sizeof line - len, " %" PRIu64,
                                   s->unavailable[f]);
+    len += (size_t) snprintf (line + len, sizeof line - len, " m");
+    for (int f = 0; f < E2E_F_COUNT; f++)
+        len += (size_t) snprintf (line + len, sizeof line - len, " %.1f",
+                                  s->heal_max[f]);
     len += (size_t) snprintf (line + len, sizeof line - len,
                               " l %" PRIu64 " h %d", s->lost, s->n_heals);
     for (int i = 0; i < s->n_heals; i++)
@@ -132,6 +148,22 @@ s_read_sums (char **p, const char *word, uint64_t *sums, int n)
     return true;
 }
 
+/*  Keeps in maxes the larger of each and the n numbers after `word`. */
+static bool
+s_read_max (char **p, const char *word, double *maxes, int n)
+{
+    char *at = strstr (*p, word);
+    if (!at)
+        return false;
+    *p = at + strlen (word);
+    for (int i = 0; i < n; i++) {
+        double v = strtod (*p, p);
+        if (v > maxes[i])
+            maxes[i] = v;
+    }
+    return true;
+}
+
 typedef struct {
     e2e_stats_t sum;
     int seeds, failed;
@@ -154,6 +186,7 @@ s_add_line (totals_t *t, char *line)
     if (!s_read_sums (&p, " a", &t->sum.answers[0][0], 15) ||
         !s_read_sums (&p, " f", t->sum.faults, E2E_F_COUNT) ||
         !s_read_sums (&p, " u", t->sum.unavailable, E2E_F_COUNT + 1) ||
+        !s_read_max (&p, " m", t->sum.heal_max, E2E_F_COUNT) ||
         !s_read_sums (&p, " l", &t->sum.lost, 1))
         return;
     uint64_t heals = 0;

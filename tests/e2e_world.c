@@ -381,6 +381,11 @@ e2e_world_abort (e2e_world_t *w, const char *fmt, ...)
     s_print_log (w, "db-1", w->db[0]);
     s_print_log (w, "db-2", w->db[1]);
     uint64_t seed = w->m.seed;
+    const char *figures = getenv ("RECOBUS_E2E_STATS");
+    w->stats.violations = w->m.n_violations + 1; /* and the abort */
+    w->stats.secs = (double) (e2e_us () - w->m.t0) / 1e6;
+    if (figures && *figures) /* the run's totals count it too */
+        e2e_stats_append (figures, seed, &w->stats);
     e2e_world_stop (w);
     ck_abort_msg ("seed %" PRIu64 ": %s; replay with RECOBUS_SEED=%" PRIu64
                   " build/tests/test_e2e",
