@@ -34,7 +34,7 @@ s_args (ops_t *self, int argc, char **argv, bool *repair, uint64_t *next_seq)
         char *end = NULL;
         errno = 0;
         unsigned long long n = v && *v != '-' ? strtoull (v, &end, 10) : 0;
-        if (!v || *end || n < 1 || errno)
+        if (!v || !end || *end || n < 1 || errno)
             return ops_fail (self, EX_USAGE,
                              "usage: journal repair [--next-seq N] (N a seq, "
                              "1 or more), not '%s'",
