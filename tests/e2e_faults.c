@@ -22,7 +22,10 @@
     - svc-kill, svc-pause: SIGKILL (restart on the same endpoint) or
       SIGSTOP for 1-5 s of the service node run as a program, while
       orders land (when paused: one before the broker let it go, more
-      after, whose UPDATEs it never gets, and their keys asked of it).
+      after, whose UPDATEs it never gets, and their keys asked of it;
+      or three pauses that end as soon as that is done, just past the
+      expiry, before the node's own clock tells it the broker was
+      silent).
     - restore:kill-db, restore:takeover: the DB node running a restore
       frozen as soon as it logs that it began, then killed; restarted at
       once, or (the takeover, two DB nodes) only after the other one took
@@ -373,26 +376,43 @@ s_svc_kill (e2e_world_t *w)
     e2e_heal (w, window);
 }
 
+/*  One pause of service i: an order while the broker still lists it
+    (its UPDATE waits in the node's socket), n more once it let the node
+    go (their UPDATEs go nowhere) and their keys asked of it meanwhile;
+    resumed at until, or at once (0).  */
 static void
-s_svc_pause (e2e_world_t *w)
+s_svc_pause_once (e2e_world_t *w, int i, int n, int64_t until)
 {
-    int i = w->plan.svc_proc;
-    int64_t until = zclock_mono () + s_pause_ms (w);
     int window = e2e_fault_begin (&w->m, E2E_F_SVC_PAUSE, i);
     pid_t pid = rb_proc_pid (w->svc_proc[i]);
     const char *name = i ? "svc-stale" : "svc-latest";
     e2e_pause (w, pid, name);
-    s_orders (w, 1, false); /* its UPDATE waits in the node's socket */
+    s_orders (w, 1, false);
     e2e_wait_expired (w, name);
-    int n = 1 + (int) e2e_frand (w, 3);
     uint64_t first = w->m.n_orders + 1;
-    s_orders (w, n, false); /* their UPDATEs go nowhere */
+    s_orders (w, n, false);
     for (uint64_t seq = first; seq <= w->m.n_orders; seq++)
-        if (e2e_model_order (&w->m, seq)) /* asked while it stands still */
+        if (e2e_model_order (&w->m, seq))
             e2e_load_ask (w, i, e2e_model_order (&w->m, seq)->key);
-    s_last_until (until);
-    e2e_resume (w, pid, i ? "svc-stale" : "svc-latest");
+    if (until)
+        s_last_until (until);
+    e2e_resume (w, pid, name);
     e2e_heal (w, window);
+}
+
+/*  A pause of 1-5 s, or three resumed as soon as the broker let the node
+    go: its own clock may not have run out yet, so only its loop having
+    stood still tells it that it may have been expired.  */
+static void
+s_svc_pause (e2e_world_t *w)
+{
+    int i = w->plan.svc_proc;
+    if (e2e_frand (w, 2)) {
+        int64_t until = zclock_mono () + s_pause_ms (w);
+        s_svc_pause_once (w, i, 1 + (int) e2e_frand (w, 3), until);
+    } else
+        for (int round = 0; round < 3; round++)
+            s_svc_pause_once (w, i, 1, 0);
 }
 
 void

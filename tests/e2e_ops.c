@@ -374,22 +374,6 @@ s_missing (e2e_world_t *w, const e2e_run_t *r)
     return NULL;
 }
 
-int
-e2e_wait_expired (e2e_world_t *w, const char *name)
-{
-    int64_t deadline = zclock_mono () + E2E_STATE_WAIT;
-    bool listed = true;
-    while (listed && zclock_mono () < deadline) {
-        e2e_run_t r = E2E_OPS (w, E2E_DOWN_TIMEOUT, "status");
-        json_t *nodes = r.json ? json_object_get (r.json, "nodes") : NULL;
-        listed = !nodes || json_object_get (nodes, name);
-        e2e_run_done (&r);
-    }
-    if (!listed)
-        e2e_step (w, "the broker let %s go", name);
-    return listed ? -1 : 0;
-}
-
 void
 e2e_heal (e2e_world_t *w, int window)
 {
