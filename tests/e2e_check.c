@@ -495,9 +495,21 @@ s_first_sent (const e2e_rec_t *recs, size_t n, int64_t t)
     return lo;
 }
 
+/*  When the first outage that began after t began (E2E_NEVER: none). */
+static int64_t
+s_next_outage (const e2e_model_t *m, int64_t t)
+{
+    int64_t next = E2E_NEVER;
+    for (int i = 0; i < m->n_windows; i++)
+        if (e2e_fault_is_outage (m->windows[i].fault) &&
+            m->windows[i].start > t && m->windows[i].start < next)
+            next = m->windows[i].start;
+    return next;
+}
+
 /*  For each healed outage: how long after the heal the first `ok` came
     for a request sent after it (from the service it hit; latest-only
-    when it hit both).  */
+    when it hit both), unless another fault began first.  */
 static void
 s_heal_times (const e2e_model_t *m, const e2e_rec_t *recs, size_t n,
               e2e_stats_t *stats)
@@ -513,8 +525,8 @@ s_heal_times (const e2e_model_t *m, const e2e_rec_t *recs, size_t n,
             if (recs[j].who == who && recs[j].done && !recs[j].error &&
                 recs[j].status == RB_ANS_OK && recs[j].done < best)
                 best = recs[j].done;
-        if (best == E2E_NEVER)
-            continue;
+        if (best == E2E_NEVER || best > s_next_outage (m, w->heal))
+            continue; /* not seen before another fault began */
         double ms = (double) (best - w->heal) / 1000.0;
         stats->heal_ms[stats->n_heals++] = ms;
         if (ms > stats->heal_max[w->fault])

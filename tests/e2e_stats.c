@@ -62,6 +62,9 @@ s_fault_text (const e2e_stats_t *s, int f, char *out, size_t len)
     if (!e2e_fault_is_outage (f))
         return snprintf (out, len, " %s %" PRIu64 ";", e2e_fault_name (f),
                          s->faults[f]);
+    if (s->heal_max[f] == 0) /* no ok before the next fault */
+        return snprintf (out, len, " %s %" PRIu64 " (unavailable %" PRIu64 ");",
+                         e2e_fault_name (f), s->faults[f], s->unavailable[f]);
     return snprintf (
         out, len,
         " %s %" PRIu64 " (unavailable %" PRIu64 ", ok again within %.0f ms);",
