@@ -47,9 +47,13 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-# The seeded randomized disaster run (tests/test_e2e.c) over SEEDS seeds,
-# 1..SEEDS (RECOBUS_SEED_FIRST=M starts at M); a failing seed is printed
-# with how to replay it alone (RECOBUS_SEED=N build/tests/test_e2e).
+# The seeded randomized disaster run with its fault episodes
+# (tests/test_e2e.c, docs/faults-testing.md) over SEEDS seeds, 1..SEEDS
+# (RECOBUS_SEED_FIRST=M starts at M), then the named regression seeds; a
+# failing seed is printed with how to replay it alone (RECOBUS_SEED=N
+# build/tests/test_e2e). It ends with the run's totals: answers per
+# status and service, faults per type, unavailable answers per fault,
+# time to ok after each heal.
 .PHONY: soak
 soak: deps
 	$(MAKE) build

@@ -1,7 +1,8 @@
 /*  e2e_check: every recorded answer held against what the scenario did
     (see e2e.h). The rules:
 
-    - every terminal request is answered, once, with an ANSWER;
+    - every terminal request is answered, once, with an ANSWER (but one
+      in flight to a service node that was killed);
     - an answer's seq names the order that wrote what it carries: that
       order is for the same key, a put if a value came (the same value),
       a delete if none did; seq 0 only with no value;
@@ -15,7 +16,14 @@
     - neither service answers `ok` / `not_found` while the DB flags the
       key all along: the request was sent after a restore ended, and the
       DB answered the key flagged after it was answered, with no restore
-      between (once a restore is done, a key's flag only ever clears).
+      between (once a restore is done, a key's flag only ever clears);
+    - liveness: `unavailable` only when the request overlapped an outage
+      that hit its service (a fault window, up to when the cluster was
+      seen whole again, plus e2e_fault_grace_us) or a restore, or after a wait
+   that really ran to max-wait; and not even then when the DB answered the key
+   current (unflagged; for stale-ok, with data at all) after the request was
+      sent and early enough for the service's next poll to see it;
+    - each service answered something, and the DB answered some probes.
 
     The DB's own answers (probes) are "DATA, flagged or not" at one
     instant between their sending and their arrival, which is all the
@@ -25,29 +33,17 @@
 #include <assert.h>
 #include <check.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rb_msg.h"
 
-#define PRINT_MAX 40 /* violations printed in full per seed */
+#define SLACK_US 50000 /* an answer at max-wait may come this early */
+#define POLL_SLACK_US                                                          \
+    300000 /* past a re-poll's back-off: the GET's round trip, the tick */
+#define LOST_SLACK_US 200000 /* a request sent as the service came back */
 
 static const char *const s_who[] = {"latest-only", "stale-ok", "db probe"};
-
-void
-e2e_violation (e2e_model_t *m, const char *fmt, ...)
-{
-    if (m->n_violations++ >= PRINT_MAX)
-        return;
-    char text[512];
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (text, sizeof text, fmt, args);
-    va_end (args);
-    fprintf (stderr, "e2e: RECOBUS_SEED=%" PRIu64 " VIOLATION: %s\n", m->seed,
-             text);
-}
 
 static double
 s_ms (const e2e_model_t *m, int64_t us)
@@ -82,7 +78,7 @@ s_acks_build (acks_t *a, const e2e_model_t *m)
         a->acks[k] = (ack_t *) calloc (m->n_orders + 1, sizeof (ack_t));
     for (uint64_t i = 0; i < m->n_orders; i++) {
         const e2e_order_t *o = &m->orders[i];
-        if (o->acked != E2E_NEVER)
+        if (o->known && o->acked != E2E_NEVER)
             a->acks[o->key][a->n[o->key]++] = (ack_t){o->acked, i + 1};
     }
     for (int k = 0; k < E2E_KEYS; k++) {
@@ -115,41 +111,6 @@ s_required (const acks_t *a, int key, int64_t t)
     return lo ? a->acks[key][lo - 1].seq : 0;
 }
 
-/*  --- the model ------------------------------------------------------- */
-
-void
-e2e_model_add (e2e_model_t *m, uint64_t seq, int key, bool del,
-               const char *value, int64_t start, int64_t end, bool acked)
-{
-    ck_assert_msg (seq == m->n_orders + 1,
-                   "seed %" PRIu64 ": seq %" PRIu64 " after %" PRIu64, m->seed,
-                   seq, m->n_orders);
-    if (m->n_orders == m->cap_orders) {
-        m->cap_orders = m->cap_orders ? m->cap_orders * 2 : 1024;
-        m->orders = (e2e_order_t *) realloc (
-            m->orders, m->cap_orders * sizeof (e2e_order_t));
-        ck_assert_ptr_nonnull (m->orders);
-    }
-    e2e_order_t *o = &m->orders[m->n_orders++];
-    memset (o, 0, sizeof *o);
-    o->key = (uint16_t) key;
-    o->del = del;
-    snprintf (o->value, sizeof o->value, "%s", del ? "" : value);
-    o->cmd_start = start;
-    o->cmd_end = end;
-    o->acked = acked ? end : E2E_NEVER;
-}
-
-void
-e2e_model_settle (e2e_model_t *m, int64_t start, int64_t end)
-{
-    for (uint64_t i = 0; i < m->n_orders; i++) {
-        e2e_order_t *o = &m->orders[i];
-        if (o->acked == E2E_NEVER && o->cmd_end < start)
-            o->acked = end;
-    }
-}
-
 /*  --- the rules --------------------------------------------------------- */
 
 /*  The data an answer carries matches the order its seq names. */
@@ -163,12 +124,12 @@ s_check_consistent (e2e_model_t *m, const e2e_rec_t *r)
                            s_who[r->who], key, r->value, s_ms (m, r->done));
         return;
     }
-    if (r->seq > m->n_orders) {
+    const e2e_order_t *o = e2e_model_order (m, r->seq);
+    if (!o) {
         e2e_violation (m, "%s: %s seq %" PRIu64 " was never issued",
                        s_who[r->who], key, r->seq);
         return;
     }
-    const e2e_order_t *o = &m->orders[r->seq - 1];
     if (o->key != r->key || o->del == r->found ||
         (r->found && strcmp (o->value, r->value) != 0))
         e2e_violation (m,
@@ -374,9 +335,117 @@ s_check_current (e2e_model_t *m, const acks_t *a, const probes_t *p,
                        s_ms (m, q->sent));
 }
 
+/*  --- liveness -------------------------------------------------------- */
+
+/*  The outage window that excuses r (it hit r's service and overlapped
+    r, up to the cluster seen whole again plus its grace, if graced):
+    its index, or -1.  */
+static int
+s_outage_within (const e2e_model_t *m, const e2e_rec_t *r, bool graced)
+{
+    for (int i = 0; i < m->n_windows; i++) {
+        const e2e_window_t *w = &m->windows[i];
+        if (!e2e_fault_is_outage (w->fault) ||
+            (w->svc >= 0 && w->svc != r->who))
+            continue;
+        int64_t grace = graced ? e2e_fault_grace_us (w->fault) : 0;
+        int64_t last = w->whole != E2E_NEVER ? w->whole : w->heal;
+        int64_t end = last == E2E_NEVER ? E2E_NEVER : last + grace;
+        if (r->sent <= end && r->done >= w->start)
+            return i;
+    }
+    return -1;
+}
+
+/*  The same, preferring a fault that lasted while r did over one whose
+    grace only reaches it.  */
+static int
+s_outage (const e2e_model_t *m, const e2e_rec_t *r)
+{
+    int i = s_outage_within (m, r, false);
+    return i >= 0 ? i : s_outage_within (m, r, true);
+}
+
+static bool
+s_near_restore (const e2e_model_t *m, const e2e_rec_t *r)
+{
+    for (int i = 0; i < m->n_restores; i++)
+        if (r->sent <= m->restores[i].end + E2E_RESTORE_GRACE_US &&
+            r->done >= m->restores[i].start)
+            return true;
+    return false;
+}
+
+/*  A probe that shows r's key current (unflagged; for stale-ok, any
+    data), sent after r and answered early enough for the service's
+    next poll to see it before r's deadline, with no restore between.
+    NULL if there is none.  */
+static const e2e_rec_t *
+s_proof_current (const e2e_model_t *m, const probes_t *p, const e2e_rec_t *r)
+{
+    int64_t by = r->done - (int64_t) m->poll_max_ms * 1000 - POLL_SLACK_US;
+    const list_t *lists[2] = {&p->clear[r->key], &p->flagged[r->key]};
+    int n_lists = r->who == E2E_STALE ? 2 : 1;
+    for (int k = 0; k < n_lists; k++) {
+        const list_t *l = lists[k];
+        size_t i = s_first_after (l, r->sent);
+        if (i < l->n && l->at[i]->done <= by &&
+            !s_overlaps_restore (m, l->at[i]) &&
+            !s_restore_between (m, r->sent, l->at[i]->done))
+            return l->at[i];
+    }
+    return NULL;
+}
+
+static void
+s_check_unavailable (e2e_model_t *m, const probes_t *p, const e2e_rec_t *r,
+                     e2e_stats_t *stats)
+{
+    int w = s_outage (m, r);
+    stats->unavailable[w >= 0 ? m->windows[w].fault : E2E_F_COUNT]++;
+    if (w >= 0 || s_near_restore (m, r))
+        return;
+    const char *key = e2e_key (r->key);
+    double waited = (double) (r->done - r->sent) / 1000.0;
+    if (r->done - r->sent < (int64_t) m->max_wait_ms * 1000 - SLACK_US) {
+        e2e_violation (m,
+                       "%s: %s answered unavailable after %.1f ms (sent %.1f "
+                       "ms; max-wait %d ms), outside any outage or restore",
+                       s_who[r->who], key, waited, s_ms (m, r->sent),
+                       m->max_wait_ms);
+        return;
+    }
+    const e2e_rec_t *q = s_proof_current (m, p, r);
+    if (q)
+        e2e_violation (m,
+                       "%s: %s answered unavailable (sent %.1f ms, answered "
+                       "%.1f ms), but the DB answered it %s seq %" PRIu64
+                       " at %.1f ms, well within max-wait",
+                       s_who[r->who], key, s_ms (m, r->sent), s_ms (m, r->done),
+                       q->flagged ? "flagged" : "unflagged", q->seq,
+                       s_ms (m, q->done));
+}
+
+/*  A request never answered: lost with its service node if that node was
+    killed before it came back up.  */
+static void
+s_check_lost (e2e_model_t *m, const e2e_rec_t *r, e2e_stats_t *stats)
+{
+    for (int i = 0; i < m->n_windows; i++) {
+        const e2e_window_t *w = &m->windows[i];
+        if (w->fault == E2E_F_SVC_KILL && w->svc == r->who &&
+            r->sent <= w->heal + LOST_SLACK_US) {
+            stats->lost++;
+            return;
+        }
+    }
+    e2e_violation (m, "%s: %s sent at %.1f ms never answered", s_who[r->who],
+                   e2e_key (r->key), s_ms (m, r->sent));
+}
+
 static void
 s_check_one (e2e_model_t *m, const acks_t *a, const probes_t *p,
-             const e2e_rec_t *r)
+             const e2e_rec_t *r, e2e_stats_t *stats)
 {
     const char *key = e2e_key (r->key);
     if (r->twice)
@@ -390,8 +459,7 @@ s_check_one (e2e_model_t *m, const acks_t *a, const probes_t *p,
         return;
     }
     if (!r->done) {
-        e2e_violation (m, "%s: %s sent at %.1f ms never answered",
-                       s_who[r->who], key, s_ms (m, r->sent));
+        s_check_lost (m, r, stats);
         return;
     }
     if (r->error) {
@@ -399,8 +467,10 @@ s_check_one (e2e_model_t *m, const acks_t *a, const probes_t *p,
                        key, r->error, s_ms (m, r->done));
         return;
     }
-    if (r->status == RB_ANS_UNAVAILABLE)
+    if (r->status == RB_ANS_UNAVAILABLE) {
+        s_check_unavailable (m, p, r, stats);
         return;
+    }
     s_check_consistent (m, r);
     if (r->status == RB_ANS_STALE)
         s_check_stale (m, p, r);
@@ -408,49 +478,85 @@ s_check_one (e2e_model_t *m, const acks_t *a, const probes_t *p,
         s_check_current (m, a, p, r);
 }
 
+/*  --- figures ------------------------------------------------------------ */
+
+/*  The first request sent at or after t (records are in sending order). */
+static size_t
+s_first_sent (const e2e_rec_t *recs, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (recs[mid].sent < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/*  For each healed outage: how long after the heal the first `ok` came
+    for a request sent after it (from the service it hit; latest-only
+    when it hit both).  */
+static void
+s_heal_times (const e2e_model_t *m, const e2e_rec_t *recs, size_t n,
+              e2e_stats_t *stats)
+{
+    for (int i = 0; i < m->n_windows && stats->n_heals < E2E_HEALS; i++) {
+        const e2e_window_t *w = &m->windows[i];
+        if (!e2e_fault_is_outage (w->fault) || w->heal == E2E_NEVER)
+            continue;
+        int who = w->svc >= 0 ? w->svc : E2E_LATEST;
+        int64_t best = E2E_NEVER;
+        for (size_t j = s_first_sent (recs, n, w->heal);
+             j < n && recs[j].sent < best; j++)
+            if (recs[j].who == who && recs[j].done && !recs[j].error &&
+                recs[j].status == RB_ANS_OK && recs[j].done < best)
+                best = recs[j].done;
+        if (best == E2E_NEVER)
+            continue;
+        double ms = (double) (best - w->heal) / 1000.0;
+        stats->heal_ms[stats->n_heals++] = ms;
+        if (ms > stats->heal_max[w->fault])
+            stats->heal_max[w->fault] = ms;
+    }
+}
+
+static void
+s_check_counts (e2e_model_t *m, const e2e_stats_t *s)
+{
+    for (int who = 0; who < 2; who++) {
+        uint64_t sum = 0;
+        for (int col = 1; col < 5; col++)
+            sum += s->answers[who][col];
+        if (sum == 0)
+            e2e_violation (m, "%s answered nothing", s_who[who]);
+    }
+    if (s->answers[E2E_PROBE][1] + s->answers[E2E_PROBE][2] == 0)
+        e2e_violation (m, "the DB answered no probe with data");
+}
+
 int
-e2e_check_answers (e2e_model_t *m, const e2e_rec_t *recs, size_t n)
+e2e_check_answers (e2e_model_t *m, const e2e_rec_t *recs, size_t n,
+                   e2e_stats_t *stats)
 {
     int before = m->n_violations;
     acks_t a;
     s_acks_build (&a, m);
     probes_t p;
     s_probes_build (&p, recs, n);
-    uint64_t count[3][5];
-    memset (count, 0, sizeof count);
     for (size_t i = 0; i < n; i++) {
         const e2e_rec_t *r = &recs[i];
-        s_check_one (m, &a, &p, r);
+        s_check_one (m, &a, &p, r, stats);
         int col = r->who == E2E_PROBE ? (r->status == 1 ? 1 + r->flagged : 0)
                                       : (r->done && !r->error ? r->status : 0);
-        count[r->who][col < 5 ? col : 0]++;
+        stats->answers[r->who][col < 5 ? col : 0]++;
     }
     s_acks_free (&a);
     s_probes_free (&p);
-    fprintf (stderr,
-             "e2e: RECOBUS_SEED=%" PRIu64 " answers: latest-only ok %" PRIu64
-             " not_found %" PRIu64 " unavailable %" PRIu64
-             "; stale-ok ok %" PRIu64 " not_found %" PRIu64 " stale %" PRIu64
-             " unavailable %" PRIu64 "; db probes %" PRIu64
-             " unflagged, %" PRIu64 " flagged, %" PRIu64 " errors\n",
-             m->seed, count[0][RB_ANS_OK], count[0][RB_ANS_NOT_FOUND],
-             count[0][RB_ANS_UNAVAILABLE], count[1][RB_ANS_OK],
-             count[1][RB_ANS_NOT_FOUND], count[1][RB_ANS_STALE],
-             count[1][RB_ANS_UNAVAILABLE], count[2][1], count[2][2],
-             count[2][0]);
+    s_heal_times (m, recs, n, stats);
+    s_check_counts (m, stats);
     return m->n_violations - before;
-}
-
-const e2e_order_t *
-e2e_newest (const e2e_model_t *m, int key, uint64_t *seq)
-{
-    for (uint64_t s = m->n_orders; s >= 1; s--)
-        if (m->orders[s - 1].key == key) {
-            *seq = s;
-            return &m->orders[s - 1];
-        }
-    *seq = 0;
-    return NULL;
 }
 
 /*  --- the end state ------------------------------------------------------- */

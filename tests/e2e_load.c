@@ -30,6 +30,9 @@ typedef struct {
     e2e_rec_t *recs;
     size_t n, cap;
     int inflight[3];
+    bool holding;        /* told to hold: sending nothing new */
+    bool held;           /* and said so */
+    int last_ok;         /* hot key latest-only answered ok last, or -1 */
     bool stopping;       /* told to stop: draining */
     bool stopped;        /* records handed over: idle until $TERM */
     int64_t drain_until; /* e2e_us */
@@ -58,6 +61,15 @@ e2e_key (int i)
     }
     assert (i >= 0 && i < E2E_KEYS);
     return names[i];
+}
+
+int
+e2e_key_index (const char *name, size_t len)
+{
+    for (int k = 0; k < E2E_KEYS; k++)
+        if (strlen (e2e_key (k)) == len && memcmp (e2e_key (k), name, len) == 0)
+            return k;
+    return -1;
 }
 
 int64_t
@@ -115,11 +127,14 @@ s_new_rec (load_t *self, int who, size_t *index)
 
 /*  --- terminals ----------------------------------------------------------- */
 
+/*  A GET of key (-1: one drawn) to service svc. */
 static void
-s_send_get (load_t *self, int svc)
+s_send_get (load_t *self, int svc, int key)
 {
     size_t index;
     e2e_rec_t *r = s_new_rec (self, svc, &index);
+    if (key >= 0)
+        r->key = (uint16_t) key;
     rb_header_t h;
     memset (&h, 0, sizeof h);
     h.kind = RB_K_REQUEST;
@@ -155,6 +170,9 @@ s_on_answer (load_t *self, zmsg_t *msg)
                 r->error = h.status ? h.status : 1;
             else if (b.type == RB_T_ANSWER) {
                 r->status = b.answer;
+                if (r->who == E2E_LATEST && b.answer == RB_ANS_OK &&
+                    r->key < E2E_HOT)
+                    self->last_ok = r->key;
                 r->seq = b.seq;
                 r->found = b.has_value;
                 snprintf (r->value, sizeof r->value, "%.*s", (int) b.value.len,
@@ -230,10 +248,24 @@ s_drained (load_t *self)
            e2e_us () >= self->drain_until;
 }
 
+/*  Holding: says so once nothing is in flight (or at the deadline). */
+static void
+s_hold_tick (load_t *self)
+{
+    if (!self->held && s_drained (self)) {
+        zsock_send (self->pipe, "i", self->last_ok);
+        self->held = true;
+    }
+}
+
 static int
 s_on_tick (zloop_t *loop, int timer_id, void *arg)
 {
     load_t *self = (load_t *) arg;
+    if (self->holding && !self->stopping) {
+        s_hold_tick (self);
+        return 0;
+    }
     if (self->stopped || (self->stopping && !s_drained (self)))
         return 0;
     if (self->stopping) {
@@ -244,7 +276,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     }
     for (int svc = 0; svc < 2; svc++)
         for (int i = 0; i < PER_TICK && self->inflight[svc] < INFLIGHT; i++)
-            s_send_get (self, svc);
+            s_send_get (self, svc, -1);
     if (rb_bus_registered (self->bus))
         while (self->inflight[E2E_PROBE] < PROBES)
             s_send_probe (self);
@@ -255,16 +287,31 @@ static int
 s_on_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
 {
     load_t *self = (load_t *) arg;
-    char *cmd = zstr_recv (pipe);
+    zmsg_t *msg = zmsg_recv (pipe);
+    char *cmd = msg ? zmsg_popstr (msg) : NULL;
     int rc = 0;
     if (!cmd || streq (cmd, "$TERM"))
         rc = -1;
+    else if (streq (cmd, "ASK") && zmsg_size (msg) == 2) {
+        char *svc = zmsg_popstr (msg), *key = zmsg_popstr (msg);
+        s_send_get (self, atoi (svc) != 0, atoi (key));
+        zstr_free (&svc);
+        zstr_free (&key);
+    } else if (streq (cmd, "HOLD")) {
+        self->holding = true;
+        self->held = false;
+        self->drain_until =
+            e2e_us () + (int64_t) (self->opts.max_wait_ms + MARGIN_MS) * 1000;
+    } else if (streq (cmd, "GO"))
+        self->holding = false;
     else if (streq (cmd, "STOP")) {
+        assert (!self->holding);
         self->stopping = true;
         self->drain_until =
             e2e_us () + (int64_t) (self->opts.max_wait_ms + MARGIN_MS) * 1000;
     }
     zstr_free (&cmd);
+    zmsg_destroy (&msg);
     return rc;
 }
 
@@ -276,6 +323,7 @@ e2e_load_actor (zsock_t *pipe, void *args)
     self.opts = *(const e2e_load_opts_t *) args;
     self.rng.state = self.opts.seed * 7919 + 17;
     self.pipe = pipe;
+    self.last_ok = -1;
     zloop_t *loop = zloop_new ();
     zloop_reader (loop, pipe, s_on_pipe, &self);
     for (int svc = 0; svc < 2; svc++)
