@@ -70,7 +70,7 @@ for patch in "$@"; do
         if ! (cd "$tree/build" && ctest -R "^($regex)\$" --output-on-failure \
                   --timeout 600) >>"$log" 2>&1; then
             failed=$(sed -n 's/^[[:space:]]*[0-9]* - \([a-z_0-9]*\) (Failed).*/\1/p' \
-                     "$log" | tr '\n' ' ')
+                     "$log" | tr '\n' ' ' | sed 's/ $//')
             by="suite(s) ${failed:-$suites}"
         fi
     fi
