@@ -169,6 +169,28 @@ START_TEST (db_order_lost_in_a_redis_stall_reaches_the_cache_on_resend)
 }
 END_TEST
 
+/*  A DB node that cannot read Redis (stalled past its timeout, then its
+    reconnect back-off) says so to STATUS, rather than the state and
+    counts it saw last: an operator (or a script) must not take "normal,
+    0 keys" for the truth.  */
+START_TEST (db_status_says_unavailable_while_redis_cannot_be_read)
+{
+    world_t w;
+    s_world_start (&w, 300);
+    ck_assert_int_eq (s_put (&w.ops, 1, "k", "v1", NULL), 0);
+    ck_assert_uint_eq (rb_tnode_status_num (&w.ops, "keys"), 1);
+    ck_assert_int_eq (kill (rb_redis_pid (s_c->redis), SIGSTOP), 0);
+    rb_body_t req;
+    rb_body_init (&req, RB_T_STATUS);
+    rb_reply_t r;
+    int rc = rb_tnode_ask (&w.ops, &req, &r);
+    rb_reply_done (&r);
+    ck_assert_int_eq (kill (rb_redis_pid (s_c->redis), SIGCONT), 0);
+    ck_assert_int_eq (rc, RB_S_UNAVAILABLE);
+    s_world_stop (&w);
+}
+END_TEST
+
 /*  A restore bumps the epoch in Redis, then the node pushes RESET; a
     node killed between the two (simulated: the epoch bumped behind every
     node's back) must not leave services on the old epoch. Every node
@@ -320,6 +342,7 @@ main (void)
                     db_order_lost_in_a_redis_stall_reaches_the_cache_on_resend);
     tcase_add_test (tc,
                     db_finding_a_newer_epoch_sends_reset_and_pushes_carry_it);
+    tcase_add_test (tc, db_status_says_unavailable_while_redis_cannot_be_read);
     tcase_add_test (tc,
                     service_paused_past_its_expiry_never_answers_its_old_cache);
     tcase_add_test (tc, bus_registers_again_after_its_loop_stood_still);

@@ -467,6 +467,13 @@ s_on_status (db_t *self, const rb_header_t *h)
     const char *argv[] = {ds};
     size_t lens[] = {strlen (ds)};
     redisReply *r = s_run1 (self, RB_SCRIPT_STATUS, 1, argv, lens);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        /* Redis could not be read: the state and counts this node last
+           saw may be long gone, so none are given */
+        s_refuse (self, h, r);
+        freeReplyObject (r);
+        return;
+    }
     rb_info_t info;
     memset (&info, 0, sizeof info);
     rb_item_t items[24];

@@ -3,8 +3,9 @@
 # small, deliberate break of one promise (its first lines say which, and
 # which tests must catch it). For each one this script copies the working
 # tree (the files git tracks, as they are now) to a temp dir, applies the
-# patch, builds, and runs the named CTest suites and e2e seeds. A mutant
-# is caught when any of them fails; the run fails if one survives.
+# patch, builds, and runs the named CTest suites and e2e seeds, and says
+# which of them failed. A mutant is caught when any of them fails; the run
+# fails if one survives.
 #
 #   tests/mutants/run.sh [BUILD_TYPE] [PATCH...]     (default: every patch)
 #
@@ -69,19 +70,16 @@ for patch in "$@"; do
         if ! (cd "$tree/build" && ctest -R "^($regex)\$" --output-on-failure \
                   --timeout 600) >>"$log" 2>&1; then
             failed=$(sed -n 's/^[[:space:]]*[0-9]* - \([a-z_0-9]*\) (Failed).*/\1/p' \
-                     "$log" | tr '\n' ' ')
+                     "$log" | tr '\n' ' ' | sed 's/ $//')
             by="suite(s) ${failed:-$suites}"
         fi
     fi
-    if [ -z "$by" ] && [ -n "$seeds" ]; then
-        for seed in $seeds; do
-            if ! RECOBUS_SEED=$seed "$tree/build/tests/test_e2e" \
-                     >>"$log" 2>&1; then
-                by="e2e seed $seed"
-                break
-            fi
-        done
-    fi
+    for seed in $seeds; do
+        if ! RECOBUS_SEED=$seed "$tree/build/tests/test_e2e" >>"$log" 2>&1
+        then
+            by="${by:+$by, }e2e seed $seed"
+        fi
+    done
     if [ -n "$by" ]; then
         caught=$((caught + 1))
         line="caught   $name: $by"
