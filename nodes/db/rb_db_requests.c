@@ -513,16 +513,114 @@ s_on_status (db_t *self, const rb_header_t *h)
     freeReplyObject (r);
 }
 
-/*  --- dispatch
- * ---------------------------------------------------------------- */
+/*  --- dispatch ------------------------------------------------------------ */
 
-/*  Types only the ops role may send. */
-static bool
-s_ops_only (int type)
+typedef void (handler_fn) (db_t *self, const rb_header_t *h, const rb_body_t *b,
+                           zmsg_t **msg_p);
+
+#define ROLE(r)  (1u << (r))
+#define ANY_ROLE 0xffffffffu
+
+/*  One request type the db service answers: who may send it, and what
+    does it. Adding a request type is one row; authorization reads the
+    same row.  */
+typedef struct {
+    int type;
+    uint32_t roles; /* ROLE () bits of the senders allowed */
+    handler_fn *fn;
+} request_t;
+
+static void
+s_get_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
 {
-    return type == RB_T_ORDER || type == RB_T_DIFF ||
-           type == RB_T_RECOVERY_LIST || type == RB_T_RECOVERY_END ||
-           type == RB_T_BACKUP || type == RB_T_RESTORE;
+    s_collect_get (self, h, b, m);
+}
+
+static void
+s_order_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+{
+    s_on_order (self, h, b);
+}
+
+static void
+s_diff_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+{
+    s_apply (self, h, b->orders, b->n_orders);
+}
+
+static void
+s_list_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+{
+    s_on_list (self, h, b);
+}
+
+static void
+s_end_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+{
+    s_on_end (self, h);
+}
+
+static void
+s_status_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+{
+    s_on_status (self, h);
+}
+
+static void
+s_job_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+{
+    rb_db_job_start (self, h, b);
+}
+
+static const request_t s_requests[] = {
+    {RB_T_GET, ANY_ROLE, s_get_fn},
+    {RB_T_ORDER, ROLE (RB_ROLE_OPS), s_order_fn},
+    {RB_T_DIFF, ROLE (RB_ROLE_OPS), s_diff_fn},
+    {RB_T_RECOVERY_LIST, ROLE (RB_ROLE_OPS), s_list_fn},
+    {RB_T_RECOVERY_END, ROLE (RB_ROLE_OPS), s_end_fn},
+    {RB_T_STATUS, ANY_ROLE, s_status_fn},
+    {RB_T_BACKUP, ROLE (RB_ROLE_OPS), s_job_fn},
+    {RB_T_RESTORE, ROLE (RB_ROLE_OPS), s_job_fn},
+};
+#define REQUESTS (sizeof s_requests / sizeof s_requests[0])
+
+static const request_t *
+s_request (int type)
+{
+    for (size_t i = 0; i < REQUESTS; i++)
+        if (s_requests[i].type == type)
+            return &s_requests[i];
+    return NULL;
+}
+
+/*  "X is for the ops role, not service" (the allowed roles by name). */
+static void
+s_forbidden (rb_bus_t *bus, const rb_header_t *h, uint32_t roles)
+{
+    char allowed[64] = "";
+    size_t used = 0;
+    for (int r = 1; r <= RB_ROLE_MAX_ && used < sizeof allowed; r++)
+        if (roles & ROLE (r))
+            used +=
+                (size_t) snprintf (allowed + used, sizeof allowed - used,
+                                   "%s%s", used ? "/" : "", rb_role_name (r));
+    char text[128];
+    snprintf (text, sizeof text, "%s is for the %s role, not %s",
+              rb_type_name (h->type), allowed, rb_role_name (h->role));
+    rb_bus_error (bus, h, RB_S_FORBIDDEN, text);
+}
+
+/*  "the db service answers GET, ORDER, ..." from the table. */
+static void
+s_unknown (rb_bus_t *bus, const rb_header_t *h)
+{
+    char text[256] = "the db service answers";
+    size_t used = strlen (text);
+    for (size_t i = 0; i < REQUESTS && used < sizeof text; i++)
+        used +=
+            (size_t) snprintf (text + used, sizeof text - used, "%s %s",
+                               i ? "," : "", rb_type_name (s_requests[i].type));
+    rb_bus_error (bus, h, RB_S_BAD_REQUEST, text);
 }
 
 void
@@ -530,26 +628,11 @@ rb_db_on_request (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
                   zmsg_t **msg_p, void *arg)
 {
     db_t *self = (db_t *) arg;
-    if (s_ops_only (h->type) && h->role != RB_ROLE_OPS) {
-        char text[96];
-        snprintf (text, sizeof text, "%s is for the ops role, not %s",
-                  rb_type_name (h->type), rb_role_name (h->role));
-        rb_bus_error (bus, h, RB_S_FORBIDDEN, text);
-        return;
-    }
-    switch (h->type) {
-        case RB_T_GET: s_collect_get (self, h, b, msg_p); break;
-        case RB_T_ORDER: s_on_order (self, h, b); break;
-        case RB_T_DIFF: s_apply (self, h, b->orders, b->n_orders); break;
-        case RB_T_RECOVERY_LIST: s_on_list (self, h, b); break;
-        case RB_T_RECOVERY_END: s_on_end (self, h); break;
-        case RB_T_STATUS: s_on_status (self, h); break;
-        case RB_T_BACKUP:
-        case RB_T_RESTORE: rb_db_job_start (self, h, b); break;
-        default:
-            rb_bus_error (bus, h, RB_S_BAD_REQUEST,
-                          "the db service answers GET, ORDER, DIFF, "
-                          "RECOVERY_LIST, RECOVERY_END, STATUS, BACKUP, "
-                          "RESTORE");
-    }
+    const request_t *r = s_request (h->type);
+    if (!r)
+        s_unknown (bus, h);
+    else if (h->role > RB_ROLE_MAX_ || !(r->roles & ROLE (h->role)))
+        s_forbidden (bus, h, r->roles);
+    else
+        r->fn (self, h, b, msg_p);
 }
