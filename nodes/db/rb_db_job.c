@@ -321,21 +321,19 @@ s_snapshot_meta (job_t *job, rb_backup_header_t *h)
     if (rb_store_run (job->store, &call, 1))
         return s_fail (job, RB_S_UNAVAILABLE, "%s",
                        rb_store_errstr (job->store));
-    const redisReply *r = call.reply;
-    const char *word = rb_db_reply_word (r);
+    rb_status_reply_t st;
     int rc = 0;
-    if (!word || !streq (word, "ok") || r->elements < 10 ||
-        r->element[1]->type != REDIS_REPLY_STRING ||
-        r->element[9]->type != REDIS_REPLY_STRING || r->element[9]->len != 32 ||
-        rb_db_reply_u64 (r, 2, &h->epoch) ||
-        rb_db_reply_u64 (r, 3, &h->watermark))
+    if (rb_status_reply_parse (call.reply, &st))
         rc = s_fail (job, RB_S_UNAVAILABLE, "no dataset to back up (%s)",
-                     word ? word : "no reply");
-    else if (!streq (r->element[1]->str, "normal"))
+                     st.word[0] ? st.word : "no reply");
+    else if (!streq (st.state, "normal"))
         rc = s_fail (job, RB_S_WRONG_STATE,
-                     "a backup needs state normal, not %s", r->element[1]->str);
-    else
-        memcpy (h->dataset, r->element[9]->str, 33);
+                     "a backup needs state normal, not %s", st.state);
+    else {
+        h->epoch = st.epoch;
+        h->watermark = st.watermark;
+        memcpy (h->dataset, st.dataset, 33);
+    }
     rb_store_free_replies (&call, 1);
     return rc;
 }

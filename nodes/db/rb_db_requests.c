@@ -15,37 +15,6 @@
 
 /*  --- Redis reply helpers ---------------------------------------------- */
 
-const char *
-rb_db_reply_word (const redisReply *r)
-{
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1)
-        return NULL;
-    const redisReply *e = r->element[0];
-    return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS
-               ? e->str
-               : NULL;
-}
-
-int
-rb_db_reply_u64 (const redisReply *r, size_t index, uint64_t *out)
-{
-    if (!r || r->type != REDIS_REPLY_ARRAY || index >= r->elements)
-        return -1;
-    const redisReply *e = r->element[index];
-    if (e->type == REDIS_REPLY_INTEGER && e->integer >= 0) {
-        *out = (uint64_t) e->integer;
-        return 0;
-    }
-    if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > 20)
-        return -1;
-    char *end;
-    unsigned long long v = strtoull (e->str, &end, 10);
-    if (*end || e->str[0] == '-')
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static const redisReply *
 s_element (const redisReply *r, size_t index, int type)
 {
@@ -109,21 +78,18 @@ rb_db_refresh (db_t *self)
     const char *argv[] = {ds};
     size_t lens[] = {strlen (ds)};
     redisReply *r = s_run1 (self, RB_SCRIPT_STATUS, 1, argv, lens);
-    const redisReply *state = s_element (r, 1, REDIS_REPLY_STRING);
-    const redisReply *id = s_element (r, 9, REDIS_REPLY_STRING);
-    uint64_t epoch = 0;
-    if (s_is_ok (r) && state && id && id->len == 32 &&
-        rb_db_reply_u64 (r, 2, &epoch) == 0) {
+    rb_status_reply_t st;
+    if (rb_status_reply_parse (r, &st) == 0) {
         if (!self->dataset[0]) {
-            snprintf (self->dataset, sizeof self->dataset, "%s", id->str);
+            memcpy (self->dataset, st.dataset, sizeof self->dataset);
             zsys_info ("db %s: serving dataset %s", self->opts.name,
                        self->dataset);
             rb_db_dataset_save (self);
         }
-        rb_db_saw_epoch (self, epoch);
-        rb_db_saw_state (self, state->str);
-    } else if (r)
-        rb_db_saw_state (self, rb_db_reply_word (r));
+        rb_db_saw_epoch (self, st.epoch);
+        rb_db_saw_state (self, st.state);
+    } else if (st.word[0])
+        rb_db_saw_state (self, st.word);
     freeReplyObject (r);
 }
 
@@ -479,27 +445,24 @@ s_on_status (db_t *self, const rb_header_t *h)
     rb_item_t items[24];
     rb_body_init (&info.body, RB_T_INFO);
     info.body.items = items;
-    uint64_t v[8] = {0};
-    const redisReply *state = s_element (r, 1, REDIS_REPLY_STRING);
-    bool ok = s_is_ok (r) && state;
-    for (int i = 0; ok && i < 7; i++)
-        ok = rb_db_reply_u64 (r, (size_t) i + 2, &v[i]) == 0;
+    rb_status_reply_t st;
+    bool ok = rb_status_reply_parse (r, &st) == 0;
     if (ok)
-        rb_db_saw_state (self, state->str);
-    else if (r)
-        rb_db_saw_state (self, rb_db_reply_word (r));
+        rb_db_saw_state (self, st.state);
+    else if (st.word[0])
+        rb_db_saw_state (self, st.word);
     char *newest = s_newest_backup_name (self);
     s_text (&info, "state", rb_db_state_name (self->state));
     s_text (&info, "node", self->opts.name);
     s_text (&info, "dataset", self->dataset);
     s_text (&info, "newest_backup", newest);
-    s_num (&info, "epoch", ok ? v[0] : self->epoch);
-    s_num (&info, "watermark", v[1]);
-    s_num (&info, "keys", v[2] >= v[3] ? v[2] - v[3] : 0);
-    s_num (&info, "tombstones", v[3]);
-    s_num (&info, "recovering", v[4]);
-    s_num (&info, "list_complete", v[5]);
-    s_num (&info, "restored_watermark", v[6]);
+    s_num (&info, "epoch", ok ? st.epoch : self->epoch);
+    s_num (&info, "watermark", st.watermark);
+    s_num (&info, "keys", st.total >= st.tombs ? st.total - st.tombs : 0);
+    s_num (&info, "tombstones", st.tombs);
+    s_num (&info, "recovering", st.recovering);
+    s_num (&info, "list_complete", st.list_done);
+    s_num (&info, "restored_watermark", st.restored_watermark);
     s_num (&info, "redis_connected", rb_store_connected (self->store));
     s_num (&info, "job_running", self->job != NULL);
     s_num (&info, "gets", self->n_get);

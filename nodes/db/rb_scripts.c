@@ -5,6 +5,9 @@
 #include "rb_scripts.h"
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 // clang-format off
 
@@ -267,4 +270,90 @@ const char *
 rb_script_name (int script)
 {
     return s_scripts[script].name;
+}
+
+/*  --- replies ------------------------------------------------------------ */
+
+const char *
+rb_db_reply_word (const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1)
+        return NULL;
+    const redisReply *e = r->element[0];
+    return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS
+               ? e->str
+               : NULL;
+}
+
+int
+rb_db_reply_u64 (const redisReply *r, size_t index, uint64_t *out)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || index >= r->elements)
+        return -1;
+    const redisReply *e = r->element[index];
+    if (e->type == REDIS_REPLY_INTEGER && e->integer >= 0) {
+        *out = (uint64_t) e->integer;
+        return 0;
+    }
+    if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > 20)
+        return -1;
+    char *end;
+    unsigned long long v = strtoull (e->str, &end, 10);
+    if (*end || e->str[0] == '-')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/*  Copies element index of r, a string shorter than len, into out. */
+static int
+s_reply_text (const redisReply *r, size_t index, char *out, size_t len)
+{
+    const redisReply *e = r->element[index];
+    if (e->type != REDIS_REPLY_STRING || e->len >= len)
+        return -1;
+    memcpy (out, e->str, e->len + 1);
+    return 0;
+}
+
+/*  STATUS: {'ok', state, epoch, watermark, total, tombs, recovering,
+    list_done, restored_watermark, dataset} or {word, ...}.  */
+static int
+s_status_fields (const redisReply *r, rb_status_reply_t *out)
+{
+    if (strcmp (out->word, "ok") != 0 || r->elements < 10)
+        return -1;
+    uint64_t *nums[] = {&out->epoch,
+                        &out->watermark,
+                        &out->total,
+                        &out->tombs,
+                        &out->recovering,
+                        &out->list_done,
+                        &out->restored_watermark};
+    for (size_t i = 0; i < 7; i++)
+        if (rb_db_reply_u64 (r, i + 2, nums[i]))
+            return -1;
+    if (s_reply_text (r, 1, out->state, sizeof out->state) ||
+        s_reply_text (r, 9, out->dataset, sizeof out->dataset) ||
+        strlen (out->dataset) != 32)
+        return -1;
+    return 0;
+}
+
+int
+rb_status_reply_parse (const redisReply *r, rb_status_reply_t *out)
+{
+    memset (out, 0, sizeof *out);
+    const char *word = rb_db_reply_word (r);
+    if (!word)
+        return -1;
+    snprintf (out->word, sizeof out->word, "%s", word);
+    if (s_status_fields (r, out) == 0)
+        return 0;
+    /* nothing half-read is left behind: only the word */
+    char kept[sizeof out->word];
+    memcpy (kept, out->word, sizeof kept);
+    memset (out, 0, sizeof *out);
+    memcpy (out->word, kept, sizeof kept);
+    return -1;
 }

@@ -34,4 +34,35 @@ typedef enum {
 const char *rb_script_source (int script);
 const char *rb_script_name (int script);
 
+/*  --- replies ----------------------------------------------------------- */
+
+#include <hiredis/hiredis.h>
+#include <stdint.h>
+
+/*  A script reply's first element, its status word ("ok", or a state or
+    refusal word), or NULL if the reply is not a table starting with one.
+    Borrowed from r.  */
+const char *rb_db_reply_word (const redisReply *r);
+/*  Element index of r as an unsigned integer (a Redis integer or a
+    decimal string); 0, or -1 if it is absent or not one.  */
+int rb_db_reply_u64 (const redisReply *r, size_t index, uint64_t *out);
+
+/*  STATUS's reply, parsed once, here: every field, or why not.  */
+typedef struct {
+    char word[24];    /* "ok", or the state word it refused with; "" if
+                         the reply was not understood */
+    char state[16];   /* normal, restoring, recovering */
+    char dataset[33]; /* 32 hex digits */
+    uint64_t epoch, watermark;
+    uint64_t total;      /* record hashes, tombstones included */
+    uint64_t tombs;      /* tombstones */
+    uint64_t recovering; /* keys flagged now */
+    uint64_t list_done;  /* 1 once the recovery list's last batch came */
+    uint64_t restored_watermark;
+} rb_status_reply_t;
+
+/*  0 if r is STATUS's "ok" reply, with every field of out filled; -1
+    otherwise (out->word says the refusal, when there was one).  */
+int rb_status_reply_parse (const redisReply *r, rb_status_reply_t *out);
+
 #endif
