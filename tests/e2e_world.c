@@ -267,37 +267,16 @@ e2e_redis_wait_input (e2e_world_t *w, int timeout_ms)
     return 0;
 }
 
-/*  Whether the broker lists a node named name (asked from node n). */
-static bool
-s_broker_lists (rb_tnode_t *n, const char *name)
-{
-    rb_body_t req, b;
-    rb_body_init (&req, RB_T_NODES);
-    rb_body_init (&b, RB_T_NONE);
-    zmsg_t *reply = NULL;
-    rb_header_t h;
-    bool found = true; /* no answer: as good as listed */
-    if (rb_bus_call (n->bus, RB_ADDR_SERVICE, "broker", &req, 1000, &reply, &h,
-                     &b) == 0) {
-        found = false;
-        for (uint32_t i = 0; i < b.n_nodes; i++)
-            found |= rb_str_eq (b.nodes[i].name, name);
-    }
-    zmsg_destroy (&reply);
-    rb_body_release (&b);
-    return found;
-}
-
 int
 e2e_wait_expired (e2e_world_t *w, const char *name)
 {
     rb_tnode_t n;
     rb_tnode_start (&n, w->c, RB_ROLE_OPS, "e2e-watch");
     int64_t deadline = zclock_mono () + E2E_STATE_WAIT;
-    bool listed = s_broker_lists (&n, name);
+    bool listed = rb_tnode_broker_lists (&n, name) != 0;
     while (listed && zclock_mono () < deadline) {
         zclock_sleep (2);
-        listed = s_broker_lists (&n, name);
+        listed = rb_tnode_broker_lists (&n, name) != 0;
     }
     rb_tnode_stop (&n);
     if (!listed)

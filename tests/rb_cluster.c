@@ -338,3 +338,23 @@ rb_cluster_new_bare (void)
     free (dir);
     return self;
 }
+
+int
+rb_tnode_broker_lists (rb_tnode_t *n, const char *name)
+{
+    rb_body_t req, b;
+    rb_body_init (&req, RB_T_NODES);
+    rb_body_init (&b, RB_T_NONE);
+    zmsg_t *reply = NULL;
+    rb_header_t h;
+    int listed = -1;
+    if (rb_bus_call (n->bus, RB_ADDR_SERVICE, "broker", &req, 1000, &reply, &h,
+                     &b) == 0) {
+        listed = 0;
+        for (uint32_t i = 0; i < b.n_nodes; i++)
+            listed |= rb_str_eq (b.nodes[i].name, name);
+    }
+    zmsg_destroy (&reply);
+    rb_body_release (&b);
+    return listed;
+}

@@ -80,6 +80,9 @@ typedef struct {
 
 rb_got_t rb_tnode_get (rb_tnode_t *n, const char *key);
 uint64_t rb_tnode_status_num (rb_tnode_t *n, const char *name);
+/*  Whether the broker lists a node named name: 1 yes, 0 no, -1 no answer
+    (asked from node n, NODES to the broker's own service).  */
+int rb_tnode_broker_lists (rb_tnode_t *n, const char *name);
 /*  The status text item name (caller frees). */
 char *rb_tnode_status_text (rb_tnode_t *n, const char *name);
 void rb_tnode_expect_state (rb_tnode_t *n, const char *state);
