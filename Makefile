@@ -13,7 +13,7 @@ PACKAGES = build-essential cmake pkg-config libzmq3-dev libczmq-dev \
 all: build
 
 deps:
-	@tools/install-deps.sh $(PACKAGES)
+	@scripts/install-deps.sh $(PACKAGES)
 
 # A failed configure leaves a cache behind that would stop the next one:
 # it goes, so that `make build` after `make deps` just works.
@@ -35,11 +35,11 @@ bench: deps
 	$(BUILD)/recobus-bench --runs $(or $(RUNS),5) --out bench-results all
 
 # The disaster-and-recovery story on a Redis of its own, narrated by
-# patent step and checked (tools/demo.sh; also the CTest entry "demo").
+# patent step and checked (scripts/demo.sh; also the CTest entry "demo").
 .PHONY: demo
 demo: deps
 	$(MAKE) build
-	tools/demo.sh $(BUILD)
+	scripts/demo.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

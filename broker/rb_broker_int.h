@@ -5,6 +5,10 @@
 #ifndef RB_BROKER_INT_H
 #define RB_BROKER_INT_H
 
+#ifndef RB_INSIDE_BROKER
+#error "rb_broker_int.h is internal to its floor; include its public header"
+#endif
+
 #include "rb_broker.h"
 #include "rb_msg.h"
 #include "rb_queue.h"

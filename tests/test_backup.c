@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "rb_backup.h"
+#include "rb_crc32c.h"
 
 #define MAXV    65536 /* max_value used by the tests */
 #define DATASET "0123456789abcdef0123456789abcdef"

@@ -2,6 +2,7 @@
     the byte layout is in docs/backup-format.md).  */
 #define _GNU_SOURCE /* mkostemps, renameat2 */
 #include "rb_backup.h"
+#include "rb_crc32c.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -97,46 +98,6 @@ s_join (const char *dir, const char *name)
     assert (path);
     snprintf (path, len, "%s/%s", dir, name);
     return path;
-}
-
-/*  CRC-32C, slicing by 8 over tables built once                         */
-
-static uint32_t s_crc_table[8][256];
-static pthread_once_t s_crc_once = PTHREAD_ONCE_INIT;
-
-static void
-s_crc_init (void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
-        s_crc_table[0][i] = c;
-    }
-    for (int t = 1; t < 8; t++)
-        for (int i = 0; i < 256; i++) {
-            uint32_t c = s_crc_table[t - 1][i];
-            s_crc_table[t][i] = (c >> 8) ^ s_crc_table[0][c & 0xff];
-        }
-}
-
-uint32_t
-rb_crc32c (uint32_t crc, const void *buf, size_t len)
-{
-    pthread_once (&s_crc_once, s_crc_init);
-    uint32_t (*t)[256] = s_crc_table;
-    const uint8_t *p = (const uint8_t *) buf;
-    crc = ~crc;
-    for (; len >= 8; p += 8, len -= 8) {
-        uint32_t lo = crc ^ (uint32_t) s_get_le (p, 4);
-        uint32_t hi = (uint32_t) s_get_le (p + 4, 4);
-        crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^
-              t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^ t[3][hi & 0xff] ^
-              t[2][(hi >> 8) & 0xff] ^ t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
-    }
-    while (len--)
-        crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xff];
-    return ~crc;
 }
 
 /*  Header                                                               */

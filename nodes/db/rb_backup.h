@@ -95,8 +95,4 @@ void rb_backup_reader_destroy (rb_backup_reader_t **r_p);
 char *rb_backup_newest (const char *dir, uint32_t max_value, char *err,
                         size_t errlen);
 
-/*  CRC-32C (Castagnoli), software table-driven; start with crc = 0 and
-    pass the result back in to continue over more bytes.  */
-uint32_t rb_crc32c (uint32_t crc, const void *buf, size_t len);
-
 #endif

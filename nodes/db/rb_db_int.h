@@ -4,6 +4,10 @@
 #ifndef RB_DB_INT_H
 #define RB_DB_INT_H
 
+#ifndef RB_INSIDE_DB
+#error "rb_db_int.h is internal to its floor; include its public header"
+#endif
+
 #include "rb_bus.h"
 #include "rb_db.h"
 #include "rb_msg.h"

@@ -4,6 +4,10 @@
 #ifndef RB_SERVICE_INT_H
 #define RB_SERVICE_INT_H
 
+#ifndef RB_INSIDE_SERVICE
+#error "rb_service_int.h is internal to its floor; include its public header"
+#endif
+
 #include "rb_bus.h"
 #include "rb_cache.h"
 #include "rb_msg.h"

@@ -2,8 +2,7 @@
     docs/journal.md).  */
 #define _GNU_SOURCE
 #include "rb_journal_int.h"
-#include "rb_backup.h" /* rb_crc32c */
-#include "rb_msg.h"    /* rb_key_valid, RB_OP_* */
+#include "rb_msg.h" /* rb_key_valid, RB_OP_* */
 
 #include <assert.h>
 #include <errno.h>
@@ -19,9 +18,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#if defined(__x86_64__)
-#include <nmmintrin.h>
-#endif
 
 /*  --- small helpers ------------------------------------------------------ */
 
@@ -64,37 +60,6 @@ s_now_ms (void)
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);
     return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-#if defined(__x86_64__)
-/*  The SSE4.2 crc32 instruction computes CRC-32C: 8 bytes a step. */
-__attribute__ ((target ("sse4.2"))) static uint32_t
-s_crc_sse42 (uint32_t crc, const uint8_t *p, size_t len)
-{
-    uint64_t c = (uint32_t) ~crc;
-    for (; len >= 8; p += 8, len -= 8) {
-        uint64_t word;
-        memcpy (&word, p, 8);
-        c = _mm_crc32_u64 (c, word);
-    }
-    uint32_t c32 = (uint32_t) c;
-    for (; len; p++, len--)
-        c32 = _mm_crc32_u8 (c32, *p);
-    return ~c32;
-}
-#endif
-
-uint32_t
-rb_journal_crc32c (uint32_t crc, const void *buf, size_t len)
-{
-#if defined(__x86_64__)
-    static int hw = -1;
-    if (hw < 0)
-        hw = __builtin_cpu_supports ("sse4.2") ? 1 : 0;
-    if (hw)
-        return s_crc_sse42 (crc, (const uint8_t *) buf, len);
-#endif
-    return rb_crc32c (crc, buf, len);
 }
 
 int
@@ -612,8 +577,8 @@ void
 rb_journal_frame_ (uint8_t *buf, uint32_t len)
 {
     rb_jput32 (buf, len);
-    rb_jput32 (buf + 4, rb_journal_crc32c (0, buf, 4));
-    rb_jput32 (buf + 8, rb_journal_crc32c (0, buf + FRAME_SIZE, len));
+    rb_jput32 (buf + 4, rb_crc32c (0, buf, 4));
+    rb_jput32 (buf + 8, rb_crc32c (0, buf + FRAME_SIZE, len));
 }
 
 static int

@@ -126,10 +126,6 @@ int rb_journal_ack (rb_journal_t *self, const uint64_t *seqs, size_t n,
     but they are also left out of every recovery.  */
 int rb_journal_reject (rb_journal_t *self, const uint64_t *seqs, size_t n);
 
-/*  CRC-32C as rb_crc32c computes it, with the CPU's crc32 instruction
-    where it has one (SSE4.2): the open scan checks every byte.  */
-uint32_t rb_journal_crc32c (uint32_t crc, const void *buf, size_t len);
-
 /*  --- reading orders back ---------------------------------------------- */
 
 /*  A read-only mapping of the journal as it is now: the orders that

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-#   tools/demo.sh [BUILD_DIR]: the disaster-and-recovery story of patent
+#   scripts/demo.sh [BUILD_DIR]: the disaster-and-recovery story of patent
 #   JP6023733B2 on a throwaway redis-server and the recobus daemons,
 #   narrated step by step (S1 ... S11) and checked with assertions.
 #

@@ -4,6 +4,11 @@
 #ifndef RB_JOURNAL_INT_H
 #define RB_JOURNAL_INT_H
 
+#ifndef RB_INSIDE_OPS
+#error "rb_journal_int.h is internal to its floor; include its public header"
+#endif
+
+#include "rb_crc32c.h"
 #include "rb_journal.h"
 
 #include <stdbool.h>

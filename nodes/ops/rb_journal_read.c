@@ -24,9 +24,9 @@ s_intact_at (const uint8_t *base, uint64_t size, uint64_t off)
     if (left < FRAME_SIZE)
         return false;
     uint32_t len = rb_jget32 (base + off);
-    return rb_journal_crc32c (0, base + off, 4) == rb_jget32 (base + off + 4) &&
+    return rb_crc32c (0, base + off, 4) == rb_jget32 (base + off + 4) &&
            len > 0 && len <= RECORD_MAX && len <= left - FRAME_SIZE &&
-           rb_journal_crc32c (0, base + off + FRAME_SIZE, len) ==
+           rb_crc32c (0, base + off + FRAME_SIZE, len) ==
                rb_jget32 (base + off + 8);
 }
 
@@ -49,7 +49,7 @@ rb_journal_frame_state_ (const uint8_t *base, uint64_t size, uint64_t off,
         return F_TORN;
     }
     uint32_t len = rb_jget32 (base + off);
-    if (rb_journal_crc32c (0, base + off, 4) != rb_jget32 (base + off + 4) ||
+    if (rb_crc32c (0, base + off, 4) != rb_jget32 (base + off + 4) ||
         len == 0 || len > RECORD_MAX) {
         *why = "bad record length";
         /* damage only if an intact record follows: else a crash */
@@ -60,7 +60,7 @@ rb_journal_frame_state_ (const uint8_t *base, uint64_t size, uint64_t off,
         *why = "a record cut short";
         return F_TORN;
     }
-    uint32_t crc = rb_journal_crc32c (0, base + off + FRAME_SIZE, len);
+    uint32_t crc = rb_crc32c (0, base + off + FRAME_SIZE, len);
     if (crc != rb_jget32 (base + off + 8)) {
         *why = "checksum mismatch";
         return off + FRAME_SIZE + len == size ? F_TORN : F_BAD_PAYLOAD;

@@ -3,6 +3,10 @@
 #ifndef RB_OPS_INT_H
 #define RB_OPS_INT_H
 
+#ifndef RB_INSIDE_OPS
+#error "rb_ops_int.h is internal to its floor; include its public header"
+#endif
+
 #include <czmq.h>
 #include <jansson.h>
 #include <stdint.h>
