@@ -21,31 +21,6 @@
 
 /*  --- small helpers ------------------------------------------------------ */
 
-void
-rb_journal_grow_ (void **array, size_t *cap, size_t want, size_t elem)
-{
-    if (want <= *cap)
-        return;
-    size_t cap2 = *cap ? *cap : 64;
-    while (cap2 < want)
-        cap2 *= 2;
-    *array = realloc (*array, cap2 * elem);
-    assert (*array);
-    *cap = cap2;
-}
-
-void
-rb_journal_err_ (rb_journal_err_t *err, int code, uint64_t offset,
-                 const char *fmt, ...)
-{
-    va_list args;
-    va_start (args, fmt);
-    err->code = code;
-    err->offset = offset;
-    vsnprintf (err->text, sizeof err->text, fmt, args);
-    va_end (args);
-}
-
 static int
 s_fail (rb_journal_t *self, const char *what)
 {
@@ -60,24 +35,6 @@ s_now_ms (void)
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);
     return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-int
-rb_journal_pwrite_all_ (int fd, const void *buf, size_t len, uint64_t offset)
-{
-    const uint8_t *p = (const uint8_t *) buf;
-    while (len > 0) {
-        ssize_t n = pwrite (fd, p, len, (off_t) offset);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                errno = EIO;
-            return -1;
-        }
-        p += n, len -= (size_t) n, offset += (uint64_t) n;
-    }
-    return 0;
 }
 
 /*  --- in-memory bookkeeping ---------------------------------------------- */
@@ -139,13 +96,6 @@ s_pend_remove (rb_journal_t *self, uint64_t lo, uint64_t hi)
     s_pend_compact (self);
 }
 
-void
-rb_journal_range_add_ (jrange_t **array, size_t *n, size_t *cap, jrange_t r)
-{
-    rb_journal_grow_ ((void **) array, cap, *n + 1, sizeof (jrange_t));
-    (*array)[(*n)++] = r;
-}
-
 /*  An order is now in the file at offset. */
 static void
 s_order_seen (rb_journal_t *self, uint64_t seq, uint64_t offset)
@@ -175,29 +125,6 @@ s_range_seen (rb_journal_t *self, int type, uint64_t lo, uint64_t hi,
 }
 
 /*  --- decoding records --------------------------------------------------- */
-
-const char *
-rb_journal_decode_order_ (const uint8_t *p, uint32_t len, rb_jorder_t *o)
-{
-    if (len < ORDER_FIXED || p[0] != T_ORDER)
-        return "not an order record";
-    o->seq = rb_jget64 (p + 1);
-    o->time_ms = rb_jget64 (p + 9);
-    o->op = p[17];
-    o->key_len = p[18];
-    o->value_len = rb_jget32 (p + 19);
-    o->key = (const char *) p + ORDER_FIXED;
-    o->value = p + ORDER_FIXED + o->key_len;
-    if ((uint64_t) ORDER_FIXED + o->key_len + o->value_len != len)
-        return "order lengths do not add up";
-    if (o->op != RB_OP_PUT && o->op != RB_OP_DELETE)
-        return "unknown op";
-    if (o->op == RB_OP_DELETE && o->value_len)
-        return "a delete with a value";
-    if (!rb_key_valid (o->key, o->key_len))
-        return "bad key";
-    return NULL;
-}
 
 /*  Checks and takes one ORDER record; -1 with err. */
 static int
@@ -400,20 +327,6 @@ rb_journal_open_fd_ (const char *path, int oflags, int lock_op, int wait_ms,
     return -1;
 }
 
-int
-rb_journal_sync_dir_ (const char *path)
-{
-    char *copy = strdup (path);
-    assert (copy);
-    int fd = open (dirname (copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free (copy);
-    if (fd < 0)
-        return -1;
-    int rc = fsync (fd);
-    close (fd);
-    return rc;
-}
-
 /*  A new (or header-torn) journal: writes the header. */
 static int
 s_init_file (rb_journal_t *self, rb_journal_err_t *err)
@@ -572,14 +485,6 @@ rb_journal_pending (rb_journal_t *self, uint64_t *first, uint64_t *last)
 }
 
 /*  --- writing ------------------------------------------------------------- */
-
-void
-rb_journal_frame_ (uint8_t *buf, uint32_t len)
-{
-    rb_jput32 (buf, len);
-    rb_jput32 (buf + 4, rb_crc32c (0, buf, 4));
-    rb_jput32 (buf + 8, rb_crc32c (0, buf + FRAME_SIZE, len));
-}
 
 static int
 s_writable (rb_journal_t *self)

@@ -1,6 +1,10 @@
-/*  rb_journal_int: what rb_journal.c, rb_journal_read.c and
-    rb_journal_repair.c share: the byte layout's constants, the object's
-    fields, and the frame checks and record takers of the open scan.  */
+/*  rb_journal_int: what the journal's files share: the byte layout's
+    constants, the object's fields, and the frame checks and record takers
+    of the open scan. Calls go one way, down this list:
+      rb_journal_repair.c   check and repair (journal check|repair)
+      rb_journal_read.c     orders read back: pending, recovery
+      rb_journal.c          open, scan, append, acknowledge
+      rb_journal_frame.c    framing, checks, ORDER decoding, file calls  */
 #ifndef RB_JOURNAL_INT_H
 #define RB_JOURNAL_INT_H
 
@@ -153,7 +157,7 @@ int rb_journal_pwrite_all_ (int fd, const void *buf, size_t len,
 /*  fsyncs the directory holding path, so a new name in it is durable. */
 int rb_journal_sync_dir_ (const char *path);
 
-/*  rb_journal_read.c: the frame at off in base[0..size): F_OK, F_TORN,
+/*  The frame at off in base[0..size): F_OK, F_TORN,
     F_BAD_HEADER or F_BAD_PAYLOAD, with *why set unless F_OK.  */
 int rb_journal_frame_state_ (const uint8_t *base, uint64_t size, uint64_t off,
                              const char **why);

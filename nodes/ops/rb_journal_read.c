@@ -1,9 +1,7 @@
-/*  rb_journal_read: reading the journal: checking the frame of a record,
-    and reading orders back from a mapping of the journal: the pending
-    ones, and those a recovery re-sends (rb_journal_recovery:
-    one pass over the tail of the journal from the first order a backup
-    may lack, keeping the newest order of every key met in an
-    open-addressing table).  */
+/*  rb_journal_read: reading orders back from a mapping of the journal: the
+   pending ones, and those a recovery re-sends (rb_journal_recovery: one pass
+   over the tail of the journal from the first order a backup may lack, keeping
+   the newest order of every key met in an open-addressing table).  */
 #include "rb_journal_int.h"
 
 #include <assert.h>
@@ -13,60 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-
-/*  --- frames ------------------------------------------------------------ */
-
-/*  Whether a whole, intact record starts at off. */
-static bool
-s_intact_at (const uint8_t *base, uint64_t size, uint64_t off)
-{
-    uint64_t left = size - off;
-    if (left < FRAME_SIZE)
-        return false;
-    uint32_t len = rb_jget32 (base + off);
-    return rb_crc32c (0, base + off, 4) == rb_jget32 (base + off + 4) &&
-           len > 0 && len <= RECORD_MAX && len <= left - FRAME_SIZE &&
-           rb_crc32c (0, base + off + FRAME_SIZE, len) ==
-               rb_jget32 (base + off + 8);
-}
-
-uint64_t
-rb_journal_next_intact_ (const uint8_t *base, uint64_t size, uint64_t off)
-{
-    for (uint64_t at = off + 1; at + FRAME_SIZE <= size; at++)
-        if (s_intact_at (base, size, at))
-            return at;
-    return size;
-}
-
-int
-rb_journal_frame_state_ (const uint8_t *base, uint64_t size, uint64_t off,
-                         const char **why)
-{
-    uint64_t left = size - off;
-    if (left < FRAME_SIZE) {
-        *why = "a record header cut short";
-        return F_TORN;
-    }
-    uint32_t len = rb_jget32 (base + off);
-    if (rb_crc32c (0, base + off, 4) != rb_jget32 (base + off + 4) ||
-        len == 0 || len > RECORD_MAX) {
-        *why = "bad record length";
-        /* damage only if an intact record follows: else a crash */
-        return rb_journal_next_intact_ (base, size, off) < size ? F_BAD_HEADER
-                                                                : F_TORN;
-    }
-    if (len > left - FRAME_SIZE) {
-        *why = "a record cut short";
-        return F_TORN;
-    }
-    uint32_t crc = rb_crc32c (0, base + off + FRAME_SIZE, len);
-    if (crc != rb_jget32 (base + off + 8)) {
-        *why = "checksum mismatch";
-        return off + FRAME_SIZE + len == size ? F_TORN : F_BAD_PAYLOAD;
-    }
-    return F_OK;
-}
 
 /*  --- maps and pending orders ---------------------------------------- */
 

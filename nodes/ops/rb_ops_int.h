@@ -39,15 +39,12 @@ typedef struct {
     char stall_why[400];
 } ops_t;
 
-/*  --- rb_ops.c: context and orders --------------------------------- */
+/*  --- rb_ops_ctx.c: the bus and the stall ------------------------------ */
 
 /*  Connects and registers (once); 0 or an rb_code_t with bus_why set. */
 int ops_connect (ops_t *self);
 /*  Marks the command as stalled by a failed send (the first one wins). */
 void ops_stall (ops_t *self, int code, const char *why);
-/*  Re-sends every pending order in DIFF batches. 0 when none is left
-    pending, else the rb_code_t that stopped it (stall set).  */
-int ops_resend (ops_t *self);
 /*  If argv[*i] is the option name, as "NAME VALUE" (then *i steps past
     the value) or "NAME=VALUE": its value; else NULL.  */
 const char *ops_arg (int argc, char **argv, int *i, const char *name);
@@ -130,6 +127,12 @@ bool ops_diff_full (const ops_diff_t *d, int batch);
 /*  Sends it (as DIFF) through s and empties it. */
 int ops_diff_send (ops_diff_t *d, ops_sender_t *s);
 void ops_diff_free (ops_diff_t *d);
+
+/*  --- rb_ops_resend.c: pending orders --------------------------------- */
+
+/*  Re-sends every pending order in DIFF batches. 0 when none is left
+    pending, else the rb_code_t that stopped it (stall set).  */
+int ops_resend (ops_t *self);
 
 /*  --- the commands -------------------------------------------------- */
 
