@@ -17,15 +17,7 @@ main (int argc, char **argv)
     rb_config_t *cfg = cli.config;
     rb_broker_opts_t opts;
     rb_broker_opts_default (&opts);
-    opts.bind = rb_config_str (cfg, "bind");
-    opts.tap = rb_config_str (cfg, "tap");
-    opts.heartbeat_ms = (int) rb_config_int (cfg, "heartbeat");
-    opts.liveness = (int) rb_config_int (cfg, "liveness");
-    opts.queue_max = (int) rb_config_int (cfg, "queue-max");
-    opts.queue_timeout_ms = (int) rb_config_int (cfg, "queue-timeout");
-    opts.worker_credit = (int) rb_config_int (cfg, "worker-credit");
-    opts.tap_hwm = (int) rb_config_int (cfg, "tap-hwm");
-    opts.max_frame = rb_config_int (cfg, "max-frame");
+    rb_bind_config (cfg, rb_broker_binds, &opts);
     zactor_t *broker = zactor_new (rb_broker_actor, &opts);
     zstr_send (broker, "ENDPOINTS");
     char *bus = NULL, *tap = NULL;

@@ -11,21 +11,6 @@
 #include <assert.h>
 #include <string.h>
 
-void
-rb_broker_opts_default (rb_broker_opts_t *o)
-{
-    o->bind = "tcp://127.0.0.1:5555";
-    o->tap = "tcp://127.0.0.1:5556";
-    o->heartbeat_ms = 1000;
-    o->liveness = 3;
-    o->queue_max = 10000;
-    o->queue_timeout_ms = 2000;
-    o->worker_credit = 1000;
-    o->tap_hwm = 10000;
-    o->max_frame = 16 * 1024 * 1024;
-    o->max_inflight = 1 << 20;
-}
-
 /*  --- sending ---------------------------------------------------------- */
 
 void

@@ -17,6 +17,8 @@
 #include <czmq.h>
 #include <stdint.h>
 
+#include "rb_bind.h"
+
 typedef struct {
     const char *bind;      /* ROUTER endpoint */
     const char *tap;       /* XPUB endpoint, or NULL/"" for none */
@@ -30,8 +32,11 @@ typedef struct {
     uint32_t max_inflight; /* requests in flight in all */
 } rb_broker_opts_t;
 
-/*  Built-in defaults (docs/operations.md lists them). */
+/*  Built-in defaults, from the option table (docs/operations.md lists
+    them). */
 void rb_broker_opts_default (rb_broker_opts_t *opts);
+/*  Which field each option fills (rb_bind_config fills from a config). */
+extern const rb_bind_t rb_broker_binds[];
 
 /*  The actor. args is an rb_broker_opts_t *, copied at start. It signals
     0 on the pipe once bound, or -1 if a bind failed (the reason logged).

@@ -19,16 +19,10 @@ main (int argc, char **argv)
     zsys_set_logstream (cli.verbose ? stderr : NULL);
     zsys_set_logident ("recobus-ops");
     rb_config_t *cfg = cli.config;
-    rb_ops_opts_t opts = {
-        .broker = rb_config_str (cfg, "broker"),
-        .journal = rb_config_str (cfg, "journal"),
-        .name = rb_config_str (cfg, "name"),
-        .json = rb_config_bool (cfg, "json"),
-        .batch = (int) rb_config_int (cfg, "batch"),
-        .timeout_ms = (int) rb_config_int (cfg, "timeout"),
-        .job_timeout_ms = (int) rb_config_int (cfg, "job-timeout"),
-        .progress = isatty (STDERR_FILENO) != 0,
-    };
+    rb_ops_opts_t opts;
+    rb_ops_opts_default (&opts);
+    rb_bind_config (cfg, rb_ops_binds, &opts);
+    opts.progress = isatty (STDERR_FILENO) != 0;
     if (cli.argi >= argc) {
         rb_cli_error (&rb_program_ops, "a COMMAND is needed");
         fprintf (stderr, "Try 'recobus-ops --help'.\n");

@@ -11,18 +11,7 @@ static void
 s_opts_from (rb_config_t *cfg, rb_db_opts_t *o)
 {
     rb_db_opts_default (o);
-    o->name = rb_config_str (cfg, "name");
-    o->broker = rb_config_str (cfg, "broker");
-    o->redis = rb_config_str (cfg, "redis");
-    o->redis_user = rb_config_str (cfg, "redis-user");
-    o->redis_password = rb_config_str (cfg, "redis-password");
-    o->redis_timeout_ms = (int) rb_config_int (cfg, "redis-timeout");
-    o->backup_dir = rb_config_str (cfg, "backup-dir");
-    o->max_value = (uint32_t) rb_config_int (cfg, "max-value");
-    o->max_batch = (uint32_t) rb_config_int (cfg, "max-batch");
-    o->fetch_ttl_s = (int) rb_config_int (cfg, "fetch-ttl");
-    o->fetch_cap = (int) rb_config_int (cfg, "fetch-cap");
-    o->backup_every_s = (int) rb_config_int (cfg, "backup-every");
+    rb_bind_config (cfg, rb_db_binds, o);
 }
 
 /*  The backup dir must exist and be writable before we serve. */

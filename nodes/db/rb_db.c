@@ -38,23 +38,6 @@ rb_db_state_name (int state)
 }
 
 void
-rb_db_opts_default (rb_db_opts_t *o)
-{
-    o->name = "db-1";
-    o->broker = "tcp://127.0.0.1:5555";
-    o->redis = "127.0.0.1:6379";
-    o->redis_user = "";
-    o->redis_password = "";
-    o->redis_timeout_ms = 2000;
-    o->backup_dir = "backups";
-    o->max_value = 64 * 1024;
-    o->max_batch = 10000;
-    o->fetch_ttl_s = 600;
-    o->fetch_cap = 64;
-    o->backup_every_s = 0;
-}
-
-void
 rb_db_saw_state (db_t *self, const char *word)
 {
     int before = self->state;

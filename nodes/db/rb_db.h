@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rb_bind.h"
+
 typedef struct {
     const char *name;           /* node name on the bus */
     const char *broker;         /* broker endpoint */
@@ -32,7 +34,10 @@ typedef struct {
     int backup_every_s;         /* scheduled backups; 0 = none */
 } rb_db_opts_t;
 
+/*  Built-in defaults, from the option table. */
 void rb_db_opts_default (rb_db_opts_t *opts);
+/*  Which field each option fills (rb_bind_config fills from a config). */
+extern const rb_bind_t rb_db_binds[];
 
 /*  States, as stored in Redis (rb:meta state) or derived. */
 typedef enum {

@@ -22,6 +22,8 @@
 
 #include <stdbool.h>
 
+#include "rb_bind.h"
+
 typedef struct {
     const char *broker;  /* the broker's bus endpoint */
     const char *journal; /* the journal file */
@@ -32,6 +34,11 @@ typedef struct {
     int job_timeout_ms;  /* deadline of a backup or restore */
     bool progress;       /* draw progress bars on stderr */
 } rb_ops_opts_t;
+
+/*  Built-in defaults, from the option table. */
+void rb_ops_opts_default (rb_ops_opts_t *opts);
+/*  Which field each option fills (rb_bind_config fills from a config). */
+extern const rb_bind_t rb_ops_binds[];
 
 /*  Runs one command: argv[0] is its name, the rest its arguments.
     Returns the exit code: 0, 64 usage, 65 bad data or wrong state, 66 an

@@ -17,23 +17,13 @@ main (int argc, char **argv)
     rb_config_t *cfg = cli.config;
     rb_service_opts_t opts;
     rb_service_opts_default (&opts);
-    opts.name = rb_config_str (cfg, "name");
+    rb_bind_config (cfg, rb_service_binds, &opts);
     const char *policy = rb_config_str (cfg, "policy");
-    if (!opts.name || !policy) {
+    if (!rb_config_str (cfg, "name") || !policy) {
         rb_cli_error (s_program, "--name and --policy are required");
         rb_config_destroy (&cli.config);
         return EX_USAGE;
     }
-    opts.policy = rb_policy_lookup (policy);
-    opts.listen = rb_config_str (cfg, "listen");
-    opts.broker = rb_config_str (cfg, "broker");
-    opts.max_wait_ms = (int) rb_config_int (cfg, "max-wait");
-    opts.cache_size = (uint32_t) rb_config_int (cfg, "cache-size");
-    opts.cache_ttl_ms = (int) rb_config_int (cfg, "cache-ttl") * 1000;
-    opts.poll_min_ms = (int) rb_config_int (cfg, "poll-min");
-    opts.poll_max_ms = (int) rb_config_int (cfg, "poll-max");
-    opts.db_timeout_ms = (int) rb_config_int (cfg, "db-timeout");
-    opts.stats_every_s = (int) rb_config_int (cfg, "stats-every");
     opts.verbose = cli.verbose > 0;
     zactor_t *svc = zactor_new (rb_service_actor, &opts);
     zstr_send (svc, "ENDPOINT");

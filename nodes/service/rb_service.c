@@ -27,23 +27,6 @@ rb_policy_name (int policy)
     return policy >= 0 && policy < 2 ? s_policies[policy] : "?";
 }
 
-void
-rb_service_opts_default (rb_service_opts_t *o)
-{
-    memset (o, 0, sizeof *o);
-    o->name = "svc";
-    o->policy = RB_POLICY_LATEST_ONLY;
-    o->listen = "tcp://127.0.0.1:5570";
-    o->broker = "tcp://127.0.0.1:5555";
-    o->max_wait_ms = 5000;
-    o->cache_size = 100000;
-    o->cache_ttl_ms = 300000;
-    o->poll_min_ms = 20;
-    o->poll_max_ms = 500;
-    o->db_timeout_ms = 1000;
-    o->stats_every_s = 10;
-}
-
 /*  --- answering terminals ------------------------------------------------ */
 
 void

@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rb_bind.h"
+
 typedef enum { RB_POLICY_LATEST_ONLY, RB_POLICY_STALE_OK } rb_policy_t;
 
 typedef struct {
@@ -36,7 +38,10 @@ typedef struct {
     bool verbose;      /* log the counter lines */
 } rb_service_opts_t;
 
+/*  Built-in defaults, from the option table. */
 void rb_service_opts_default (rb_service_opts_t *opts);
+/*  Which field each option fills (rb_bind_config fills from a config). */
+extern const rb_bind_t rb_service_binds[];
 int rb_policy_lookup (const char *name);
 const char *rb_policy_name (int policy);
 

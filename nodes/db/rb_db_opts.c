@@ -1,0 +1,28 @@
+/*  rb_db_opts: the DB node's options: defaults from its option table
+    (config/rb_programs.c), and which field each key fills.  */
+#include "rb_db.h"
+#include "rb_programs.h"
+
+#define F(field) offsetof (rb_db_opts_t, field)
+
+const rb_bind_t rb_db_binds[] = {
+    {"name", RB_FIELD_STR, F (name), 0},
+    {"broker", RB_FIELD_STR, F (broker), 0},
+    {"redis", RB_FIELD_STR, F (redis), 0},
+    {"redis-user", RB_FIELD_STR, F (redis_user), 0},
+    {"redis-password", RB_FIELD_STR, F (redis_password), 0},
+    {"redis-timeout", RB_FIELD_INT, F (redis_timeout_ms), 0},
+    {"backup-dir", RB_FIELD_STR, F (backup_dir), 0},
+    {"max-value", RB_FIELD_U32, F (max_value), 0},
+    {"max-batch", RB_FIELD_U32, F (max_batch), 0},
+    {"fetch-ttl", RB_FIELD_INT, F (fetch_ttl_s), 0},
+    {"fetch-cap", RB_FIELD_INT, F (fetch_cap), 0},
+    {"backup-every", RB_FIELD_INT, F (backup_every_s), 0},
+    {NULL, 0, 0, 0},
+};
+
+void
+rb_db_opts_default (rb_db_opts_t *o)
+{
+    rb_bind_defaults (rb_program_db.opts, rb_db_binds, o);
+}
