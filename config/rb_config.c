@@ -20,7 +20,8 @@
 #define RB_ZPL_FILE_MAX  (1 << 20) /* bytes a config file may hold */
 
 const char *const rb_config_sections[] = {
-    "broker", "db", "service", "ops", "monitor", "terminal", "bench", NULL};
+    "broker", "db",    "service", "ops",
+    "monitor", "terminal", "bench", "keygen", NULL};
 
 struct rb_config {
     const rb_opt_t *table; /* known keys, borrowed, ended by key == NULL */

@@ -135,7 +135,8 @@ const rb_program_t rb_program_terminal = {
     "A terminal: asks a service node for subscriber records and prints one "
     "line per key: KEY, status (ok, not_found, stale, unavailable), seq, "
     "value.",
-    "Exit 0 when every key got an answer, 69 when the service did not "
+    "Exit 0 when every key got an answer, 65 for a malformed key, 69 when "
+    "the service did not "
     "answer in time.",
     "terminal",
     s_terminal,
@@ -209,4 +210,28 @@ const rb_program_t rb_program_monitor = {
     "Runs until interrupted (exit 0). See docs/monitor.md.",
     "monitor",
     s_monitor,
+};
+
+static const rb_opt_t s_keygen[] = {
+    {"role", "role", 0, RB_OPT_ENUM, NULL, 0, 0,
+     "broker|db|service|ops|monitor", NULL,
+     "the role the key plays on the bus (required)"},
+    {"name", "name", 0, RB_OPT_STR, NULL, 1, 64, NULL, "NAME",
+     "the node name the key may register (required)"},
+    {"force", "force", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
+     "replace an existing key pair of that name"},
+    END,
+};
+
+const rb_program_t rb_program_keygen = {
+    "recobus-keygen",
+    "--role ROLE --name NAME DIR",
+    "Writes a CurveZMQ key pair for one recobus node into DIR: NAME.cert "
+    "(the public key, with the role and name in its metadata: copy it into "
+    "the broker's authorized-keys directory) and NAME.cert_secret (both "
+    "keys, mode 0600: it stays on the node's host).",
+    "Exit 0 when written, 64 for bad arguments, 73 when the pair exists "
+    "already (without --force) or cannot be written. See docs/security.md.",
+    "keygen",
+    s_keygen,
 };

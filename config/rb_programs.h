@@ -12,5 +12,6 @@ extern const rb_program_t rb_program_service;
 extern const rb_program_t rb_program_terminal;
 extern const rb_program_t rb_program_ops;
 extern const rb_program_t rb_program_monitor;
+extern const rb_program_t rb_program_keygen;
 
 #endif

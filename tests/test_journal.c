@@ -45,6 +45,18 @@ START_TEST (journal_new_file_starts_at_seq_one)
 }
 END_TEST
 
+START_TEST (journal_file_is_private_to_its_owner)
+{
+    mode_t old = umask (0); /* whatever the caller's umask */
+    rb_journal_t *j = rb_jt_open (s_path);
+    umask (old);
+    struct stat st;
+    ck_assert_int_eq (stat (s_path, &st), 0);
+    ck_assert_int_eq (st.st_mode & 0777, 0600); /* every order's value */
+    rb_journal_destroy (&j);
+}
+END_TEST
+
 START_TEST (journal_seq_continues_across_reopen)
 {
     rb_journal_t *j = rb_jt_open (s_path);
@@ -670,6 +682,7 @@ main (void)
     tcase_add_checked_fixture (tc, s_setup, s_teardown);
     tcase_add_test (tc, crc32c_instruction_path_matches_the_table_path);
     tcase_add_test (tc, journal_new_file_starts_at_seq_one);
+    tcase_add_test (tc, journal_file_is_private_to_its_owner);
     tcase_add_test (tc, journal_seq_continues_across_reopen);
     tcase_add_test (tc, journal_staged_orders_count_only_once_committed);
     tcase_add_test (tc, journal_refuses_bad_orders_and_stages_nothing);

@@ -243,6 +243,39 @@ START_TEST (journal_repair_keeps_the_prefix_and_sets_the_rest_aside)
 }
 END_TEST
 
+START_TEST (journal_repair_follows_no_link_planted_at_its_temp_file)
+{
+    long at[STEPS + 1];
+    s_build (STEPS, at);
+    s_flip (at[1] + 20, 0x10);
+    /* a link at the repair's temp name, to a file the attacker wants
+       overwritten */
+    char victim[600], tmp[600];
+    snprintf (victim, sizeof victim, "%s.victim", s_path);
+    snprintf (tmp, sizeof tmp, "%s.repairing", s_path);
+    FILE *f = fopen (victim, "w");
+    ck_assert_ptr_nonnull (f);
+    fputs ("precious", f);
+    fclose (f);
+    ck_assert_int_eq (symlink (victim, tmp), 0);
+    rb_jcheck_t *c = s_check (true);
+    rb_jrepair_t done;
+    rb_journal_err_t err;
+    ck_assert_msg (rb_jcheck_repair (c, 0, &done, &err) == 0, "%s", err.text);
+    rb_jcheck_destroy (&c);
+    long n;
+    char *text = rb_jt_slurp (victim, &n);
+    ck_assert_int_eq (n, 8);
+    ck_assert_int_eq (memcmp (text, "precious", 8), 0);
+    free (text);
+    struct stat st;
+    ck_assert_int_eq (lstat (s_path, &st), 0);
+    ck_assert (S_ISREG (st.st_mode));
+    ck_assert_int_eq (st.st_mode & 0077, 0); /* and private */
+    unlink (victim);
+}
+END_TEST
+
 START_TEST (journal_repair_refuses_to_guess_a_next_seq_it_cannot_see)
 {
     long at[STEPS + 1], len, n;
@@ -351,6 +384,8 @@ main (void)
     tcase_add_test (tc,
                     journal_repair_refuses_to_guess_a_next_seq_it_cannot_see);
     tcase_add_test (tc, journal_repair_never_overwrites_a_set_aside_file);
+    tcase_add_test (tc,
+                    journal_repair_follows_no_link_planted_at_its_temp_file);
     tcase_add_test (
         tc, journal_writer_waiting_through_a_repair_opens_the_repaired_file);
     suite_add_tcase (s, tc);

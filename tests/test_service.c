@@ -444,7 +444,8 @@ START_TEST (terminal_exits_69_when_the_service_does_not_answer)
     ck_assert_str_eq (out, "");
     free (out);
     char *bad[] = {RECOBUS_BINARY_DIR "/recobus-terminal", "get", "a b", NULL};
-    ck_assert_int_eq (s_terminal_run (bad, &out), 64);
+    ck_assert_int_eq (s_terminal_run (bad, &out),
+                      65); /* EX_DATAERR, as in recobus-ops */
     free (out);
 }
 END_TEST

@@ -106,7 +106,7 @@ s_get (rb_config_t *cfg, char **keys, int n)
                           "bad key '%s': 1..64 printable characters, no "
                           "spaces",
                           keys[i]);
-            return EX_USAGE;
+            return EX_DATAERR;
         }
     const char *endpoint = rb_config_str (cfg, "service");
     zsock_t *sock = zsock_new (ZMQ_DEALER);

@@ -14,6 +14,29 @@ s_opts_from (rb_config_t *cfg, rb_db_opts_t *o)
     rb_bind_config (cfg, rb_db_binds, o);
 }
 
+/*  Redis settings this build cannot honour: refused before we start. */
+static int
+s_check_redis (const rb_db_opts_t *o)
+{
+    if (strncmp (o->redis, "tls://", 6) == 0 ||
+        strncmp (o->redis, "rediss://", 9) == 0) {
+        rb_cli_error (s_program,
+                      "--redis %s: TLS is not supported by this "
+                      "build (hiredis 0.14); use a local Redis or a TLS "
+                      "tunnel",
+                      o->redis);
+        return EX_CONFIG;
+    }
+    if (*o->redis_user && !*o->redis_password) {
+        rb_cli_error (s_program,
+                      "redis-user %s is set without "
+                      "redis-password (an ACL user needs both)",
+                      o->redis_user);
+        return EX_CONFIG;
+    }
+    return 0;
+}
+
 /*  The backup dir must exist and be writable before we serve. */
 static int
 s_check_backup_dir (const char *dir)
@@ -34,7 +57,9 @@ main (int argc, char **argv)
         return rc == -1 ? 0 : rc;
     rb_db_opts_t opts;
     s_opts_from (cli.config, &opts);
-    rc = s_check_backup_dir (opts.backup_dir);
+    rc = s_check_redis (&opts);
+    if (rc == 0)
+        rc = s_check_backup_dir (opts.backup_dir);
     if (rc == 0 && rb_config_bool (cli.config, "init")) {
         char err[300];
         rc = rb_db_init_dataset (&opts, err, sizeof err);

@@ -298,7 +298,7 @@ rb_journal_open_fd_ (const char *path, int oflags, int lock_op, int wait_ms,
                      struct stat *st, rb_journal_err_t *err)
 {
     for (int tries = 0; tries < REOPEN_MAX; tries++) {
-        int fd = open (path, oflags | O_CLOEXEC, 0644);
+        int fd = open (path, oflags | O_CLOEXEC, 0600);
         if (fd < 0) {
             rb_journal_err_ (err, RB_JOURNAL_E_IO, 0, "journal %s: %s", path,
                              strerror (errno));

@@ -314,8 +314,7 @@ s_aside (rb_jcheck_t *self, rb_jrepair_t *out, rb_journal_err_t *err)
                           "%s.damaged-%s-%" PRIu64, self->j->path, stamp, keep);
         if (i > 1 && n > 0 && (size_t) n < sizeof out->aside)
             snprintf (out->aside + n, sizeof out->aside - (size_t) n, "-%d", i);
-        fd = open (out->aside, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                   self->st.st_mode & 0666);
+        fd = open (out->aside, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST)
             break;
     }
@@ -345,12 +344,15 @@ s_replace (rb_jcheck_t *self, uint64_t next, rb_journal_err_t *err)
     floor[FRAME_SIZE] = T_FLOOR;
     rb_jput64 (floor + FRAME_SIZE + 1, next);
     rb_journal_frame_ (floor, FLOOR_SIZE);
-    /* ours alone while we hold the lock: a crashed repair's is redone */
-    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* ours alone while we hold the lock: a crashed repair's is removed
+       and redone; never followed if it is a link planted there */
+    unlink (tmp);
+    int fd =
+        open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd >= 0 && fchown (fd, self->st.st_uid, self->st.st_gid)) {
         /* not root: the repaired journal is the caller's */
     }
-    int rc = fd < 0 || fchmod (fd, self->st.st_mode & 07777) ||
+    int rc = fd < 0 || fchmod (fd, self->st.st_mode & 0600) ||
                      s_write_new (fd, self->base, self->info.keep, floor, n) ||
                      rb_journal_sync_dir_ (path) || rename (tmp, path) ||
                      rb_journal_sync_dir_ (path)

@@ -1,0 +1,136 @@
+/*  rb_curve: see rb_curve.h.  */
+#include "rb_curve.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+static bool
+s_prefixed (const char *s, const char *prefix, const char **rest)
+{
+    size_t n = strlen (prefix);
+    if (strncmp (s, prefix, n) != 0)
+        return false;
+    *rest = s + n;
+    return true;
+}
+
+/*  Whether host is a dotted quad in 127.0.0.0/8. */
+static bool
+s_loopback_v4 (const char *host, size_t len)
+{
+    char text[16];
+    if (len < 7 || len > 15)
+        return false;
+    memcpy (text, host, len);
+    text[len] = 0;
+    unsigned a, b, c, d;
+    char end;
+    return sscanf (text, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &end) == 4 &&
+           strspn (text, "0123456789.") == len && a == 127 && b < 256 &&
+           c < 256 && d < 256;
+}
+
+bool
+rb_endpoint_local (const char *endpoint)
+{
+    const char *host;
+    if (!endpoint)
+        return false;
+    if (s_prefixed (endpoint, "ipc://", &host) ||
+        s_prefixed (endpoint, "inproc://", &host))
+        return true;
+    if (!s_prefixed (endpoint, "tcp://", &host))
+        return false;
+    const char *colon = strrchr (host, ':');
+    if (!colon)
+        return false;
+    size_t len = (size_t) (colon - host);
+    return (len == 9 && memcmp (host, "localhost", 9) == 0) ||
+           (len == 5 && memcmp (host, "[::1]", 5) == 0) ||
+           s_loopback_v4 (host, len);
+}
+
+static bool
+s_has_secret (zcert_t *cert)
+{
+    const byte *key = zcert_secret_key (cert);
+    for (int i = 0; i < 32; i++)
+        if (key[i])
+            return true;
+    return false;
+}
+
+zcert_t *
+rb_curve_load (const char *path, char *err, size_t errlen)
+{
+    zcert_t *cert = zcert_load (path);
+    const char *why = NULL;
+    if (!cert)
+        why = "cannot read it as a certificate";
+    else if (!s_has_secret (cert))
+        why = "holds no secret key (the NAME.cert_secret file is needed)";
+    else if (!rb_curve_role (cert) || !rb_curve_name (cert))
+        why = "its metadata lacks a role or a name (made by recobus-keygen?)";
+    if (why) {
+        snprintf (err, errlen, "certificate %s: %s", path, why);
+        zcert_destroy (&cert);
+    }
+    return cert;
+}
+
+int
+rb_curve_public (const char *path, char *key, char *err, size_t errlen)
+{
+    zcert_t *cert = zcert_load (path);
+    if (!cert) {
+        snprintf (err, errlen, "certificate %s: cannot read it", path);
+        return -1;
+    }
+    snprintf (key, 41, "%s", zcert_public_txt (cert));
+    zcert_destroy (&cert);
+    return 0;
+}
+
+const char *
+rb_curve_role (zcert_t *cert)
+{
+    return zcert_meta (cert, "role");
+}
+
+const char *
+rb_curve_name (zcert_t *cert)
+{
+    return zcert_meta (cert, "name");
+}
+
+void
+rb_curve_server (void *sock, zcert_t *cert)
+{
+    zcert_apply (cert, sock);
+    zsock_set_curve_server (sock, 1);
+}
+
+void
+rb_curve_client (void *sock, zcert_t *cert, const char *server_key)
+{
+    zcert_apply (cert, sock);
+    zsock_set_curve_serverkey (sock, server_key);
+}
+
+zactor_t *
+rb_curve_auth_new (const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat (dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
+        snprintf (err, errlen, "authorized keys %s: not a directory", dir);
+        return NULL;
+    }
+    zactor_t *auth = zactor_new (zauth, NULL);
+    if (!auth) {
+        snprintf (err, errlen, "cannot start ZAP");
+        return NULL;
+    }
+    zstr_sendx (auth, "CURVE", dir, NULL);
+    zsock_wait (auth);
+    return auth;
+}
