@@ -189,19 +189,20 @@ rb_db_init_dataset (const rb_db_opts_t *opts, char *err, size_t errlen)
     int rc = EX_UNAVAILABLE;
     snprintf (err, errlen, "%s: %s", opts->redis, rb_store_errstr (store));
     if (rb_store_run (store, &call, 1) == 0) {
-        const char *word = rb_db_reply_word (call.reply);
-        uint64_t keys = 0;
-        rb_db_reply_u64 (call.reply, 1, &keys);
-        if (word && streq (word, "ok")) {
+        rb_init_reply_t rep;
+        int parsed = rb_init_reply_parse (call.reply, &rep);
+        const char *error = rb_reply_error (call.reply);
+        rc = parsed == 0 ? 0 : EX_DATAERR;
+        if (parsed == 0)
             snprintf (err, errlen, "new dataset %s, epoch 1", id);
-            rc = 0;
-        } else {
+        else if (parsed == -1)
             snprintf (err, errlen,
                       "Redis at %s holds %llu key(s); --init needs an empty "
                       "Redis (it never overwrites data)",
-                      opts->redis, (unsigned long long) keys);
-            rc = EX_DATAERR;
-        }
+                      opts->redis, (unsigned long long) rep.keys);
+        else
+            snprintf (err, errlen, "Redis at %s: unexpected INIT reply%s%s",
+                      opts->redis, error ? ": " : "", error ? error : "");
     }
     rb_store_free_replies (&call, 1);
     rb_store_destroy (&store);

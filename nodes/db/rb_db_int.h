@@ -71,8 +71,7 @@ void rb_db_job_start (db_t *self, const rb_header_t *h, const rb_body_t *b);
 /*  The job pipe is readable: a progress event or the end.  */
 int rb_db_job_event (zloop_t *loop, zsock_t *pipe, void *arg);
 
-/*  Reply helpers: rb_db_reply_word, rb_db_reply_u64 and each script's
-    reply parser are in rb_scripts.h, next to the scripts.  */
+/*  Each script's reply parser is in rb_scripts.h, next to the scripts. */
 #include "rb_scripts.h"
 
 #endif

@@ -68,6 +68,15 @@ s_fail (job_t *job, int code, const char *fmt, ...)
     return -1;
 }
 
+/*  A reply its parser did not understand (-2): ERROR internal. */
+static int
+s_fail_reply (job_t *job, const char *what, const redisReply *r)
+{
+    const char *error = rb_reply_error (r);
+    return s_fail (job, RB_S_INTERNAL, "unexpected %s reply from Redis%s%s",
+                   what, error ? ": " : "", error ? error : "");
+}
+
 /*  True when the node asked us to stop ($TERM waiting on the pipe). */
 static bool
 s_stopping (job_t *job)
@@ -247,16 +256,15 @@ s_begin (job_t *job, const rb_backup_header_t *h, uint64_t *epoch)
     if (rb_store_run (job->store, &call, 1))
         return s_fail (job, RB_S_UNAVAILABLE, "%s",
                        rb_store_errstr (job->store));
-    const char *word = rb_db_reply_word (call.reply);
-    int rc = 0;
-    if (!word || !streq (word, "ok") ||
-        rb_db_reply_u64 (call.reply, 1, epoch)) {
-        const redisReply *who = call.reply && call.reply->elements > 1
-                                    ? call.reply->element[1]
-                                    : NULL;
+    rb_restore_begin_reply_t rep;
+    int rc = rb_restore_begin_reply_parse (call.reply, &rep);
+    if (rc == 0)
+        *epoch = rep.epoch;
+    else if (rc == -1)
         rc = s_fail (job, RB_S_WRONG_STATE, "a restore is running on %s",
-                     who && who->type == REDIS_REPLY_STRING ? who->str : "?");
-    }
+                     rep.who);
+    else
+        rc = s_fail_reply (job, "RESTORE_BEGIN", call.reply);
     rb_store_free_replies (&call, 1);
     return rc;
 }
@@ -271,12 +279,15 @@ s_end (job_t *job, const rb_backup_header_t *h, uint64_t *total)
     rb_call_t call = {RB_SCRIPT_RESTORE_END, 2, argv, lens, NULL};
     if (rb_store_run (job->store, &call, 1))
         return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-    const char *word = rb_db_reply_word (call.reply);
-    int rc = word && streq (word, "ok") &&
-                     rb_db_reply_u64 (call.reply, 1, total) == 0
-                 ? 0
-                 : s_fail (job, RB_S_WRONG_STATE,
-                           "another node took the restore over");
+    rb_restore_end_reply_t rep;
+    int rc = rb_restore_end_reply_parse (call.reply, &rep);
+    if (rc == 0)
+        *total = rep.total;
+    else if (rc == -1)
+        rc = s_fail (job, RB_S_WRONG_STATE,
+                     "another node took the restore over");
+    else
+        rc = s_fail_reply (job, "RESTORE_END", call.reply);
     rb_store_free_replies (&call, 1);
     return rc;
 }
@@ -286,7 +297,7 @@ s_restore (job_t *job)
 {
     int64_t start = zclock_mono ();
     rb_backup_header_t h;
-    uint64_t count, epoch, records = 0, total = 0;
+    uint64_t count, epoch = 0, records = 0, total = 0;
     char *path = s_pick_file (job, &h, &count);
     if (!path)
         return;
@@ -322,10 +333,12 @@ s_snapshot_meta (job_t *job, rb_backup_header_t *h)
         return s_fail (job, RB_S_UNAVAILABLE, "%s",
                        rb_store_errstr (job->store));
     rb_status_reply_t st;
-    int rc = 0;
-    if (rb_status_reply_parse (call.reply, &st))
+    int rc = rb_status_reply_parse (call.reply, &st);
+    if (rc == -1)
         rc = s_fail (job, RB_S_UNAVAILABLE, "no dataset to back up (%s)",
-                     st.word[0] ? st.word : "no reply");
+                     st.word);
+    else if (rc == -2)
+        rc = s_fail_reply (job, "STATUS", call.reply);
     else if (!streq (st.state, "normal"))
         rc = s_fail (job, RB_S_WRONG_STATE,
                      "a backup needs state normal, not %s", st.state);

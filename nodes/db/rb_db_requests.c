@@ -13,15 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*  --- Redis reply helpers ---------------------------------------------- */
-
-static const redisReply *
-s_element (const redisReply *r, size_t index, int type)
-{
-    if (!r || r->type != REDIS_REPLY_ARRAY || index >= r->elements)
-        return NULL;
-    return r->element[index]->type == type ? r->element[index] : NULL;
-}
+/*  --- script calls ------------------------------------------------------ */
 
 /*  "ID/EPOCH": what every script checks Redis against. */
 static void
@@ -30,22 +22,31 @@ s_dataset_arg (db_t *self, char *buf, size_t len)
     snprintf (buf, len, "%s/%" PRIu64, self->dataset, self->epoch);
 }
 
-/*  Answers a refused or failed script call. */
+/*  Answers a script call that did not go through: Redis unreachable (no
+    reply), a Redis error, a reply not understood (word ""), or the
+    script's refusal (word). what names the script.  */
 static void
-s_refuse (db_t *self, const rb_header_t *h, const redisReply *reply)
+s_refuse (db_t *self, const rb_header_t *h, const char *what,
+          const redisReply *reply, const char *word)
 {
-    const char *word = rb_db_reply_word (reply);
-    const char *text;
-    int code = rb_db_refusal (word, &text);
+    const char *error = rb_reply_error (reply);
+    char unexpected[64];
+    const char *text = unexpected;
+    int code = RB_S_INTERNAL;
     if (!reply) {
         code = RB_S_UNAVAILABLE;
         text = rb_store_errstr (self->store);
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        code = RB_S_INTERNAL;
-        text = reply->str;
-        zsys_error ("db %s: Redis error: %s", self->opts.name, reply->str);
+    } else if (error) {
+        text = error;
+        zsys_error ("db %s: Redis error: %s", self->opts.name, error);
+    } else if (!word[0]) {
+        snprintf (unexpected, sizeof unexpected,
+                  "unexpected %s reply from Redis", what);
+        zsys_error ("db %s: %s", self->opts.name, unexpected);
+    } else {
+        code = rb_db_refusal (word, &text);
+        rb_db_saw_state (self, word);
     }
-    rb_db_saw_state (self, word);
     self->n_refused++;
     rb_bus_error (self->bus, h, code, text);
 }
@@ -60,13 +61,6 @@ s_run1 (db_t *self, int script, int argc, const char **argv, const size_t *lens)
     return call.reply;
 }
 
-static bool
-s_is_ok (const redisReply *r)
-{
-    const char *word = rb_db_reply_word (r);
-    return word && streq (word, "ok");
-}
-
 /*  --- state ----------------------------------------------------------------
  */
 
@@ -79,7 +73,8 @@ rb_db_refresh (db_t *self)
     size_t lens[] = {strlen (ds)};
     redisReply *r = s_run1 (self, RB_SCRIPT_STATUS, 1, argv, lens);
     rb_status_reply_t st;
-    if (rb_status_reply_parse (r, &st) == 0) {
+    int rc = rb_status_reply_parse (r, &st);
+    if (rc == 0) {
         if (!self->dataset[0]) {
             memcpy (self->dataset, st.dataset, sizeof self->dataset);
             zsys_info ("db %s: serving dataset %s", self->opts.name,
@@ -88,7 +83,7 @@ rb_db_refresh (db_t *self)
         }
         rb_db_saw_epoch (self, st.epoch);
         rb_db_saw_state (self, st.state);
-    } else if (st.word[0])
+    } else if (rc == -1)
         rb_db_saw_state (self, st.word);
     freeReplyObject (r);
 }
@@ -116,30 +111,22 @@ s_collect_get (db_t *self, const rb_header_t *h, const rb_body_t *b,
 static void
 s_answer_get (db_t *self, rb_get_t *g, const redisReply *r)
 {
-    if (!s_is_ok (r)) {
-        s_refuse (self, &g->header, r);
-        return;
-    }
-    uint64_t epoch, seq, flag, found;
-    const redisReply *value = s_element (r, 5, REDIS_REPLY_STRING);
-    if (rb_db_reply_u64 (r, 1, &epoch) || rb_db_reply_u64 (r, 2, &seq) ||
-        rb_db_reply_u64 (r, 3, &flag) || rb_db_reply_u64 (r, 4, &found) ||
-        !value) {
-        rb_bus_error (self->bus, &g->header, RB_S_INTERNAL,
-                      "unexpected GET reply from Redis");
+    rb_get_reply_t rep;
+    if (rb_get_reply_parse (r, &rep)) {
+        s_refuse (self, &g->header, "GET", r, rep.word);
         return;
     }
     rb_body_t d;
     rb_body_init (&d, RB_T_DATA);
     d.key = g->key;
-    d.has_value = found != 0;
-    d.value = found ? rb_strn (value->str, value->len) : rb_strn (NULL, 0);
-    d.seq = seq;
-    d.recovering = flag != 0;
-    d.epoch = epoch;
+    d.has_value = rep.found;
+    d.value = rb_strn (rep.value, rep.value_len);
+    d.seq = rep.seq;
+    d.recovering = rep.recovering;
+    d.epoch = rep.epoch;
     self->n_get++;
-    self->n_flagged += flag != 0;
-    rb_db_saw_epoch (self, epoch);
+    self->n_flagged += rep.recovering;
+    rb_db_saw_epoch (self, rep.epoch);
     rb_bus_reply (self->bus, &g->header, &d);
 }
 
@@ -177,7 +164,7 @@ rb_db_on_idle (rb_bus_t *bus, void *arg)
         if (rc == 0)
             s_answer_get (self, &self->gets[i], calls[i].reply);
         else
-            s_refuse (self, &self->gets[i].header, NULL);
+            s_refuse (self, &self->gets[i].header, "GET", NULL, "");
         zmsg_destroy (&self->gets[i].msg);
     }
     rb_store_free_replies (calls, (int) n);
@@ -189,60 +176,29 @@ rb_db_on_idle (rb_bus_t *bus, void *arg)
 
 /*  --- orders and diffs ---------------------------------------------------- */
 
-/*  Fills p with the current record of order idx's key from an APPLY
-    reply's current list (quads of index, seq, deleted, value); false if
-    the list does not hold it well formed.  */
-static bool
-s_current_record (const redisReply *current, uint64_t idx, rb_body_t *p)
-{
-    for (size_t i = 0; current && i + 3 < current->elements; i += 4) {
-        uint64_t at = 0, seq = 0;
-        const redisReply *del = current->element[i + 2];
-        const redisReply *value = current->element[i + 3];
-        if (rb_db_reply_u64 (current, i, &at) || at != idx)
-            continue;
-        if (rb_db_reply_u64 (current, i + 1, &seq) ||
-            del->type != REDIS_REPLY_STRING ||
-            value->type != REDIS_REPLY_STRING)
-            return false;
-        p->seq = seq;
-        p->has_value = !streq (del->str, "1");
-        p->value =
-            p->has_value ? rb_strn (value->str, value->len) : rb_strn (NULL, 0);
-        return true;
-    }
-    return false;
-}
-
-/*  Sends the UPDATE and RECOVERED pushes an APPLY reply lists: triples
-    of kind, order index (1-based), node. Kind 'u' carries the order's
-    record, 'c' (a skipped order) the key's current one.  */
+/*  Sends the UPDATE and RECOVERED pushes an APPLY reply lists. A
+    skipped order ('c') pushes the key's current record, the others the
+    order's.  */
 static void
-s_push_changes (db_t *self, const redisReply *list, const redisReply *current,
-                const rb_order_t *orders, uint32_t n, uint64_t epoch)
+s_push_changes (db_t *self, const rb_apply_reply_t *rep,
+                const rb_order_t *orders)
 {
-    for (size_t i = 0; list && i + 2 < list->elements; i += 3) {
-        const redisReply *kind = list->element[i];
-        const redisReply *node = list->element[i + 2];
-        uint64_t idx = 0;
-        if (kind->type != REDIS_REPLY_STRING ||
-            node->type != REDIS_REPLY_STRING ||
-            rb_db_reply_u64 (list, i + 1, &idx) || idx < 1 || idx > n)
-            continue;
-        const rb_order_t *o = &orders[idx - 1];
+    for (size_t i = 0; i < rep->n_pushes; i++) {
+        const rb_apply_push_t *x = &rep->pushes[i];
+        const rb_order_t *o = &orders[x->order];
         rb_body_t p;
-        rb_body_init (&p, kind->str[0] == 'r' ? RB_T_RECOVERED : RB_T_UPDATE);
+        rb_body_init (&p, x->kind == 'r' ? RB_T_RECOVERED : RB_T_UPDATE);
         p.key = o->key;
         p.has_value = o->has_value;
         p.value = o->value;
         p.seq = o->seq;
-        p.epoch = epoch;
-        if (kind->str[0] == 'c' && !s_current_record (current, idx, &p)) {
-            zsys_error ("db %s: APPLY listed no current record for a push",
-                        self->opts.name);
-            continue;
+        p.epoch = rep->epoch;
+        if (x->kind == 'c') {
+            p.has_value = !x->deleted;
+            p.value = rb_strn (x->value, x->value_len);
+            p.seq = x->seq;
         }
-        rb_bus_push (self->bus, RB_ADDR_NODE, node->str, &p);
+        rb_bus_push (self->bus, RB_ADDR_NODE, x->node, &p);
         self->n_pushes++;
     }
 }
@@ -270,23 +226,23 @@ s_apply (db_t *self, const rb_header_t *h, const rb_order_t *orders, uint32_t n)
         a[3] = o->has_value ? o->value.ptr : "", l[3] = o->value.len;
     }
     redisReply *r = s_run1 (self, RB_SCRIPT_APPLY, argc, argv, lens);
-    rb_body_t ack;
-    rb_body_init (&ack, RB_T_ACK);
-    uint64_t epoch = 0;
-    if (s_is_ok (r) && rb_db_reply_u64 (r, 1, &ack.applied) == 0 &&
-        rb_db_reply_u64 (r, 2, &ack.skipped) == 0 &&
-        rb_db_reply_u64 (r, 3, &ack.cleared) == 0 &&
-        rb_db_reply_u64 (r, 4, &ack.watermark) == 0 &&
-        rb_db_reply_u64 (r, 7, &epoch) == 0) {
+    rb_apply_reply_t rep;
+    if (rb_apply_reply_parse (r, n, &rep) == 0) {
         self->n_orders += n;
-        rb_db_saw_epoch (self, epoch);
+        rb_db_saw_epoch (self, rep.epoch);
         /* pushes first: by the time ops hears the order is applied, every
            service node caching the key has been sent the new record */
-        s_push_changes (self, s_element (r, 5, REDIS_REPLY_ARRAY),
-                        s_element (r, 6, REDIS_REPLY_ARRAY), orders, n, epoch);
+        s_push_changes (self, &rep, orders);
+        rb_body_t ack;
+        rb_body_init (&ack, RB_T_ACK);
+        ack.applied = rep.applied;
+        ack.skipped = rep.skipped;
+        ack.cleared = rep.cleared;
+        ack.watermark = rep.watermark;
         rb_bus_reply (self->bus, h, &ack);
     } else
-        s_refuse (self, h, r);
+        s_refuse (self, h, "APPLY", r, rep.word);
+    rb_apply_reply_release (&rep);
     freeReplyObject (r);
     free (argv);
     free (lens);
@@ -322,25 +278,22 @@ s_on_list (db_t *self, const rb_header_t *h, const rb_body_t *b)
         argv[3 + 2 * i] = targets[i], lens[3 + 2 * i] = strlen (targets[i]);
     }
     redisReply *r = s_run1 (self, RB_SCRIPT_FLAG, argc, argv, lens);
-    rb_body_t ack;
-    rb_body_init (&ack, RB_T_ACK);
-    const redisReply *recovered = s_element (r, 3, REDIS_REPLY_ARRAY);
-    if (s_is_ok (r) && rb_db_reply_u64 (r, 1, &ack.flagged) == 0 &&
-        rb_db_reply_u64 (r, 2, &ack.current) == 0 && recovered) {
+    rb_flag_reply_t rep;
+    if (rb_flag_reply_parse (r, &rep) == 0) {
+        rb_body_t ack;
+        rb_body_init (&ack, RB_T_ACK);
+        ack.flagged = rep.flagged;
+        ack.current = rep.current;
         rb_bus_reply (self->bus, h, &ack);
-        for (size_t i = 0; i + 1 < recovered->elements; i += 2) {
-            const redisReply *key = recovered->element[i];
-            const redisReply *node = recovered->element[i + 1];
-            if (key->type != REDIS_REPLY_STRING ||
-                node->type != REDIS_REPLY_STRING)
-                continue;
+        for (size_t i = 0; i < rep.n_recovered; i++) {
             rb_body_t p;
             rb_body_init (&p, RB_T_RECOVERED);
-            p.key = rb_strn (key->str, key->len);
-            rb_bus_push (self->bus, RB_ADDR_NODE, node->str, &p);
+            p.key = rb_strn (rep.recovered[i].key, rep.recovered[i].key_len);
+            rb_bus_push (self->bus, RB_ADDR_NODE, rep.recovered[i].node, &p);
         }
     } else
-        s_refuse (self, h, r);
+        s_refuse (self, h, "FLAG", r, rep.word);
+    rb_flag_reply_release (&rep);
     freeReplyObject (r);
     free (argv);
     free (lens);
@@ -355,24 +308,23 @@ s_on_end (db_t *self, const rb_header_t *h)
     const char *argv[] = {ds};
     size_t lens[] = {strlen (ds)};
     redisReply *r = s_run1 (self, RB_SCRIPT_END, 1, argv, lens);
-    const char *word = rb_db_reply_word (r);
-    uint64_t left = 0;
-    if (s_is_ok (r)) {
+    rb_end_reply_t rep;
+    int rc = rb_end_reply_parse (r, &rep);
+    if (rc == 0) {
         rb_body_t ack;
         rb_body_init (&ack, RB_T_ACK);
         rb_db_saw_state (self, "normal");
         rb_bus_reply (self->bus, h, &ack);
-    } else if (word && streq (word, "incomplete") &&
-               rb_db_reply_u64 (r, 1, &left) == 0) {
+    } else if (rc == -1 && streq (rep.word, "incomplete")) {
         char text[96];
         snprintf (text, sizeof text, "%" PRIu64 " key(s) still recovering",
-                  left);
+                  rep.left);
         rb_bus_error (self->bus, h, RB_S_INCOMPLETE, text);
-    } else if (word && streq (word, "list_incomplete"))
+    } else if (rc == -1 && streq (rep.word, "list_incomplete"))
         rb_bus_error (self->bus, h, RB_S_INCOMPLETE,
                       "the recovery list's last batch has not arrived");
     else
-        s_refuse (self, h, r);
+        s_refuse (self, h, "END", r, rep.word);
     freeReplyObject (r);
 }
 
@@ -433,10 +385,10 @@ s_on_status (db_t *self, const rb_header_t *h)
     const char *argv[] = {ds};
     size_t lens[] = {strlen (ds)};
     redisReply *r = s_run1 (self, RB_SCRIPT_STATUS, 1, argv, lens);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
+    if (!r || rb_reply_error (r)) {
         /* Redis could not be read: the state and counts this node last
            saw may be long gone, so none are given */
-        s_refuse (self, h, r);
+        s_refuse (self, h, "STATUS", r, "");
         freeReplyObject (r);
         return;
     }
@@ -446,10 +398,11 @@ s_on_status (db_t *self, const rb_header_t *h)
     rb_body_init (&info.body, RB_T_INFO);
     info.body.items = items;
     rb_status_reply_t st;
-    bool ok = rb_status_reply_parse (r, &st) == 0;
+    int rc = rb_status_reply_parse (r, &st);
+    bool ok = rc == 0;
     if (ok)
         rb_db_saw_state (self, st.state);
-    else if (st.word[0])
+    else if (rc == -1)
         rb_db_saw_state (self, st.word);
     char *newest = s_newest_backup_name (self);
     s_text (&info, "state", rb_db_state_name (self->state));
