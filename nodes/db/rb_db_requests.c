@@ -1,32 +1,70 @@
-/*  rb_db_requests: what the DB node does with each request.
+/*  rb_db_requests: what the DB node does with each request: the table
+    of request types (who may send each, and its handler), the handlers,
+    and their counters.
 
     GETs are collected while a burst of messages arrives and go to Redis
-    as one pipeline (rb_db_on_idle); everything else runs at once, one
-    script call each. Every Redis reply is checked for shape before use:
-    a reply we do not understand is answered ERROR internal, never
-    trusted.  */
+    as one pipeline (s_on_idle); everything else runs at once, one script
+    call each. Every reply is read by its parser in rb_scripts.c, which
+    checks its shape first: a reply we do not understand is answered
+    ERROR internal, never trusted. BACKUP and RESTORE go to the job
+    (rb_db_job.c); what the node knows of the dataset is the view's
+    (rb_db_view.c).  */
 #include "rb_db_int.h"
-#include "rb_scripts.h"
 
 #include <assert.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+/*  A GET waiting for the next Redis pipeline. */
+typedef struct {
+    zmsg_t *msg;        /* owns the bytes key points into */
+    rb_header_t header; /* to answer */
+    rb_str_t key;
+} rb_get_t;
+
+/*  The handlers' state: what they borrow, what they keep. */
+struct rb_db_requests {
+    const rb_db_opts_t *opts; /* the node's (borrowed) */
+    rb_bus_t *bus;            /* requests come, answers go (borrowed) */
+    rb_store_t *store;        /* Redis (borrowed) */
+    rb_db_view_t *view;       /* dataset, epoch, state (borrowed) */
+    rb_db_job_t *job;         /* BACKUP and RESTORE (borrowed) */
+    rb_get_t *gets;           /* GETs collected since the last pipeline */
+    uint32_t n_gets, cap_gets;
+    uint64_t n_get, n_flagged, n_orders, n_refused; /* counters */
+    uint64_t n_pushes;                              /* pushes sent */
+};
+
 /*  --- script calls ------------------------------------------------------ */
 
-/*  "ID/EPOCH": what every script checks Redis against. */
-static void
-s_dataset_arg (db_t *self, char *buf, size_t len)
+/*  The code and text to answer when a script refused with word:
+    unavailable for needs_restore / foreign / restoring, wrong_state
+    otherwise.  */
+static int
+s_refusal (const char *word, const char **text)
 {
-    snprintf (buf, len, "%s/%" PRIu64, self->dataset, self->epoch);
+    if (streq (word, "needs_restore")) {
+        *text = "no dataset in Redis: needs restore";
+        return RB_S_UNAVAILABLE;
+    }
+    if (streq (word, "foreign")) {
+        *text = "Redis holds another dataset: needs restore";
+        return RB_S_UNAVAILABLE;
+    }
+    if (streq (word, "restoring")) {
+        *text = "restoring";
+        return RB_S_UNAVAILABLE;
+    }
+    *text = word;
+    return RB_S_WRONG_STATE;
 }
 
 /*  Answers a script call that did not go through: Redis unreachable (no
     reply), a Redis error, a reply not understood (word ""), or the
     script's refusal (word). what names the script.  */
 static void
-s_refuse (db_t *self, const rb_header_t *h, const char *what,
+s_refuse (rb_db_requests_t *self, const rb_header_t *h, const char *what,
           const redisReply *reply, const char *word)
 {
     const char *error = rb_reply_error (reply);
@@ -38,14 +76,14 @@ s_refuse (db_t *self, const rb_header_t *h, const char *what,
         text = rb_store_errstr (self->store);
     } else if (error) {
         text = error;
-        zsys_error ("db %s: Redis error: %s", self->opts.name, error);
+        zsys_error ("db %s: Redis error: %s", self->opts->name, error);
     } else if (!word[0]) {
         snprintf (unexpected, sizeof unexpected,
                   "unexpected %s reply from Redis", what);
-        zsys_error ("db %s: %s", self->opts.name, unexpected);
+        zsys_error ("db %s: %s", self->opts->name, unexpected);
     } else {
-        code = rb_db_refusal (word, &text);
-        rb_db_saw_state (self, word);
+        code = s_refusal (word, &text);
+        rb_db__view_saw_state (self->view, word);
     }
     self->n_refused++;
     rb_bus_error (self->bus, h, code, text);
@@ -53,7 +91,8 @@ s_refuse (db_t *self, const rb_header_t *h, const char *what,
 
 /*  Runs one script call; returns its reply (caller frees) or NULL. */
 static redisReply *
-s_run1 (db_t *self, int script, int argc, const char **argv, const size_t *lens)
+s_run1 (rb_db_requests_t *self, int script, int argc, const char **argv,
+        const size_t *lens)
 {
     rb_call_t call = {script, argc, argv, lens, NULL};
     if (rb_store_run (self->store, &call, 1))
@@ -61,37 +100,10 @@ s_run1 (db_t *self, int script, int argc, const char **argv, const size_t *lens)
     return call.reply;
 }
 
-/*  --- state ----------------------------------------------------------------
- */
-
-void
-rb_db_refresh (db_t *self)
-{
-    char ds[64];
-    s_dataset_arg (self, ds, sizeof ds);
-    const char *argv[] = {ds};
-    size_t lens[] = {strlen (ds)};
-    redisReply *r = s_run1 (self, RB_SCRIPT_STATUS, 1, argv, lens);
-    rb_status_reply_t st;
-    int rc = rb_status_reply_parse (r, &st);
-    if (rc == 0) {
-        if (!self->dataset[0]) {
-            memcpy (self->dataset, st.dataset, sizeof self->dataset);
-            zsys_info ("db %s: serving dataset %s", self->opts.name,
-                       self->dataset);
-            rb_db_dataset_save (self);
-        }
-        rb_db_saw_epoch (self, st.epoch);
-        rb_db_saw_state (self, st.state);
-    } else if (rc == -1)
-        rb_db_saw_state (self, st.word);
-    freeReplyObject (r);
-}
-
 /*  --- GET ----------------------------------------------------------------- */
 
 static void
-s_collect_get (db_t *self, const rb_header_t *h, const rb_body_t *b,
+s_collect_get (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
                zmsg_t **msg_p)
 {
     if (self->n_gets == self->cap_gets) {
@@ -109,7 +121,7 @@ s_collect_get (db_t *self, const rb_header_t *h, const rb_body_t *b,
 
 /*  Answers one GET from its script reply. */
 static void
-s_answer_get (db_t *self, rb_get_t *g, const redisReply *r)
+s_answer_get (rb_db_requests_t *self, rb_get_t *g, const redisReply *r)
 {
     rb_get_reply_t rep;
     if (rb_get_reply_parse (r, &rep)) {
@@ -126,21 +138,22 @@ s_answer_get (db_t *self, rb_get_t *g, const redisReply *r)
     d.epoch = rep.epoch;
     self->n_get++;
     self->n_flagged += rep.recovering;
-    rb_db_saw_epoch (self, rep.epoch);
+    rb_db__view_saw_epoch (self->view, rep.epoch);
     rb_bus_reply (self->bus, &g->header, &d);
 }
 
-void
-rb_db_on_idle (rb_bus_t *bus, void *arg)
+/*  The bus is idle: the GETs collected go to Redis as one pipeline. */
+static void
+s_on_idle (rb_bus_t *bus, void *arg)
 {
-    db_t *self = (db_t *) arg;
+    rb_db_requests_t *self = (rb_db_requests_t *) arg;
     uint32_t n = self->n_gets;
     if (n == 0)
         return;
     char ds[64], ttl[16], cap[16];
-    s_dataset_arg (self, ds, sizeof ds);
-    snprintf (ttl, sizeof ttl, "%d", self->opts.fetch_ttl_s);
-    snprintf (cap, sizeof cap, "%d", self->opts.fetch_cap);
+    rb_db__view_arg (self->view, ds, sizeof ds);
+    snprintf (ttl, sizeof ttl, "%d", self->opts->fetch_ttl_s);
+    snprintf (cap, sizeof cap, "%d", self->opts->fetch_cap);
     rb_call_t *calls = (rb_call_t *) calloc (n, sizeof (rb_call_t));
     const char **argv = (const char **) calloc (5 * n, sizeof (char *));
     size_t *lens = (size_t *) calloc (5 * n, sizeof (size_t));
@@ -180,7 +193,7 @@ rb_db_on_idle (rb_bus_t *bus, void *arg)
     skipped order ('c') pushes the key's current record, the others the
     order's.  */
 static void
-s_push_changes (db_t *self, const rb_apply_reply_t *rep,
+s_push_changes (rb_db_requests_t *self, const rb_apply_reply_t *rep,
                 const rb_order_t *orders)
 {
     for (size_t i = 0; i < rep->n_pushes; i++) {
@@ -205,10 +218,11 @@ s_push_changes (db_t *self, const rb_apply_reply_t *rep,
 
 /*  Applies orders atomically in Redis and answers ACK. */
 static void
-s_apply (db_t *self, const rb_header_t *h, const rb_order_t *orders, uint32_t n)
+s_apply (rb_db_requests_t *self, const rb_header_t *h, const rb_order_t *orders,
+         uint32_t n)
 {
     char ds[64];
-    s_dataset_arg (self, ds, sizeof ds);
+    rb_db__view_arg (self->view, ds, sizeof ds);
     int argc = 1 + 4 * (int) n;
     const char **argv = (const char **) calloc ((size_t) argc, sizeof (char *));
     size_t *lens = (size_t *) calloc ((size_t) argc, sizeof (size_t));
@@ -229,7 +243,7 @@ s_apply (db_t *self, const rb_header_t *h, const rb_order_t *orders, uint32_t n)
     rb_apply_reply_t rep;
     if (rb_apply_reply_parse (r, n, &rep) == 0) {
         self->n_orders += n;
-        rb_db_saw_epoch (self, rep.epoch);
+        rb_db__view_saw_epoch (self->view, rep.epoch);
         /* pushes first: by the time ops hears the order is applied, every
            service node caching the key has been sent the new record */
         s_push_changes (self, &rep, orders);
@@ -250,7 +264,7 @@ s_apply (db_t *self, const rb_header_t *h, const rb_order_t *orders, uint32_t n)
 }
 
 static void
-s_on_order (db_t *self, const rb_header_t *h, const rb_body_t *b)
+s_on_order (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b)
 {
     rb_order_t o = {b->seq, b->key, b->op, b->has_value, b->value};
     s_apply (self, h, &o, 1);
@@ -259,10 +273,10 @@ s_on_order (db_t *self, const rb_header_t *h, const rb_body_t *b)
 /*  --- recovery list and end --------------------------------------------- */
 
 static void
-s_on_list (db_t *self, const rb_header_t *h, const rb_body_t *b)
+s_on_list (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b)
 {
     char ds[64];
-    s_dataset_arg (self, ds, sizeof ds);
+    rb_db__view_arg (self->view, ds, sizeof ds);
     uint32_t n = b->n_entries;
     int argc = 2 + 2 * (int) n;
     const char **argv = (const char **) calloc ((size_t) argc, sizeof (char *));
@@ -301,10 +315,10 @@ s_on_list (db_t *self, const rb_header_t *h, const rb_body_t *b)
 }
 
 static void
-s_on_end (db_t *self, const rb_header_t *h)
+s_on_end (rb_db_requests_t *self, const rb_header_t *h)
 {
     char ds[64];
-    s_dataset_arg (self, ds, sizeof ds);
+    rb_db__view_arg (self->view, ds, sizeof ds);
     const char *argv[] = {ds};
     size_t lens[] = {strlen (ds)};
     redisReply *r = s_run1 (self, RB_SCRIPT_END, 1, argv, lens);
@@ -313,7 +327,7 @@ s_on_end (db_t *self, const rb_header_t *h)
     if (rc == 0) {
         rb_body_t ack;
         rb_body_init (&ack, RB_T_ACK);
-        rb_db_saw_state (self, "normal");
+        rb_db__view_saw_state (self->view, "normal");
         rb_bus_reply (self->bus, h, &ack);
     } else if (rc == -1 && streq (rep.word, "incomplete")) {
         char text[96];
@@ -333,13 +347,13 @@ s_on_end (db_t *self, const rb_header_t *h)
 
 /*  The newest backup file's name (not verified: that is RESTORE's job). */
 static char *
-s_newest_backup_name (db_t *self)
+s_newest_backup_name (rb_db_requests_t *self)
 {
-    zdir_t *dir = zdir_new (self->opts.backup_dir, "-");
+    zdir_t *dir = zdir_new (self->opts->backup_dir, "-");
     char *newest = NULL;
     zfile_t **files = dir ? zdir_flatten (dir) : NULL;
     for (int i = 0; files && files[i]; i++) {
-        const char *name = zfile_filename (files[i], self->opts.backup_dir);
+        const char *name = zfile_filename (files[i], self->opts->backup_dir);
         if (name[0] == '/')
             name++;
         size_t len = strlen (name);
@@ -378,10 +392,10 @@ s_text (rb_info_t *info, const char *name, const char *text)
 }
 
 static void
-s_on_status (db_t *self, const rb_header_t *h)
+s_on_status (rb_db_requests_t *self, const rb_header_t *h)
 {
     char ds[64];
-    s_dataset_arg (self, ds, sizeof ds);
+    rb_db__view_arg (self->view, ds, sizeof ds);
     const char *argv[] = {ds};
     size_t lens[] = {strlen (ds)};
     redisReply *r = s_run1 (self, RB_SCRIPT_STATUS, 1, argv, lens);
@@ -401,15 +415,15 @@ s_on_status (db_t *self, const rb_header_t *h)
     int rc = rb_status_reply_parse (r, &st);
     bool ok = rc == 0;
     if (ok)
-        rb_db_saw_state (self, st.state);
+        rb_db__view_saw_state (self->view, st.state);
     else if (rc == -1)
-        rb_db_saw_state (self, st.word);
+        rb_db__view_saw_state (self->view, st.word);
     char *newest = s_newest_backup_name (self);
-    s_text (&info, "state", rb_db_state_name (self->state));
-    s_text (&info, "node", self->opts.name);
-    s_text (&info, "dataset", self->dataset);
+    s_text (&info, "state", rb_db_state_name (rb_db__view_state (self->view)));
+    s_text (&info, "node", self->opts->name);
+    s_text (&info, "dataset", rb_db__view_dataset (self->view));
     s_text (&info, "newest_backup", newest);
-    s_num (&info, "epoch", ok ? st.epoch : self->epoch);
+    s_num (&info, "epoch", ok ? st.epoch : rb_db__view_epoch (self->view));
     s_num (&info, "watermark", st.watermark);
     s_num (&info, "keys", st.total >= st.tombs ? st.total - st.tombs : 0);
     s_num (&info, "tombstones", st.tombs);
@@ -417,13 +431,13 @@ s_on_status (db_t *self, const rb_header_t *h)
     s_num (&info, "list_complete", st.list_done);
     s_num (&info, "restored_watermark", st.restored_watermark);
     s_num (&info, "redis_connected", rb_store_connected (self->store));
-    s_num (&info, "job_running", self->job != NULL);
+    s_num (&info, "job_running", rb_db__job_running (self->job));
     s_num (&info, "gets", self->n_get);
     s_num (&info, "flagged_answers", self->n_flagged);
     s_num (&info, "orders", self->n_orders);
     s_num (&info, "refused", self->n_refused);
     s_num (&info, "pushes", self->n_pushes);
-    s_num (&info, "resets", self->n_resets);
+    s_num (&info, "resets", rb_db__view_resets (self->view));
     rb_bus_reply (self->bus, h, &info.body);
     free (newest);
     freeReplyObject (r);
@@ -431,8 +445,8 @@ s_on_status (db_t *self, const rb_header_t *h)
 
 /*  --- dispatch ------------------------------------------------------------ */
 
-typedef void (handler_fn) (db_t *self, const rb_header_t *h, const rb_body_t *b,
-                           zmsg_t **msg_p);
+typedef void (handler_fn) (rb_db_requests_t *self, const rb_header_t *h,
+                           const rb_body_t *b, zmsg_t **msg_p);
 
 #define ROLE(r)  (1u << (r))
 #define ANY_ROLE 0xffffffffu
@@ -447,45 +461,52 @@ typedef struct {
 } request_t;
 
 static void
-s_get_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+s_get_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
+          zmsg_t **m)
 {
     s_collect_get (self, h, b, m);
 }
 
 static void
-s_order_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+s_order_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
+            zmsg_t **m)
 {
     s_on_order (self, h, b);
 }
 
 static void
-s_diff_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+s_diff_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
+           zmsg_t **m)
 {
     s_apply (self, h, b->orders, b->n_orders);
 }
 
 static void
-s_list_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+s_list_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
+           zmsg_t **m)
 {
     s_on_list (self, h, b);
 }
 
 static void
-s_end_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+s_end_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
+          zmsg_t **m)
 {
     s_on_end (self, h);
 }
 
 static void
-s_status_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+s_status_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
+             zmsg_t **m)
 {
     s_on_status (self, h);
 }
 
 static void
-s_job_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+s_job_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
+          zmsg_t **m)
 {
-    rb_db_job_start (self, h, b);
+    rb_db__job_start (self->job, h, b);
 }
 
 static const request_t s_requests[] = {
@@ -539,11 +560,13 @@ s_unknown (rb_bus_t *bus, const rb_header_t *h)
     rb_bus_error (bus, h, RB_S_BAD_REQUEST, text);
 }
 
-void
-rb_db_on_request (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-                  zmsg_t **msg_p, void *arg)
+/*  A request came in on the bus: its row in the table says who may send
+    it and what does it.  */
+static void
+s_on_request (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+              zmsg_t **msg_p, void *arg)
 {
-    db_t *self = (db_t *) arg;
+    rb_db_requests_t *self = (rb_db_requests_t *) arg;
     const request_t *r = s_request (h->type);
     if (!r)
         s_unknown (bus, h);
@@ -551,4 +574,35 @@ rb_db_on_request (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
         s_forbidden (bus, h, r->roles);
     else
         r->fn (self, h, b, msg_p);
+}
+
+/*  --- the requests' owner ------------------------------------------------- */
+
+rb_db_requests_t *
+rb_db__requests_new (const rb_db_opts_t *opts, rb_bus_t *bus, rb_store_t *store,
+                     rb_db_view_t *view, rb_db_job_t *job)
+{
+    rb_db_requests_t *self = (rb_db_requests_t *) calloc (1, sizeof *self);
+    assert (self);
+    self->opts = opts;
+    self->bus = bus;
+    self->store = store;
+    self->view = view;
+    self->job = job;
+    rb_bus_on_request (bus, s_on_request, self);
+    rb_bus_on_idle (bus, s_on_idle, self);
+    return self;
+}
+
+void
+rb_db__requests_destroy (rb_db_requests_t **self_p)
+{
+    rb_db_requests_t *self = *self_p;
+    if (!self)
+        return;
+    for (uint32_t i = 0; i < self->n_gets; i++)
+        zmsg_destroy (&self->gets[i].msg);
+    free (self->gets);
+    free (self);
+    *self_p = NULL;
 }
