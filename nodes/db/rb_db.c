@@ -45,6 +45,27 @@ rb_db_opts_default (rb_db_opts_t *o)
 
 /*  --- init ------------------------------------------------------------ */
 
+/*  What INIT answered, said in err; returns the exit code. */
+static int
+s_init_answered (const rb_db_opts_t *opts, const char *id,
+                 const redisReply *reply, char *err, size_t errlen)
+{
+    rb_init_reply_t rep;
+    int parsed = rb_init_reply_parse (reply, &rep);
+    const char *error = rb_reply_error (reply);
+    if (parsed == 0)
+        snprintf (err, errlen, "new dataset %s, epoch 1", id);
+    else if (parsed == -1)
+        snprintf (err, errlen,
+                  "Redis at %s holds %llu key(s); --init needs an empty "
+                  "Redis (it never overwrites data)",
+                  opts->redis, (unsigned long long) rep.keys);
+    else
+        snprintf (err, errlen, "Redis at %s: unexpected INIT reply%s%s",
+                  opts->redis, error ? ": " : "", error ? error : "");
+    return parsed == 0 ? 0 : EX_DATAERR;
+}
+
 int
 rb_db_init_dataset (const rb_db_opts_t *opts, char *err, size_t errlen)
 {
@@ -67,22 +88,8 @@ rb_db_init_dataset (const rb_db_opts_t *opts, char *err, size_t errlen)
     rb_call_t call = {RB_SCRIPT_INIT, 1, argv, lens, NULL};
     int rc = EX_UNAVAILABLE;
     snprintf (err, errlen, "%s: %s", opts->redis, rb_store_errstr (store));
-    if (rb_store_run (store, &call, 1) == 0) {
-        rb_init_reply_t rep;
-        int parsed = rb_init_reply_parse (call.reply, &rep);
-        const char *error = rb_reply_error (call.reply);
-        rc = parsed == 0 ? 0 : EX_DATAERR;
-        if (parsed == 0)
-            snprintf (err, errlen, "new dataset %s, epoch 1", id);
-        else if (parsed == -1)
-            snprintf (err, errlen,
-                      "Redis at %s holds %llu key(s); --init needs an empty "
-                      "Redis (it never overwrites data)",
-                      opts->redis, (unsigned long long) rep.keys);
-        else
-            snprintf (err, errlen, "Redis at %s: unexpected INIT reply%s%s",
-                      opts->redis, error ? ": " : "", error ? error : "");
-    }
+    if (rb_store_run (store, &call, 1) == 0)
+        rc = s_init_answered (opts, id, call.reply, err, errlen);
     rb_store_free_replies (&call, 1);
     rb_store_destroy (&store);
     return rc;
