@@ -1,6 +1,17 @@
-/*  rb_db_int: what the DB node's source files share (internal).
-    rb_db.c: actor, start-up, state; rb_db_requests.c: request handlers;
-    rb_db_job.c: backup and restore in a thread of their own.  */
+/*  rb_db_int: the DB node's modules and how they call each other
+    (internal to the floor). Calls go down this list, never up:
+
+      rb_db.c           the actor: start-up, the loop, the timer, --init
+      rb_db_requests.c  the request table, a handler per request type
+      rb_db_job.c       backup and restore, in a thread of their own
+      rb_db_view.c      what the node knows of the dataset in Redis (id,
+                        epoch, state); the RESET push; BACKUP_DIR/.dataset
+
+    and below them all rb_scripts (the Lua and their replies), rb_store
+    (Redis) and rb_backup (the file). Each module owns its struct, in its
+    own .c; the modules above hold a pointer to it (borrowed: rb_db.c
+    makes and destroys them all) and call its functions. Names that cross
+    files carry the rb_db__ marker.  */
 #ifndef RB_DB_INT_H
 #define RB_DB_INT_H
 
@@ -11,68 +22,76 @@
 #include "rb_bus.h"
 #include "rb_db.h"
 #include "rb_msg.h"
+#include "rb_scripts.h"
 #include "rb_store.h"
 
-/*  A GET waiting for the next Redis pipeline. */
-typedef struct {
-    zmsg_t *msg;        /* owns the bytes key points into */
-    rb_header_t header; /* to answer */
-    rb_str_t key;
-} rb_get_t;
+/*  --- rb_db_view.c ------------------------------------------------------- */
 
-/*  The node. One per actor; every field is touched by its thread only. */
-typedef struct {
-    rb_db_opts_t opts; /* strings owned (copied at start) */
-    zsock_t *pipe;     /* to the actor's owner */
-    zloop_t *loop;
-    rb_bus_t *bus;     /* worker of service "db" */
-    rb_store_t *store; /* Redis */
-    char dataset[33];  /* the dataset id this node serves, "" if none */
-    uint64_t epoch;    /* highest epoch seen */
-    int state;         /* rb_db_state_t as last seen in Redis */
-    rb_get_t *gets;    /* GETs collected since the last pipeline */
-    uint32_t n_gets, cap_gets;
-    zactor_t *job;       /* backup or restore running, or NULL */
-    rb_header_t job_req; /* the request the job answers */
-    int job_kind;        /* RB_T_BACKUP or RB_T_RESTORE */
-    int64_t next_backup; /* scheduled backups: when, zclock_mono () */
-    uint64_t n_get, n_flagged, n_orders, n_refused; /* counters */
-    uint64_t n_pushes, n_resets;                    /* pushes sent */
-    uint32_t reset_regs; /* the bus registration a RESET was sent in */
-} db_t;
+typedef struct rb_db_view rb_db_view_t;
 
-/*  rb_db.c */
+/*  Starts from BACKUP_DIR/.dataset (the dataset and epoch last served),
+    in state NEEDS_RESTORE until Redis is read. opts, bus and store are
+    borrowed: RESETs go out on bus, STATUS is read from store.  */
+rb_db_view_t *rb_db__view_new (const rb_db_opts_t *opts, rb_bus_t *bus,
+                               rb_store_t *store);
+void rb_db__view_destroy (rb_db_view_t **self_p);
+
+/*  The dataset id this node serves ("" if none yet; borrowed), the
+    highest epoch seen, the state as last seen (rb_db_state_t), and the
+    RESETs sent so far.  */
+const char *rb_db__view_dataset (rb_db_view_t *self);
+uint64_t rb_db__view_epoch (rb_db_view_t *self);
+int rb_db__view_state (rb_db_view_t *self);
+uint64_t rb_db__view_resets (rb_db_view_t *self);
+/*  "ID/EPOCH" into buf: what every script checks Redis against.  */
+void rb_db__view_arg (rb_db_view_t *self, char *buf, size_t len);
+
 /*  Notes the state a script answered: "ok" keeps it, anything else is a
     state word ("needs_restore", "foreign", "restoring" ...).  */
-void rb_db_saw_state (db_t *self, const char *word);
-/*  The code and text to answer when a script refused: unavailable for
-    needs_restore / foreign / restoring, wrong_state otherwise.  */
-int rb_db_refusal (const char *word, const char **text);
-int rb_db_dataset_save (db_t *self);
-/*  Tells every service node the epoch (RESET): what they cached from an
-    older one is dropped; a node at this epoch already loses nothing.  */
-void rb_db_send_reset (db_t *self);
+void rb_db__view_saw_state (rb_db_view_t *self, const char *word);
 /*  Redis holds epoch: if it is newer than the node knew (a restore this
     node did not see through, e.g. its RESET was lost with a crash), it
-    is kept, saved and sent as a RESET.  */
-void rb_db_saw_epoch (db_t *self, uint64_t epoch);
+    is kept, saved and sent to every service node as a RESET.  */
+void rb_db__view_saw_epoch (rb_db_view_t *self, uint64_t epoch);
+/*  A restore began here: Redis now holds an empty dataset at a new
+    epoch. Saved, and every service node must drop what it cached
+    (RESET).  */
+void rb_db__view_restoring (rb_db_view_t *self, const char *dataset,
+                            uint64_t epoch);
+/*  Reads the dataset, epoch and state from Redis (STATUS).  */
+void rb_db__view_refresh (rb_db_view_t *self);
+/*  Once a second: refresh, and a RESET again once per registration
+    with the broker.  */
+void rb_db__view_tick (rb_db_view_t *self);
 
-/*  rb_db_requests.c */
-void rb_db_on_request (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-                       zmsg_t **msg_p, void *arg);
-void rb_db_on_idle (rb_bus_t *bus, void *arg);
-/*  Refreshes the cached state from Redis (STATUS script). */
-void rb_db_refresh (db_t *self);
+/*  --- rb_db_job.c -------------------------------------------------------- */
 
-/*  rb_db_job.c */
-/*  Starts a backup or restore for the request h (body b); answers the
-    request itself when the job ends (rb_db_job_done).  */
-void rb_db_job_start (db_t *self, const rb_header_t *h, const rb_body_t *b);
-/*  The job pipe is readable: a progress event or the end.  */
-int rb_db_job_event (zloop_t *loop, zsock_t *pipe, void *arg);
+typedef struct rb_db_job rb_db_job_t;
 
-/*  Reply helpers: rb_db_reply_word, rb_db_reply_u64 and each script's
-    reply parser are in rb_scripts.h, next to the scripts.  */
-#include "rb_scripts.h"
+/*  The node's side of its backups and restores; opts, loop (the job's
+    pipe is read in it), bus (the answer goes out on it) and view are
+    borrowed.  */
+rb_db_job_t *rb_db__job_new (const rb_db_opts_t *opts, zloop_t *loop,
+                             rb_bus_t *bus, rb_db_view_t *view);
+/*  Stops a job that runs, and waits for it.  */
+void rb_db__job_destroy (rb_db_job_t **self_p);
+bool rb_db__job_running (rb_db_job_t *self);
+/*  Starts a backup or restore for the request h (body b), or answers
+    wrong_state if one runs. The job answers h itself when it ends; a
+    header with corr 0 and kind 0 (a scheduled backup) gets no answer.  */
+void rb_db__job_start (rb_db_job_t *self, const rb_header_t *h,
+                       const rb_body_t *b);
+
+/*  --- rb_db_requests.c --------------------------------------------------- */
+
+typedef struct rb_db_requests rb_db_requests_t;
+
+/*  Answers the requests of service "db" that come in on bus from now on
+    (it sets the bus's request and idle handlers). Everything passed is
+    borrowed.  */
+rb_db_requests_t *rb_db__requests_new (const rb_db_opts_t *opts, rb_bus_t *bus,
+                                       rb_store_t *store, rb_db_view_t *view,
+                                       rb_db_job_t *job);
+void rb_db__requests_destroy (rb_db_requests_t **self_p);
 
 #endif

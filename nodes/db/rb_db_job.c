@@ -6,10 +6,11 @@
       RESET  dataset  epoch            restore began: Redis was replaced
       DONE   path     n1 n2 n3 n4      finished (see s_on_done)
       FAIL   code     text             nothing more will happen
-    and then waits for $TERM.  */
+    and then waits for $TERM. The node's side (rb_db_job_t, at the end)
+    starts a job, answers the request that asked for it and tells the
+    view what a restore changed.  */
 #include "rb_backup.h"
 #include "rb_db_int.h"
-#include "rb_scripts.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -66,6 +67,15 @@ s_fail (job_t *job, int code, const char *fmt, ...)
     snprintf (text, sizeof text, "%d %s", code, job->err);
     s_send (job, "FAIL", text, 0, 0, 0, 0);
     return -1;
+}
+
+/*  A reply its parser did not understand (-2): ERROR internal. */
+static int
+s_fail_reply (job_t *job, const char *what, const redisReply *r)
+{
+    const char *error = rb_reply_error (r);
+    return s_fail (job, RB_S_INTERNAL, "unexpected %s reply from Redis%s%s",
+                   what, error ? ": " : "", error ? error : "");
 }
 
 /*  True when the node asked us to stop ($TERM waiting on the pipe). */
@@ -247,16 +257,15 @@ s_begin (job_t *job, const rb_backup_header_t *h, uint64_t *epoch)
     if (rb_store_run (job->store, &call, 1))
         return s_fail (job, RB_S_UNAVAILABLE, "%s",
                        rb_store_errstr (job->store));
-    const char *word = rb_db_reply_word (call.reply);
-    int rc = 0;
-    if (!word || !streq (word, "ok") ||
-        rb_db_reply_u64 (call.reply, 1, epoch)) {
-        const redisReply *who = call.reply && call.reply->elements > 1
-                                    ? call.reply->element[1]
-                                    : NULL;
+    rb_restore_begin_reply_t rep;
+    int rc = rb_restore_begin_reply_parse (call.reply, &rep);
+    if (rc == 0)
+        *epoch = rep.epoch;
+    else if (rc == -1)
         rc = s_fail (job, RB_S_WRONG_STATE, "a restore is running on %s",
-                     who && who->type == REDIS_REPLY_STRING ? who->str : "?");
-    }
+                     rep.who);
+    else
+        rc = s_fail_reply (job, "RESTORE_BEGIN", call.reply);
     rb_store_free_replies (&call, 1);
     return rc;
 }
@@ -271,12 +280,15 @@ s_end (job_t *job, const rb_backup_header_t *h, uint64_t *total)
     rb_call_t call = {RB_SCRIPT_RESTORE_END, 2, argv, lens, NULL};
     if (rb_store_run (job->store, &call, 1))
         return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-    const char *word = rb_db_reply_word (call.reply);
-    int rc = word && streq (word, "ok") &&
-                     rb_db_reply_u64 (call.reply, 1, total) == 0
-                 ? 0
-                 : s_fail (job, RB_S_WRONG_STATE,
-                           "another node took the restore over");
+    rb_restore_end_reply_t rep;
+    int rc = rb_restore_end_reply_parse (call.reply, &rep);
+    if (rc == 0)
+        *total = rep.total;
+    else if (rc == -1)
+        rc = s_fail (job, RB_S_WRONG_STATE,
+                     "another node took the restore over");
+    else
+        rc = s_fail_reply (job, "RESTORE_END", call.reply);
     rb_store_free_replies (&call, 1);
     return rc;
 }
@@ -286,7 +298,7 @@ s_restore (job_t *job)
 {
     int64_t start = zclock_mono ();
     rb_backup_header_t h;
-    uint64_t count, epoch, records = 0, total = 0;
+    uint64_t count, epoch = 0, records = 0, total = 0;
     char *path = s_pick_file (job, &h, &count);
     if (!path)
         return;
@@ -322,10 +334,12 @@ s_snapshot_meta (job_t *job, rb_backup_header_t *h)
         return s_fail (job, RB_S_UNAVAILABLE, "%s",
                        rb_store_errstr (job->store));
     rb_status_reply_t st;
-    int rc = 0;
-    if (rb_status_reply_parse (call.reply, &st))
+    int rc = rb_status_reply_parse (call.reply, &st);
+    if (rc == -1)
         rc = s_fail (job, RB_S_UNAVAILABLE, "no dataset to back up (%s)",
-                     st.word[0] ? st.word : "no reply");
+                     st.word);
+    else if (rc == -2)
+        rc = s_fail_reply (job, "STATUS", call.reply);
     else if (!streq (st.state, "normal"))
         rc = s_fail (job, RB_S_WRONG_STATE,
                      "a backup needs state normal, not %s", st.state);
@@ -455,7 +469,7 @@ s_backup (job_t *job)
     free (path);
 }
 
-/*  --- the job actor and the node's side -------------------------------- */
+/*  --- the job actor ------------------------------------------------------ */
 
 static void
 s_job_actor (zsock_t *pipe, void *arg)
@@ -484,10 +498,63 @@ s_job_actor (zsock_t *pipe, void *arg)
     zstr_free (&command);
 }
 
-void
-rb_db_job_start (db_t *self, const rb_header_t *h, const rb_body_t *b)
+/*  --- the node's side ---------------------------------------------------- */
+
+struct rb_db_job {
+    const rb_db_opts_t *opts; /* the node's (borrowed) */
+    zloop_t *loop;            /* reads the job's pipe (borrowed) */
+    rb_bus_t *bus;            /* the answer goes out on it (borrowed) */
+    rb_db_view_t *view;       /* what a restore changes (borrowed) */
+    zactor_t *actor;          /* the backup or restore running, or NULL */
+    rb_header_t req;          /* the request it answers */
+    int kind;                 /* RB_T_BACKUP or RB_T_RESTORE */
+};
+
+rb_db_job_t *
+rb_db__job_new (const rb_db_opts_t *opts, zloop_t *loop, rb_bus_t *bus,
+                rb_db_view_t *view)
 {
-    if (self->job) {
+    rb_db_job_t *self = (rb_db_job_t *) calloc (1, sizeof *self);
+    assert (self);
+    self->opts = opts;
+    self->loop = loop;
+    self->bus = bus;
+    self->view = view;
+    return self;
+}
+
+static void
+s_stop (rb_db_job_t *self)
+{
+    if (!self->actor)
+        return;
+    zloop_reader_end (self->loop, zactor_sock (self->actor));
+    zactor_destroy (&self->actor);
+}
+
+void
+rb_db__job_destroy (rb_db_job_t **self_p)
+{
+    rb_db_job_t *self = *self_p;
+    if (!self)
+        return;
+    s_stop (self);
+    free (self);
+    *self_p = NULL;
+}
+
+bool
+rb_db__job_running (rb_db_job_t *self)
+{
+    return self->actor != NULL;
+}
+
+static int s_on_event (zloop_t *loop, zsock_t *pipe, void *arg);
+
+void
+rb_db__job_start (rb_db_job_t *self, const rb_header_t *h, const rb_body_t *b)
+{
+    if (self->actor) {
         if (h->corr || h->kind)
             rb_bus_error (self->bus, h, RB_S_WRONG_STATE,
                           "a backup or restore is running on this node");
@@ -497,76 +564,71 @@ rb_db_job_start (db_t *self, const rb_header_t *h, const rb_body_t *b)
     assert (args);
     args->kind = b->type;
     args->path = b->type == RB_T_RESTORE ? rb_str_dup (b->text) : strdup ("");
-    args->opts = self->opts;
-    memcpy (args->dataset, self->dataset, sizeof args->dataset);
-    args->epoch = self->epoch;
-    self->job_req = *h;
-    self->job_kind = b->type;
-    self->job = zactor_new (s_job_actor, args);
-    zloop_reader (self->loop, zactor_sock (self->job), rb_db_job_event, self);
-    zsys_info ("db %s: %s started", self->opts.name, rb_type_name (b->type));
-}
-
-/*  The job began a restore: Redis now holds an empty dataset at a new
-    epoch. Every service node must drop what it cached (RESET).  */
-static void
-s_on_reset (db_t *self, const char *dataset, uint64_t epoch)
-{
-    snprintf (self->dataset, sizeof self->dataset, "%s", dataset);
-    self->epoch = epoch;
-    rb_db_saw_state (self, "restoring");
-    rb_db_send_reset (self);
-    rb_db_dataset_save (self);
+    args->opts = *self->opts;
+    snprintf (args->dataset, sizeof args->dataset, "%s",
+              rb_db__view_dataset (self->view));
+    args->epoch = rb_db__view_epoch (self->view);
+    self->req = *h;
+    self->kind = b->type;
+    self->actor = zactor_new (s_job_actor, args);
+    zloop_reader (self->loop, zactor_sock (self->actor), s_on_event, self);
+    zsys_info ("db %s: %s started", self->opts->name, rb_type_name (b->type));
 }
 
 static void
-s_on_done (db_t *self, const char *path, const uint64_t n[4])
+s_on_done (rb_db_job_t *self, const char *path, const uint64_t n[4])
 {
     rb_body_t b;
-    rb_body_init (&b, self->job_kind == RB_T_RESTORE ? RB_T_RESTORED
-                                                     : RB_T_BACKUP_DONE);
+    rb_body_init (&b, self->kind == RB_T_RESTORE ? RB_T_RESTORED
+                                                 : RB_T_BACKUP_DONE);
     b.text = rb_str (path);
     b.records = n[0], b.watermark = n[1], b.ms = n[3];
-    if (self->job_kind == RB_T_RESTORE)
+    if (self->kind == RB_T_RESTORE)
         b.epoch = n[2];
     else
         b.bytes = n[2];
     zsys_info ("db %s: %s done: %s, %" PRIu64 " records, watermark %" PRIu64
                ", %" PRIu64 " ms",
-               self->opts.name, rb_type_name (self->job_kind), path, n[0], n[1],
+               self->opts->name, rb_type_name (self->kind), path, n[0], n[1],
                n[3]);
-    if (self->job_req.kind)
-        rb_bus_reply (self->bus, &self->job_req, &b);
+    if (self->req.kind)
+        rb_bus_reply (self->bus, &self->req, &b);
 }
 
-int
-rb_db_job_event (zloop_t *loop, zsock_t *pipe, void *arg)
+/*  FAIL: text is "CODE message". */
+static void
+s_on_fail (rb_db_job_t *self, const char *text)
 {
-    db_t *self = (db_t *) arg;
+    char *rest = NULL;
+    long code = strtol (text, &rest, 10);
+    zsys_warning ("db %s: %s failed: %s", self->opts->name,
+                  rb_type_name (self->kind), rest + 1);
+    if (self->req.kind)
+        rb_bus_error (self->bus, &self->req, (int) code, rest + 1);
+}
+
+/*  The job's pipe is readable: a progress event or the end. */
+static int
+s_on_event (zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    rb_db_job_t *self = (rb_db_job_t *) arg;
     char *word = NULL, *text = NULL;
     uint64_t n[4] = {0};
     if (zsock_recv (pipe, "ss8888", &word, &text, &n[0], &n[1], &n[2], &n[3]) ==
         -1)
         return 0;
     bool ended = !streq (word, "RESET");
-    if (streq (word, "RESET"))
-        s_on_reset (self, text, n[0]);
+    if (streq (word, "RESET")) /* the job began a restore */
+        rb_db__view_restoring (self->view, text, n[0]);
     else if (streq (word, "DONE"))
         s_on_done (self, text, n);
-    else { /* FAIL: "CODE message" */
-        char *rest = NULL;
-        long code = strtol (text, &rest, 10);
-        zsys_warning ("db %s: %s failed: %s", self->opts.name,
-                      rb_type_name (self->job_kind), rest + 1);
-        if (self->job_req.kind)
-            rb_bus_error (self->bus, &self->job_req, (int) code, rest + 1);
-    }
+    else
+        s_on_fail (self, text);
     zstr_free (&word);
     zstr_free (&text);
     if (ended) {
-        zloop_reader_end (loop, pipe);
-        zactor_destroy (&self->job);
-        rb_db_refresh (self);
+        s_stop (self);
+        rb_db__view_refresh (self->view);
     }
     return 0;
 }

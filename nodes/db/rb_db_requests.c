@@ -1,58 +1,98 @@
-/*  rb_db_requests: what the DB node does with each request.
+/*  rb_db_requests: what the DB node does with each request: the table
+    of request types (who may send each, and its handler), the handlers,
+    and their counters.
 
     GETs are collected while a burst of messages arrives and go to Redis
-    as one pipeline (rb_db_on_idle); everything else runs at once, one
-    script call each. Every Redis reply is checked for shape before use:
-    a reply we do not understand is answered ERROR internal, never
-    trusted.  */
+    as one pipeline (s_on_idle); everything else runs at once, one script
+    call each. Every reply is read by its parser in rb_scripts.c, which
+    checks its shape first: a reply we do not understand is answered
+    ERROR internal, never trusted. BACKUP and RESTORE go to the job
+    (rb_db_job.c); what the node knows of the dataset is the view's
+    (rb_db_view.c).  */
 #include "rb_db_int.h"
-#include "rb_scripts.h"
 
 #include <assert.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-/*  --- Redis reply helpers ---------------------------------------------- */
+/*  A GET waiting for the next Redis pipeline. */
+typedef struct {
+    zmsg_t *msg;        /* owns the bytes key points into */
+    rb_header_t header; /* to answer */
+    rb_str_t key;
+} rb_get_t;
 
-static const redisReply *
-s_element (const redisReply *r, size_t index, int type)
+/*  The handlers' state: what they borrow, what they keep. */
+struct rb_db_requests {
+    const rb_db_opts_t *opts; /* the node's (borrowed) */
+    rb_bus_t *bus;            /* requests come, answers go (borrowed) */
+    rb_store_t *store;        /* Redis (borrowed) */
+    rb_db_view_t *view;       /* dataset, epoch, state (borrowed) */
+    rb_db_job_t *job;         /* BACKUP and RESTORE (borrowed) */
+    rb_get_t *gets;           /* GETs collected since the last pipeline */
+    uint32_t n_gets, cap_gets;
+    uint64_t n_get, n_flagged, n_orders, n_refused; /* counters */
+    uint64_t n_pushes;                              /* pushes sent */
+};
+
+/*  --- script calls ------------------------------------------------------ */
+
+/*  The code and text to answer when a script refused with word:
+    unavailable for needs_restore / foreign / restoring, wrong_state
+    otherwise.  */
+static int
+s_refusal (const char *word, const char **text)
 {
-    if (!r || r->type != REDIS_REPLY_ARRAY || index >= r->elements)
-        return NULL;
-    return r->element[index]->type == type ? r->element[index] : NULL;
+    if (streq (word, "needs_restore")) {
+        *text = "no dataset in Redis: needs restore";
+        return RB_S_UNAVAILABLE;
+    }
+    if (streq (word, "foreign")) {
+        *text = "Redis holds another dataset: needs restore";
+        return RB_S_UNAVAILABLE;
+    }
+    if (streq (word, "restoring")) {
+        *text = "restoring";
+        return RB_S_UNAVAILABLE;
+    }
+    *text = word;
+    return RB_S_WRONG_STATE;
 }
 
-/*  "ID/EPOCH": what every script checks Redis against. */
+/*  Answers a script call that did not go through: Redis unreachable (no
+    reply), a Redis error, a reply not understood (word ""), or the
+    script's refusal (word). what names the script.  */
 static void
-s_dataset_arg (db_t *self, char *buf, size_t len)
+s_refuse (rb_db_requests_t *self, const rb_header_t *h, const char *what,
+          const redisReply *reply, const char *word)
 {
-    snprintf (buf, len, "%s/%" PRIu64, self->dataset, self->epoch);
-}
-
-/*  Answers a refused or failed script call. */
-static void
-s_refuse (db_t *self, const rb_header_t *h, const redisReply *reply)
-{
-    const char *word = rb_db_reply_word (reply);
-    const char *text;
-    int code = rb_db_refusal (word, &text);
+    const char *error = rb_reply_error (reply);
+    char unexpected[64];
+    const char *text = unexpected;
+    int code = RB_S_INTERNAL;
     if (!reply) {
         code = RB_S_UNAVAILABLE;
         text = rb_store_errstr (self->store);
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        code = RB_S_INTERNAL;
-        text = reply->str;
-        zsys_error ("db %s: Redis error: %s", self->opts.name, reply->str);
+    } else if (error) {
+        text = error;
+        zsys_error ("db %s: Redis error: %s", self->opts->name, error);
+    } else if (!word[0]) {
+        snprintf (unexpected, sizeof unexpected,
+                  "unexpected %s reply from Redis", what);
+        zsys_error ("db %s: %s", self->opts->name, unexpected);
+    } else {
+        code = s_refusal (word, &text);
+        rb_db__view_saw_state (self->view, word);
     }
-    rb_db_saw_state (self, word);
     self->n_refused++;
     rb_bus_error (self->bus, h, code, text);
 }
 
 /*  Runs one script call; returns its reply (caller frees) or NULL. */
 static redisReply *
-s_run1 (db_t *self, int script, int argc, const char **argv, const size_t *lens)
+s_run1 (rb_db_requests_t *self, int script, int argc, const char **argv,
+        const size_t *lens)
 {
     rb_call_t call = {script, argc, argv, lens, NULL};
     if (rb_store_run (self->store, &call, 1))
@@ -60,43 +100,10 @@ s_run1 (db_t *self, int script, int argc, const char **argv, const size_t *lens)
     return call.reply;
 }
 
-static bool
-s_is_ok (const redisReply *r)
-{
-    const char *word = rb_db_reply_word (r);
-    return word && streq (word, "ok");
-}
-
-/*  --- state ----------------------------------------------------------------
- */
-
-void
-rb_db_refresh (db_t *self)
-{
-    char ds[64];
-    s_dataset_arg (self, ds, sizeof ds);
-    const char *argv[] = {ds};
-    size_t lens[] = {strlen (ds)};
-    redisReply *r = s_run1 (self, RB_SCRIPT_STATUS, 1, argv, lens);
-    rb_status_reply_t st;
-    if (rb_status_reply_parse (r, &st) == 0) {
-        if (!self->dataset[0]) {
-            memcpy (self->dataset, st.dataset, sizeof self->dataset);
-            zsys_info ("db %s: serving dataset %s", self->opts.name,
-                       self->dataset);
-            rb_db_dataset_save (self);
-        }
-        rb_db_saw_epoch (self, st.epoch);
-        rb_db_saw_state (self, st.state);
-    } else if (st.word[0])
-        rb_db_saw_state (self, st.word);
-    freeReplyObject (r);
-}
-
 /*  --- GET ----------------------------------------------------------------- */
 
 static void
-s_collect_get (db_t *self, const rb_header_t *h, const rb_body_t *b,
+s_collect_get (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
                zmsg_t **msg_p)
 {
     if (self->n_gets == self->cap_gets) {
@@ -114,46 +121,39 @@ s_collect_get (db_t *self, const rb_header_t *h, const rb_body_t *b,
 
 /*  Answers one GET from its script reply. */
 static void
-s_answer_get (db_t *self, rb_get_t *g, const redisReply *r)
+s_answer_get (rb_db_requests_t *self, rb_get_t *g, const redisReply *r)
 {
-    if (!s_is_ok (r)) {
-        s_refuse (self, &g->header, r);
-        return;
-    }
-    uint64_t epoch, seq, flag, found;
-    const redisReply *value = s_element (r, 5, REDIS_REPLY_STRING);
-    if (rb_db_reply_u64 (r, 1, &epoch) || rb_db_reply_u64 (r, 2, &seq) ||
-        rb_db_reply_u64 (r, 3, &flag) || rb_db_reply_u64 (r, 4, &found) ||
-        !value) {
-        rb_bus_error (self->bus, &g->header, RB_S_INTERNAL,
-                      "unexpected GET reply from Redis");
+    rb_get_reply_t rep;
+    if (rb_get_reply_parse (r, &rep)) {
+        s_refuse (self, &g->header, "GET", r, rep.word);
         return;
     }
     rb_body_t d;
     rb_body_init (&d, RB_T_DATA);
     d.key = g->key;
-    d.has_value = found != 0;
-    d.value = found ? rb_strn (value->str, value->len) : rb_strn (NULL, 0);
-    d.seq = seq;
-    d.recovering = flag != 0;
-    d.epoch = epoch;
+    d.has_value = rep.found;
+    d.value = rb_strn (rep.value, rep.value_len);
+    d.seq = rep.seq;
+    d.recovering = rep.recovering;
+    d.epoch = rep.epoch;
     self->n_get++;
-    self->n_flagged += flag != 0;
-    rb_db_saw_epoch (self, epoch);
+    self->n_flagged += rep.recovering;
+    rb_db__view_saw_epoch (self->view, rep.epoch);
     rb_bus_reply (self->bus, &g->header, &d);
 }
 
-void
-rb_db_on_idle (rb_bus_t *bus, void *arg)
+/*  The bus is idle: the GETs collected go to Redis as one pipeline. */
+static void
+s_on_idle (rb_bus_t *bus, void *arg)
 {
-    db_t *self = (db_t *) arg;
+    rb_db_requests_t *self = (rb_db_requests_t *) arg;
     uint32_t n = self->n_gets;
     if (n == 0)
         return;
     char ds[64], ttl[16], cap[16];
-    s_dataset_arg (self, ds, sizeof ds);
-    snprintf (ttl, sizeof ttl, "%d", self->opts.fetch_ttl_s);
-    snprintf (cap, sizeof cap, "%d", self->opts.fetch_cap);
+    rb_db__view_arg (self->view, ds, sizeof ds);
+    snprintf (ttl, sizeof ttl, "%d", self->opts->fetch_ttl_s);
+    snprintf (cap, sizeof cap, "%d", self->opts->fetch_cap);
     rb_call_t *calls = (rb_call_t *) calloc (n, sizeof (rb_call_t));
     const char **argv = (const char **) calloc (5 * n, sizeof (char *));
     size_t *lens = (size_t *) calloc (5 * n, sizeof (size_t));
@@ -177,7 +177,7 @@ rb_db_on_idle (rb_bus_t *bus, void *arg)
         if (rc == 0)
             s_answer_get (self, &self->gets[i], calls[i].reply);
         else
-            s_refuse (self, &self->gets[i].header, NULL);
+            s_refuse (self, &self->gets[i].header, "GET", NULL, "");
         zmsg_destroy (&self->gets[i].msg);
     }
     rb_store_free_replies (calls, (int) n);
@@ -189,70 +189,40 @@ rb_db_on_idle (rb_bus_t *bus, void *arg)
 
 /*  --- orders and diffs ---------------------------------------------------- */
 
-/*  Fills p with the current record of order idx's key from an APPLY
-    reply's current list (quads of index, seq, deleted, value); false if
-    the list does not hold it well formed.  */
-static bool
-s_current_record (const redisReply *current, uint64_t idx, rb_body_t *p)
-{
-    for (size_t i = 0; current && i + 3 < current->elements; i += 4) {
-        uint64_t at = 0, seq = 0;
-        const redisReply *del = current->element[i + 2];
-        const redisReply *value = current->element[i + 3];
-        if (rb_db_reply_u64 (current, i, &at) || at != idx)
-            continue;
-        if (rb_db_reply_u64 (current, i + 1, &seq) ||
-            del->type != REDIS_REPLY_STRING ||
-            value->type != REDIS_REPLY_STRING)
-            return false;
-        p->seq = seq;
-        p->has_value = !streq (del->str, "1");
-        p->value =
-            p->has_value ? rb_strn (value->str, value->len) : rb_strn (NULL, 0);
-        return true;
-    }
-    return false;
-}
-
-/*  Sends the UPDATE and RECOVERED pushes an APPLY reply lists: triples
-    of kind, order index (1-based), node. Kind 'u' carries the order's
-    record, 'c' (a skipped order) the key's current one.  */
+/*  Sends the UPDATE and RECOVERED pushes an APPLY reply lists. A
+    skipped order ('c') pushes the key's current record, the others the
+    order's.  */
 static void
-s_push_changes (db_t *self, const redisReply *list, const redisReply *current,
-                const rb_order_t *orders, uint32_t n, uint64_t epoch)
+s_push_changes (rb_db_requests_t *self, const rb_apply_reply_t *rep,
+                const rb_order_t *orders)
 {
-    for (size_t i = 0; list && i + 2 < list->elements; i += 3) {
-        const redisReply *kind = list->element[i];
-        const redisReply *node = list->element[i + 2];
-        uint64_t idx = 0;
-        if (kind->type != REDIS_REPLY_STRING ||
-            node->type != REDIS_REPLY_STRING ||
-            rb_db_reply_u64 (list, i + 1, &idx) || idx < 1 || idx > n)
-            continue;
-        const rb_order_t *o = &orders[idx - 1];
+    for (size_t i = 0; i < rep->n_pushes; i++) {
+        const rb_apply_push_t *x = &rep->pushes[i];
+        const rb_order_t *o = &orders[x->order];
         rb_body_t p;
-        rb_body_init (&p, kind->str[0] == 'r' ? RB_T_RECOVERED : RB_T_UPDATE);
+        rb_body_init (&p, x->kind == 'r' ? RB_T_RECOVERED : RB_T_UPDATE);
         p.key = o->key;
         p.has_value = o->has_value;
         p.value = o->value;
         p.seq = o->seq;
-        p.epoch = epoch;
-        if (kind->str[0] == 'c' && !s_current_record (current, idx, &p)) {
-            zsys_error ("db %s: APPLY listed no current record for a push",
-                        self->opts.name);
-            continue;
+        p.epoch = rep->epoch;
+        if (x->kind == 'c') {
+            p.has_value = !x->deleted;
+            p.value = rb_strn (x->value, x->value_len);
+            p.seq = x->seq;
         }
-        rb_bus_push (self->bus, RB_ADDR_NODE, node->str, &p);
+        rb_bus_push (self->bus, RB_ADDR_NODE, x->node, &p);
         self->n_pushes++;
     }
 }
 
 /*  Applies orders atomically in Redis and answers ACK. */
 static void
-s_apply (db_t *self, const rb_header_t *h, const rb_order_t *orders, uint32_t n)
+s_apply (rb_db_requests_t *self, const rb_header_t *h, const rb_order_t *orders,
+         uint32_t n)
 {
     char ds[64];
-    s_dataset_arg (self, ds, sizeof ds);
+    rb_db__view_arg (self->view, ds, sizeof ds);
     int argc = 1 + 4 * (int) n;
     const char **argv = (const char **) calloc ((size_t) argc, sizeof (char *));
     size_t *lens = (size_t *) calloc ((size_t) argc, sizeof (size_t));
@@ -270,23 +240,23 @@ s_apply (db_t *self, const rb_header_t *h, const rb_order_t *orders, uint32_t n)
         a[3] = o->has_value ? o->value.ptr : "", l[3] = o->value.len;
     }
     redisReply *r = s_run1 (self, RB_SCRIPT_APPLY, argc, argv, lens);
-    rb_body_t ack;
-    rb_body_init (&ack, RB_T_ACK);
-    uint64_t epoch = 0;
-    if (s_is_ok (r) && rb_db_reply_u64 (r, 1, &ack.applied) == 0 &&
-        rb_db_reply_u64 (r, 2, &ack.skipped) == 0 &&
-        rb_db_reply_u64 (r, 3, &ack.cleared) == 0 &&
-        rb_db_reply_u64 (r, 4, &ack.watermark) == 0 &&
-        rb_db_reply_u64 (r, 7, &epoch) == 0) {
+    rb_apply_reply_t rep;
+    if (rb_apply_reply_parse (r, n, &rep) == 0) {
         self->n_orders += n;
-        rb_db_saw_epoch (self, epoch);
+        rb_db__view_saw_epoch (self->view, rep.epoch);
         /* pushes first: by the time ops hears the order is applied, every
            service node caching the key has been sent the new record */
-        s_push_changes (self, s_element (r, 5, REDIS_REPLY_ARRAY),
-                        s_element (r, 6, REDIS_REPLY_ARRAY), orders, n, epoch);
+        s_push_changes (self, &rep, orders);
+        rb_body_t ack;
+        rb_body_init (&ack, RB_T_ACK);
+        ack.applied = rep.applied;
+        ack.skipped = rep.skipped;
+        ack.cleared = rep.cleared;
+        ack.watermark = rep.watermark;
         rb_bus_reply (self->bus, h, &ack);
     } else
-        s_refuse (self, h, r);
+        s_refuse (self, h, "APPLY", r, rep.word);
+    rb_apply_reply_release (&rep);
     freeReplyObject (r);
     free (argv);
     free (lens);
@@ -294,7 +264,7 @@ s_apply (db_t *self, const rb_header_t *h, const rb_order_t *orders, uint32_t n)
 }
 
 static void
-s_on_order (db_t *self, const rb_header_t *h, const rb_body_t *b)
+s_on_order (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b)
 {
     rb_order_t o = {b->seq, b->key, b->op, b->has_value, b->value};
     s_apply (self, h, &o, 1);
@@ -303,10 +273,10 @@ s_on_order (db_t *self, const rb_header_t *h, const rb_body_t *b)
 /*  --- recovery list and end --------------------------------------------- */
 
 static void
-s_on_list (db_t *self, const rb_header_t *h, const rb_body_t *b)
+s_on_list (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b)
 {
     char ds[64];
-    s_dataset_arg (self, ds, sizeof ds);
+    rb_db__view_arg (self->view, ds, sizeof ds);
     uint32_t n = b->n_entries;
     int argc = 2 + 2 * (int) n;
     const char **argv = (const char **) calloc ((size_t) argc, sizeof (char *));
@@ -322,25 +292,22 @@ s_on_list (db_t *self, const rb_header_t *h, const rb_body_t *b)
         argv[3 + 2 * i] = targets[i], lens[3 + 2 * i] = strlen (targets[i]);
     }
     redisReply *r = s_run1 (self, RB_SCRIPT_FLAG, argc, argv, lens);
-    rb_body_t ack;
-    rb_body_init (&ack, RB_T_ACK);
-    const redisReply *recovered = s_element (r, 3, REDIS_REPLY_ARRAY);
-    if (s_is_ok (r) && rb_db_reply_u64 (r, 1, &ack.flagged) == 0 &&
-        rb_db_reply_u64 (r, 2, &ack.current) == 0 && recovered) {
+    rb_flag_reply_t rep;
+    if (rb_flag_reply_parse (r, &rep) == 0) {
+        rb_body_t ack;
+        rb_body_init (&ack, RB_T_ACK);
+        ack.flagged = rep.flagged;
+        ack.current = rep.current;
         rb_bus_reply (self->bus, h, &ack);
-        for (size_t i = 0; i + 1 < recovered->elements; i += 2) {
-            const redisReply *key = recovered->element[i];
-            const redisReply *node = recovered->element[i + 1];
-            if (key->type != REDIS_REPLY_STRING ||
-                node->type != REDIS_REPLY_STRING)
-                continue;
+        for (size_t i = 0; i < rep.n_recovered; i++) {
             rb_body_t p;
             rb_body_init (&p, RB_T_RECOVERED);
-            p.key = rb_strn (key->str, key->len);
-            rb_bus_push (self->bus, RB_ADDR_NODE, node->str, &p);
+            p.key = rb_strn (rep.recovered[i].key, rep.recovered[i].key_len);
+            rb_bus_push (self->bus, RB_ADDR_NODE, rep.recovered[i].node, &p);
         }
     } else
-        s_refuse (self, h, r);
+        s_refuse (self, h, "FLAG", r, rep.word);
+    rb_flag_reply_release (&rep);
     freeReplyObject (r);
     free (argv);
     free (lens);
@@ -348,31 +315,30 @@ s_on_list (db_t *self, const rb_header_t *h, const rb_body_t *b)
 }
 
 static void
-s_on_end (db_t *self, const rb_header_t *h)
+s_on_end (rb_db_requests_t *self, const rb_header_t *h)
 {
     char ds[64];
-    s_dataset_arg (self, ds, sizeof ds);
+    rb_db__view_arg (self->view, ds, sizeof ds);
     const char *argv[] = {ds};
     size_t lens[] = {strlen (ds)};
     redisReply *r = s_run1 (self, RB_SCRIPT_END, 1, argv, lens);
-    const char *word = rb_db_reply_word (r);
-    uint64_t left = 0;
-    if (s_is_ok (r)) {
+    rb_end_reply_t rep;
+    int rc = rb_end_reply_parse (r, &rep);
+    if (rc == 0) {
         rb_body_t ack;
         rb_body_init (&ack, RB_T_ACK);
-        rb_db_saw_state (self, "normal");
+        rb_db__view_saw_state (self->view, "normal");
         rb_bus_reply (self->bus, h, &ack);
-    } else if (word && streq (word, "incomplete") &&
-               rb_db_reply_u64 (r, 1, &left) == 0) {
+    } else if (rc == -1 && streq (rep.word, "incomplete")) {
         char text[96];
         snprintf (text, sizeof text, "%" PRIu64 " key(s) still recovering",
-                  left);
+                  rep.left);
         rb_bus_error (self->bus, h, RB_S_INCOMPLETE, text);
-    } else if (word && streq (word, "list_incomplete"))
+    } else if (rc == -1 && streq (rep.word, "list_incomplete"))
         rb_bus_error (self->bus, h, RB_S_INCOMPLETE,
                       "the recovery list's last batch has not arrived");
     else
-        s_refuse (self, h, r);
+        s_refuse (self, h, "END", r, rep.word);
     freeReplyObject (r);
 }
 
@@ -381,13 +347,13 @@ s_on_end (db_t *self, const rb_header_t *h)
 
 /*  The newest backup file's name (not verified: that is RESTORE's job). */
 static char *
-s_newest_backup_name (db_t *self)
+s_newest_backup_name (rb_db_requests_t *self)
 {
-    zdir_t *dir = zdir_new (self->opts.backup_dir, "-");
+    zdir_t *dir = zdir_new (self->opts->backup_dir, "-");
     char *newest = NULL;
     zfile_t **files = dir ? zdir_flatten (dir) : NULL;
     for (int i = 0; files && files[i]; i++) {
-        const char *name = zfile_filename (files[i], self->opts.backup_dir);
+        const char *name = zfile_filename (files[i], self->opts->backup_dir);
         if (name[0] == '/')
             name++;
         size_t len = strlen (name);
@@ -426,17 +392,17 @@ s_text (rb_info_t *info, const char *name, const char *text)
 }
 
 static void
-s_on_status (db_t *self, const rb_header_t *h)
+s_on_status (rb_db_requests_t *self, const rb_header_t *h)
 {
     char ds[64];
-    s_dataset_arg (self, ds, sizeof ds);
+    rb_db__view_arg (self->view, ds, sizeof ds);
     const char *argv[] = {ds};
     size_t lens[] = {strlen (ds)};
     redisReply *r = s_run1 (self, RB_SCRIPT_STATUS, 1, argv, lens);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
+    if (!r || rb_reply_error (r)) {
         /* Redis could not be read: the state and counts this node last
            saw may be long gone, so none are given */
-        s_refuse (self, h, r);
+        s_refuse (self, h, "STATUS", r, "");
         freeReplyObject (r);
         return;
     }
@@ -446,17 +412,18 @@ s_on_status (db_t *self, const rb_header_t *h)
     rb_body_init (&info.body, RB_T_INFO);
     info.body.items = items;
     rb_status_reply_t st;
-    bool ok = rb_status_reply_parse (r, &st) == 0;
+    int rc = rb_status_reply_parse (r, &st);
+    bool ok = rc == 0;
     if (ok)
-        rb_db_saw_state (self, st.state);
-    else if (st.word[0])
-        rb_db_saw_state (self, st.word);
+        rb_db__view_saw_state (self->view, st.state);
+    else if (rc == -1)
+        rb_db__view_saw_state (self->view, st.word);
     char *newest = s_newest_backup_name (self);
-    s_text (&info, "state", rb_db_state_name (self->state));
-    s_text (&info, "node", self->opts.name);
-    s_text (&info, "dataset", self->dataset);
+    s_text (&info, "state", rb_db_state_name (rb_db__view_state (self->view)));
+    s_text (&info, "node", self->opts->name);
+    s_text (&info, "dataset", rb_db__view_dataset (self->view));
     s_text (&info, "newest_backup", newest);
-    s_num (&info, "epoch", ok ? st.epoch : self->epoch);
+    s_num (&info, "epoch", ok ? st.epoch : rb_db__view_epoch (self->view));
     s_num (&info, "watermark", st.watermark);
     s_num (&info, "keys", st.total >= st.tombs ? st.total - st.tombs : 0);
     s_num (&info, "tombstones", st.tombs);
@@ -464,13 +431,13 @@ s_on_status (db_t *self, const rb_header_t *h)
     s_num (&info, "list_complete", st.list_done);
     s_num (&info, "restored_watermark", st.restored_watermark);
     s_num (&info, "redis_connected", rb_store_connected (self->store));
-    s_num (&info, "job_running", self->job != NULL);
+    s_num (&info, "job_running", rb_db__job_running (self->job));
     s_num (&info, "gets", self->n_get);
     s_num (&info, "flagged_answers", self->n_flagged);
     s_num (&info, "orders", self->n_orders);
     s_num (&info, "refused", self->n_refused);
     s_num (&info, "pushes", self->n_pushes);
-    s_num (&info, "resets", self->n_resets);
+    s_num (&info, "resets", rb_db__view_resets (self->view));
     rb_bus_reply (self->bus, h, &info.body);
     free (newest);
     freeReplyObject (r);
@@ -478,8 +445,8 @@ s_on_status (db_t *self, const rb_header_t *h)
 
 /*  --- dispatch ------------------------------------------------------------ */
 
-typedef void (handler_fn) (db_t *self, const rb_header_t *h, const rb_body_t *b,
-                           zmsg_t **msg_p);
+typedef void (handler_fn) (rb_db_requests_t *self, const rb_header_t *h,
+                           const rb_body_t *b, zmsg_t **msg_p);
 
 #define ROLE(r)  (1u << (r))
 #define ANY_ROLE 0xffffffffu
@@ -494,45 +461,52 @@ typedef struct {
 } request_t;
 
 static void
-s_get_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+s_get_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
+          zmsg_t **m)
 {
     s_collect_get (self, h, b, m);
 }
 
 static void
-s_order_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+s_order_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
+            zmsg_t **m)
 {
     s_on_order (self, h, b);
 }
 
 static void
-s_diff_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+s_diff_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
+           zmsg_t **m)
 {
     s_apply (self, h, b->orders, b->n_orders);
 }
 
 static void
-s_list_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+s_list_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
+           zmsg_t **m)
 {
     s_on_list (self, h, b);
 }
 
 static void
-s_end_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+s_end_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
+          zmsg_t **m)
 {
     s_on_end (self, h);
 }
 
 static void
-s_status_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+s_status_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
+             zmsg_t **m)
 {
     s_on_status (self, h);
 }
 
 static void
-s_job_fn (db_t *self, const rb_header_t *h, const rb_body_t *b, zmsg_t **m)
+s_job_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
+          zmsg_t **m)
 {
-    rb_db_job_start (self, h, b);
+    rb_db__job_start (self->job, h, b);
 }
 
 static const request_t s_requests[] = {
@@ -586,11 +560,13 @@ s_unknown (rb_bus_t *bus, const rb_header_t *h)
     rb_bus_error (bus, h, RB_S_BAD_REQUEST, text);
 }
 
-void
-rb_db_on_request (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-                  zmsg_t **msg_p, void *arg)
+/*  A request came in on the bus: its row in the table says who may send
+    it and what does it.  */
+static void
+s_on_request (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+              zmsg_t **msg_p, void *arg)
 {
-    db_t *self = (db_t *) arg;
+    rb_db_requests_t *self = (rb_db_requests_t *) arg;
     const request_t *r = s_request (h->type);
     if (!r)
         s_unknown (bus, h);
@@ -598,4 +574,35 @@ rb_db_on_request (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
         s_forbidden (bus, h, r->roles);
     else
         r->fn (self, h, b, msg_p);
+}
+
+/*  --- the requests' owner ------------------------------------------------- */
+
+rb_db_requests_t *
+rb_db__requests_new (const rb_db_opts_t *opts, rb_bus_t *bus, rb_store_t *store,
+                     rb_db_view_t *view, rb_db_job_t *job)
+{
+    rb_db_requests_t *self = (rb_db_requests_t *) calloc (1, sizeof *self);
+    assert (self);
+    self->opts = opts;
+    self->bus = bus;
+    self->store = store;
+    self->view = view;
+    self->job = job;
+    rb_bus_on_request (bus, s_on_request, self);
+    rb_bus_on_idle (bus, s_on_idle, self);
+    return self;
+}
+
+void
+rb_db__requests_destroy (rb_db_requests_t **self_p)
+{
+    rb_db_requests_t *self = *self_p;
+    if (!self)
+        return;
+    for (uint32_t i = 0; i < self->n_gets; i++)
+        zmsg_destroy (&self->gets[i].msg);
+    free (self->gets);
+    free (self);
+    *self_p = NULL;
 }

@@ -1,9 +1,12 @@
-/*  rb_scripts: the DB node's Lua scripts (see rb_scripts.h). Seqs and
-    epochs travel as decimal strings and are compared as Lua numbers,
-    exact up to 2^53. The scripts are kept out of clang-format's reach so
-    they read as Lua.  */
+/*  rb_scripts: the DB node's Lua scripts and their replies (see
+    rb_scripts.h). Seqs and epochs travel as decimal strings and are
+    compared as Lua numbers, exact up to 2^53. The scripts are kept out of
+    clang-format's reach so they read as Lua. Each reply is parsed here,
+    after the scripts, into the struct rb_scripts.h names for it; this is
+    the only file that reads a reply's elements.  */
 #include "rb_scripts.h"
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,21 +275,49 @@ rb_script_name (int script)
     return s_scripts[script].name;
 }
 
-/*  --- replies ------------------------------------------------------------ */
+/*  --- reading a reply's elements (only here) ----------------------------- */
 
-const char *
-rb_db_reply_word (const redisReply *r)
+/*  Copies r's status word (its first element) into word. 0 for "ok", -1
+    for another word, -2 if r is not a table starting with a word that
+    fits.  */
+static int
+s_word (const redisReply *r, char *word)
 {
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1)
-        return NULL;
+        return -2;
     const redisReply *e = r->element[0];
-    return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS
-               ? e->str
-               : NULL;
+    if ((e->type != REDIS_REPLY_STRING && e->type != REDIS_REPLY_STATUS) ||
+        e->len >= RB_REPLY_WORD || strlen (e->str) != e->len)
+        return -2;
+    memcpy (word, e->str, e->len + 1);
+    return strcmp (word, "ok") == 0 ? 0 : -1;
 }
 
-int
-rb_db_reply_u64 (const redisReply *r, size_t index, uint64_t *out)
+/*  Element index of r, or NULL if r has none of that type. */
+static const redisReply *
+s_element (const redisReply *r, size_t index, int type)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || index >= r->elements)
+        return NULL;
+    return r->element[index]->type == type ? r->element[index] : NULL;
+}
+
+/*  Element index of r, an array of whole groups of size elements each:
+ *n gets the number of groups. NULL if it is not that.  */
+static const redisReply *
+s_groups (const redisReply *r, size_t index, size_t size, size_t *n)
+{
+    const redisReply *e = s_element (r, index, REDIS_REPLY_ARRAY);
+    if (!e || e->elements % size)
+        return NULL;
+    *n = e->elements / size;
+    return e;
+}
+
+/*  Element index of r as an unsigned integer (a Redis integer or a
+    decimal string); 0, or -1 if it is absent or not one.  */
+static int
+s_u64 (const redisReply *r, size_t index, uint64_t *out)
 {
     if (!r || r->type != REDIS_REPLY_ARRAY || index >= r->elements)
         return -1;
@@ -305,24 +336,254 @@ rb_db_reply_u64 (const redisReply *r, size_t index, uint64_t *out)
     return 0;
 }
 
+/*  Element index of r, a string: borrowed bytes; 0 or -1. */
+static int
+s_bytes (const redisReply *r, size_t index, const char **ptr, size_t *len)
+{
+    const redisReply *e = s_element (r, index, REDIS_REPLY_STRING);
+    if (!e)
+        return -1;
+    *ptr = e->str;
+    *len = e->len;
+    return 0;
+}
+
 /*  Copies element index of r, a string shorter than len, into out. */
 static int
-s_reply_text (const redisReply *r, size_t index, char *out, size_t len)
+s_text (const redisReply *r, size_t index, char *out, size_t len)
 {
-    const redisReply *e = r->element[index];
-    if (e->type != REDIS_REPLY_STRING || e->len >= len)
+    const redisReply *e = s_element (r, index, REDIS_REPLY_STRING);
+    if (!e || e->len >= len)
         return -1;
     memcpy (out, e->str, e->len + 1);
     return 0;
 }
 
-/*  STATUS: {'ok', state, epoch, watermark, total, tombs, recovering,
-    list_done, restored_watermark, dataset} or {word, ...}.  */
+/*  Ends a parse: a reply not understood leaves nothing in out. */
 static int
-s_status_fields (const redisReply *r, rb_status_reply_t *out)
+s_done (int rc, void *out, size_t size)
 {
-    if (strcmp (out->word, "ok") != 0 || r->elements < 10)
+    if (rc == -2)
+        memset (out, 0, size);
+    return rc;
+}
+
+const char *
+rb_reply_error (const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR ? r->str : NULL;
+}
+
+/*  --- each script's reply ------------------------------------------------ */
+
+int
+rb_get_reply_parse (const redisReply *r, rb_get_reply_t *out)
+{
+    memset (out, 0, sizeof *out);
+    int rc = s_word (r, out->word);
+    uint64_t flag = 0, found = 0;
+    if (rc == 0 && (s_u64 (r, 1, &out->epoch) || s_u64 (r, 2, &out->seq) ||
+                    s_u64 (r, 3, &flag) || s_u64 (r, 4, &found) ||
+                    s_bytes (r, 5, &out->value, &out->value_len)))
+        rc = -2;
+    out->recovering = flag != 0;
+    out->found = found != 0;
+    if (!out->found) {
+        out->value = NULL;
+        out->value_len = 0;
+    }
+    return s_done (rc, out, sizeof *out);
+}
+
+/*  Fills push's current record from APPLY's current list (quads of
+    order index, seq, deleted, value), for order idx (from 1).  */
+static int
+s_apply_current (const redisReply *current, uint64_t idx, rb_apply_push_t *p)
+{
+    for (size_t i = 0; i < current->elements; i += 4) {
+        uint64_t at = 0;
+        const char *del;
+        size_t del_len;
+        if (s_u64 (current, i, &at) || at != idx)
+            continue;
+        if (s_u64 (current, i + 1, &p->seq) ||
+            s_bytes (current, i + 2, &del, &del_len) ||
+            s_bytes (current, i + 3, &p->value, &p->value_len))
+            return -1;
+        p->deleted = del_len == 1 && del[0] == '1';
+        if (p->deleted) {
+            p->value = NULL;
+            p->value_len = 0;
+        }
+        return 0;
+    }
+    return -1; /* a 'c' push with no record to push */
+}
+
+/*  Reads push i of APPLY's push list (triples of kind, order index from
+    1, node).  */
+static int
+s_apply_push (const redisReply *list, size_t i, const redisReply *current,
+              uint32_t n_orders, rb_apply_push_t *p)
+{
+    const char *kind;
+    size_t kind_len;
+    uint64_t idx = 0;
+    if (s_bytes (list, 3 * i, &kind, &kind_len) || kind_len != 1 ||
+        !strchr ("ucr", kind[0]) || s_u64 (list, 3 * i + 1, &idx) || idx < 1 ||
+        idx > n_orders || !s_element (list, 3 * i + 2, REDIS_REPLY_STRING))
         return -1;
+    p->kind = kind[0];
+    p->order = (uint32_t) (idx - 1);
+    p->node = list->element[3 * i + 2]->str;
+    return p->kind == 'c' ? s_apply_current (current, idx, p) : 0;
+}
+
+static int
+s_apply_pushes (const redisReply *r, uint32_t n_orders, rb_apply_reply_t *out)
+{
+    size_t n = 0, n_current = 0;
+    const redisReply *list = s_groups (r, 5, 3, &n);
+    const redisReply *current = s_groups (r, 6, 4, &n_current);
+    if (!list || !current)
+        return -1;
+    out->pushes = (rb_apply_push_t *) calloc (n ? n : 1, sizeof *out->pushes);
+    assert (out->pushes);
+    out->n_pushes = n;
+    for (size_t i = 0; i < n; i++)
+        if (s_apply_push (list, i, current, n_orders, &out->pushes[i]))
+            return -1;
+    return 0;
+}
+
+int
+rb_apply_reply_parse (const redisReply *r, uint32_t n_orders,
+                      rb_apply_reply_t *out)
+{
+    memset (out, 0, sizeof *out);
+    int rc = s_word (r, out->word);
+    if (rc == 0 &&
+        (s_u64 (r, 1, &out->applied) || s_u64 (r, 2, &out->skipped) ||
+         s_u64 (r, 3, &out->cleared) || s_u64 (r, 4, &out->watermark) ||
+         s_u64 (r, 7, &out->epoch) || s_apply_pushes (r, n_orders, out)))
+        rc = -2;
+    if (rc == -2)
+        rb_apply_reply_release (out);
+    return s_done (rc, out, sizeof *out);
+}
+
+void
+rb_apply_reply_release (rb_apply_reply_t *reply)
+{
+    if (!reply)
+        return;
+    free (reply->pushes);
+    reply->pushes = NULL;
+    reply->n_pushes = 0;
+}
+
+/*  FLAG's recovered list: pairs of key, node. */
+static int
+s_flag_recovered (const redisReply *r, rb_flag_reply_t *out)
+{
+    size_t n = 0;
+    const redisReply *list = s_groups (r, 3, 2, &n);
+    if (!list)
+        return -1;
+    out->recovered =
+        (rb_flag_recovered_t *) calloc (n ? n : 1, sizeof *out->recovered);
+    assert (out->recovered);
+    out->n_recovered = n;
+    for (size_t i = 0; i < n; i++) {
+        rb_flag_recovered_t *x = &out->recovered[i];
+        if (s_bytes (list, 2 * i, &x->key, &x->key_len) ||
+            !s_element (list, 2 * i + 1, REDIS_REPLY_STRING))
+            return -1;
+        x->node = list->element[2 * i + 1]->str;
+    }
+    return 0;
+}
+
+int
+rb_flag_reply_parse (const redisReply *r, rb_flag_reply_t *out)
+{
+    memset (out, 0, sizeof *out);
+    int rc = s_word (r, out->word);
+    if (rc == 0 && (s_u64 (r, 1, &out->flagged) ||
+                    s_u64 (r, 2, &out->current) || s_flag_recovered (r, out)))
+        rc = -2;
+    if (rc == -2)
+        rb_flag_reply_release (out);
+    return s_done (rc, out, sizeof *out);
+}
+
+void
+rb_flag_reply_release (rb_flag_reply_t *reply)
+{
+    if (!reply)
+        return;
+    free (reply->recovered);
+    reply->recovered = NULL;
+    reply->n_recovered = 0;
+}
+
+int
+rb_end_reply_parse (const redisReply *r, rb_end_reply_t *out)
+{
+    memset (out, 0, sizeof *out);
+    int rc = s_word (r, out->word);
+    if (rc == -1 && strcmp (out->word, "incomplete") == 0 &&
+        s_u64 (r, 1, &out->left))
+        rc = -2;
+    return s_done (rc, out, sizeof *out);
+}
+
+int
+rb_init_reply_parse (const redisReply *r, rb_init_reply_t *out)
+{
+    memset (out, 0, sizeof *out);
+    int rc = s_word (r, out->word);
+    if (rc == -1 &&
+        (strcmp (out->word, "not_empty") != 0 || s_u64 (r, 1, &out->keys)))
+        rc = -2;
+    return s_done (rc, out, sizeof *out);
+}
+
+int
+rb_restore_begin_reply_parse (const redisReply *r,
+                              rb_restore_begin_reply_t *out)
+{
+    memset (out, 0, sizeof *out);
+    int rc = s_word (r, out->word);
+    const char *who;
+    size_t len;
+    if (rc == 0 && s_u64 (r, 1, &out->epoch))
+        rc = -2;
+    else if (rc == -1 &&
+             (strcmp (out->word, "busy") != 0 || s_bytes (r, 1, &who, &len)))
+        rc = -2;
+    else if (rc == -1) /* a name too long is cut: it is only shown */
+        snprintf (out->who, sizeof out->who, "%.*s", (int) len, who);
+    return s_done (rc, out, sizeof *out);
+}
+
+int
+rb_restore_end_reply_parse (const redisReply *r, rb_restore_end_reply_t *out)
+{
+    memset (out, 0, sizeof *out);
+    int rc = s_word (r, out->word);
+    if (rc == 0 && (s_u64 (r, 1, &out->total) || s_u64 (r, 2, &out->tombs)))
+        rc = -2;
+    else if (rc == -1 && strcmp (out->word, "lost") != 0)
+        rc = -2;
+    return s_done (rc, out, sizeof *out);
+}
+
+int
+rb_status_reply_parse (const redisReply *r, rb_status_reply_t *out)
+{
+    memset (out, 0, sizeof *out);
+    int rc = s_word (r, out->word);
     uint64_t *nums[] = {&out->epoch,
                         &out->watermark,
                         &out->total,
@@ -330,30 +591,12 @@ s_status_fields (const redisReply *r, rb_status_reply_t *out)
                         &out->recovering,
                         &out->list_done,
                         &out->restored_watermark};
-    for (size_t i = 0; i < 7; i++)
-        if (rb_db_reply_u64 (r, i + 2, nums[i]))
-            return -1;
-    if (s_reply_text (r, 1, out->state, sizeof out->state) ||
-        s_reply_text (r, 9, out->dataset, sizeof out->dataset) ||
-        strlen (out->dataset) != 32)
-        return -1;
-    return 0;
-}
-
-int
-rb_status_reply_parse (const redisReply *r, rb_status_reply_t *out)
-{
-    memset (out, 0, sizeof *out);
-    const char *word = rb_db_reply_word (r);
-    if (!word)
-        return -1;
-    snprintf (out->word, sizeof out->word, "%s", word);
-    if (s_status_fields (r, out) == 0)
-        return 0;
-    /* nothing half-read is left behind: only the word */
-    char kept[sizeof out->word];
-    memcpy (kept, out->word, sizeof kept);
-    memset (out, 0, sizeof *out);
-    memcpy (out->word, kept, sizeof kept);
-    return -1;
+    for (size_t i = 0; rc == 0 && i < 7; i++)
+        if (s_u64 (r, i + 2, nums[i]))
+            rc = -2;
+    if (rc == 0 && (s_text (r, 1, out->state, sizeof out->state) ||
+                    s_text (r, 9, out->dataset, sizeof out->dataset) ||
+                    strlen (out->dataset) != 32))
+        rc = -2;
+    return s_done (rc, out, sizeof *out);
 }

@@ -34,23 +34,133 @@ typedef enum {
 const char *rb_script_source (int script);
 const char *rb_script_name (int script);
 
-/*  --- replies ----------------------------------------------------------- */
+/*  --- replies ------------------------------------------------------------
+
+    Each script's reply is parsed once, here, into a named struct; nobody
+    else reads a reply's elements. Every parser returns
+       0  the script's "ok" reply, every field of out filled;
+      -1  the script refused: out->word is the word it answered with (a
+          state such as "needs_restore", or "incomplete", "busy" ...);
+      -2  no reply, a Redis error reply, or not the shape the script
+          returns: out->word is "" and out is all zeros (nothing
+          half-read is left behind).
+    Strings in out that are pointers borrow from r: they live as long as
+    r does. A reply with lists (APPLY, FLAG) is released with its
+    _release function, which is NULL-safe and may be called after any
+    return.  */
 
 #include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-/*  A script reply's first element, its status word ("ok", or a state or
-    refusal word), or NULL if the reply is not a table starting with one.
-    Borrowed from r.  */
-const char *rb_db_reply_word (const redisReply *r);
-/*  Element index of r as an unsigned integer (a Redis integer or a
-    decimal string); 0, or -1 if it is absent or not one.  */
-int rb_db_reply_u64 (const redisReply *r, size_t index, uint64_t *out);
+#define RB_REPLY_WORD 24 /* bytes for a status word, NUL included */
 
-/*  STATUS's reply, parsed once, here: every field, or why not.  */
+/*  Redis's message if r is an error reply (borrowed), else NULL: what to
+    say when a parser answered -2 for it.  */
+const char *rb_reply_error (const redisReply *r);
+
+/*  GET: {'ok', epoch, seq, flag, found, value, dataset} or {state}. */
 typedef struct {
-    char word[24];    /* "ok", or the state word it refused with; "" if
-                         the reply was not understood */
+    char word[RB_REPLY_WORD];
+    uint64_t epoch;    /* the dataset's, as the reply was read */
+    uint64_t seq;      /* the record's, 0 if there is none */
+    bool recovering;   /* the record may be behind: answer flag true */
+    bool found;        /* a record that is not a tombstone */
+    const char *value; /* found: the value (borrowed); else NULL */
+    size_t value_len;
+} rb_get_reply_t;
+
+int rb_get_reply_parse (const redisReply *r, rb_get_reply_t *out);
+
+/*  One push an APPLY asks for, about one of the orders it applied. */
+typedef struct {
+    char kind;         /* 'u' UPDATE with the order's record, 'c' UPDATE
+                          with the key's current record (the order was
+                          skipped), 'r' RECOVERED */
+    uint32_t order;    /* index into the orders sent, from 0 */
+    const char *node;  /* the service node to push to (borrowed) */
+    uint64_t seq;      /* kind 'c': the current record's seq */
+    bool deleted;      /* kind 'c': it is a tombstone */
+    const char *value; /* kind 'c': its value (borrowed), NULL if deleted */
+    size_t value_len;
+} rb_apply_push_t;
+
+/*  APPLY: {'ok', applied, skipped, cleared, watermark, pushes, current,
+    epoch} or {state}; each push refers to an order of the n sent.  */
+typedef struct {
+    char word[RB_REPLY_WORD];
+    uint64_t applied, skipped, cleared; /* orders applied, skipped as not
+                                           newer, flags cleared */
+    uint64_t watermark;                 /* after the orders */
+    uint64_t epoch;                     /* the dataset's: pushes carry it */
+    rb_apply_push_t *pushes;            /* owned; n_pushes of them */
+    size_t n_pushes;
+} rb_apply_reply_t;
+
+int rb_apply_reply_parse (const redisReply *r, uint32_t n_orders,
+                          rb_apply_reply_t *out);
+void rb_apply_reply_release (rb_apply_reply_t *reply);
+
+/*  A RECOVERED push the recovery list's last batch asks for. */
+typedef struct {
+    const char *key; /* borrowed */
+    size_t key_len;
+    const char *node; /* the service node to push to (borrowed) */
+} rb_flag_recovered_t;
+
+/*  FLAG: {'ok', flagged, current, recovered} or {word, ...}. */
+typedef struct {
+    char word[RB_REPLY_WORD];
+    uint64_t flagged;               /* keys stored as behind their target */
+    uint64_t current;               /* keys already at their target */
+    rb_flag_recovered_t *recovered; /* owned; n_recovered of them */
+    size_t n_recovered;
+} rb_flag_reply_t;
+
+int rb_flag_reply_parse (const redisReply *r, rb_flag_reply_t *out);
+void rb_flag_reply_release (rb_flag_reply_t *reply);
+
+/*  END: {'ok'}, {'list_incomplete'}, {'incomplete', n} or {state}. */
+typedef struct {
+    char word[RB_REPLY_WORD];
+    uint64_t left; /* word "incomplete": keys still recovering */
+} rb_end_reply_t;
+
+int rb_end_reply_parse (const redisReply *r, rb_end_reply_t *out);
+
+/*  INIT: {'ok'} or {'not_empty', dbsize}. */
+typedef struct {
+    char word[RB_REPLY_WORD];
+    uint64_t keys; /* word "not_empty": keys Redis holds */
+} rb_init_reply_t;
+
+int rb_init_reply_parse (const redisReply *r, rb_init_reply_t *out);
+
+/*  RESTORE_BEGIN: {'ok', epoch} or {'busy', who}. */
+typedef struct {
+    char word[RB_REPLY_WORD];
+    uint64_t epoch; /* ok: the new epoch */
+    char who[64];   /* busy: the node holding the restore lease */
+} rb_restore_begin_reply_t;
+
+int rb_restore_begin_reply_parse (const redisReply *r,
+                                  rb_restore_begin_reply_t *out);
+
+/*  RESTORE_END: {'ok', total, tombs} or {'lost', owner}. */
+typedef struct {
+    char word[RB_REPLY_WORD];
+    uint64_t total; /* record hashes loaded, tombstones included */
+    uint64_t tombs; /* tombstones among them */
+} rb_restore_end_reply_t;
+
+int rb_restore_end_reply_parse (const redisReply *r,
+                                rb_restore_end_reply_t *out);
+
+/*  STATUS: {'ok', state, epoch, watermark, total, tombs, recovering,
+    list_done, restored_watermark, dataset} or {state}.  */
+typedef struct {
+    char word[RB_REPLY_WORD];
     char state[16];   /* normal, restoring, recovering */
     char dataset[33]; /* 32 hex digits */
     uint64_t epoch, watermark;
@@ -61,8 +171,6 @@ typedef struct {
     uint64_t restored_watermark;
 } rb_status_reply_t;
 
-/*  0 if r is STATUS's "ok" reply, with every field of out filled; -1
-    otherwise (out->word says the refusal, when there was one).  */
 int rb_status_reply_parse (const redisReply *r, rb_status_reply_t *out);
 
 #endif

@@ -1,0 +1,226 @@
+/*  rb_db_view: what the DB node knows of the dataset in Redis: its id,
+    the highest epoch seen, the state as last read. The truth is in Redis
+    (rb:meta); this is the node's copy, kept up to date by every script
+    reply (rb_db__view_saw_state, rb_db__view_saw_epoch) and by STATUS
+    once a second (rb_db__view_tick).
+
+    It also owns what follows from a newer epoch: the RESET push to every
+    service node, and BACKUP_DIR/.dataset ("ID EPOCH"), the dataset this
+    node (or its predecessor) served, so a Redis holding another one, or
+    an old snapshot of it, is noticed after a restart.  */
+#include "rb_db_int.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+
+struct rb_db_view {
+    const char *name;    /* the node's, for logs (borrowed) */
+    char *path;          /* BACKUP_DIR/.dataset */
+    rb_bus_t *bus;       /* RESETs go out on it (borrowed) */
+    rb_store_t *store;   /* STATUS is read from it (borrowed) */
+    char dataset[33];    /* the dataset id this node serves, "" if none */
+    uint64_t epoch;      /* highest epoch seen */
+    int state;           /* rb_db_state_t as last seen in Redis */
+    uint64_t n_resets;   /* RESETs sent */
+    uint32_t reset_regs; /* the bus registration a RESET was sent in */
+};
+
+static const char *const s_state_names[RB_DB_STATE_COUNT] = {
+    "normal", "restoring", "recovering", "needs_restore"};
+
+const char *
+rb_db_state_name (int state)
+{
+    return state >= 0 && state < RB_DB_STATE_COUNT ? s_state_names[state] : "?";
+}
+
+/*  --- BACKUP_DIR/.dataset ------------------------------------------------ */
+
+static void
+s_load (rb_db_view_t *self)
+{
+    FILE *f = fopen (self->path, "r");
+    char id[40] = "";
+    unsigned long long epoch = 0;
+    if (f && fscanf (f, "%39s %llu", id, &epoch) == 2 && strlen (id) == 32) {
+        memcpy (self->dataset, id, 33);
+        self->epoch = epoch;
+    }
+    if (f)
+        fclose (f);
+}
+
+static int
+s_save (rb_db_view_t *self)
+{
+    char *tmp = zsys_sprintf ("%s.tmp", self->path);
+    FILE *f = fopen (tmp, "w");
+    int rc = -1;
+    if (f) {
+        fprintf (f, "%s %llu\n", self->dataset,
+                 (unsigned long long) self->epoch);
+        rc = fflush (f) == 0 && fsync (fileno (f)) == 0 ? 0 : -1;
+        fclose (f);
+        if (rc == 0)
+            rc = rename (tmp, self->path);
+    }
+    if (rc)
+        zsys_error ("db %s: cannot write %s: %s", self->name, self->path,
+                    strerror (errno));
+    zstr_free (&tmp);
+    return rc;
+}
+
+/*  --- the view ------------------------------------------------------------ */
+
+rb_db_view_t *
+rb_db__view_new (const rb_db_opts_t *opts, rb_bus_t *bus, rb_store_t *store)
+{
+    rb_db_view_t *self = (rb_db_view_t *) calloc (1, sizeof *self);
+    assert (self);
+    self->name = opts->name;
+    self->path = zsys_sprintf ("%s/.dataset", opts->backup_dir);
+    assert (self->path);
+    self->bus = bus;
+    self->store = store;
+    self->state = RB_DB_NEEDS_RESTORE;
+    s_load (self);
+    return self;
+}
+
+void
+rb_db__view_destroy (rb_db_view_t **self_p)
+{
+    rb_db_view_t *self = *self_p;
+    if (!self)
+        return;
+    zstr_free (&self->path);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+rb_db__view_dataset (rb_db_view_t *self)
+{
+    return self->dataset;
+}
+
+uint64_t
+rb_db__view_epoch (rb_db_view_t *self)
+{
+    return self->epoch;
+}
+
+int
+rb_db__view_state (rb_db_view_t *self)
+{
+    return self->state;
+}
+
+uint64_t
+rb_db__view_resets (rb_db_view_t *self)
+{
+    return self->n_resets;
+}
+
+void
+rb_db__view_arg (rb_db_view_t *self, char *buf, size_t len)
+{
+    snprintf (buf, len, "%s/%" PRIu64, self->dataset, self->epoch);
+}
+
+/*  --- what the node saw ----------------------------------------------------
+ */
+
+void
+rb_db__view_saw_state (rb_db_view_t *self, const char *word)
+{
+    int before = self->state;
+    if (!word || streq (word, "ok"))
+        return;
+    if (streq (word, "needs_restore") || streq (word, "foreign"))
+        self->state = RB_DB_NEEDS_RESTORE;
+    else if (streq (word, "restoring"))
+        self->state = RB_DB_RESTORING;
+    else if (streq (word, "recovering"))
+        self->state = RB_DB_RECOVERING;
+    else if (streq (word, "normal"))
+        self->state = RB_DB_NORMAL;
+    if (self->state != before)
+        zsys_info ("db %s: state %s -> %s", self->name,
+                   rb_db_state_name (before), rb_db_state_name (self->state));
+}
+
+/*  Tells every service node the epoch (RESET): what they cached from an
+    older one is dropped; a node at this epoch already loses nothing.  */
+static void
+s_send_reset (rb_db_view_t *self)
+{
+    rb_body_t reset;
+    rb_body_init (&reset, RB_T_RESET);
+    reset.epoch = self->epoch;
+    rb_bus_push (self->bus, RB_ADDR_ROLE, "service", &reset);
+    self->n_resets++;
+    self->reset_regs = rb_bus_registrations (self->bus);
+}
+
+void
+rb_db__view_saw_epoch (rb_db_view_t *self, uint64_t epoch)
+{
+    if (epoch <= self->epoch)
+        return;
+    zsys_info ("db %s: epoch %" PRIu64 " -> %" PRIu64 ": RESET to services",
+               self->name, self->epoch, epoch);
+    self->epoch = epoch;
+    s_send_reset (self);
+    s_save (self);
+}
+
+void
+rb_db__view_restoring (rb_db_view_t *self, const char *dataset, uint64_t epoch)
+{
+    snprintf (self->dataset, sizeof self->dataset, "%s", dataset);
+    self->epoch = epoch;
+    rb_db__view_saw_state (self, "restoring");
+    s_send_reset (self);
+    s_save (self);
+}
+
+/*  --- reading Redis ------------------------------------------------------- */
+
+void
+rb_db__view_refresh (rb_db_view_t *self)
+{
+    char ds[64];
+    rb_db__view_arg (self, ds, sizeof ds);
+    const char *argv[] = {ds};
+    size_t lens[] = {strlen (ds)};
+    rb_call_t call = {RB_SCRIPT_STATUS, 1, argv, lens, NULL};
+    rb_store_run (self->store, &call, 1);
+    rb_status_reply_t st;
+    int rc = rb_status_reply_parse (call.reply, &st);
+    if (rc == 0) {
+        if (!self->dataset[0]) {
+            memcpy (self->dataset, st.dataset, sizeof self->dataset);
+            zsys_info ("db %s: serving dataset %s", self->name, self->dataset);
+            s_save (self);
+        }
+        rb_db__view_saw_epoch (self, st.epoch);
+        rb_db__view_saw_state (self, st.state);
+    } else if (rc == -1)
+        rb_db__view_saw_state (self, st.word);
+    rb_store_free_replies (&call, 1);
+}
+
+void
+rb_db__view_tick (rb_db_view_t *self)
+{
+    rb_db__view_refresh (self);
+    /* once per registration with the broker (start-up, broker restart,
+       expiry): a RESET sent by a restore that crashed before it reached
+       the services (or by a node that died) is sent again  */
+    if (self->epoch && rb_bus_registered (self->bus) &&
+        rb_bus_registrations (self->bus) != self->reset_regs)
+        s_send_reset (self);
+}
