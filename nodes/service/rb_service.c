@@ -306,7 +306,6 @@ s_svc_new (zsock_t *pipe, const rb_service_opts_t *opts)
                         .name = opts->name,
                         .rehello_after_stall = true};
     self->bus = rb_bus_new (&bo);
-    rb_bus_set_owner (self->bus, self);
     rb_bus_on_push (self->bus, s_on_push, self);
     rb_bus_on_request (self->bus, s_on_request, self);
     return self;

@@ -63,10 +63,9 @@ s_schedule (svc_t *self, rb_wait_t *w, uint64_t wid)
     (flagged, an older epoch, ERROR, timeout) decides by the policy.  */
 static void
 s_on_data (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-           zmsg_t **msg_p, void *arg)
+           zmsg_t **msg_p, void *arg, uint64_t wid)
 {
-    svc_t *self = (svc_t *) rb_bus_owner (bus);
-    uint64_t wid = (uint64_t) (uintptr_t) arg;
+    svc_t *self = (svc_t *) arg;
     rb_wait_t *w = s_wait (self, wid);
     if (!w)
         return; /* every waiter gave up meanwhile */
@@ -115,8 +114,8 @@ s_poll (svc_t *self, uint64_t wid)
     rb_body_init (&get, RB_T_GET);
     get.key = rb_str (w->key);
     if (rb_bus_request (self->bus, RB_ADDR_SERVICE, "db", &get,
-                        (uint32_t) self->opts.db_timeout_ms, s_on_data,
-                        (void *) (uintptr_t) wid)) {
+                        (uint32_t) self->opts.db_timeout_ms, s_on_data, self,
+                        wid)) {
         s_schedule (self, w, wid); /* too many pending: later */
         return;
     }
