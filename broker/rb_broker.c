@@ -7,149 +7,70 @@
     correlation id, so a reply finds its requester in O(1) without any
     allocation per request.  */
 #include "rb_broker_int.h"
+#include "rb_slots.h"
 
 #include <assert.h>
 #include <string.h>
 
+#define RB_BATCH   256 /* messages handled per wake-up */
+#define RB_TICK_MS 10  /* expiry timer */
+
+typedef struct {
+    uint32_t requester, req_gen; /* who asked */
+    uint32_t worker, worker_gen; /* who was asked */
+    uint64_t corr;               /* the requester's correlation id */
+    int64_t deadline;            /* after which the requester gave up */
+} rb_flight_t;
+
+typedef struct {
+    rb_broker_opts_t opts;
+    zsock_t *pipe;                /* to the actor's owner */
+    zsock_t *router;              /* every node */
+    void *router_h;               /* its libzmq handle, for intake */
+    zsock_t *tap;                 /* XPUB, or NULL */
+    char *bus_ep, *tap_ep;        /* resolved endpoints */
+    rb_peers_t *peers;            /* registered nodes */
+    rb_outbox_t *out;             /* what goes out on router and tap */
+    rb_services_t *services;      /* services, workers, queues */
+    rb_slots_t *flights;          /* requests in flight */
+    int64_t last_beat;            /* when heartbeats last went out */
+    uint64_t routed[RB_T_COUNT_]; /* forwarded messages by body type */
+    uint64_t expired, malformed, strays;
+    int64_t last_log;  /* rate limit for bad-input logs */
+    uint64_t unlogged; /* bad inputs not logged since */
+} broker_t;
+
 /*  --- sending ---------------------------------------------------------- */
 
-void
-rb_br_header_msg (zmq_msg_t *m, const rb_header_t *h)
+static int
+s_send (broker_t *self, rb_peer_t *p, const rb_header_t *h, zmq_msg_t *body)
 {
-    uint8_t buf[RB_HDR_BUF];
-    size_t len = rb_header_encode (h, buf, sizeof buf);
-    zmq_msg_init_size (m, len);
-    memcpy (zmq_msg_data (m), buf, len);
+    return rb_outbox__send (self->out, p->id, p->id_len, h, body);
 }
 
-void
-rb_br_body_msg (zmq_msg_t *m, const rb_body_t *b)
+static void
+s_error (broker_t *self, rb_peer_t *p, uint64_t corr, int code,
+         const char *text)
 {
-    size_t len = rb_body_encode (b, NULL, 0);
-    zmq_msg_init_size (m, len);
-    rb_body_encode (b, (uint8_t *) zmq_msg_data (m), len);
+    rb_outbox__error (self->out, p->id, p->id_len, corr, code, text);
 }
 
-/*  Publishes a copy of a routed message on the tap, if anyone listens:
-    [topic = body type or kind name][header][body?]. Never blocks: a full
-    subscriber makes the send fail at once, counted as a tap drop.  */
-void
-rb_br_tap (broker_t *self, const rb_header_t *h, zmq_msg_t *body)
+/*  Rate-limited log of bad input: one line a second at most. */
+static void
+s_log_bad (broker_t *self, const char *what, const char *detail)
 {
-    if (self->tap_subs <= 0)
-        return;
-    const char *topic =
-        h->type ? rb_type_name (h->type) : rb_kind_name (h->kind);
-    zmq_msg_t m;
-    zmq_msg_init_size (&m, strlen (topic));
-    memcpy (zmq_msg_data (&m), topic, strlen (topic));
-    if (zmq_msg_send (&m, self->tap_h, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
-        zmq_msg_close (&m);
-        self->tap_drops++;
+    int64_t now = zclock_mono ();
+    if (now - self->last_log < 1000) {
+        self->unlogged++;
         return;
     }
-    rb_br_header_msg (&m, h);
-    zmq_msg_send (&m, self->tap_h, (body ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
-    if (body) {
-        zmq_msg_init (&m);
-        zmq_msg_copy (&m, body); /* shares the data, no copy */
-        zmq_msg_send (&m, self->tap_h, ZMQ_DONTWAIT);
-    }
+    zsys_warning ("broker: %s: %s (%" PRIu64 " more since last report)", what,
+                  detail, self->unlogged);
+    self->last_log = now;
+    self->unlogged = 0;
 }
 
-/*  Sends [id][header][body?] on the router; body (may be NULL) is
-    consumed either way. Returns 0, or -1 if the peer is gone or full.  */
-int
-rb_br_send_id (broker_t *self, const uint8_t *id, size_t id_len,
-               const rb_header_t *h, zmq_msg_t *body)
-{
-    zmq_msg_t m;
-    zmq_msg_init_size (&m, id_len);
-    memcpy (zmq_msg_data (&m), id, id_len);
-    if (zmq_msg_send (&m, self->router_h, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
-        zmq_msg_close (&m);
-        if (body)
-            zmq_msg_close (body);
-        self->send_fails++;
-        return -1;
-    }
-    rb_br_header_msg (&m, h);
-    zmq_msg_send (&m, self->router_h, (body ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
-    if (body)
-        zmq_msg_send (body, self->router_h, ZMQ_DONTWAIT);
-    return 0;
-}
-
-int
-rb_br_send (broker_t *self, rb_peer_t *p, const rb_header_t *h, zmq_msg_t *body)
-{
-    return rb_br_send_id (self, p->id, p->id_len, h, body);
-}
-
-/*  A header from the broker itself. */
-rb_header_t
-rb_br_own_header (int kind, int type, uint64_t corr)
-{
-    rb_header_t h;
-    memset (&h, 0, sizeof h);
-    h.kind = (uint8_t) kind;
-    h.type = (uint8_t) type;
-    h.corr = corr;
-    strcpy (h.sender, "broker");
-    return h;
-}
-
-/*  Sends ERROR {message} with status code to a routing id. */
-void
-rb_br_error_id (broker_t *self, const uint8_t *id, size_t id_len, uint64_t corr,
-                int code, const char *text)
-{
-    rb_header_t h = rb_br_own_header (RB_K_ERROR, RB_T_ERROR, corr);
-    h.status = (uint16_t) code;
-    rb_body_t b;
-    rb_body_init (&b, RB_T_ERROR);
-    b.text = rb_str (text);
-    zmq_msg_t body;
-    rb_br_body_msg (&body, &b);
-    if (code >= RB_S_MALFORMED && code <= RB_S_INTERNAL)
-        self->errors[code - RB_S_MALFORMED]++;
-    rb_br_tap (self, &h, &body);
-    rb_br_send_id (self, id, id_len, &h, &body);
-}
-
-void
-rb_br_error (broker_t *self, rb_peer_t *p, uint64_t corr, int code,
-             const char *text)
-{
-    rb_br_error_id (self, p->id, p->id_len, corr, code, text);
-}
-
-/*  --- services and requests -------------------------------------------- */
-
-rb_service_t *
-rb_br_service_require (broker_t *self, const char *name)
-{
-    rb_service_t *svc = (rb_service_t *) zhashx_lookup (self->services, name);
-    if (!svc) {
-        svc = (rb_service_t *) calloc (1, sizeof *svc);
-        assert (svc);
-        snprintf (svc->name, sizeof svc->name, "%s", name);
-        svc->queue = rb_queue_new ((uint32_t) self->opts.queue_max);
-        svc->min_deadline = INT64_MAX;
-        zhashx_insert (self->services, name, svc);
-    }
-    return svc;
-}
-
-void
-rb_br_service_destroy (void **item)
-{
-    rb_service_t *svc = (rb_service_t *) *item;
-    rb_queue_destroy (&svc->queue);
-    free (svc->workers);
-    free (svc);
-    *item = NULL;
-}
+/*  --- requests: workers, flights, queues -------------------------------- */
 
 /*  The live worker with the fewest requests in flight and credit left. */
 static rb_peer_t *
@@ -157,7 +78,7 @@ s_pick (broker_t *self, rb_service_t *svc)
 {
     rb_peer_t *best = NULL;
     for (uint32_t i = 0; i < svc->n_workers; i++) {
-        rb_peer_t *w = &self->peers[svc->workers[i]];
+        rb_peer_t *w = rb_peers__get (self->peers, svc->workers[i]);
         if (w->inflight < (uint32_t) self->opts.worker_credit &&
             (!best || w->inflight < best->inflight))
             best = w;
@@ -176,25 +97,27 @@ s_forward (broker_t *self, rb_peer_t *req, rb_peer_t *worker,
     if (!f) {
         if (body)
             zmq_msg_close (body);
-        rb_br_error (self, req, h->corr, RB_S_OVERLOADED, "too many in flight");
+        s_error (self, req, h->corr, RB_S_OVERLOADED, "too many in flight");
         return;
     }
-    f->requester = rb_br_index (self, req), f->req_gen = req->gen;
-    f->worker = rb_br_index (self, worker), f->worker_gen = worker->gen;
+    f->requester = rb_peers__index (self->peers, req);
+    f->req_gen = req->gen;
+    f->worker = rb_peers__index (self->peers, worker);
+    f->worker_gen = worker->gen;
     f->corr = h->corr;
     f->deadline = deadline;
     rb_header_t out = *h;
     out.corr = fid;
     memcpy (out.sender, req->name, sizeof out.sender);
     out.role = req->role;
-    rb_br_tap (self, &out, body);
-    if (rb_br_send (self, worker, &out, body) == 0) {
+    rb_outbox__tap (self->out, &out, body);
+    if (s_send (self, worker, &out, body) == 0) {
         worker->inflight++;
         self->routed[h->type]++;
         return;
     }
     rb_slots_free (self->flights, fid);
-    rb_br_error (self, req, h->corr, RB_S_WORKER_LOST, "worker unreachable");
+    s_error (self, req, h->corr, RB_S_WORKER_LOST, "worker unreachable");
 }
 
 /*  Serves queued requests of svc while a worker has credit. */
@@ -204,7 +127,7 @@ s_dispatch (broker_t *self, rb_service_t *svc)
     rb_peer_t *worker;
     while (rb_queue_size (svc->queue) && (worker = s_pick (self, svc))) {
         rb_queued_t *e = rb_queue_head (svc->queue);
-        rb_peer_t *req = rb_br_peer_at (self, e->requester, e->req_gen);
+        rb_peer_t *req = rb_peers__at (self->peers, e->requester, e->req_gen);
         zmq_msg_t *body = e->has_body ? &e->body : NULL;
         if (req)
             s_forward (self, req, worker, &e->header, body, e->deadline);
@@ -214,12 +137,11 @@ s_dispatch (broker_t *self, rb_service_t *svc)
     }
 }
 
-void
-rb_br_dispatch_worker (broker_t *self, rb_peer_t *w)
+static void
+s_dispatch_worker (broker_t *self, rb_peer_t *w)
 {
     for (uint32_t i = 0; i < w->n_services; i++) {
-        rb_service_t *svc =
-            (rb_service_t *) zhashx_lookup (self->services, w->services[i]);
+        rb_service_t *svc = rb_services__find (self->services, w->services[i]);
         if (svc)
             s_dispatch (self, svc);
     }
@@ -230,46 +152,234 @@ static void
 s_expire_queued (rb_queued_t *e, void *arg)
 {
     broker_t *self = (broker_t *) arg;
-    rb_peer_t *req = rb_br_peer_at (self, e->requester, e->req_gen);
+    rb_peer_t *req = rb_peers__at (self->peers, e->requester, e->req_gen);
     if (e->has_body)
         zmq_msg_close (&e->body);
     if (req)
-        rb_br_error (self, req, e->header.corr, RB_S_TIMEOUT,
-                     "no free worker before the deadline");
+        s_error (self, req, e->header.corr, RB_S_TIMEOUT,
+                 "no free worker before the deadline");
 }
 
 static void
 s_enqueue (broker_t *self, rb_service_t *svc, rb_peer_t *req,
            const rb_header_t *h, zmq_msg_t *body, int64_t deadline)
 {
-    rb_queued_t *e = rb_queue_push (svc->queue);
+    rb_queued_t *e = rb_services__push (svc, deadline);
     if (!e) {
         if (body)
             zmq_msg_close (body);
-        rb_br_error (self, req, h->corr, RB_S_OVERLOADED, "service queue full");
+        s_error (self, req, h->corr, RB_S_OVERLOADED, "service queue full");
         return;
     }
     e->header = *h;
-    e->requester = rb_br_index (self, req), e->req_gen = req->gen;
+    e->requester = rb_peers__index (self->peers, req), e->req_gen = req->gen;
     e->deadline = deadline;
     e->has_body = body != NULL;
     zmq_msg_init (&e->body);
     if (body)
         zmq_msg_move (&e->body, body);
-    if (deadline < svc->min_deadline)
-        svc->min_deadline = deadline;
 }
 
-void
-rb_br_expire_queues (broker_t *self, int64_t now)
+/*  --- nodes: registration, removal and expiry ---------------------------- */
+
+/*  Removes a peer: requests in flight to it are answered worker_lost at
+    once; it leaves every service; its name is free again.  */
+static void
+s_peer_remove (broker_t *self, rb_peer_t *p, const char *why)
 {
-    rb_service_t *svc = (rb_service_t *) zhashx_first (self->services);
-    for (; svc; svc = (rb_service_t *) zhashx_next (self->services)) {
-        if (now < svc->min_deadline)
+    uint32_t index = rb_peers__index (self->peers, p);
+    uint32_t cursor = 0;
+    uint64_t fid;
+    rb_flight_t *f;
+    while ((f = (rb_flight_t *) rb_slots_next (self->flights, &cursor, &fid))) {
+        if (f->worker != index || f->worker_gen != p->gen)
             continue;
-        rb_queue_expire (svc->queue, now, s_expire_queued, self);
-        svc->min_deadline = rb_queue_min_deadline (svc->queue);
+        rb_peer_t *req = rb_peers__at (self->peers, f->requester, f->req_gen);
+        uint64_t corr = f->corr;
+        rb_slots_free (self->flights, fid);
+        if (req && req != p)
+            s_error (self, req, corr, RB_S_WORKER_LOST, p->name);
     }
+    for (uint32_t i = 0; i < p->n_services; i++)
+        rb_services__leave (self->services, p->services[i], index);
+    zsys_info ("broker: node %s (%s) removed: %s", p->name,
+               rb_role_name (p->role), why);
+    rb_peers__remove (self->peers, p);
+}
+
+/*  Frees flights whose requester has long given up (a worker that never
+    answers must not hold credit or memory forever).  */
+static void
+s_reap_flights (broker_t *self, int64_t now)
+{
+    int64_t grace = (int64_t) self->opts.heartbeat_ms * self->opts.liveness;
+    uint32_t cursor = 0;
+    uint64_t fid;
+    rb_flight_t *f;
+    while ((f = (rb_flight_t *) rb_slots_next (self->flights, &cursor, &fid))) {
+        if (now <= f->deadline + grace)
+            continue;
+        rb_peer_t *w = rb_peers__at (self->peers, f->worker, f->worker_gen);
+        if (w && w->inflight)
+            w->inflight--;
+        rb_slots_free (self->flights, fid);
+    }
+}
+
+static int
+s_on_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    broker_t *self = (broker_t *) arg;
+    int64_t now = zclock_mono ();
+    int64_t silence = (int64_t) self->opts.heartbeat_ms * self->opts.liveness;
+    uint32_t cursor = 0;
+    rb_peer_t *p;
+    while ((p = rb_peers__next (self->peers, &cursor)))
+        if (now - p->last_heard > silence) {
+            self->expired++;
+            s_peer_remove (self, p, "silent, expired");
+        }
+    rb_services__expire (self->services, now, s_expire_queued, self);
+    if (now - self->last_beat >= self->opts.heartbeat_ms) {
+        self->last_beat = now;
+        rb_header_t h = rb_outbox__header (RB_K_HEARTBEAT, RB_T_NONE, 0);
+        cursor = 0;
+        while ((p = rb_peers__next (self->peers, &cursor)))
+            s_send (self, p, &h, NULL);
+        s_reap_flights (self, now);
+    }
+    return 0;
+}
+
+/*  The HELLO body, or an ERROR to its sender and -1.  */
+static int
+s_hello_body (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
+              zmq_msg_t *body, rb_body_t *b)
+{
+    rb_body_init (b, RB_T_NONE);
+    rb_err_t err;
+    int rc = h->type != RB_T_HELLO || !body
+                 ? RB_E_TYPE
+                 : rb_body_decode (zmq_msg_data (body), zmq_msg_size (body),
+                                   RB_T_HELLO, NULL, b, &err);
+    if (rc == 0)
+        return 0;
+    bool role = rc == RB_E_ENUM;
+    rb_outbox__error (self->out, (const uint8_t *) zmq_msg_data (id),
+                      zmq_msg_size (id), h->corr,
+                      role ? RB_S_BAD_ROLE : RB_S_MALFORMED,
+                      role ? "unknown role" : "bad HELLO");
+    return -1;
+}
+
+static void
+s_on_hello (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
+            zmq_msg_t *body)
+{
+    const uint8_t *idb = (const uint8_t *) zmq_msg_data (id);
+    size_t id_len = zmq_msg_size (id);
+    rb_body_t b;
+    if (s_hello_body (self, id, h, body, &b))
+        return;
+    char name[RB_NAME_MAX + 1];
+    snprintf (name, sizeof name, "%.*s", (int) b.name.len, b.name.ptr);
+    rb_peer_t *holder = rb_peers__by_name (self->peers, name);
+    rb_peer_t *same = rb_peers__by_id (self->peers, idb, id_len);
+    if (holder && holder != same) {
+        rb_outbox__error (self->out, idb, id_len, h->corr, RB_S_NAME_TAKEN,
+                          name);
+        return;
+    }
+    if (same)
+        s_peer_remove (self, same, "registered again");
+    rb_peer_t *p = rb_peers__add (self->peers, &b, idb, id_len);
+    uint32_t index = rb_peers__index (self->peers, p);
+    for (uint32_t i = 0; i < p->n_services; i++)
+        rb_services__join (self->services, p->services[i], index);
+    zsys_info ("broker: node %s (%s) registered, %u service(s)", p->name,
+               rb_role_name (p->role), p->n_services);
+    rb_header_t out = rb_outbox__header (RB_K_WELCOME, RB_T_WELCOME, h->corr);
+    rb_body_t w;
+    rb_body_init (&w, RB_T_WELCOME);
+    w.heartbeat_ms = (uint64_t) self->opts.heartbeat_ms;
+    w.liveness = (uint64_t) self->opts.liveness;
+    zmq_msg_t wm;
+    rb_outbox__body (&wm, &w);
+    s_send (self, p, &out, &wm);
+    s_dispatch_worker (self, p);
+}
+
+/*  --- introspection: the built-in "broker" service ---------------------- */
+
+static void
+s_item (rb_body_t *b, const char *name, uint64_t num)
+{
+    if (b->n_items >= b->cap_items || (num == 0 && strchr (name, '.')))
+        return;
+    b->items[b->n_items++] = (rb_item_t){rb_str (name), false, {NULL, 0}, num};
+}
+
+/*  The routed.TYPE and errors.code items. Their names are static
+    strings held by the codec and this table.  */
+static void
+s_counts (broker_t *self, rb_body_t *b, const rb_outbox_stats_t *out)
+{
+    static char names[RB_T_COUNT_ + RB_CODES][48];
+    for (int t = 1; t < RB_T_COUNT_; t++) {
+        snprintf (names[t], sizeof names[t], "routed.%s", rb_type_name (t));
+        s_item (b, names[t], self->routed[t]);
+    }
+    for (int c = 0; c < RB_CODES; c++) {
+        char *n = names[RB_T_COUNT_ + c];
+        snprintf (n, sizeof names[0], "errors.%s",
+                  rb_code_name (RB_S_MALFORMED + c));
+        s_item (b, n, out->errors[c]);
+    }
+}
+
+static void
+s_reply_info (broker_t *self, rb_body_t *b)
+{
+    rb_body_init (b, RB_T_INFO);
+    b->cap_items = RB_ITEMS_MAX;
+    b->items = (rb_item_t *) calloc (RB_ITEMS_MAX, sizeof (rb_item_t));
+    assert (b->items);
+    const rb_outbox_stats_t *out = rb_outbox__stats (self->out);
+    s_item (b, "nodes", rb_peers__live (self->peers));
+    s_item (b, "inflight", rb_slots_used (self->flights));
+    s_item (b, "queued", rb_services__queued (self->services));
+    s_item (b, "expired", self->expired);
+    s_item (b, "malformed", self->malformed);
+    s_item (b, "strays", self->strays);
+    s_item (b, "send_fails", out->send_fails);
+    s_item (b, "tap_subscribers", (uint64_t) out->tap_subs);
+    s_item (b, "tap_drops", out->tap_drops);
+    s_counts (self, b, out);
+}
+
+static void
+s_introspect (broker_t *self, rb_peer_t *req, const rb_header_t *h)
+{
+    rb_body_t b;
+    char (*services)[RB_TEXT_MAX] = NULL;
+    if (h->type == RB_T_STATUS)
+        s_reply_info (self, &b);
+    else if (h->type == RB_T_NODES) {
+        services = calloc (rb_peers__slots (self->peers) + 1, RB_TEXT_MAX);
+        assert (services);
+        rb_peers__list (self->peers, &b, services);
+    } else {
+        s_error (self, req, h->corr, RB_S_BAD_REQUEST,
+                 "the broker service answers STATUS and NODES");
+        return;
+    }
+    rb_header_t out = rb_outbox__header (RB_K_REPLY, b.type, h->corr);
+    zmq_msg_t m;
+    rb_outbox__body (&m, &b);
+    rb_outbox__tap (self->out, &out, &m);
+    s_send (self, req, &out, &m);
+    rb_body_release (&b);
+    free (services);
 }
 
 /*  --- routing ------------------------------------------------------------ */
@@ -284,28 +394,27 @@ s_on_request (broker_t *self, rb_peer_t *req, const rb_header_t *h,
     if (h->addr == RB_ADDR_SERVICE && strcmp (h->dest, "broker") == 0) {
         if (body)
             zmq_msg_close (body);
-        rb_br_introspect (self, req, h);
+        s_introspect (self, req, h);
         return;
     }
     if (h->addr == RB_ADDR_NODE) {
-        rb_peer_t *target = rb_br_peer_by_name (self, h->dest);
+        rb_peer_t *target = rb_peers__by_name (self->peers, h->dest);
         if (target)
             s_forward (self, req, target, h, body, deadline);
         else {
             if (body)
                 zmq_msg_close (body);
-            rb_br_error (self, req, h->corr, RB_S_UNKNOWN_SERVICE, h->dest);
+            s_error (self, req, h->corr, RB_S_UNKNOWN_SERVICE, h->dest);
         }
         return;
     }
-    rb_service_t *svc =
-        h->addr == RB_ADDR_SERVICE
-            ? (rb_service_t *) zhashx_lookup (self->services, h->dest)
-            : NULL;
+    rb_service_t *svc = h->addr == RB_ADDR_SERVICE
+                            ? rb_services__find (self->services, h->dest)
+                            : NULL;
     if (!svc) {
         if (body)
             zmq_msg_close (body);
-        rb_br_error (self, req, h->corr, RB_S_UNKNOWN_SERVICE, h->dest);
+        s_error (self, req, h->corr, RB_S_UNKNOWN_SERVICE, h->dest);
         return;
     }
     rb_peer_t *worker = rb_queue_size (svc->queue) ? NULL : s_pick (self, svc);
@@ -321,14 +430,14 @@ s_on_reply (broker_t *self, rb_peer_t *worker, const rb_header_t *h,
             zmq_msg_t *body)
 {
     rb_flight_t *f = (rb_flight_t *) rb_slots_get (self->flights, h->corr);
-    if (!f || f->worker != rb_br_index (self, worker) ||
+    if (!f || f->worker != rb_peers__index (self->peers, worker) ||
         f->worker_gen != worker->gen) {
         self->strays++; /* late (after worker_lost or reaping) or forged */
         if (body)
             zmq_msg_close (body);
         return;
     }
-    rb_peer_t *req = rb_br_peer_at (self, f->requester, f->req_gen);
+    rb_peer_t *req = rb_peers__at (self->peers, f->requester, f->req_gen);
     rb_header_t out = *h;
     out.corr = f->corr;
     memcpy (out.sender, worker->name, sizeof out.sender);
@@ -338,12 +447,12 @@ s_on_reply (broker_t *self, rb_peer_t *worker, const rb_header_t *h,
     rb_slots_free (self->flights, h->corr);
     worker->inflight--;
     self->routed[h->type]++;
-    rb_br_tap (self, &out, body);
+    rb_outbox__tap (self->out, &out, body);
     if (req)
-        rb_br_send (self, req, &out, body);
+        s_send (self, req, &out, body);
     else if (body)
         zmq_msg_close (body);
-    rb_br_dispatch_worker (self, worker);
+    s_dispatch_worker (self, worker);
 }
 
 static void
@@ -354,25 +463,26 @@ s_on_push (broker_t *self, rb_peer_t *from, const rb_header_t *h,
     memcpy (out.sender, from->name, sizeof out.sender);
     out.role = from->role;
     self->routed[h->type]++;
-    rb_br_tap (self, &out, body);
+    rb_outbox__tap (self->out, &out, body);
     if (h->addr == RB_ADDR_NODE) {
-        rb_peer_t *target = rb_br_peer_by_name (self, h->dest);
+        rb_peer_t *target = rb_peers__by_name (self->peers, h->dest);
         if (target)
-            rb_br_send (self, target, &out, body);
+            s_send (self, target, &out, body);
         else if (body)
             zmq_msg_close (body);
         return;
     }
     int role = h->addr == RB_ADDR_ROLE ? rb_role_lookup (h->dest) : -1;
-    for (uint32_t i = 0; role > 0 && i < self->n_peers; i++) {
-        rb_peer_t *p = &self->peers[i];
-        if (!p->live || p->role != role || p == from)
+    uint32_t cursor = 0;
+    rb_peer_t *p;
+    while (role > 0 && (p = rb_peers__next (self->peers, &cursor))) {
+        if (p->role != role || p == from)
             continue;
         zmq_msg_t copy;
         zmq_msg_init (&copy);
         if (body)
             zmq_msg_copy (&copy, body); /* shared, not copied */
-        rb_br_send (self, p, &out, body ? &copy : NULL);
+        s_send (self, p, &out, body ? &copy : NULL);
     }
     if (body)
         zmq_msg_close (body);
@@ -383,32 +493,33 @@ static void
 s_route (broker_t *self, zmq_msg_t *id, const rb_header_t *h, zmq_msg_t *body)
 {
     if (h->kind == RB_K_HELLO) {
-        rb_br_on_hello (self, id, h, body);
+        s_on_hello (self, id, h, body);
         if (body)
             zmq_msg_close (body);
         return;
     }
-    rb_peer_t *p = rb_br_peer_by_id (self, id);
+    rb_peer_t *p = rb_peers__by_id (
+        self->peers, (const uint8_t *) zmq_msg_data (id), zmq_msg_size (id));
     if (!p) {
         if (body)
             zmq_msg_close (body);
         if (h->kind != RB_K_BYE)
-            rb_br_error_id (self, (const uint8_t *) zmq_msg_data (id),
-                            zmq_msg_size (id), h->corr, RB_S_UNKNOWN_NODE,
-                            "not registered: send HELLO");
+            rb_outbox__error (self->out, (const uint8_t *) zmq_msg_data (id),
+                              zmq_msg_size (id), h->corr, RB_S_UNKNOWN_NODE,
+                              "not registered: send HELLO");
         return;
     }
     p->last_heard = zclock_mono ();
     switch (h->kind) {
         case RB_K_HEARTBEAT: break;
-        case RB_K_BYE: rb_br_peer_remove (self, p, "said BYE"); break;
+        case RB_K_BYE: s_peer_remove (self, p, "said BYE"); break;
         case RB_K_REQUEST: s_on_request (self, p, h, body); return;
         case RB_K_REPLY:
         case RB_K_ERROR: s_on_reply (self, p, h, body); return;
         case RB_K_PUSH: s_on_push (self, p, h, body); return;
         default:
             self->malformed++;
-            rb_br_error (self, p, h->corr, RB_S_MALFORMED, "unexpected kind");
+            s_error (self, p, h->corr, RB_S_MALFORMED, "unexpected kind");
     }
     if (body)
         zmq_msg_close (body);
@@ -442,9 +553,9 @@ static void
 s_on_malformed (broker_t *self, zmq_msg_t *id, int code, const char *detail)
 {
     self->malformed++;
-    rb_br_log_bad (self, rb_code_name (code), detail);
-    rb_br_error_id (self, (const uint8_t *) zmq_msg_data (id),
-                    zmq_msg_size (id), 0, RB_S_MALFORMED, detail);
+    s_log_bad (self, rb_code_name (code), detail);
+    rb_outbox__error (self->out, (const uint8_t *) zmq_msg_data (id),
+                      zmq_msg_size (id), 0, RB_S_MALFORMED, detail);
 }
 
 static int
@@ -485,7 +596,8 @@ s_on_tap (zloop_t *loop, zsock_t *sock, void *arg)
     broker_t *self = (broker_t *) arg;
     zframe_t *frame = zframe_recv (sock);
     if (frame && zframe_size (frame) > 0)
-        self->tap_subs += zframe_data (frame)[0] == 1 ? 1 : -1;
+        rb_outbox__subscribers (self->out,
+                                zframe_data (frame)[0] == 1 ? 1 : -1);
     zframe_destroy (&frame);
     return 0;
 }
@@ -528,10 +640,8 @@ s_broker_new (zsock_t *pipe, const rb_broker_opts_t *opts)
     assert (self);
     self->opts = *opts;
     self->pipe = pipe;
-    self->by_name = zhashx_new ();
-    self->by_id = zhashx_new ();
-    self->services = zhashx_new ();
-    zhashx_set_destructor (self->services, rb_br_service_destroy);
+    self->peers = rb_peers__new ();
+    self->services = rb_services__new ((uint32_t) opts->queue_max);
     self->flights = rb_slots_new (sizeof (rb_flight_t), opts->max_inflight);
     self->router = zsock_new (ZMQ_ROUTER);
     zsock_set_router_mandatory (self->router, 1);
@@ -547,9 +657,10 @@ s_broker_new (zsock_t *pipe, const rb_broker_opts_t *opts)
         zsock_set_xpub_nodrop (self->tap, 1);
         zsock_set_sndhwm (self->tap, opts->tap_hwm);
         zsock_set_linger (self->tap, 0);
-        self->tap_h = zsock_resolve (self->tap);
         self->tap_ep = s_bind (self->tap, opts->tap);
     }
+    self->out = rb_outbox__new (self->router_h,
+                                self->tap ? zsock_resolve (self->tap) : NULL);
     return self;
 }
 
@@ -559,16 +670,14 @@ s_broker_destroy (broker_t **self_p)
     broker_t *self = *self_p;
     if (!self)
         return;
-    zhashx_destroy (&self->services);
-    zhashx_destroy (&self->by_name);
-    zhashx_destroy (&self->by_id);
+    rb_services__destroy (&self->services);
+    rb_peers__destroy (&self->peers);
+    rb_outbox__destroy (&self->out);
     rb_slots_destroy (&self->flights);
     zsock_destroy (&self->router);
     zsock_destroy (&self->tap);
     zstr_free (&self->bus_ep);
     zstr_free (&self->tap_ep);
-    free (self->peers);
-    free (self->free_peers);
     free (self);
     *self_p = NULL;
 }
@@ -595,7 +704,7 @@ rb_broker_actor (zsock_t *pipe, void *args)
     zloop_reader (loop, self->router, s_on_router, self);
     if (self->tap)
         zloop_reader (loop, self->tap, s_on_tap, self);
-    zloop_timer (loop, RB_TICK_MS, 0, rb_br_on_tick, self);
+    zloop_timer (loop, RB_TICK_MS, 0, s_on_tick, self);
     self->last_beat = zclock_mono ();
     zsock_signal (pipe, 0);
     zloop_start (loop);

@@ -1,7 +1,13 @@
-/*  rb_broker_int: what the broker's two source files share (internal:
-    not for users of the library). rb_broker.c holds sending, services,
-    routing, intake and the actor; rb_broker_nodes.c holds peers,
-    registration, expiry and the built-in "broker" service.  */
+/*  rb_broker_int: what the broker's files share (internal: not for
+    users of the library).
+
+    rb_broker.c is the actor: intake, routing, services and their
+    queues, requests in flight, registration and expiry, the built-in
+    "broker" service. It calls three classes below it, each with a struct
+    of its own: rb_peers.c, the registered nodes; rb_services.c, the
+    services with their workers and queues (rb_queue.c); rb_outbox.c,
+    the sending end (ROUTER and tap). None calls back, so calls go one
+    way: rb_broker -> rb_peers, rb_services -> rb_queue, rb_outbox.  */
 #ifndef RB_BROKER_INT_H
 #define RB_BROKER_INT_H
 
@@ -12,14 +18,16 @@
 #include "rb_broker.h"
 #include "rb_msg.h"
 #include "rb_queue.h"
-#include "rb_slots.h"
 
 #define RB_ID_MAX  255 /* bytes in a ZeroMQ routing id */
-#define RB_BATCH   256 /* messages handled per wake-up */
-#define RB_TICK_MS 10  /* expiry timer */
 #define RB_HDR_BUF 256 /* an encoded header always fits */
 #define RB_CODES   (RB_S_INTERNAL - RB_S_MALFORMED + 1)
 
+/*  --- rb_peers.c: the registered nodes --------------------------------- */
+
+/*  One node, registered or (not live) a slot waiting for reuse. The
+    table fills it at registration; the actor keeps last_heard and
+    inflight.  */
 typedef struct {
     bool live;    /* registered now */
     uint32_t gen; /* bumped at each removal */
@@ -29,11 +37,50 @@ typedef struct {
     uint32_t n_services;
     uint8_t id[RB_ID_MAX]; /* ZeroMQ routing id */
     size_t id_len;
-    char id_key[2 * RB_ID_MAX + 1]; /* id in hex: the by_id key */
+    char id_key[2 * RB_ID_MAX + 1]; /* id in hex: the table's key */
     int64_t last_heard;             /* zclock_mono () of its last message */
     uint32_t inflight;              /* requests sent to it, not answered */
 } rb_peer_t;
 
+typedef struct rb_peers rb_peers_t;
+
+rb_peers_t *rb_peers__new (void);
+void rb_peers__destroy (rb_peers_t **self_p);
+
+/*  Registers a node from its HELLO and routing id (at most RB_ID_MAX
+    bytes) in a free slot: the name must not be taken. The pointer holds
+    until the next registration.  */
+rb_peer_t *rb_peers__add (rb_peers_t *self, const rb_body_t *hello,
+                          const uint8_t *id, size_t id_len);
+/*  Unregisters p: its name and id are free, its slot is reused later,
+    with its generation bumped.  */
+void rb_peers__remove (rb_peers_t *self, rb_peer_t *p);
+
+/*  The live peer at index with generation gen, or NULL.  */
+rb_peer_t *rb_peers__at (rb_peers_t *self, uint32_t index, uint32_t gen);
+/*  The slot at index (an index taken from a live peer).  */
+rb_peer_t *rb_peers__get (rb_peers_t *self, uint32_t index);
+/*  The live peer with a routing id, or a name; NULL if none.  */
+rb_peer_t *rb_peers__by_id (rb_peers_t *self, const uint8_t *id, size_t len);
+rb_peer_t *rb_peers__by_name (rb_peers_t *self, const char *name);
+uint32_t rb_peers__index (rb_peers_t *self, const rb_peer_t *p);
+/*  The next live peer in index order, from *cursor (start at 0); NULL at
+    the end. The current one may be removed meanwhile.  */
+rb_peer_t *rb_peers__next (rb_peers_t *self, uint32_t *cursor);
+/*  Live peers, and slots in all (live or not).  */
+uint32_t rb_peers__live (rb_peers_t *self);
+uint32_t rb_peers__slots (rb_peers_t *self);
+
+/*  Fills b as a NODES body listing the live peers (at most 1024); each
+    one's services, comma-separated, are written in services[] (the
+    caller's, rb_peers__slots + 1 entries), which b points into.  */
+void rb_peers__list (rb_peers_t *self, rb_body_t *b,
+                     char (*services)[RB_TEXT_MAX]);
+
+/*  --- rb_services.c: services, their workers and queues ----------------- */
+
+/*  One service; the table makes it, the actor reads it to pick a worker
+    and to serve its queue.  */
 typedef struct {
     char name[RB_NAME_MAX + 1];
     uint32_t *workers; /* peer indexes of live workers */
@@ -42,67 +89,61 @@ typedef struct {
     int64_t min_deadline; /* lower bound of the queue's deadlines */
 } rb_service_t;
 
-typedef struct {
-    uint32_t requester, req_gen; /* who asked */
-    uint32_t worker, worker_gen; /* who was asked */
-    uint64_t corr;               /* the requester's correlation id */
-    int64_t deadline;            /* after which the requester gave up */
-} rb_flight_t;
+typedef struct rb_services rb_services_t;
+
+/*  A table whose services queue at most queue_max requests each.  */
+rb_services_t *rb_services__new (uint32_t queue_max);
+/*  Destroys every service and every request still queued.  */
+void rb_services__destroy (rb_services_t **self_p);
+
+/*  The service called name, or NULL if no worker ever offered it.  */
+rb_service_t *rb_services__find (rb_services_t *self, const char *name);
+/*  The peer at index worker offers name (made on first use) / no more.  */
+void rb_services__join (rb_services_t *self, const char *name, uint32_t worker);
+void rb_services__leave (rb_services_t *self, const char *name,
+                         uint32_t worker);
+/*  A free entry at the tail of svc's queue, expiring at deadline, to
+    fill in; NULL if the queue is full.  */
+rb_queued_t *rb_services__push (rb_service_t *svc, int64_t deadline);
+/*  Expires the queued requests due by now, through fn.  */
+void rb_services__expire (rb_services_t *self, int64_t now,
+                          rb_queue_expire_fn *fn, void *arg);
+/*  Requests queued in all.  */
+uint32_t rb_services__queued (rb_services_t *self);
+
+/*  --- rb_outbox.c: what the broker sends --------------------------------- */
+
+typedef struct rb_outbox rb_outbox_t;
 
 typedef struct {
-    rb_broker_opts_t opts;
-    zsock_t *pipe;   /* to the actor's owner */
-    zsock_t *router; /* every node */
-    zsock_t *tap;    /* XPUB, or NULL */
-    void *router_h;  /* libzmq handles of the two */
-    void *tap_h;
-    char *bus_ep, *tap_ep; /* resolved endpoints */
-    rb_peer_t *peers;      /* indexed by peer index */
-    uint32_t n_peers, cap_peers;
-    uint32_t *free_peers; /* indexes of removed peers, for reuse */
-    uint32_t n_free;
-    zhashx_t *by_name;            /* name → index + 1 */
-    zhashx_t *by_id;              /* id hex → index + 1 */
-    zhashx_t *services;           /* name → rb_service_t */
-    rb_slots_t *flights;          /* requests in flight */
-    int tap_subs;                 /* live tap subscriptions */
-    int64_t last_beat;            /* when heartbeats last went out */
-    uint64_t routed[RB_T_COUNT_]; /* forwarded messages by body type */
-    uint64_t errors[RB_CODES];    /* ERRORs sent by status */
-    uint64_t expired, malformed, strays, tap_drops, send_fails;
-    int64_t last_log;  /* rate limit for bad-input logs */
-    uint64_t unlogged; /* bad inputs not logged since */
-    bool terminated;
-} broker_t;
+    int tap_subs;              /* live tap subscriptions */
+    uint64_t tap_drops;        /* copies a full subscriber did not take */
+    uint64_t send_fails;       /* sends to a gone or full peer */
+    uint64_t errors[RB_CODES]; /* ERRORs sent by status */
+} rb_outbox_stats_t;
 
-/*  rb_broker_nodes.c */
-rb_peer_t *rb_br_peer_at (broker_t *self, uint32_t index, uint32_t gen);
-rb_peer_t *rb_br_peer_by_id (broker_t *self, zmq_msg_t *id);
-rb_peer_t *rb_br_peer_by_name (broker_t *self, const char *name);
-uint32_t rb_br_index (broker_t *self, rb_peer_t *p);
-void rb_br_log_bad (broker_t *self, const char *what, const char *detail);
-void rb_br_peer_remove (broker_t *self, rb_peer_t *p, const char *why);
-int rb_br_on_tick (zloop_t *loop, int timer_id, void *arg);
-void rb_br_on_hello (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
-                     zmq_msg_t *body);
-void rb_br_introspect (broker_t *self, rb_peer_t *req, const rb_header_t *h);
+/*  Sends on router and tap (libzmq handles, borrowed; tap may be NULL).  */
+rb_outbox_t *rb_outbox__new (void *router, void *tap);
+void rb_outbox__destroy (rb_outbox_t **self_p);
 
-/*  rb_broker.c */
-void rb_br_header_msg (zmq_msg_t *m, const rb_header_t *h);
-void rb_br_body_msg (zmq_msg_t *m, const rb_body_t *b);
-void rb_br_tap (broker_t *self, const rb_header_t *h, zmq_msg_t *body);
-int rb_br_send_id (broker_t *self, const uint8_t *id, size_t id_len,
-                   const rb_header_t *h, zmq_msg_t *body);
-int rb_br_send (broker_t *self, rb_peer_t *p, const rb_header_t *h,
-                zmq_msg_t *body);
-rb_header_t rb_br_own_header (int kind, int type, uint64_t corr);
-void rb_br_error_id (broker_t *self, const uint8_t *id, size_t id_len,
-                     uint64_t corr, int code, const char *text);
-void rb_br_error (broker_t *self, rb_peer_t *p, uint64_t corr, int code,
-                  const char *text);
-rb_service_t *rb_br_service_require (broker_t *self, const char *name);
-void rb_br_service_destroy (void **item);
-void rb_br_dispatch_worker (broker_t *self, rb_peer_t *w);
-void rb_br_expire_queues (broker_t *self, int64_t now);
+/*  A subscription to the tap came (+1) or went (-1).  */
+void rb_outbox__subscribers (rb_outbox_t *self, int delta);
+const rb_outbox_stats_t *rb_outbox__stats (rb_outbox_t *self);
+
+/*  A header from the broker itself; a body encoded into a frame.  */
+rb_header_t rb_outbox__header (int kind, int type, uint64_t corr);
+void rb_outbox__body (zmq_msg_t *m, const rb_body_t *b);
+
+/*  Publishes a copy of a routed message on the tap, if anyone listens:
+    [topic = body type or kind name][header][body?]. body is shared, not
+    consumed.  */
+void rb_outbox__tap (rb_outbox_t *self, const rb_header_t *h, zmq_msg_t *body);
+/*  Sends [id][header][body?] on the router; body (may be NULL) is
+    consumed either way. Returns 0, or -1 if the peer is gone or full.  */
+int rb_outbox__send (rb_outbox_t *self, const uint8_t *id, size_t id_len,
+                     const rb_header_t *h, zmq_msg_t *body);
+/*  Sends ERROR {text} with status code to a routing id, and taps it.  */
+void rb_outbox__error (rb_outbox_t *self, const uint8_t *id, size_t id_len,
+                       uint64_t corr, int code, const char *text);
 
 #endif

@@ -13,8 +13,9 @@
 #define RB_BUS_BURST      1024 /* messages handled before yielding */
 
 typedef struct {
-    rb_bus_fn *fn; /* called once with the answer */
+    rb_bus_answer_fn *fn; /* called once with the answer */
     void *arg;
+    uint64_t cookie;  /* given back to fn beside arg */
     int64_t deadline; /* zclock_mono () ms: local timeout */
 } rb_pending_t;
 
@@ -40,7 +41,6 @@ struct rb_bus {
     rb_slots_t *pending; /* requests awaiting answers */
     rb_bus_fn *on_request, *on_push;
     rb_bus_idle_fn *on_idle;
-    void *owner; /* see rb_bus_set_owner */
     void *idle_arg;
     void *request_arg, *push_arg;
     rb_body_t body; /* reused for decoding */
@@ -169,18 +169,6 @@ rb_bus_on_request (rb_bus_t *self, rb_bus_fn *fn, void *arg)
 }
 
 void
-rb_bus_set_owner (rb_bus_t *self, void *owner)
-{
-    self->owner = owner;
-}
-
-void *
-rb_bus_owner (rb_bus_t *self)
-{
-    return self->owner;
-}
-
-void
 rb_bus_on_idle (rb_bus_t *self, rb_bus_idle_fn *fn, void *arg)
 {
     self->on_idle = fn;
@@ -223,14 +211,13 @@ rb_bus_registrations (rb_bus_t *self)
 /*  Sends a request; *corr_p gets its correlation id. */
 static int
 s_request (rb_bus_t *self, int addr, const char *dest, const rb_body_t *b,
-           uint32_t timeout_ms, rb_bus_fn *fn, void *arg, uint64_t *corr_p)
+           uint32_t timeout_ms, rb_pending_t answer, uint64_t *corr_p)
 {
     uint64_t corr;
     rb_pending_t *p = (rb_pending_t *) rb_slots_alloc (self->pending, &corr);
     if (!p)
         return -1;
-    p->fn = fn;
-    p->arg = arg;
+    *p = answer;
     /* the broker's deadline is timeout_ms; ours a little later, so a live
        broker's own ERROR timeout (naming the cause) arrives first */
     p->deadline = zclock_mono () + timeout_ms + RB_LOCAL_SLACK_MS;
@@ -245,10 +232,12 @@ s_request (rb_bus_t *self, int addr, const char *dest, const rb_body_t *b,
 
 int
 rb_bus_request (rb_bus_t *self, int addr, const char *dest, const rb_body_t *b,
-                uint32_t timeout_ms, rb_bus_fn *fn, void *arg)
+                uint32_t timeout_ms, rb_bus_answer_fn *fn, void *arg,
+                uint64_t cookie)
 {
     uint64_t corr;
-    return s_request (self, addr, dest, b, timeout_ms, fn, arg, &corr);
+    rb_pending_t answer = {fn, arg, cookie, 0};
+    return s_request (self, addr, dest, b, timeout_ms, answer, &corr);
 }
 
 int
@@ -294,7 +283,7 @@ s_answer (rb_bus_t *self, const rb_header_t *h, zmsg_t **msg_p)
         return; /* answered already, or timed out locally */
     rb_pending_t copy = *p;
     rb_slots_free (self->pending, h->corr);
-    copy.fn (self, h, &self->body, msg_p, copy.arg);
+    copy.fn (self, h, &self->body, msg_p, copy.arg, copy.cookie);
 }
 
 static void
@@ -418,7 +407,7 @@ s_tick (rb_bus_t *self)
         rb_body_init (&b, RB_T_ERROR);
         b.text = rb_str ("no answer before the deadline");
         zmsg_t *none = NULL;
-        copy.fn (self, &h, &b, &none, copy.arg);
+        copy.fn (self, &h, &b, &none, copy.arg, copy.cookie);
     }
     int64_t silence = (int64_t) self->heartbeat_ms * self->liveness;
     if (self->registered && now - self->last_heard > silence) {
@@ -498,7 +487,7 @@ typedef struct {
 
 static void
 s_call_done (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-             zmsg_t **msg_p, void *arg)
+             zmsg_t **msg_p, void *arg, uint64_t cookie)
 {
     rb_call_t *call = (rb_call_t *) arg;
     call->done = true;
@@ -514,8 +503,8 @@ rb_bus_call (rb_bus_t *self, int addr, const char *dest, const rb_body_t *req,
     rb_call_t call = {false, NULL, {0}};
     uint64_t corr;
     *reply = NULL;
-    if (s_request (self, addr, dest, req, timeout_ms, s_call_done, &call,
-                   &corr))
+    rb_pending_t answer = {s_call_done, &call, 0, 0};
+    if (s_request (self, addr, dest, req, timeout_ms, answer, &corr))
         return RB_S_OVERLOADED;
     while (!call.done)
         if (rb_bus_poll (self, RB_BUS_TICK_MS) == -1)

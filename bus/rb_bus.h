@@ -29,12 +29,20 @@ typedef struct {
     bool rehello_after_stall;
 } rb_bus_opts_t;
 
-/*  Called for a reply (kind REPLY or ERROR, the latter also for a local
-    timeout: status timeout, sender ""), a request to serve, or a push.
-    b points into the message: to keep using it after the call, take the
-    message (*msg_p = NULL, yours to destroy) and decode it again.  */
+/*  Called for a request to serve or a push. b points into the message:
+    to keep using it after the call, take the message (*msg_p = NULL,
+    yours to destroy) and decode it again.  */
 typedef void (rb_bus_fn) (rb_bus_t *bus, const rb_header_t *h,
                           const rb_body_t *b, zmsg_t **msg_p, void *arg);
+
+/*  Called once with the answer to a request sent with rb_bus_request:
+    kind REPLY or ERROR, the latter also for a local timeout (status
+    timeout, sender ""). arg and cookie are the request's: arg is usually
+    the object that asked, cookie which of its requests this answers (an
+    id, an index into its table). b and msg_p as for rb_bus_fn.  */
+typedef void (rb_bus_answer_fn) (rb_bus_t *bus, const rb_header_t *h,
+                                 const rb_body_t *b, zmsg_t **msg_p, void *arg,
+                                 uint64_t cookie);
 
 rb_bus_t *rb_bus_new (const rb_bus_opts_t *opts);
 /*  Says BYE to the broker and closes. Pending requests get no callback. */
@@ -42,10 +50,6 @@ void rb_bus_destroy (rb_bus_t **self_p);
 
 void rb_bus_on_request (rb_bus_t *self, rb_bus_fn *fn, void *arg);
 
-/*  An owner pointer for callbacks whose own argument is taken (e.g. by
-    an id): rb_bus_owner (bus) gives it back.  */
-void rb_bus_set_owner (rb_bus_t *self, void *owner);
-void *rb_bus_owner (rb_bus_t *self);
 void rb_bus_on_push (rb_bus_t *self, rb_bus_fn *fn, void *arg);
 
 /*  Called after each burst of arriving messages has been handled: a
@@ -62,10 +66,11 @@ void rb_bus_attach (rb_bus_t *self, zloop_t *loop);
 void rb_bus_drain (rb_bus_t *self);
 
 /*  Sends a REQUEST to a service (RB_ADDR_SERVICE) or node (RB_ADDR_NODE).
-    fn is called exactly once. Returns 0, or -1 if too many are pending. */
+    fn is called exactly once, with arg and cookie. Returns 0, or -1 if
+    too many are pending (then fn is not called).  */
 int rb_bus_request (rb_bus_t *self, int addr, const char *dest,
-                    const rb_body_t *b, uint32_t timeout_ms, rb_bus_fn *fn,
-                    void *arg);
+                    const rb_body_t *b, uint32_t timeout_ms,
+                    rb_bus_answer_fn *fn, void *arg, uint64_t cookie);
 /*  Answers a request received through on_request. */
 int rb_bus_reply (rb_bus_t *self, const rb_header_t *req, const rb_body_t *b);
 int rb_bus_error (rb_bus_t *self, const rb_header_t *req, int code,

@@ -504,8 +504,8 @@ rb_body_decode (const void *buf, size_t len, rb_type_t type,
     if (type <= RB_T_NONE || type >= RB_T_COUNT_)
         return rb_dec_fail (err, RB_E_TYPE, "unknown body type %d", (int) type);
     s_body_clear (b, type);
-    rb_dec_t d = {.limits = limits ? limits : &rb_limits_default, .err = err};
-    rb_mp_reader_init (&d.r, buf, len);
+    rb_dec_t d;
+    rb_dec_init (&d, buf, len, limits, err);
     snprintf (d.where, sizeof d.where, "%s", rb_type_name (type));
     uint32_t pairs, seen = 0;
     int rc = rb_mp_read_map (&d.r, &pairs);

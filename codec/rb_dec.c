@@ -1,10 +1,23 @@
-/*  rb_dec: the decode context's error helpers and primitive field readers
-    (see rb_dec.h). Internal to the codec.  */
+/*  rb_dec: the decode context (with the default limits), its error
+    helpers and primitive field readers (see rb_dec.h). Internal to the
+    codec.  */
 #include "rb_dec.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+const rb_limits_t rb_limits_default = {RB_VALUE_DEFAULT, RB_BATCH_DEFAULT};
+
+void
+rb_dec_init (rb_dec_t *d, const void *buf, size_t len,
+             const rb_limits_t *limits, rb_err_t *err)
+{
+    memset (d, 0, sizeof *d);
+    rb_mp_reader_init (&d->r, buf, len);
+    d->limits = limits ? limits : &rb_limits_default;
+    d->err = err;
+}
 
 /*  --- errors --------------------------------------------------------- */
 

@@ -39,6 +39,11 @@ typedef enum {
     its words. The placeholder at value 0 ("none", "?") never matches.  */
 int rb_word_lookup (rb_str_t s, int set);
 
+/*  Starts decoding len bytes at buf against limits (rb_limits_default if
+    NULL); failures go to err (may be NULL).  */
+void rb_dec_init (rb_dec_t *d, const void *buf, size_t len,
+                  const rb_limits_t *limits, rb_err_t *err);
+
 /*  Sets err (if not NULL) to code and a printf-formatted line; returns
     code.  */
 int rb_dec_fail (rb_err_t *err, int code, const char *fmt, ...);

@@ -1,7 +1,8 @@
 /*  rb_msg: the recobus wire protocol (see rb_msg.h, docs/protocol.md):
-    the default limits, the header frame's encode and decode, and the zmsg
-    helpers that wrap header and body (rb_body.c) for sockets. Names and
-    string helpers are in rb_names.c, the primitive readers in rb_dec.c.  */
+    the header frame's encode and decode, and the zmsg helpers that wrap
+    header and body (rb_body.c) for sockets. Names and string helpers are
+    in rb_names.c, the decode context, its default limits and the
+    primitive readers in rb_dec.c.  */
 #include "rb_msg.h"
 #include "rb_mp.h"
 #include "rb_dec.h"
@@ -9,8 +10,6 @@
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
-
-const rb_limits_t rb_limits_default = {RB_VALUE_DEFAULT, RB_BATCH_DEFAULT};
 
 #define RB_HEADER_FIELDS 11
 
@@ -112,8 +111,8 @@ s_dec_preamble (rb_dec_t *d, uint32_t *count)
 int
 rb_header_decode (const void *buf, size_t len, rb_header_t *h, rb_err_t *err)
 {
-    rb_dec_t d = {.limits = &rb_limits_default, .err = err};
-    rb_mp_reader_init (&d.r, buf, len);
+    rb_dec_t d;
+    rb_dec_init (&d, buf, len, NULL, err);
     memset (h, 0, sizeof *h);
     uint32_t count;
     uint64_t kind, type, addr, role, status, timeout;

@@ -202,12 +202,12 @@ s_on_terminal (zloop_t *loop, zsock_t *sock, void *arg)
 
 static void
 s_on_probe (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-            zmsg_t **msg_p, void *arg)
+            zmsg_t **msg_p, void *arg, uint64_t cookie)
 {
-    load_t *self = (load_t *) rb_bus_owner (bus);
+    load_t *self = (load_t *) arg;
     if (self->stopped)
         return; /* the records were handed over */
-    e2e_rec_t *r = &self->recs[(uintptr_t) arg - 1];
+    e2e_rec_t *r = &self->recs[cookie];
     r->done = e2e_us ();
     self->inflight[E2E_PROBE]--;
     if (h->kind == RB_K_REPLY && b->type == RB_T_DATA &&
@@ -233,7 +233,7 @@ s_send_probe (load_t *self)
     get.key = rb_str (e2e_key (r->key));
     r->sent = e2e_us ();
     if (rb_bus_request (self->bus, RB_ADDR_SERVICE, "db", &get, 1000,
-                        s_on_probe, (void *) (uintptr_t) (index + 1)) == 0)
+                        s_on_probe, self, index) == 0)
         self->inflight[E2E_PROBE]++;
     else
         self->n--; /* not sent: forget it */
@@ -336,7 +336,6 @@ e2e_load_actor (zsock_t *pipe, void *args)
     rb_bus_opts_t bo = {
         .endpoint = self.opts.bus, .role = RB_ROLE_BENCH, .name = "e2e-probe"};
     self.bus = rb_bus_new (&bo);
-    rb_bus_set_owner (self.bus, &self);
     rb_bus_attach (self.bus, loop);
     zloop_timer (loop, TICK_MS, 0, s_on_tick, &self);
     zsock_signal (pipe, 0);

@@ -154,7 +154,7 @@ typedef struct {
 
 static void
 s_answered (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-            zmsg_t **msg_p, void *arg)
+            zmsg_t **msg_p, void *arg, uint64_t cookie)
 {
     answers_t *a = (answers_t *) arg;
     if (h->kind == RB_K_REPLY)
@@ -183,9 +183,9 @@ s_ask (node_t *from, int addr, const char *dest, int n, uint32_t timeout,
     a->expect += n;
     a->done = false;
     for (int i = 0; i < n; i++)
-        ck_assert_int_eq (
-            rb_bus_request (from->bus, addr, dest, &b, timeout, s_answered, a),
-            0);
+        ck_assert_int_eq (rb_bus_request (from->bus, addr, dest, &b, timeout,
+                                          s_answered, a, 0),
+                          0);
 }
 
 START_TEST (broker_routes_to_a_service_and_to_a_node)

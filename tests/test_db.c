@@ -419,7 +419,7 @@ typedef struct {
 
 static void
 s_race_answer (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-               zmsg_t **msg_p, void *arg)
+               zmsg_t **msg_p, void *arg, uint64_t cookie)
 {
     race_t *race = (race_t *) arg;
     race->answered++;
@@ -436,7 +436,7 @@ s_race_answer (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
 
 static void
 s_race_acked (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-              zmsg_t **msg_p, void *arg)
+              zmsg_t **msg_p, void *arg, uint64_t cookie)
 {
     race_t *race = (race_t *) arg;
     race->answered++;
@@ -469,7 +469,7 @@ START_TEST (db_reads_flag_and_data_together_while_a_diff_lands)
     get.key = rb_str ("hot");
     for (int i = 0; i < 300; i++)
         rb_bus_request (svc.bus, RB_ADDR_SERVICE, "db", &get, 5000,
-                        s_race_answer, &race);
+                        s_race_answer, &race, 0);
     /* the diff goes once some answers are back and the rest in flight */
     int64_t until = zclock_mono () + 5000;
     while (race.answered < 50 && zclock_mono () < until)
@@ -480,10 +480,10 @@ START_TEST (db_reads_flag_and_data_together_while_a_diff_lands)
     req.orders = &diff;
     req.n_orders = 1;
     rb_bus_request (ops.bus, RB_ADDR_SERVICE, "db", &req, 5000, s_race_acked,
-                    &race);
+                    &race, 0);
     for (int i = 0; i < 300; i++)
         rb_bus_request (svc.bus, RB_ADDR_SERVICE, "db", &get, 5000,
-                        s_race_answer, &race);
+                        s_race_answer, &race, 0);
     int64_t deadline = zclock_mono () + 10000;
     while (race.answered < 601 && zclock_mono () < deadline) {
         rb_bus_poll (svc.bus, 2);

@@ -68,7 +68,7 @@ s_failed (ops_sender_t *s, batch_t *bt, const rb_header_t *h,
 
 static void
 s_on_answer (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-             zmsg_t **msg_p, void *arg)
+             zmsg_t **msg_p, void *arg, uint64_t cookie)
 {
     batch_t *bt = (batch_t *) arg;
     ops_sender_t *s = bt->sender;
@@ -108,7 +108,7 @@ ops_sender_send (ops_sender_t *s, const rb_body_t *body, const uint64_t *seqs,
     if (n_seqs)
         memcpy (bt->seqs, seqs, n_seqs * sizeof (uint64_t));
     if (rb_bus_request (s->ops->bus, RB_ADDR_SERVICE, RB_OPS_DB, body,
-                        s->timeout_ms, s_on_answer, bt)) {
+                        s->timeout_ms, s_on_answer, bt, 0)) {
         free (bt);
         ops_stall (s->ops, RB_S_OVERLOADED, "too many requests pending");
         return -1;

@@ -66,7 +66,7 @@ s_nodes (const rb_body_t *b)
 
 static void
 s_answered (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-            zmsg_t **msg_p, void *arg)
+            zmsg_t **msg_p, void *arg, uint64_t cookie)
 {
     ask_t *ask = (ask_t *) arg;
     status_t *st = ask->st;
@@ -104,7 +104,7 @@ s_ask (status_t *st, int what, int addr, const char *dest, int type,
     rb_body_t req;
     rb_body_init (&req, (rb_type_t) type);
     if (rb_bus_request (st->ops->bus, addr, dest, &req, timeout_ms, s_answered,
-                        ask) == 0)
+                        ask, 0) == 0)
         st->waiting++;
     else
         free (ask);

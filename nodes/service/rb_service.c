@@ -8,7 +8,37 @@
 
 #define RB_TICK_MS    5   /* deadlines and re-polls */
 #define RB_TERM_BURST 512 /* terminal requests handled per wake-up */
-#define RB_WAITS_MAX  (1u << 20)
+
+typedef enum {
+    RB_CNT_OK,
+    RB_CNT_NOT_FOUND,
+    RB_CNT_STALE,
+    RB_CNT_UNAVAILABLE,
+    RB_CNT_HITS,
+    RB_CNT_MISSES,
+    RB_CNT_POLLS, /* kept by the waits */
+    RB_CNT_RESETS,
+    RB_CNT_UPDATES,
+    RB_CNT_RECOVERED,
+    RB_CNT_MALFORMED,
+    RB_CNT_DROPPED,
+    RB_CNT_COUNT
+} rb_counter_t;
+
+typedef struct {
+    rb_service_opts_t opts; /* strings owned */
+    zsock_t *pipe;
+    zloop_t *loop;
+    zsock_t *terminals; /* ROUTER */
+    char *endpoint;     /* as bound */
+    rb_bus_t *bus;
+    rb_cache_t *cache; /* its epoch: the newest seen (RESET or DATA) */
+    rb_waits_t *waits; /* cache misses waiting for the DB */
+    rb_body_t body;    /* reused for decoding terminal requests */
+    uint64_t counters[RB_CNT_COUNT];
+    int64_t next_stats;
+    uint32_t registrations; /* the bus registration the cache is good for */
+} svc_t;
 
 static const char *const s_policies[] = {"latest-only", "stale-ok"};
 
@@ -29,25 +59,27 @@ rb_policy_name (int policy)
 
 /*  --- answering terminals ------------------------------------------------ */
 
-void
-rb_svc_answer (svc_t *self, const uint8_t *id, size_t id_len, uint64_t corr,
-               const char *key, int status, uint64_t seq, bool found,
-               const void *value, uint32_t value_len)
+/*  Sends ANSWER to one terminal, with d's seq and value (if d); an
+    rb_waits__answer_fn.  */
+static void
+s_answer (void *arg, const rb_asker_t *to, const char *key, int status,
+          const rb_body_t *d)
 {
+    svc_t *self = (svc_t *) arg;
     rb_header_t h;
     memset (&h, 0, sizeof h);
     h.kind = RB_K_REPLY;
     h.type = RB_T_ANSWER;
-    h.corr = corr;
+    h.corr = to->corr;
     rb_body_t a;
     rb_body_init (&a, RB_T_ANSWER);
     a.key = rb_str (key);
     a.answer = (uint8_t) status;
-    a.seq = seq;
-    a.has_value = found && status != RB_ANS_UNAVAILABLE;
-    a.value = rb_strn (value, a.has_value ? value_len : 0);
+    a.seq = d ? d->seq : 0;
+    a.has_value = d && d->has_value && status != RB_ANS_UNAVAILABLE;
+    a.value = a.has_value ? d->value : rb_strn (NULL, 0);
     zmsg_t *msg = rb_msg_new (&h, &a);
-    zmsg_pushmem (msg, id, id_len);
+    zmsg_pushmem (msg, to->id, to->id_len);
     /* a ROUTER drops for a gone or full terminal: never blocks */
     zmsg_send (&msg, self->terminals);
     int counter = status == RB_ANS_OK          ? RB_CNT_OK
@@ -94,6 +126,21 @@ s_cache_usable (svc_t *self)
     return rb_bus_registered (self->bus);
 }
 
+/*  A cache hit: answered at once. */
+static void
+s_answer_cached (svc_t *self, const rb_asker_t *to, rb_str_t key,
+                 const rb_cached_t *c)
+{
+    char k[RB_KEY_MAX + 1];
+    snprintf (k, sizeof k, "%.*s", (int) key.len, key.ptr);
+    rb_body_t d;
+    rb_body_init (&d, RB_T_DATA);
+    d.seq = c->seq;
+    d.has_value = c->found;
+    d.value = rb_strn (c->value, c->value_len);
+    s_answer (self, to, k, c->found ? RB_ANS_OK : RB_ANS_NOT_FOUND, &d);
+}
+
 /*  One terminal request: [id][header][body]. */
 static void
 s_on_get (svc_t *self, zmsg_t *msg)
@@ -113,21 +160,18 @@ s_on_get (svc_t *self, zmsg_t *msg)
         return;
     }
     rb_str_t key = self->body.key;
+    rb_asker_t from = {zframe_data (id), zframe_size (id), h.corr};
     rb_cached_t c;
-    char k[RB_KEY_MAX + 1];
-    snprintf (k, sizeof k, "%.*s", (int) key.len, key.ptr);
     if (s_cache_usable (self) &&
         rb_cache_get (self->cache, key.ptr, key.len, &c) &&
-        c.epoch >= self->epoch) {
+        c.epoch >= rb_cache_epoch (self->cache)) {
         self->counters[RB_CNT_HITS]++;
-        rb_svc_answer (self, zframe_data (id), zframe_size (id), h.corr, k,
-                       c.found ? RB_ANS_OK : RB_ANS_NOT_FOUND, c.seq, c.found,
-                       c.value, c.value_len);
-    } else if (zframe_size (id) > 255)
+        s_answer_cached (self, &from, key, &c);
+    } else if (from.id_len > RB_SVC__ID_MAX)
         self->counters[RB_CNT_DROPPED]++;
     else {
         self->counters[RB_CNT_MISSES]++;
-        rb_waits_add (self, key, zframe_data (id), zframe_size (id), h.corr);
+        rb_waits__add (self->waits, key, &from);
     }
     zframe_destroy (&id);
 }
@@ -162,24 +206,22 @@ s_on_push (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
     switch (h->type) {
         case RB_T_RESET:
             self->counters[RB_CNT_RESETS]++;
-            if (b->epoch > self->epoch)
-                self->epoch = b->epoch;
             zsys_info ("service %s: RESET to epoch %" PRIu64 ", %u cached "
                        "record(s) dropped",
                        self->opts.name, b->epoch,
-                       rb_cache_reset (self->cache, self->epoch));
+                       rb_cache_reset (self->cache, b->epoch));
             break;
         case RB_T_UPDATE:
             self->counters[RB_CNT_UPDATES]++;
-            if (b->epoch >= self->epoch)
+            if (b->epoch >= rb_cache_epoch (self->cache))
                 rb_cache_refresh (self->cache, b->key.ptr, b->key.len,
                                   b->has_value, b->value.ptr, b->value.len,
                                   b->seq, b->epoch);
-            rb_waits_updated (self, b->key, b->seq, b->epoch);
+            rb_waits__updated (self->waits, b->key, b->seq, b->epoch);
             break;
         case RB_T_RECOVERED:
             self->counters[RB_CNT_RECOVERED]++;
-            rb_waits_recovered (self, b->key);
+            rb_waits__recovered (self->waits, b->key);
             break;
         default: break;
     }
@@ -189,6 +231,13 @@ static const char *const s_counter_names[RB_CNT_COUNT] = {
     "answers.ok", "answers.not_found", "answers.stale", "answers.unavailable",
     "cache.hits", "cache.misses",      "polls",         "resets",
     "updates",    "recovered",         "malformed",     "dropped"};
+
+static uint64_t
+s_counter (svc_t *self, int counter)
+{
+    return counter == RB_CNT_POLLS ? rb_waits__polls (self->waits)
+                                   : self->counters[counter];
+}
 
 static void
 s_on_request (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
@@ -207,18 +256,18 @@ s_on_request (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
     info.items = items;
     for (int i = 0; i < RB_CNT_COUNT; i++)
         items[info.n_items++] = (rb_item_t){
-            rb_str (s_counter_names[i]), false, {NULL, 0}, self->counters[i]};
+            rb_str (s_counter_names[i]), false, {NULL, 0}, s_counter (self, i)};
     items[info.n_items++] =
         (rb_item_t){rb_str ("policy"), true,
                     rb_str (rb_policy_name (self->opts.policy)), 0};
-    items[info.n_items++] =
-        (rb_item_t){rb_str ("waits"), false, {NULL, 0}, rb_waits_count (self)};
+    items[info.n_items++] = (rb_item_t){
+        rb_str ("waits"), false, {NULL, 0}, rb_waits__count (self->waits)};
     items[info.n_items++] = (rb_item_t){
         rb_str ("cached"), false, {NULL, 0}, rb_cache_size (self->cache)};
     items[info.n_items++] = (rb_item_t){
         rb_str ("cache_size"), false, {NULL, 0}, self->opts.cache_size};
-    items[info.n_items++] =
-        (rb_item_t){rb_str ("epoch"), false, {NULL, 0}, self->epoch};
+    items[info.n_items++] = (rb_item_t){
+        rb_str ("epoch"), false, {NULL, 0}, rb_cache_epoch (self->cache)};
     rb_bus_reply (bus, h, &info);
 }
 
@@ -226,7 +275,7 @@ static int
 s_on_tick (zloop_t *loop, int timer_id, void *arg)
 {
     svc_t *self = (svc_t *) arg;
-    rb_waits_tick (self);
+    rb_waits__tick (self->waits);
     int64_t now = zclock_mono ();
     if (self->opts.verbose && self->opts.stats_every_s > 0 &&
         now >= self->next_stats) {
@@ -237,7 +286,8 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
                    " misses %" PRIu64 " polls %" PRIu64 " waits %u",
                    self->opts.name, c[RB_CNT_OK], c[RB_CNT_NOT_FOUND],
                    c[RB_CNT_STALE], c[RB_CNT_UNAVAILABLE], c[RB_CNT_HITS],
-                   c[RB_CNT_MISSES], c[RB_CNT_POLLS], rb_waits_count (self));
+                   c[RB_CNT_MISSES], s_counter (self, RB_CNT_POLLS),
+                   rb_waits__count (self->waits));
     }
     return 0;
 }
@@ -271,8 +321,6 @@ s_svc_new (zsock_t *pipe, const rb_service_opts_t *opts)
     self->opts.broker = strdup (opts->broker);
     self->cache = rb_cache_new (opts->cache_size);
     rb_cache_set_ttl (self->cache, opts->cache_ttl_ms);
-    self->waits = rb_slots_new (sizeof (rb_wait_t), RB_WAITS_MAX);
-    self->wait_ids = zhashx_new ();
     rb_body_init (&self->body, RB_T_NONE);
     self->terminals = zsock_new (ZMQ_ROUTER);
     zsock_set_maxmsgsize (self->terminals, 64 * 1024);
@@ -289,7 +337,9 @@ s_svc_new (zsock_t *pipe, const rb_service_opts_t *opts)
                         .name = opts->name,
                         .rehello_after_stall = true};
     self->bus = rb_bus_new (&bo);
-    rb_bus_set_owner (self->bus, self);
+    rb_waits_opts_t wo = {opts->policy, opts->max_wait_ms, opts->poll_min_ms,
+                          opts->poll_max_ms, opts->db_timeout_ms};
+    self->waits = rb_waits__new (&wo, self->bus, self->cache, s_answer, self);
     rb_bus_on_push (self->bus, s_on_push, self);
     rb_bus_on_request (self->bus, s_on_request, self);
     return self;
@@ -301,9 +351,7 @@ s_svc_destroy (svc_t **self_p)
     svc_t *self = *self_p;
     if (!self)
         return;
-    rb_waits_destroy_all (self);
-    rb_slots_destroy (&self->waits);
-    zhashx_destroy (&self->wait_ids);
+    rb_waits__destroy (&self->waits);
     rb_cache_destroy (&self->cache);
     rb_body_release (&self->body);
     zsock_destroy (&self->terminals);

@@ -1,6 +1,10 @@
 /*  rb_service_int: what the service node's files share (internal).
-    rb_service.c: actor, terminals, cache path, pushes, counters;
-    rb_waits.c: terminals parked on keys and their poll streams.  */
+
+    rb_service.c is the actor: terminals, the cache path, pushes,
+    counters. It creates rb_waits.c's table of terminals parked on keys
+    and calls it; the waits answer terminals only through the function
+    the actor gave them, so calls go one way: rb_service -> rb_waits ->
+    rb_cache (and the bus).  */
 #ifndef RB_SERVICE_INT_H
 #define RB_SERVICE_INT_H
 
@@ -12,84 +16,61 @@
 #include "rb_cache.h"
 #include "rb_msg.h"
 #include "rb_service.h"
-#include "rb_slots.h"
 
-/*  A terminal request waiting for an answer. */
+#define RB_SVC__ID_MAX 255 /* bytes in a terminal's routing id */
+
+/*  Who asked: a terminal's routing id (borrowed) and its correlation id.
+    The answer goes there.  */
 typedef struct {
-    uint8_t id[256]; /* the terminal's routing id */
-    uint8_t id_len;
-    uint64_t corr;    /* the terminal's correlation id */
-    int64_t deadline; /* zclock_mono () after which: unavailable */
-} rb_waiter_t;
+    const uint8_t *id;
+    size_t id_len;
+    uint64_t corr;
+} rb_asker_t;
 
-/*  One key's poll stream, shared by every terminal waiting on it. */
-typedef struct {
-    char key[RB_KEY_MAX + 1];
-    rb_waiter_t *waiters;
-    uint32_t n_waiters, cap_waiters;
-    bool in_flight;    /* a GET to "db" is out */
-    bool poll_again;   /* RECOVERED came while it was out */
-    int64_t next_poll; /* when to send the next GET, if not in flight */
-    int backoff_ms;    /* delay before the one after */
-    uint64_t pushed_seq, pushed_epoch; /* the newest UPDATE for the key */
-    uint32_t poll_reg; /* the bus registration the GET went out in */
-} rb_wait_t;
+/*  --- rb_waits.c: terminals waiting on keys, and each key's poll stream */
 
-typedef enum {
-    RB_CNT_OK,
-    RB_CNT_NOT_FOUND,
-    RB_CNT_STALE,
-    RB_CNT_UNAVAILABLE,
-    RB_CNT_HITS,
-    RB_CNT_MISSES,
-    RB_CNT_POLLS,
-    RB_CNT_RESETS,
-    RB_CNT_UPDATES,
-    RB_CNT_RECOVERED,
-    RB_CNT_MALFORMED,
-    RB_CNT_DROPPED,
-    RB_CNT_COUNT
-} rb_counter_t;
+typedef struct rb_waits rb_waits_t;
 
 typedef struct {
-    rb_service_opts_t opts; /* strings owned */
-    zsock_t *pipe;
-    zloop_t *loop;
-    zsock_t *terminals; /* ROUTER */
-    void *terminals_h;
-    char *endpoint; /* as bound */
-    rb_bus_t *bus;
-    rb_cache_t *cache;
-    uint64_t epoch;     /* highest epoch seen (RESET or DATA) */
-    rb_slots_t *waits;  /* rb_wait_t by id */
-    zhashx_t *wait_ids; /* key -> wait id */
-    rb_body_t body;     /* reused for decoding terminal requests */
-    uint64_t counters[RB_CNT_COUNT];
-    int64_t next_stats;
-    uint32_t registrations; /* the bus registration the cache is good for */
-} svc_t;
+    int policy;        /* rb_policy_t: what a flagged answer becomes */
+    int max_wait_ms;   /* longest a terminal waits */
+    int poll_min_ms;   /* back-off of re-polls: first delay */
+    int poll_max_ms;   /* and the longest */
+    int db_timeout_ms; /* deadline of one GET to "db" */
+} rb_waits_opts_t;
 
-/*  rb_service.c */
-/*  Sends ANSWER to one terminal; value is ignored unless found.  */
-void rb_svc_answer (svc_t *self, const uint8_t *id, size_t id_len,
-                    uint64_t corr, const char *key, int status, uint64_t seq,
-                    bool found, const void *value, uint32_t value_len);
+/*  Answers one terminal: status is an rb_answer_t; d the DB's DATA whose
+    seq and value go with it, or NULL for none.  */
+typedef void (rb_waits__answer_fn) (void *arg, const rb_asker_t *to,
+                                    const char *key, int status,
+                                    const rb_body_t *d);
 
-/*  rb_waits.c */
+/*  A waits table that polls "db" through bus and keeps cache (whose
+    epoch is the newest the node has seen) current with what it reads;
+    both are borrowed and must outlive it. Every answer goes through
+    answer (with arg).  */
+rb_waits_t *rb_waits__new (const rb_waits_opts_t *opts, rb_bus_t *bus,
+                           rb_cache_t *cache, rb_waits__answer_fn *answer,
+                           void *arg);
+/*  Frees every wait, answering nobody (at shutdown).  */
+void rb_waits__destroy (rb_waits_t **self_p);
+
 /*  Parks a terminal request on key (a cache miss); starts or joins the
-    key's poll stream.  */
-void rb_waits_add (svc_t *self, const rb_str_t key, const uint8_t *id,
-                   size_t id_len, uint64_t corr);
+    key's poll stream. from->id_len is at most RB_SVC__ID_MAX; the id is
+    copied.  */
+void rb_waits__add (rb_waits_t *self, rb_str_t key, const rb_asker_t *from);
 /*  An UPDATE push for key: an answer older than it, read by another DB
     node before the order, is not used.  */
-void rb_waits_updated (svc_t *self, const rb_str_t key, uint64_t seq,
-                       uint64_t epoch);
+void rb_waits__updated (rb_waits_t *self, rb_str_t key, uint64_t seq,
+                        uint64_t epoch);
 /*  A RECOVERED push for key: poll it now.  */
-void rb_waits_recovered (svc_t *self, const rb_str_t key);
+void rb_waits__recovered (rb_waits_t *self, rb_str_t key);
 /*  Deadlines and due re-polls; called every few ms.  */
-void rb_waits_tick (svc_t *self);
-/*  Frees every wait (at shutdown).  */
-void rb_waits_destroy_all (svc_t *self);
-uint32_t rb_waits_count (svc_t *self);
+void rb_waits__tick (rb_waits_t *self);
+
+/*  Keys waited on now.  */
+uint32_t rb_waits__count (rb_waits_t *self);
+/*  GETs sent to "db" so far.  */
+uint64_t rb_waits__polls (rb_waits_t *self);
 
 #endif

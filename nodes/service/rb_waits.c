@@ -7,18 +7,69 @@
     which it is answered "unavailable". Waits live in an rb_slots table:
     a late DB answer for a wait that is gone finds nothing.  */
 #include "rb_service_int.h"
+#include "rb_slots.h"
 
 #include <assert.h>
 #include <string.h>
 
+#define RB_WAITS_MAX (1u << 20)
+
+/*  A terminal request waiting for an answer. */
+typedef struct {
+    uint8_t id[RB_SVC__ID_MAX]; /* the terminal's routing id */
+    uint8_t id_len;
+    uint64_t corr;    /* the terminal's correlation id */
+    int64_t deadline; /* zclock_mono () after which: unavailable */
+} rb_waiter_t;
+
+/*  One key's poll stream, shared by every terminal waiting on it. */
+typedef struct {
+    char key[RB_KEY_MAX + 1];
+    rb_waiter_t *waiters;
+    uint32_t n_waiters, cap_waiters;
+    bool in_flight;    /* a GET to "db" is out */
+    bool poll_again;   /* RECOVERED came while it was out */
+    int64_t next_poll; /* when to send the next GET, if not in flight */
+    int backoff_ms;    /* delay before the one after */
+    uint64_t pushed_seq, pushed_epoch; /* the newest UPDATE for the key */
+    uint32_t poll_reg; /* the bus registration the GET went out in */
+} rb_wait_t;
+
+struct rb_waits {
+    rb_waits_opts_t opts;
+    rb_bus_t *bus;               /* borrowed: GETs to "db" */
+    rb_cache_t *cache;           /* borrowed: what the GETs read goes in */
+    rb_waits__answer_fn *answer; /* to a terminal, with answer_arg */
+    void *answer_arg;
+    rb_slots_t *waits;  /* rb_wait_t by id */
+    zhashx_t *wait_ids; /* key -> wait id + 1 */
+    uint64_t polls;     /* GETs sent */
+};
+
+rb_waits_t *
+rb_waits__new (const rb_waits_opts_t *opts, rb_bus_t *bus, rb_cache_t *cache,
+               rb_waits__answer_fn *answer, void *arg)
+{
+    rb_waits_t *self = (rb_waits_t *) calloc (1, sizeof *self);
+    assert (self);
+    self->opts = *opts;
+    self->bus = bus;
+    self->cache = cache;
+    self->answer = answer;
+    self->answer_arg = arg;
+    self->waits = rb_slots_new (sizeof (rb_wait_t), RB_WAITS_MAX);
+    self->wait_ids = zhashx_new ();
+    return self;
+}
+
 static rb_wait_t *
-s_wait (svc_t *self, uint64_t wid)
+s_wait (rb_waits_t *self, uint64_t wid)
 {
     return (rb_wait_t *) rb_slots_get (self->waits, wid);
 }
 
 static void
-s_remove (svc_t *self, uint64_t wid)
+s_remove (rb_waits_t *self, uint64_t wid)
 {
     rb_wait_t *w = s_wait (self, wid);
     zhashx_delete (self->wait_ids, w->key);
@@ -26,26 +77,46 @@ s_remove (svc_t *self, uint64_t wid)
     rb_slots_free (self->waits, wid);
 }
 
+void
+rb_waits__destroy (rb_waits_t **self_p)
+{
+    rb_waits_t *self = *self_p;
+    if (!self)
+        return;
+    uint32_t cursor = 0;
+    uint64_t wid;
+    while (rb_slots_next (self->waits, &cursor, &wid))
+        s_remove (self, wid);
+    rb_slots_destroy (&self->waits);
+    zhashx_destroy (&self->wait_ids);
+    free (self);
+    *self_p = NULL;
+}
+
+static void
+s_answer (rb_waits_t *self, const rb_wait_t *w, const rb_waiter_t *t,
+          int status, const rb_body_t *d)
+{
+    rb_asker_t to = {t->id, t->id_len, t->corr};
+    self->answer (self->answer_arg, &to, w->key, status, d);
+}
+
 /*  Answers every waiter of w alike, then forgets w. */
 static void
-s_answer_all (svc_t *self, uint64_t wid, int status, const rb_body_t *d)
+s_answer_all (rb_waits_t *self, uint64_t wid, int status, const rb_body_t *d)
 {
     rb_wait_t *w = s_wait (self, wid);
-    for (uint32_t i = 0; i < w->n_waiters; i++) {
-        rb_waiter_t *t = &w->waiters[i];
-        rb_svc_answer (self, t->id, t->id_len, t->corr, w->key, status,
-                       d ? d->seq : 0, d && d->has_value,
-                       d ? d->value.ptr : NULL, d ? d->value.len : 0);
-    }
+    for (uint32_t i = 0; i < w->n_waiters; i++)
+        s_answer (self, w, &w->waiters[i], status, d);
     s_remove (self, wid);
 }
 
-static void s_poll (svc_t *self, uint64_t wid);
+static void s_poll (rb_waits_t *self, uint64_t wid);
 
 /*  The next poll: at once if a RECOVERED push came meanwhile, else after
     the back-off with jitter in [delay/2, delay].  */
 static void
-s_schedule (svc_t *self, rb_wait_t *w, uint64_t wid)
+s_schedule (rb_waits_t *self, rb_wait_t *w, uint64_t wid)
 {
     if (w->poll_again) {
         w->poll_again = false;
@@ -60,13 +131,13 @@ s_schedule (svc_t *self, rb_wait_t *w, uint64_t wid)
 }
 
 /*  The answer DATA of the current epoch settles the wait; anything else
-    (flagged, an older epoch, ERROR, timeout) decides by the policy.  */
+    (flagged, an older epoch, ERROR, timeout) decides by the policy. The
+    cache's epoch is the newest the node has seen.  */
 static void
 s_on_data (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-           zmsg_t **msg_p, void *arg)
+           zmsg_t **msg_p, void *arg, uint64_t wid)
 {
-    svc_t *self = (svc_t *) rb_bus_owner (bus);
-    uint64_t wid = (uint64_t) (uintptr_t) arg;
+    rb_waits_t *self = (rb_waits_t *) arg;
     rb_wait_t *w = s_wait (self, wid);
     if (!w)
         return; /* every waiter gave up meanwhile */
@@ -79,11 +150,9 @@ s_on_data (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
         data = false;
         w->poll_again = true;
     }
-    if (data && b->epoch > self->epoch) {
-        self->epoch = b->epoch;
+    if (data && b->epoch > rb_cache_epoch (self->cache))
         rb_cache_reset (self->cache, b->epoch);
-    }
-    if (data && !b->recovering && b->epoch >= self->epoch) {
+    if (data && !b->recovering && b->epoch >= rb_cache_epoch (self->cache)) {
         /* cached only if no push for the key can have been lost since the
            DB read it: the node stayed registered all along */
         if (rb_bus_registered (bus) &&
@@ -102,46 +171,61 @@ s_on_data (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
     }
     /* flagged (latest-only), an answer from before a restore, or no
        answer: try again, within every waiter's deadline */
-    if (data && b->epoch < self->epoch)
+    if (data && b->epoch < rb_cache_epoch (self->cache))
         w->poll_again = true;
     s_schedule (self, w, wid);
 }
 
 static void
-s_poll (svc_t *self, uint64_t wid)
+s_poll (rb_waits_t *self, uint64_t wid)
 {
     rb_wait_t *w = s_wait (self, wid);
     rb_body_t get;
     rb_body_init (&get, RB_T_GET);
     get.key = rb_str (w->key);
     if (rb_bus_request (self->bus, RB_ADDR_SERVICE, "db", &get,
-                        (uint32_t) self->opts.db_timeout_ms, s_on_data,
-                        (void *) (uintptr_t) wid)) {
+                        (uint32_t) self->opts.db_timeout_ms, s_on_data, self,
+                        wid)) {
         s_schedule (self, w, wid); /* too many pending: later */
         return;
     }
     w->in_flight = true;
     w->poll_reg = rb_bus_registrations (self->bus);
-    self->counters[RB_CNT_POLLS]++;
+    self->polls++;
+}
+
+/*  The wait on key, or NULL; *wid its id.  */
+static rb_wait_t *
+s_find (rb_waits_t *self, const char *key, uint64_t *wid)
+{
+    uintptr_t v = (uintptr_t) zhashx_lookup (self->wait_ids, key);
+    *wid = v ? (uint64_t) v - 1 : 0;
+    return v ? s_wait (self, *wid) : NULL;
+}
+
+/*  A new wait on key, its stream not started yet. */
+static rb_wait_t *
+s_start (rb_waits_t *self, const char *key, uint64_t *wid)
+{
+    rb_wait_t *w = (rb_wait_t *) rb_slots_alloc (self->waits, wid);
+    assert (w); /* bounded by the slot table's max */
+    memcpy (w->key, key, sizeof w->key);
+    w->backoff_ms = self->opts.poll_min_ms;
+    zhashx_insert (self->wait_ids, key, (void *) (uintptr_t) (*wid + 1));
+    return w;
 }
 
 void
-rb_waits_add (svc_t *self, const rb_str_t key, const uint8_t *id, size_t id_len,
-              uint64_t corr)
+rb_waits__add (rb_waits_t *self, rb_str_t key, const rb_asker_t *from)
 {
+    assert (from->id_len <= RB_SVC__ID_MAX);
     char k[RB_KEY_MAX + 1];
     snprintf (k, sizeof k, "%.*s", (int) key.len, key.ptr);
-    uintptr_t v = (uintptr_t) zhashx_lookup (self->wait_ids, k);
-    uint64_t wid = v ? (uint64_t) v - 1 : 0;
-    rb_wait_t *w = v ? s_wait (self, wid) : NULL;
+    uint64_t wid;
+    rb_wait_t *w = s_find (self, k, &wid);
     bool fresh = !w;
-    if (fresh) {
-        w = (rb_wait_t *) rb_slots_alloc (self->waits, &wid);
-        assert (w); /* bounded by the slot table's max */
-        memcpy (w->key, k, sizeof w->key);
-        w->backoff_ms = self->opts.poll_min_ms;
-        zhashx_insert (self->wait_ids, k, (void *) (uintptr_t) (wid + 1));
-    }
+    if (fresh)
+        w = s_start (self, k, &wid);
     if (w->n_waiters == w->cap_waiters) {
         w->cap_waiters = w->cap_waiters ? w->cap_waiters * 2 : 4;
         w->waiters = (rb_waiter_t *) realloc (
@@ -149,30 +233,28 @@ rb_waits_add (svc_t *self, const rb_str_t key, const uint8_t *id, size_t id_len,
         assert (w->waiters);
     }
     rb_waiter_t *t = &w->waiters[w->n_waiters++];
-    memcpy (t->id, id, id_len);
-    t->id_len = (uint8_t) id_len;
-    t->corr = corr;
+    memcpy (t->id, from->id, from->id_len);
+    t->id_len = (uint8_t) from->id_len;
+    t->corr = from->corr;
     t->deadline = zclock_mono () + self->opts.max_wait_ms;
     if (fresh)
         s_poll (self, wid);
 }
 
-/*  The wait on key, or NULL; *wid its id.  */
+/*  The wait on key as received, or NULL.  */
 static rb_wait_t *
-s_find (svc_t *self, const rb_str_t key, uint64_t *wid)
+s_find_str (rb_waits_t *self, rb_str_t key, uint64_t *wid)
 {
     char k[RB_KEY_MAX + 1];
     snprintf (k, sizeof k, "%.*s", (int) key.len, key.ptr);
-    uintptr_t v = (uintptr_t) zhashx_lookup (self->wait_ids, k);
-    *wid = v ? (uint64_t) v - 1 : 0;
-    return v ? s_wait (self, *wid) : NULL;
+    return s_find (self, k, wid);
 }
 
 void
-rb_waits_updated (svc_t *self, const rb_str_t key, uint64_t seq, uint64_t epoch)
+rb_waits__updated (rb_waits_t *self, rb_str_t key, uint64_t seq, uint64_t epoch)
 {
     uint64_t wid;
-    rb_wait_t *w = s_find (self, key, &wid);
+    rb_wait_t *w = s_find_str (self, key, &wid);
     if (w && (epoch > w->pushed_epoch ||
               (epoch == w->pushed_epoch && seq > w->pushed_seq))) {
         w->pushed_epoch = epoch;
@@ -181,10 +263,10 @@ rb_waits_updated (svc_t *self, const rb_str_t key, uint64_t seq, uint64_t epoch)
 }
 
 void
-rb_waits_recovered (svc_t *self, const rb_str_t key)
+rb_waits__recovered (rb_waits_t *self, rb_str_t key)
 {
     uint64_t wid;
-    rb_wait_t *w = s_find (self, key, &wid);
+    rb_wait_t *w = s_find_str (self, key, &wid);
     if (!w)
         return;
     if (w->in_flight)
@@ -195,14 +277,13 @@ rb_waits_recovered (svc_t *self, const rb_str_t key)
 
 /*  Answers "unavailable" to the waiters of w past their deadline. */
 static void
-s_expire (svc_t *self, rb_wait_t *w, int64_t now)
+s_expire (rb_waits_t *self, rb_wait_t *w, int64_t now)
 {
     uint32_t kept = 0;
     for (uint32_t i = 0; i < w->n_waiters; i++) {
         rb_waiter_t *t = &w->waiters[i];
         if (t->deadline <= now)
-            rb_svc_answer (self, t->id, t->id_len, t->corr, w->key,
-                           RB_ANS_UNAVAILABLE, 0, false, NULL, 0);
+            s_answer (self, w, t, RB_ANS_UNAVAILABLE, NULL);
         else
             w->waiters[kept++] = *t;
     }
@@ -210,7 +291,7 @@ s_expire (svc_t *self, rb_wait_t *w, int64_t now)
 }
 
 void
-rb_waits_tick (svc_t *self)
+rb_waits__tick (rb_waits_t *self)
 {
     int64_t now = zclock_mono ();
     uint32_t cursor = 0;
@@ -225,17 +306,14 @@ rb_waits_tick (svc_t *self)
     }
 }
 
-void
-rb_waits_destroy_all (svc_t *self)
-{
-    uint32_t cursor = 0;
-    uint64_t wid;
-    while (rb_slots_next (self->waits, &cursor, &wid))
-        s_remove (self, wid);
-}
-
 uint32_t
-rb_waits_count (svc_t *self)
+rb_waits__count (rb_waits_t *self)
 {
     return rb_slots_used (self->waits);
+}
+
+uint64_t
+rb_waits__polls (rb_waits_t *self)
+{
+    return self->polls;
 }

@@ -55,7 +55,7 @@ typedef struct {
 
 static void
 s_acked (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-         zmsg_t **msg_p, void *arg)
+         zmsg_t **msg_p, void *arg, uint64_t cookie)
 {
     flow_t *flow = (flow_t *) arg;
     flow->pending--;
@@ -87,7 +87,7 @@ s_direct (rb_bcluster_t *c, int run, int n, uint64_t *seq)
             rb_bus_poll (c->ops, 1);
         flow.pending++;
         rb_bus_request (c->ops, RB_ADDR_SERVICE, "db", &req, 60000, s_acked,
-                        &flow);
+                        &flow, 0);
     }
     while (flow.pending > 0)
         rb_bus_poll (c->ops, 1);

@@ -1,0 +1,120 @@
+/*  rb_services: the broker's services (see rb_broker_int.h): by name,
+    each with its live workers (peer indexes) and the queue of requests
+    waiting for one of them. A service is made when its first worker
+    registers and stays, so requests queue while it has none.  */
+#include "rb_broker_int.h"
+
+#include <assert.h>
+#include <string.h>
+
+struct rb_services {
+    zhashx_t *by_name;  /* name -> rb_service_t */
+    uint32_t queue_max; /* requests queued per service */
+};
+
+static void
+s_service_destroy (void **item)
+{
+    rb_service_t *svc = (rb_service_t *) *item;
+    rb_queue_destroy (&svc->queue);
+    free (svc->workers);
+    free (svc);
+    *item = NULL;
+}
+
+rb_services_t *
+rb_services__new (uint32_t queue_max)
+{
+    rb_services_t *self = (rb_services_t *) calloc (1, sizeof *self);
+    assert (self);
+    self->by_name = zhashx_new ();
+    zhashx_set_destructor (self->by_name, s_service_destroy);
+    self->queue_max = queue_max;
+    return self;
+}
+
+void
+rb_services__destroy (rb_services_t **self_p)
+{
+    rb_services_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy (&self->by_name);
+    free (self);
+    *self_p = NULL;
+}
+
+rb_service_t *
+rb_services__find (rb_services_t *self, const char *name)
+{
+    return (rb_service_t *) zhashx_lookup (self->by_name, name);
+}
+
+static rb_service_t *
+s_require (rb_services_t *self, const char *name)
+{
+    rb_service_t *svc = rb_services__find (self, name);
+    if (!svc) {
+        svc = (rb_service_t *) calloc (1, sizeof *svc);
+        assert (svc);
+        snprintf (svc->name, sizeof svc->name, "%s", name);
+        svc->queue = rb_queue_new (self->queue_max);
+        svc->min_deadline = INT64_MAX;
+        zhashx_insert (self->by_name, name, svc);
+    }
+    return svc;
+}
+
+void
+rb_services__join (rb_services_t *self, const char *name, uint32_t worker)
+{
+    rb_service_t *svc = s_require (self, name);
+    if (svc->n_workers == svc->cap_workers) {
+        svc->cap_workers = svc->cap_workers ? svc->cap_workers * 2 : 4;
+        svc->workers = (uint32_t *) realloc (
+            svc->workers, svc->cap_workers * sizeof (uint32_t));
+        assert (svc->workers);
+    }
+    svc->workers[svc->n_workers++] = worker;
+}
+
+void
+rb_services__leave (rb_services_t *self, const char *name, uint32_t worker)
+{
+    rb_service_t *svc = rb_services__find (self, name);
+    for (uint32_t j = 0; svc && j < svc->n_workers; j++)
+        if (svc->workers[j] == worker)
+            svc->workers[j--] = svc->workers[--svc->n_workers];
+}
+
+rb_queued_t *
+rb_services__push (rb_service_t *svc, int64_t deadline)
+{
+    rb_queued_t *e = rb_queue_push (svc->queue);
+    if (e && deadline < svc->min_deadline)
+        svc->min_deadline = deadline;
+    return e;
+}
+
+void
+rb_services__expire (rb_services_t *self, int64_t now, rb_queue_expire_fn *fn,
+                     void *arg)
+{
+    rb_service_t *svc = (rb_service_t *) zhashx_first (self->by_name);
+    for (; svc; svc = (rb_service_t *) zhashx_next (self->by_name)) {
+        if (now < svc->min_deadline)
+            continue;
+        rb_queue_expire (svc->queue, now, fn, arg);
+        svc->min_deadline = rb_queue_min_deadline (svc->queue);
+    }
+}
+
+uint32_t
+rb_services__queued (rb_services_t *self)
+{
+    uint32_t queued = 0;
+    rb_service_t *svc = (rb_service_t *) zhashx_first (self->by_name);
+    for (; svc; svc = (rb_service_t *) zhashx_next (self->by_name))
+        queued += rb_queue_size (svc->queue);
+    return queued;
+}
