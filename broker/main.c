@@ -3,9 +3,30 @@
 #include <czmq.h>
 
 #include "rb_broker.h"
+#include "rb_curve.h"
 #include "rb_programs.h"
 
 static const rb_program_t *const s_program = &rb_program_broker;
+
+/*  CurveZMQ, or plain on host-local endpoints only (docs/security.md). */
+static int
+s_security (rb_config_t *cfg, const rb_broker_opts_t *o)
+{
+    const char *eps[] = {o->bind, o->tap};
+    char err[600];
+    if (rb_curve_startup (o->curve_cert, NULL, false, eps, 2,
+                          rb_config_bool (cfg, "insecure"), err, sizeof err)) {
+        rb_cli_error (s_program, "%s", err);
+        return EX_CONFIG;
+    }
+    if (o->curve_cert && *o->curve_cert &&
+        (!o->authorized_keys || !zsys_file_exists (o->authorized_keys))) {
+        rb_cli_error (s_program, "curve-cert needs authorized-keys: a "
+                                 "directory of the nodes' public certificates");
+        return EX_CONFIG;
+    }
+    return 0;
+}
 
 int
 main (int argc, char **argv)
@@ -18,6 +39,11 @@ main (int argc, char **argv)
     rb_broker_opts_t opts;
     rb_broker_opts_default (&opts);
     rb_bind_config (cfg, rb_broker_binds, &opts);
+    rc = s_security (cfg, &opts);
+    if (rc) {
+        rb_config_destroy (&cli.config);
+        return rc;
+    }
     zactor_t *broker = zactor_new (rb_broker_actor, &opts);
     zstr_send (broker, "ENDPOINTS");
     char *bus = NULL, *tap = NULL;

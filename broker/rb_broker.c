@@ -7,6 +7,7 @@
     correlation id, so a reply finds its requester in O(1) without any
     allocation per request.  */
 #include "rb_broker_int.h"
+#include "rb_curve.h"
 #include "rb_slots.h"
 
 #include <assert.h>
@@ -36,8 +37,12 @@ typedef struct {
     int64_t last_beat;            /* when heartbeats last went out */
     uint64_t routed[RB_T_COUNT_]; /* forwarded messages by body type */
     uint64_t expired, malformed, strays;
-    int64_t last_log;  /* rate limit for bad-input logs */
-    uint64_t unlogged; /* bad inputs not logged since */
+    int64_t last_log;     /* rate limit for bad-input logs */
+    uint64_t unlogged;    /* bad inputs not logged since */
+    zcert_t *cert;        /* CurveZMQ: ours; NULL in plain mode */
+    zactor_t *auth;       /* ZAP over the authorized keys */
+    uint64_t refused;     /* messages and HELLOs the table refused */
+    uint64_t tap_refused; /* tap subscriptions without a monitor key */
 } broker_t;
 
 /*  --- sending ---------------------------------------------------------- */
@@ -73,6 +78,28 @@ s_log_bad (broker_t *self, const char *what, const char *detail)
 /*  --- requests: workers, flights, queues -------------------------------- */
 
 /*  The live worker with the fewest requests in flight and credit left. */
+/*  A message its sender's role may not send: answered FORBIDDEN (a
+    request, so its sender does not wait), counted, logged at most once a
+    minute per peer; nothing else happens.  */
+static void
+s_refuse (broker_t *self, rb_peer_t *p, const rb_header_t *h, zmq_msg_t *body)
+{
+    self->refused++;
+    if (body)
+        zmq_msg_close (body);
+    int64_t now = zclock_mono ();
+    if (!p->last_refused_log || now - p->last_refused_log >= 60000) {
+        p->last_refused_log = now;
+        zsys_warning ("broker: refused %s %s from %s (role %s): not allowed "
+                      "for its role (logged once a minute)",
+                      rb_kind_name (h->kind), rb_type_name (h->type), p->name,
+                      rb_role_name (p->role));
+    }
+    if (h->kind == RB_K_REQUEST)
+        s_error (self, p, h->corr, RB_S_FORBIDDEN,
+                 "not allowed for this node's role");
+}
+
 static rb_peer_t *
 s_pick (broker_t *self, rb_service_t *svc)
 {
@@ -272,14 +299,38 @@ s_hello_body (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
     return -1;
 }
 
+/*  Whether a HELLO agrees with its key and the table; else an ERROR
+    forbidden to its sender and false.  */
+static bool
+s_hello_allowed (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
+                 const rb_authz_key_t *key, const rb_body_t *b)
+{
+    char why[300];
+    const char *refusal = NULL;
+    if (self->cert && (!key->role || !key->name))
+        refusal = "the key's authorized certificate has no role or name";
+    else
+        refusal = rb_authz__hello (key, b, why, sizeof why);
+    if (!refusal)
+        return true;
+    self->refused++;
+    zsys_warning ("broker: HELLO from %.*s refused: %s", (int) b->name.len,
+                  b->name.ptr, refusal);
+    rb_outbox__error (self->out, (const uint8_t *) zmq_msg_data (id),
+                      zmq_msg_size (id), h->corr, RB_S_FORBIDDEN, refusal);
+    return false;
+}
+
 static void
 s_on_hello (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
-            zmq_msg_t *body)
+            const rb_authz_key_t *key, zmq_msg_t *body)
 {
     const uint8_t *idb = (const uint8_t *) zmq_msg_data (id);
     size_t id_len = zmq_msg_size (id);
     rb_body_t b;
     if (s_hello_body (self, id, h, body, &b))
+        return;
+    if (!s_hello_allowed (self, id, h, key, &b))
         return;
     char name[RB_NAME_MAX + 1];
     snprintf (name, sizeof name, "%.*s", (int) b.name.len, b.name.ptr);
@@ -354,6 +405,8 @@ s_reply_info (broker_t *self, rb_body_t *b)
     s_item (b, "send_fails", out->send_fails);
     s_item (b, "tap_subscribers", (uint64_t) out->tap_subs);
     s_item (b, "tap_drops", out->tap_drops);
+    s_item (b, "refused", self->refused);
+    s_item (b, "tap_refused", self->tap_refused);
     s_counts (self, b, out);
 }
 
@@ -490,10 +543,11 @@ s_on_push (broker_t *self, rb_peer_t *from, const rb_header_t *h,
 
 /*  One decoded message from a known or unknown sender. */
 static void
-s_route (broker_t *self, zmq_msg_t *id, const rb_header_t *h, zmq_msg_t *body)
+s_route (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
+         const rb_authz_key_t *key, zmq_msg_t *body)
 {
     if (h->kind == RB_K_HELLO) {
-        s_on_hello (self, id, h, body);
+        s_on_hello (self, id, h, key, body);
         if (body)
             zmq_msg_close (body);
         return;
@@ -510,6 +564,12 @@ s_route (broker_t *self, zmq_msg_t *id, const rb_header_t *h, zmq_msg_t *body)
         return;
     }
     p->last_heard = zclock_mono ();
+    bool routed = h->kind == RB_K_REQUEST || h->kind == RB_K_REPLY ||
+                  h->kind == RB_K_ERROR || h->kind == RB_K_PUSH;
+    if (routed && !rb_authz__may_send (p->role, h->kind, h->type)) {
+        s_refuse (self, p, h, body);
+        return;
+    }
     switch (h->kind) {
         case RB_K_HEARTBEAT: break;
         case RB_K_BYE: s_peer_remove (self, p, "said BYE"); break;
@@ -580,7 +640,13 @@ s_on_router (zloop_t *loop, zsock_t *sock, void *arg)
             s_on_malformed (self, &frames[0], RB_E_FRAMES,
                             "body frame does not match the header's type");
         else {
-            s_route (self, &frames[0], &h, count == 3 ? &frames[2] : NULL);
+            rb_authz_key_t key = {NULL, NULL};
+            if (self->cert) { /* the peer's key, as ZAP vouched for it */
+                key.role = zmq_msg_gets (&frames[1], "role");
+                key.name = zmq_msg_gets (&frames[1], "name");
+            }
+            s_route (self, &frames[0], &h, &key,
+                     count == 3 ? &frames[2] : NULL);
             kept = 2; /* the body, if any, was consumed */
         }
         for (int i = 0; i < kept; i++)
@@ -589,16 +655,36 @@ s_on_router (zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
-/*  Subscriptions arriving on the XPUB tap: 1 + topic, or 0 + topic. */
+/*  Subscriptions arriving on the XPUB tap: 1 + topic, or 0 + topic.
+    With CurveZMQ the tap is manual: a subscription takes effect only when
+    its sender's key has role monitor.  */
 static int
 s_on_tap (zloop_t *loop, zsock_t *sock, void *arg)
 {
     broker_t *self = (broker_t *) arg;
-    zframe_t *frame = zframe_recv (sock);
-    if (frame && zframe_size (frame) > 0)
-        rb_outbox__subscribers (self->out,
-                                zframe_data (frame)[0] == 1 ? 1 : -1);
-    zframe_destroy (&frame);
+    zmq_msg_t m;
+    zmq_msg_init (&m);
+    if (zmq_msg_recv (&m, zsock_resolve (sock), ZMQ_DONTWAIT) == -1) {
+        zmq_msg_close (&m);
+        return 0;
+    }
+    const uint8_t *data = (const uint8_t *) zmq_msg_data (&m);
+    size_t size = zmq_msg_size (&m);
+    bool subscribe = size > 0 && data[0] == 1;
+    if (size > 0 && self->cert) {
+        const char *role = zmq_msg_gets (&m, "role");
+        if (!role || !streq (role, "monitor")) {
+            self->tap_refused++;
+            zmq_msg_close (&m);
+            return 0;
+        }
+        zmq_setsockopt (zsock_resolve (sock),
+                        subscribe ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, data + 1,
+                        size - 1);
+    }
+    if (size > 0)
+        rb_outbox__subscribers (self->out, subscribe ? 1 : -1);
+    zmq_msg_close (&m);
     return 0;
 }
 
@@ -633,6 +719,29 @@ s_bind (zsock_t *sock, const char *endpoint)
     return zsock_last_endpoint (sock);
 }
 
+/*  CurveZMQ for bus and tap: our certificate and ZAP over the authorized
+    keys. 0, or -1 logged (the broker then does not serve).  */
+static int
+s_curve_start (broker_t *self, const rb_broker_opts_t *opts)
+{
+    char err[400];
+    self->cert = rb_curve_load (opts->curve_cert, err, sizeof err);
+    if (self->cert && !streq (rb_curve_role (self->cert), "broker")) {
+        snprintf (err, sizeof err, "certificate %s: role %s, not broker",
+                  opts->curve_cert, rb_curve_role (self->cert));
+        zcert_destroy (&self->cert);
+    }
+    if (self->cert)
+        self->auth = rb_curve_auth_new (
+            opts->authorized_keys ? opts->authorized_keys : "", err,
+            sizeof err);
+    if (self->cert && self->auth)
+        return 0;
+    zsys_error ("broker: %s", err);
+    zcert_destroy (&self->cert);
+    return -1;
+}
+
 static broker_t *
 s_broker_new (zsock_t *pipe, const rb_broker_opts_t *opts)
 {
@@ -650,15 +759,26 @@ s_broker_new (zsock_t *pipe, const rb_broker_opts_t *opts)
     zsock_set_rcvhwm (self->router, 100000);
     zsock_set_linger (self->router, 0);
     self->router_h = zsock_resolve (self->router);
+    self->out = rb_outbox__new (self->router_h, NULL);
+    bool curve = opts->curve_cert && *opts->curve_cert;
+    if (curve && s_curve_start (self, opts))
+        return self; /* no endpoints: the actor reports the failure */
+    if (curve)
+        rb_curve_server (self->router_h, self->cert);
     self->bus_ep = s_bind (self->router, opts->bind);
     if (opts->tap && *opts->tap) {
         self->tap = zsock_new (ZMQ_XPUB);
+        if (curve) {
+            rb_curve_server (zsock_resolve (self->tap), self->cert);
+            zsock_set_xpub_manual (self->tap, 1);
+        }
         zsock_set_xpub_verboser (self->tap, 1);
         zsock_set_xpub_nodrop (self->tap, 1);
         zsock_set_sndhwm (self->tap, opts->tap_hwm);
         zsock_set_linger (self->tap, 0);
         self->tap_ep = s_bind (self->tap, opts->tap);
     }
+    rb_outbox__destroy (&self->out);
     self->out = rb_outbox__new (self->router_h,
                                 self->tap ? zsock_resolve (self->tap) : NULL);
     return self;
@@ -676,6 +796,8 @@ s_broker_destroy (broker_t **self_p)
     rb_slots_destroy (&self->flights);
     zsock_destroy (&self->router);
     zsock_destroy (&self->tap);
+    zactor_destroy (&self->auth);
+    zcert_destroy (&self->cert);
     zstr_free (&self->bus_ep);
     zstr_free (&self->tap_ep);
     free (self);

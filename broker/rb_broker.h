@@ -30,6 +30,10 @@ typedef struct {
     int tap_hwm;           /* messages buffered per tap subscriber */
     int64_t max_frame;     /* ZMQ_MAXMSGSIZE on the ROUTER */
     uint32_t max_inflight; /* requests in flight in all */
+    const char *curve_cert;      /* the broker's certificate (secret file):
+                                    CurveZMQ on bus and tap; NULL/"": plain */
+    const char *authorized_keys; /* directory of the public certificates
+                                    of every node allowed in */
 } rb_broker_opts_t;
 
 /*  Built-in defaults, from the option table (docs/operations.md lists

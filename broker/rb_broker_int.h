@@ -23,6 +23,25 @@
 #define RB_HDR_BUF 256 /* an encoded header always fits */
 #define RB_CODES   (RB_S_INTERNAL - RB_S_MALFORMED + 1)
 
+/*  --- rb_authz.c: who may say what --------------------------------------- */
+
+/*  What a peer's key says about it (ZAP metadata of its CurveZMQ
+    certificate); both NULL in plain mode.  */
+typedef struct {
+    const char *role;
+    const char *name;
+} rb_authz_key_t;
+
+/*  Whether a peer of role may send a message of kind (REQUEST, REPLY,
+    ERROR, PUSH) carrying a body of type.  */
+bool rb_authz__may_send (int role, int kind, int type);
+/*  Whether a peer of role may offer (be a worker of) service.  */
+bool rb_authz__may_offer (int role, const char *service);
+/*  NULL when a HELLO agrees with its key (role, name) and offers only
+    services its role may offer; else why not, written into why.  */
+const char *rb_authz__hello (const rb_authz_key_t *key, const rb_body_t *hello,
+                             char *why, size_t len);
+
 /*  --- rb_peers.c: the registered nodes --------------------------------- */
 
 /*  One node, registered or (not live) a slot waiting for reuse. The
@@ -39,6 +58,7 @@ typedef struct {
     size_t id_len;
     char id_key[2 * RB_ID_MAX + 1]; /* id in hex: the table's key */
     int64_t last_heard;             /* zclock_mono () of its last message */
+    int64_t last_refused_log;       /* when a refusal of it was last logged */
     uint32_t inflight;              /* requests sent to it, not answered */
 } rb_peer_t;
 

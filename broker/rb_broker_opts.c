@@ -3,6 +3,8 @@
 #include "rb_broker.h"
 #include "rb_programs.h"
 
+#include <string.h>
+
 #define F(field) offsetof (rb_broker_opts_t, field)
 
 const rb_bind_t rb_broker_binds[] = {
@@ -15,12 +17,15 @@ const rb_bind_t rb_broker_binds[] = {
     {"worker-credit", RB_FIELD_INT, F (worker_credit), 0},
     {"tap-hwm", RB_FIELD_INT, F (tap_hwm), 0},
     {"max-frame", RB_FIELD_I64, F (max_frame), 0},
+    {"curve-cert", RB_FIELD_STR, F (curve_cert), 0},
+    {"authorized-keys", RB_FIELD_STR, F (authorized_keys), 0},
     {NULL, 0, 0, 0},
 };
 
 void
 rb_broker_opts_default (rb_broker_opts_t *o)
 {
+    memset (o, 0, sizeof *o);
     o->max_inflight = 1 << 20; /* not an option (yet) */
     rb_bind_defaults (rb_program_broker.opts, rb_broker_binds, o);
 }

@@ -1,5 +1,6 @@
 /*  rb_bus: the node side of the broker protocol (see rb_bus.h). */
 #include "rb_bus.h"
+#include "rb_curve.h"
 #include "rb_slots.h"
 
 #include <assert.h>
@@ -24,12 +25,15 @@ struct rb_bus {
     char name[RB_NAME_MAX + 1];
     char services[RB_SERVICES_MAX][RB_NAME_MAX + 1];
     char *endpoint;
-    zsock_t *sock;   /* DEALER to the broker */
-    zloop_t *loop;   /* when attached */
-    int timer;       /* its tick timer id */
-    bool registered; /* WELCOME received since the last HELLO */
+    zcert_t *cert;       /* ours, or NULL: plain */
+    char broker_key[41]; /* the broker's public key (Z85) */
+    bool unusable;       /* a certificate could not be loaded */
+    zsock_t *sock;       /* DEALER to the broker */
+    zloop_t *loop;       /* when attached */
+    int timer;           /* its tick timer id */
+    bool registered;     /* WELCOME received since the last HELLO */
     uint32_t registrations;
-    char problem[128]; /* why the last HELLO failed */
+    char problem[400]; /* why the last HELLO failed */
     int heartbeat_ms;  /* from WELCOME */
     int liveness;
     int64_t last_heard;  /* from the broker */
@@ -57,7 +61,11 @@ s_open_socket (rb_bus_t *self)
     zsock_set_linger (self->sock, 0);
     zsock_set_sndhwm (self->sock, 100000);
     zsock_set_rcvhwm (self->sock, 100000);
-    zsock_connect (self->sock, "%s", self->endpoint);
+    if (self->cert)
+        rb_curve_client (zsock_resolve (self->sock), self->cert,
+                         self->broker_key);
+    if (!self->unusable)
+        zsock_connect (self->sock, "%s", self->endpoint);
     if (self->loop)
         zloop_reader (self->loop, self->sock, s_on_readable, self);
 }
@@ -65,6 +73,8 @@ s_open_socket (rb_bus_t *self)
 static int
 s_send (rb_bus_t *self, rb_header_t *h, const rb_body_t *b)
 {
+    if (self->unusable)
+        return -1; /* unconnected: a send would block */
     zmsg_t *msg = rb_msg_new (h, b);
     return zmsg_send (&msg, self->sock);
 }
@@ -132,6 +142,13 @@ rb_bus_new (const rb_bus_opts_t *opts)
     self->liveness = 3;
     self->backoff = RB_BACKOFF_MIN;
     rb_body_init (&self->body, RB_T_NONE);
+    if (opts->curve_cert && *opts->curve_cert &&
+        rb_curve_client_load (opts->curve_cert, opts->broker_cert, &self->cert,
+                              self->broker_key, self->problem,
+                              sizeof self->problem)) {
+        self->unusable = true; /* never connects, never registers */
+        zsys_error ("bus: %s", self->problem);
+    }
     s_open_socket (self);
     self->last_heard = zclock_mono ();
     self->last_run = self->last_heard;
@@ -154,6 +171,7 @@ rb_bus_destroy (rb_bus_t **self_p)
         zloop_timer_end (self->loop, self->timer);
     }
     zsock_destroy (&self->sock);
+    zcert_destroy (&self->cert);
     rb_slots_destroy (&self->pending);
     rb_body_release (&self->body);
     free (self->endpoint);
@@ -291,7 +309,8 @@ s_on_error (rb_bus_t *self, const rb_header_t *h, zmsg_t **msg_p)
 {
     if (h->status == RB_S_UNKNOWN_NODE)
         s_reregister (self, false);
-    if (h->status == RB_S_NAME_TAKEN || h->status == RB_S_BAD_ROLE) {
+    if (h->status == RB_S_NAME_TAKEN || h->status == RB_S_BAD_ROLE ||
+        (h->status == RB_S_FORBIDDEN && h->corr == 0)) { /* HELLO refused */
         snprintf (self->problem, sizeof self->problem, "%s: %.*s",
                   rb_code_name (h->status), (int) self->body.text.len,
                   self->body.text.ptr);

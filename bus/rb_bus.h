@@ -27,6 +27,10 @@ typedef struct {
        SIGSTOP, swapping): pushes to it may have been dropped meanwhile,
        and rb_bus_registrations tells whoever relies on them (a cache) */
     bool rehello_after_stall;
+    /* CurveZMQ (docs/security.md): this node's certificate (its secret
+       file) and the broker's public one; both NULL or "": plain */
+    const char *curve_cert;
+    const char *broker_cert;
 } rb_bus_opts_t;
 
 /*  Called for a request to serve or a push. b points into the message:
@@ -44,6 +48,8 @@ typedef void (rb_bus_answer_fn) (rb_bus_t *bus, const rb_header_t *h,
                                  const rb_body_t *b, zmsg_t **msg_p, void *arg,
                                  uint64_t cookie);
 
+/*  A bus that connects and registers at once. With a certificate that
+    cannot be loaded it never connects: rb_bus_problem says why.  */
 rb_bus_t *rb_bus_new (const rb_bus_opts_t *opts);
 /*  Says BYE to the broker and closes. Pending requests get no callback. */
 void rb_bus_destroy (rb_bus_t **self_p);

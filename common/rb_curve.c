@@ -91,6 +91,73 @@ rb_curve_public (const char *path, char *key, char *err, size_t errlen)
     return 0;
 }
 
+int
+rb_curve_client_load (const char *cert_path, const char *broker_path,
+                      zcert_t **cert, char *broker_key, char *err,
+                      size_t errlen)
+{
+    if (!broker_path || !*broker_path) {
+        snprintf (err, errlen,
+                  "a certificate needs broker-cert too (the "
+                  "broker's public certificate)");
+        return -1;
+    }
+    *cert = rb_curve_load (cert_path, err, errlen);
+    if (!*cert)
+        return -1;
+    if (rb_curve_public (broker_path, broker_key, err, errlen) == 0)
+        return 0;
+    zcert_destroy (cert);
+    return -1;
+}
+
+int
+rb_curve_plain_check (const char *const *endpoints, int n, bool insecure,
+                      const char **warning, char *err, size_t errlen)
+{
+    for (int i = 0; i < n; i++) {
+        const char *ep = endpoints[i];
+        if (!ep || !strstr (ep, "://") || rb_endpoint_local (ep))
+            continue; /* none, not an endpoint (the socket says so), local */
+        if (insecure) {
+            *warning = "INSECURE: plain traffic beyond this host "
+                       "(--insecure): anyone on the network can read and "
+                       "send bus messages";
+            return 0;
+        }
+        snprintf (err, errlen,
+                  "%s is not a loopback, ipc or inproc endpoint: give a "
+                  "certificate (CurveZMQ, docs/security.md) or --insecure",
+                  ep);
+        return -1;
+    }
+    *warning = "plain mode (no certificate): loopback, ipc and inproc only";
+    return 0;
+}
+
+int
+rb_curve_startup (const char *cert, const char *peer_cert, bool client,
+                  const char *const *endpoints, int n, bool insecure, char *err,
+                  size_t errlen)
+{
+    const char *note = NULL;
+    if (!cert || !*cert) {
+        if (rb_curve_plain_check (endpoints, n, insecure, &note, err, errlen))
+            return -1;
+        zsys_warning ("%s", note);
+        return 0;
+    }
+    zcert_t *mine = NULL;
+    char key[41];
+    if (client) {
+        if (rb_curve_client_load (cert, peer_cert, &mine, key, err, errlen))
+            return -1;
+    } else if (!(mine = rb_curve_load (cert, err, errlen)))
+        return -1;
+    zcert_destroy (&mine);
+    return 0;
+}
+
 const char *
 rb_curve_role (zcert_t *cert)
 {

@@ -30,6 +30,30 @@ zcert_t *rb_curve_load (const char *path, char *err, size_t errlen);
     text in key (41 bytes). 0, or -1 + err.  */
 int rb_curve_public (const char *path, char *key, char *err, size_t errlen);
 
+/*  A client's two files at once: its own certificate (cert_path, the
+    secret file) and the broker's public one (broker_path), whose key goes
+    into broker_key (41 bytes). 0, or -1 + err naming the file.  */
+int rb_curve_client_load (const char *cert_path, const char *broker_path,
+                          zcert_t **cert, char *broker_key, char *err,
+                          size_t errlen);
+
+/*  Whether a program may run in plain mode (no certificate): only when
+    every endpoint is host-local (rb_endpoint_local), or when insecure is
+    set (then the warning says so). NULL endpoints are skipped. Returns
+    0 with *warning set to the one line to log, or -1 with err naming the
+    first endpoint that is not local.  */
+int rb_curve_plain_check (const char *const *endpoints, int n, bool insecure,
+                          const char **warning, char *err, size_t errlen);
+
+/*  The check every program makes before it starts. With a certificate
+    (cert set): that it loads, and for a client (peer_cert set: the
+    broker's public certificate) that the broker's does too. Without one:
+    rb_curve_plain_check over the endpoints, and its warning logged (one
+    line). 0, or -1 + err.  */
+int rb_curve_startup (const char *cert, const char *peer_cert, bool client,
+                      const char *const *endpoints, int n, bool insecure,
+                      char *err, size_t errlen);
+
 /*  The role and name in a certificate's metadata (or NULL). */
 const char *rb_curve_role (zcert_t *cert);
 const char *rb_curve_name (zcert_t *cert);

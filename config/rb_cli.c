@@ -321,6 +321,8 @@ s_help_left (char *buffer, size_t size, const rb_opt_t *opt)
                   metavar ? " " : "", metavar ? metavar : "");
 }
 
+#define RB_CLI_NBSP '\x1f' /* a space the help never breaks a line at */
+
 /*  The right column: help and "(one of ...; range ...; default: ...)".  */
 static char *
 s_help_right (const rb_opt_t *opt)
@@ -333,9 +335,10 @@ s_help_right (const rb_opt_t *opt)
     if (opt->type == RB_OPT_INT && used < sizeof (extra))
         used += snprintf (extra + used, sizeof (extra) - used,
                           "; range %lld..%lld", opt->min, opt->max);
-    if (opt->defval && opt->type != RB_OPT_FLAG && used < sizeof (extra))
-        snprintf (extra + used, sizeof (extra) - used, "; default: %s",
-                  opt->defval);
+    if (opt->defval && *opt->defval && opt->type != RB_OPT_FLAG &&
+        used < sizeof (extra)) /* NBSP: "default: X" is never split */
+        snprintf (extra + used, sizeof (extra) - used, "; default:%c%s",
+                  RB_CLI_NBSP, opt->defval);
     const char *help = opt->help ? opt->help : "";
     char *text =
         extra[0] ? zsys_sprintf ("%s (%s)", help, extra + 2) : strdup (help);
@@ -362,7 +365,8 @@ s_help_line (int width, const char *left, const char *right)
             putchar (' ');
             used++;
         }
-        printf ("%.*s", word, right);
+        for (int i = 0; i < word; i++)
+            putchar (right[i] == RB_CLI_NBSP ? ' ' : right[i]);
         used += word;
         right += word + strspn (right + word, " ");
     }

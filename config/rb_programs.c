@@ -28,6 +28,12 @@ static const rb_opt_t s_broker[] = {
      "tap messages buffered per subscriber before dropping"},
     {"max-frame", "max-frame", 0, RB_OPT_INT, "16777216", 1024, 1073741824,
      NULL, "BYTES", "largest frame accepted from a node"},
+    {"curve-cert", "curve-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
+     "the broker's certificate (broker.cert_secret): CurveZMQ on bus and tap"},
+    {"authorized-keys", "authorized-keys", 0, RB_OPT_STR, NULL, 0, 4096, NULL,
+     "DIR", "public certificates of the nodes allowed in (with curve-cert)"},
+    {"insecure", "insecure", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
+     "allow plain traffic on endpoints beyond this host"},
     END,
 };
 
@@ -68,6 +74,12 @@ static const rb_opt_t s_db[] = {
      "fetchers remembered per key, at most"},
     {"backup-every", NULL, 0, RB_OPT_INT, "0", 0, 31536000, NULL, NULL,
      "seconds between scheduled backups (0: none)"},
+    {"curve-cert", "curve-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
+     "this node's certificate (NAME.cert_secret): CurveZMQ on the bus"},
+    {"broker-cert", "broker-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
+     "the broker's public certificate (with curve-cert)"},
+    {"insecure", "insecure", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
+     "allow plain traffic to a broker beyond this host"},
     END,
 };
 
@@ -105,6 +117,12 @@ static const rb_opt_t s_service[] = {
      "deadline of one request to the db service, ms"},
     {"stats-every", NULL, 0, RB_OPT_INT, "10", 0, 86400, NULL, NULL,
      "seconds between counter lines in the log with -v (0: never)"},
+    {"curve-cert", "curve-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
+     "this node's certificate (NAME.cert_secret): CurveZMQ on the bus"},
+    {"broker-cert", "broker-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
+     "the broker's public certificate (with curve-cert)"},
+    {"insecure", "insecure", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
+     "allow plain traffic to a broker beyond this host"},
     END,
 };
 
@@ -157,6 +175,12 @@ static const rb_opt_t s_ops[] = {
      "deadline of a backup or restore, ms"},
     {"name", NULL, 0, RB_OPT_STR, "", 0, 64, NULL, NULL,
      "node name on the bus (default: ops-PID)"},
+    {"curve-cert", "curve-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
+     "this node's certificate (NAME.cert_secret): CurveZMQ on the bus"},
+    {"broker-cert", "broker-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
+     "the broker's public certificate (with curve-cert)"},
+    {"insecure", "insecure", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
+     "allow plain traffic to a broker beyond this host"},
     END,
 };
 
@@ -195,6 +219,12 @@ static const rb_opt_t s_monitor[] = {
      "show only messages of this body type (GET, DATA, ACK, ...)"},
     {"stats", "stats", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
      "a table of counters every second instead of the messages"},
+    {"curve-cert", "curve-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
+     "this monitor's certificate (NAME.cert_secret): CurveZMQ on the tap"},
+    {"broker-cert", "broker-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
+     "the broker's public certificate (with curve-cert)"},
+    {"insecure", "insecure", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
+     "allow a plain tap beyond this host"},
     END,
 };
 

@@ -24,10 +24,10 @@ typedef struct {
 } bound_t;
 
 static const bound_t s_bound[] = {
-    {&rb_program_broker, rb_broker_binds, " "},
-    {&rb_program_db, rb_db_binds, " init "},
-    {&rb_program_service, rb_service_binds, " "},
-    {&rb_program_ops, rb_ops_binds, " "},
+    {&rb_program_broker, rb_broker_binds, " insecure "},
+    {&rb_program_db, rb_db_binds, " init insecure "},
+    {&rb_program_service, rb_service_binds, " insecure "},
+    {&rb_program_ops, rb_ops_binds, " insecure "},
 };
 
 static const rb_bind_t *

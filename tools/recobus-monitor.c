@@ -10,6 +10,7 @@
 #include <czmq.h>
 #include <unistd.h>
 
+#include "rb_curve.h"
 #include "rb_monitor.h"
 #include "rb_out.h"
 #include "rb_programs.h"
@@ -25,12 +26,39 @@ typedef struct {
     bool json, stats, tty;
 } monitor_t;
 
+/*  CurveZMQ with our certificate, or plain to a host-local tap only. */
+static int
+s_secure (rb_config_t *cfg, zsock_t *sub)
+{
+    const char *tap = rb_config_str (cfg, "tap");
+    const char *cert = rb_config_str (cfg, "curve-cert");
+    char err[600], key[41];
+    if (rb_curve_startup (cert, rb_config_str (cfg, "broker-cert"), true, &tap,
+                          1, rb_config_bool (cfg, "insecure"), err,
+                          sizeof err)) {
+        rb_cli_error (s_program, "%s", err);
+        return -1;
+    }
+    zcert_t *mine = NULL;
+    if (cert && *cert) {
+        rb_curve_client_load (cert, rb_config_str (cfg, "broker-cert"), &mine,
+                              key, err, sizeof err);
+        rb_curve_client (zsock_resolve (sub), mine, key);
+        zcert_destroy (&mine);
+    }
+    return 0;
+}
+
 static zsock_t *
 s_subscribe (rb_config_t *cfg, rb_monitor_t *mon)
 {
     const char *tap = rb_config_str (cfg, "tap");
     zsock_t *sub = zsock_new (ZMQ_SUB);
     assert (sub);
+    if (s_secure (cfg, sub)) {
+        zsock_destroy (&sub);
+        return NULL;
+    }
     zsock_set_rcvhwm (sub, RCVHWM);
     zsock_set_maxmsgsize (sub, MAX_FRAME);
     zsock_set_linger (sub, 0);

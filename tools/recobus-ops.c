@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "rb_cli.h"
+#include "rb_curve.h"
 #include "rb_ops.h"
 #include "rb_programs.h"
 
@@ -23,7 +24,13 @@ main (int argc, char **argv)
     rb_ops_opts_default (&opts);
     rb_bind_config (cfg, rb_ops_binds, &opts);
     opts.progress = isatty (STDERR_FILENO) != 0;
-    if (cli.argi >= argc) {
+    char err[600];
+    if (rb_curve_startup (opts.curve_cert, opts.broker_cert, true, &opts.broker,
+                          1, rb_config_bool (cfg, "insecure"), err,
+                          sizeof err)) {
+        rb_cli_error (&rb_program_ops, "%s", err);
+        rc = EX_CONFIG;
+    } else if (cli.argi >= argc) {
         rb_cli_error (&rb_program_ops, "a COMMAND is needed");
         fprintf (stderr, "Try 'recobus-ops --help'.\n");
         rc = EX_USAGE;

@@ -2,6 +2,7 @@
     (--init), then runs the DB node actor until SIGINT or SIGTERM.  */
 #include <czmq.h>
 
+#include "rb_curve.h"
 #include "rb_db.h"
 #include "rb_programs.h"
 
@@ -57,11 +58,18 @@ main (int argc, char **argv)
         return rc == -1 ? 0 : rc;
     rb_db_opts_t opts;
     s_opts_from (cli.config, &opts);
-    rc = s_check_redis (&opts);
+    char err[600];
+    if (rb_curve_startup (opts.curve_cert, opts.broker_cert, true, &opts.broker,
+                          1, rb_config_bool (cli.config, "insecure"), err,
+                          sizeof err)) {
+        rb_cli_error (s_program, "%s", err);
+        rc = EX_CONFIG;
+    }
+    if (rc == 0)
+        rc = s_check_redis (&opts);
     if (rc == 0)
         rc = s_check_backup_dir (opts.backup_dir);
     if (rc == 0 && rb_config_bool (cli.config, "init")) {
-        char err[300];
         rc = rb_db_init_dataset (&opts, err, sizeof err);
         if (rc)
             rb_cli_error (s_program, "--init: %s", err);

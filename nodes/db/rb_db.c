@@ -140,7 +140,9 @@ s_db_new (zsock_t *pipe, const rb_db_opts_t *opts, char *err, size_t errlen)
                         .name = o->name,
                         .services = {"db"},
                         .n_services = 1,
-                        .limits = {o->max_value, o->max_batch}};
+                        .limits = {o->max_value, o->max_batch},
+                        .curve_cert = o->curve_cert,
+                        .broker_cert = o->broker_cert};
     self->bus = rb_bus_new (&bo);
     self->loop = zloop_new ();
     self->view = rb_db__view_new (o, self->bus, self->store);

@@ -32,6 +32,8 @@ typedef struct {
     int fetch_ttl_s;            /* how long "who fetched KEY" is kept */
     int fetch_cap;              /* nodes remembered per key */
     int backup_every_s;         /* scheduled backups; 0 = none */
+    const char *curve_cert;     /* CurveZMQ: ours (secret file), or "" */
+    const char *broker_cert;    /* and the broker's public certificate */
 } rb_db_opts_t;
 
 /*  Built-in defaults, from the option table. */

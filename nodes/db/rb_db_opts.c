@@ -3,6 +3,8 @@
 #include "rb_db.h"
 #include "rb_programs.h"
 
+#include <string.h>
+
 #define F(field) offsetof (rb_db_opts_t, field)
 
 const rb_bind_t rb_db_binds[] = {
@@ -18,11 +20,14 @@ const rb_bind_t rb_db_binds[] = {
     {"fetch-ttl", RB_FIELD_INT, F (fetch_ttl_s), 0},
     {"fetch-cap", RB_FIELD_INT, F (fetch_cap), 0},
     {"backup-every", RB_FIELD_INT, F (backup_every_s), 0},
+    {"curve-cert", RB_FIELD_STR, F (curve_cert), 0},
+    {"broker-cert", RB_FIELD_STR, F (broker_cert), 0},
     {NULL, 0, 0, 0},
 };
 
 void
 rb_db_opts_default (rb_db_opts_t *o)
 {
+    memset (o, 0, sizeof *o);
     rb_bind_defaults (rb_program_db.opts, rb_db_binds, o);
 }

@@ -222,6 +222,24 @@ s_open_journal (ops_t *self)
     return 0;
 }
 
+/*  Our name on the bus: the one given, else NAME-PID where NAME is the
+    one our certificate carries (the broker accepts that for an ops key),
+    else ops-PID.  */
+static void
+s_default_name (ops_t *self, const rb_ops_opts_t *opts)
+{
+    zcert_t *cert = opts->curve_cert && *opts->curve_cert
+                        ? zcert_load (opts->curve_cert)
+                        : NULL;
+    const char *base = cert ? zcert_meta (cert, "name") : NULL;
+    if (opts->name && *opts->name)
+        snprintf (self->name, sizeof self->name, "%s", opts->name);
+    else
+        snprintf (self->name, sizeof self->name, "%.50s-%d",
+                  base ? base : "ops", (int) getpid ());
+    zcert_destroy (&cert);
+}
+
 int
 rb_ops_run (const rb_ops_opts_t *opts, int argc, char **argv)
 {
@@ -239,10 +257,7 @@ rb_ops_run (const rb_ops_opts_t *opts, int argc, char **argv)
     if (argc - 1 < c->min_args || argc - 1 > c->max_args)
         return ops_fail (&self, EX_USAGE, "usage: recobus-ops [options] %s",
                          c->usage);
-    if (opts->name && *opts->name)
-        snprintf (self.name, sizeof self.name, "%s", opts->name);
-    else
-        snprintf (self.name, sizeof self.name, "ops-%d", (int) getpid ());
+    s_default_name (&self, opts);
     /* journal check and repair open the file their own way */
     int rc = streq (c->name, "journal") ? 0 : s_open_journal (&self);
     if (rc == 0)

@@ -33,6 +33,8 @@ typedef struct {
     int timeout_ms;      /* deadline of one request (and of connecting) */
     int job_timeout_ms;  /* deadline of a backup or restore */
     bool progress;       /* draw progress bars on stderr */
+    const char *curve_cert;  /* CurveZMQ: ours (secret file), or "" */
+    const char *broker_cert; /* and the broker's public certificate */
 } rb_ops_opts_t;
 
 /*  Built-in defaults, from the option table. */

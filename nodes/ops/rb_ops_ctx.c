@@ -12,8 +12,11 @@ ops_connect (ops_t *self)
 {
     if (self->bus || self->bus_code)
         return self->bus_code;
-    rb_bus_opts_t o = {
-        .endpoint = self->opts.broker, .role = RB_ROLE_OPS, .name = self->name};
+    rb_bus_opts_t o = {.endpoint = self->opts.broker,
+                       .role = RB_ROLE_OPS,
+                       .name = self->name,
+                       .curve_cert = self->opts.curve_cert,
+                       .broker_cert = self->opts.broker_cert};
     self->bus = rb_bus_new (&o);
     if (rb_bus_wait_ready (self->bus, self->opts.timeout_ms) == 0)
         return 0;

@@ -15,6 +15,8 @@ const rb_bind_t rb_ops_binds[] = {
     {"batch", RB_FIELD_INT, F (batch), 0},
     {"timeout", RB_FIELD_INT, F (timeout_ms), 0},
     {"job-timeout", RB_FIELD_INT, F (job_timeout_ms), 0},
+    {"curve-cert", RB_FIELD_STR, F (curve_cert), 0},
+    {"broker-cert", RB_FIELD_STR, F (broker_cert), 0},
     {NULL, 0, 0, 0},
 };
 

@@ -2,6 +2,7 @@
     until SIGINT or SIGTERM.  */
 #include <czmq.h>
 
+#include "rb_curve.h"
 #include "rb_programs.h"
 #include "rb_service.h"
 
@@ -25,6 +26,17 @@ main (int argc, char **argv)
         return EX_USAGE;
     }
     opts.verbose = cli.verbose > 0;
+    char err[600];
+    if (rb_curve_startup (opts.curve_cert, opts.broker_cert, true, &opts.broker,
+                          1, rb_config_bool (cfg, "insecure"), err,
+                          sizeof err)) {
+        rb_cli_error (s_program, "%s", err);
+        rc = EX_CONFIG;
+    }
+    if (rc) {
+        rb_config_destroy (&cli.config);
+        return rc;
+    }
     zactor_t *svc = zactor_new (rb_service_actor, &opts);
     zstr_send (svc, "ENDPOINT");
     char *endpoint = zstr_recv (svc);

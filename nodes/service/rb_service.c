@@ -335,7 +335,9 @@ s_svc_new (zsock_t *pipe, const rb_service_opts_t *opts)
     rb_bus_opts_t bo = {.endpoint = opts->broker,
                         .role = RB_ROLE_SERVICE,
                         .name = opts->name,
-                        .rehello_after_stall = true};
+                        .rehello_after_stall = true,
+                        .curve_cert = opts->curve_cert,
+                        .broker_cert = opts->broker_cert};
     self->bus = rb_bus_new (&bo);
     rb_waits_opts_t wo = {opts->policy, opts->max_wait_ms, opts->poll_min_ms,
                           opts->poll_max_ms, opts->db_timeout_ms};

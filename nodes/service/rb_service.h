@@ -36,6 +36,8 @@ typedef struct {
     int db_timeout_ms; /* deadline of one request to "db" */
     int stats_every_s; /* counter line in the log; 0 = never */
     bool verbose;      /* log the counter lines */
+    const char *curve_cert;  /* CurveZMQ: ours (secret file), or "" */
+    const char *broker_cert; /* and the broker's public certificate */
 } rb_service_opts_t;
 
 /*  Built-in defaults, from the option table. */
