@@ -4,6 +4,7 @@
     when the seed pauses or kills it), the load; pausing and resuming
     them, and stopping everything at the end or when a seed fails.  */
 #include "e2e_world.h"
+#include "rb_fixture.h"
 
 #include <check.h>
 #include <inttypes.h>
@@ -340,7 +341,7 @@ e2e_world_start (e2e_world_t *w, uint64_t seed)
     ck_assert_ptr_nonnull (w->dir);
     snprintf (w->journal, sizeof w->journal, "%s/ops.journal", w->dir);
     s_write_config (w);
-    w->c = rb_cluster_new_bare ();
+    w->c = rb_fixture_cluster (&(rb_cluster_opts_t){.no_broker = true});
     e2e_broker_start (w, true);
     for (int i = 0; i < w->plan.n_db; i++)
         e2e_db_start (w, i, i == 0);

@@ -6,7 +6,7 @@
 #include <czmq.h>
 #include <sysexits.h>
 
-#include "rb_cluster.h"
+#include "rb_fixture.h"
 #include "rb_proc.h"
 #include "rb_testing.h"
 
@@ -15,7 +15,7 @@ static rb_cluster_t *s_c;
 static void
 s_setup (void)
 {
-    s_c = rb_cluster_new ();
+    s_c = rb_fixture_cluster (NULL);
 }
 
 static void
@@ -60,7 +60,7 @@ END_TEST
 
 START_TEST (db_serves_orders_and_gets_in_normal)
 {
-    rb_cluster_init (s_c);
+    ck_assert_int_eq (rb_cluster_init (s_c), 0);
     zactor_t *db = rb_cluster_db (s_c, "db-1");
     rb_tnode_t ops, svc;
     rb_tnode_start (&ops, s_c, RB_ROLE_OPS, "ops-1");
@@ -87,7 +87,7 @@ END_TEST
 
 START_TEST (db_orders_are_idempotent_and_tombstones_stop_old_puts)
 {
-    rb_cluster_init (s_c);
+    ck_assert_int_eq (rb_cluster_init (s_c), 0);
     zactor_t *db = rb_cluster_db (s_c, "db-1");
     rb_tnode_t ops;
     rb_tnode_start (&ops, s_c, RB_ROLE_OPS, "ops-1");
@@ -123,7 +123,7 @@ END_TEST
 
 START_TEST (db_refuses_ops_requests_from_other_roles)
 {
-    rb_cluster_init (s_c);
+    ck_assert_int_eq (rb_cluster_init (s_c), 0);
     zactor_t *db = rb_cluster_db (s_c, "db-1");
     rb_tnode_t svc;
     rb_tnode_start (&svc, s_c, RB_ROLE_SERVICE, "svc-1");
@@ -147,7 +147,7 @@ END_TEST
 
 START_TEST (db_flushall_while_running_means_needs_restore)
 {
-    rb_cluster_init (s_c);
+    ck_assert_int_eq (rb_cluster_init (s_c), 0);
     zactor_t *db = rb_cluster_db (s_c, "db-1");
     rb_tnode_t ops;
     rb_tnode_start (&ops, s_c, RB_ROLE_OPS, "ops-1");
@@ -167,7 +167,7 @@ END_TEST
 
 START_TEST (db_runs_the_whole_recovery_s1_to_s11)
 {
-    rb_cluster_init (s_c);
+    ck_assert_int_eq (rb_cluster_init (s_c), 0);
     zactor_t *db = rb_cluster_db (s_c, "db-1");
     rb_tnode_t ops, svc;
     rb_tnode_start (&ops, s_c, RB_ROLE_OPS, "ops-1");
@@ -309,7 +309,7 @@ s_damaged_copy (const char *path, long offset, bool truncate)
 
 START_TEST (db_refuses_a_damaged_backup_and_leaves_redis_as_it_was)
 {
-    rb_cluster_init (s_c);
+    ck_assert_int_eq (rb_cluster_init (s_c), 0);
     zactor_t *db = rb_cluster_db (s_c, "db-1");
     rb_tnode_t ops;
     rb_tnode_start (&ops, s_c, RB_ROLE_OPS, "ops-1");
@@ -353,7 +353,7 @@ END_TEST
 
 START_TEST (db_two_nodes_on_one_redis_give_the_same_answers)
 {
-    rb_cluster_init (s_c);
+    ck_assert_int_eq (rb_cluster_init (s_c), 0);
     zactor_t *db1 = rb_cluster_db (s_c, "db-1");
     zactor_t *db2 = rb_cluster_db (s_c, "db-2");
     rb_tnode_t ops;
@@ -446,7 +446,7 @@ s_race_acked (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
 
 START_TEST (db_reads_flag_and_data_together_while_a_diff_lands)
 {
-    rb_cluster_init (s_c);
+    ck_assert_int_eq (rb_cluster_init (s_c), 0);
     zactor_t *db = rb_cluster_db (s_c, "db-1");
     rb_tnode_t ops, svc;
     rb_tnode_start (&ops, s_c, RB_ROLE_OPS, "ops-1");
@@ -502,7 +502,7 @@ END_TEST
 
 START_TEST (db_killed_while_recovering_comes_back_recovering)
 {
-    rb_cluster_init (s_c);
+    ck_assert_int_eq (rb_cluster_init (s_c), 0);
     char *argv[] = {RECOBUS_BINARY_DIR "/recobus-db",
                     "--broker",
                     s_c->bus,

@@ -10,7 +10,7 @@
 #include <czmq.h>
 #include <signal.h>
 
-#include "rb_cluster.h"
+#include "rb_fixture.h"
 #include "rb_proc.h"
 #include "rb_testing.h"
 
@@ -22,8 +22,8 @@ static rb_cluster_t *s_c;
 static void
 s_setup (void)
 {
-    s_c = rb_cluster_new ();
-    rb_cluster_init (s_c);
+    s_c = rb_fixture_cluster (NULL);
+    ck_assert_int_eq (rb_cluster_init (s_c), 0);
 }
 
 static void

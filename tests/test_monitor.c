@@ -7,7 +7,7 @@
 #include <czmq.h>
 #include <signal.h>
 
-#include "rb_cluster.h"
+#include "rb_fixture.h"
 #include "rb_monitor.h"
 #include "rb_proc.h"
 #include "rb_testing.h"
@@ -774,8 +774,9 @@ s_story (rb_tnode_t *ops, rb_tnode_t *svc)
 
 START_TEST (monitor_shows_a_recovery_step_by_step)
 {
-    rb_cluster_t *c = rb_cluster_new_tap ();
-    rb_cluster_init (c);
+    rb_cluster_t *c =
+        rb_fixture_cluster (&(rb_cluster_opts_t){.tap = true, .liveness = 25});
+    ck_assert_int_eq (rb_cluster_init (c), 0);
     zactor_t *db = rb_cluster_db (c, "db-1");
     rb_tnode_t ops, svc;
     rb_tnode_start (&ops, c, RB_ROLE_OPS, "ops-1");

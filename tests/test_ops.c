@@ -11,7 +11,7 @@
 #include <signal.h>
 #include <sysexits.h>
 
-#include "rb_cluster.h"
+#include "rb_fixture.h"
 #include "rb_journal.h"
 #include "rb_proc.h"
 #include "rb_testing.h"
@@ -28,7 +28,7 @@ static rb_proc_t *s_db; /* the recobus-db program */
 static void
 s_setup (void)
 {
-    s_c = rb_cluster_new ();
+    s_c = rb_fixture_cluster (NULL);
     rb_tnode_start (&s_probe, s_c, RB_ROLE_OPS, "probe");
     s_dir = rb_temp_dir ("rb-ops-test");
     ck_assert_ptr_nonnull (s_dir);
@@ -590,7 +590,8 @@ END_TEST
 
 START_TEST (ops_put_with_the_db_down_is_pending_then_sync_applies_it_once)
 {
-    rb_cluster_init (s_c); /* a dataset, but no DB node yet */
+    ck_assert_int_eq (rb_cluster_init (s_c),
+                      0); /* a dataset, but no DB node yet */
     run_t r = OPS ("put", "k", "v1");
     ck_assert_int_eq (r.rc, EX_UNAVAILABLE);
     ck_assert_msg (strstr (r.err, "journaled as seq 1, pending"), "%s", r.err);

@@ -6,7 +6,7 @@
 #include <check.h>
 #include <czmq.h>
 
-#include "rb_cluster.h"
+#include "rb_fixture.h"
 #include "rb_proc.h"
 #include "rb_service.h"
 #include "rb_testing.h"
@@ -41,8 +41,8 @@ s_service (const char *name, int policy, char *endpoint)
 static void
 s_setup (void)
 {
-    s_c = rb_cluster_new ();
-    rb_cluster_init (s_c);
+    s_c = rb_fixture_cluster (NULL);
+    ck_assert_int_eq (rb_cluster_init (s_c), 0);
     s_db = rb_cluster_db (s_c, "db-1");
     s_latest = s_service ("svc-latest", RB_POLICY_LATEST_ONLY, s_latest_ep);
     s_stale = s_service ("svc-stale", RB_POLICY_STALE_OK, s_stale_ep);
