@@ -273,16 +273,11 @@ e2e_wait_expired (e2e_world_t *w, const char *name)
 {
     rb_tnode_t n;
     rb_tnode_start (&n, w->c, RB_ROLE_OPS, "e2e-watch");
-    int64_t deadline = zclock_mono () + E2E_STATE_WAIT;
-    bool listed = rb_tnode_broker_lists (&n, name) != 0;
-    while (listed && zclock_mono () < deadline) {
-        zclock_sleep (2);
-        listed = rb_tnode_broker_lists (&n, name) != 0;
-    }
+    int rc = rb_tnode_wait_listed (&n, name, false, E2E_STATE_WAIT);
     rb_tnode_stop (&n);
-    if (!listed)
+    if (rc == 0)
         e2e_step (w, "the broker let %s go", name);
-    return listed ? -1 : 0;
+    return rc;
 }
 
 /*  --- the load ----------------------------------------------------------- */

@@ -244,3 +244,15 @@ rb_tnode_broker_lists (rb_tnode_t *n, const char *name)
     rb_body_release (&b);
     return listed;
 }
+
+int
+rb_tnode_wait_listed (rb_tnode_t *n, const char *name, bool listed, int ms)
+{
+    int64_t deadline = zclock_mono () + ms;
+    while (rb_tnode_broker_lists (n, name) != (listed ? 1 : 0)) {
+        if (zclock_mono () >= deadline)
+            return -1;
+        rb_bus_poll (n->bus, 2);
+    }
+    return 0;
+}

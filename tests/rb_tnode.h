@@ -58,6 +58,10 @@ uint64_t rb_tnode_status_num (rb_tnode_t *n, const char *name);
 /*  Whether the broker lists a node named name: 1 yes, 0 no, -1 no answer
     (asked from node n, NODES to the broker's own service).  */
 int rb_tnode_broker_lists (rb_tnode_t *n, const char *name);
+/*  Waits up to ms until the broker lists node name (listed) or no longer
+    does (!listed), asking it from node n every 2 ms. 0, or -1 at the
+    deadline.  */
+int rb_tnode_wait_listed (rb_tnode_t *n, const char *name, bool listed, int ms);
 /*  The status text item name (caller frees). */
 char *rb_tnode_status_text (rb_tnode_t *n, const char *name);
 void rb_tnode_expect_state (rb_tnode_t *n, const char *state);

@@ -774,20 +774,14 @@ s_story (rb_tnode_t *ops, rb_tnode_t *svc)
 
 START_TEST (monitor_shows_a_recovery_step_by_step)
 {
-    rb_cluster_t *c =
-        rb_fixture_cluster (&(rb_cluster_opts_t){.tap = true, .liveness = 25});
-    ck_assert_int_eq (rb_cluster_init (c), 0);
-    zactor_t *db = rb_cluster_db (c, "db-1");
-    rb_tnode_t ops, svc;
-    rb_tnode_start (&ops, c, RB_ROLE_OPS, "ops-1");
-    rb_tnode_start (&svc, c, RB_ROLE_SERVICE, "svc-a");
-    rb_tnode_wait_db (&ops);
-    rb_proc_t *json = s_monitor (&ops, c->tap, "--json", NULL, NULL);
-    rb_proc_t *text = s_monitor (&ops, c->tap, NULL, NULL, NULL);
-    rb_proc_t *acks = s_monitor (&ops, c->tap, "--type", "ack", "--json");
-    rb_proc_t *stats = s_monitor (&ops, c->tap, "--stats", NULL, NULL);
+    rb_fixture_t *f = rb_fixture_new (&(rb_fixture_opts_t){.tap = true});
+    const char *tap = f->c->tap;
+    rb_proc_t *json = s_monitor (&f->ops, tap, "--json", NULL, NULL);
+    rb_proc_t *text = s_monitor (&f->ops, tap, NULL, NULL, NULL);
+    rb_proc_t *acks = s_monitor (&f->ops, tap, "--type", "ack", "--json");
+    rb_proc_t *stats = s_monitor (&f->ops, tap, "--stats", NULL, NULL);
 
-    s_story (&ops, &svc);
+    s_story (&f->ops, &f->svc);
 
     const char *const steps[] = {
         "\"label\":\"S1 restore\"",    "\"label\":\"RESET\"",
@@ -806,10 +800,10 @@ START_TEST (monitor_shows_a_recovery_step_by_step)
     s_expect_output (text, " REQUEST ops-1 → db RECOVERY_LIST entries=1 "
                            "last=yes [S3 list]");
     s_expect_output (text, " REPLY db-1 → ops-1 ACK flagged=1 [S4 flagged]");
-    s_expect_output (text, " REPLY db-1 → svc-a DATA key=k1 seq=1 epoch=2 "
+    s_expect_output (text, " REPLY db-1 → svc-1 DATA key=k1 seq=1 epoch=2 "
                            "len=2 recovering [S5 flagged answer]");
     s_expect_output (text, " PUSH db-1 → *service RESET epoch=2 [RESET]");
-    s_expect_output (text, " PUSH db-1 → svc-a UPDATE key=k1 seq=3 epoch=2 "
+    s_expect_output (text, " PUSH db-1 → svc-1 UPDATE key=k1 seq=3 epoch=2 "
                            "len=2 [UPDATE push]");
     s_expect_output (acks, "\"label\":\"S10 normal\"");
     s_expect_output (acks, "\"label\":\"S4 flagged\"");
@@ -837,10 +831,7 @@ START_TEST (monitor_shows_a_recovery_step_by_step)
     s_interrupt (&text);
     s_interrupt (&acks);
     s_interrupt (&stats);
-    rb_tnode_stop (&svc);
-    rb_tnode_stop (&ops);
-    zactor_destroy (&db);
-    rb_cluster_destroy (&c);
+    rb_fixture_destroy (&f);
 }
 END_TEST
 
