@@ -13,6 +13,7 @@
 
 #include "rb_fixture.h"
 #include "rb_journal.h"
+#include "rb_opsrun.h"
 #include "rb_proc.h"
 #include "rb_testing.h"
 
@@ -77,55 +78,33 @@ s_db_kill (void)
 
 /*  --- running recobus-ops ------------------------------------------------ */
 
-typedef struct {
-    int rc;
-    char *out, *err;
-} run_t;
-
+/*  Keeps the probe alive on the bus while recobus-ops runs. */
 static void
-s_done (run_t *r)
+s_pump (void *probe)
 {
-    free (r->out);
-    free (r->err);
+    rb_tnode_pump ((rb_tnode_t *) probe, 10);
 }
 
 /*  recobus-ops --broker BUS --journal J --timeout 5000 ARGS... */
 static rb_proc_t *
 s_ops_start (const char *const *args)
 {
-    char *argv[64];
-    int n = 0;
-    argv[n++] = OPS_BIN;
-    argv[n++] = "--broker";
-    argv[n++] = s_c->bus;
-    argv[n++] = "--journal";
-    argv[n++] = s_journal;
-    argv[n++] = "--timeout";
-    argv[n++] = "5000";
-    for (int i = 0; args[i] && n < 63; i++)
-        argv[n++] = (char *) args[i];
-    argv[n] = NULL;
-    rb_proc_t *p = rb_proc_start (argv, NULL);
+    rb_opsrun_opts_t o = {OPS_BIN, s_c->bus, s_journal, 5000, false};
+    rb_proc_t *p = rb_opsrun_start (&o, args);
     ck_assert_ptr_nonnull (p);
     return p;
 }
 
-/*  Waits for it to exit, keeping the probe alive on the bus. */
-static run_t
+/*  Waits for it to exit (2 minutes at most), keeping the probe alive. */
+static rb_opsrun_t
 s_ops_wait (rb_proc_t **p_p)
 {
-    run_t r = {-1, NULL, NULL};
-    int64_t deadline = rb_clock_ms () + 120000;
-    while ((r.rc = rb_proc_wait (*p_p, 0)) == -1 && rb_clock_ms () < deadline)
-        rb_tnode_pump (&s_probe, 10);
-    r.out = rb_proc_stdout (*p_p);
-    r.err = rb_proc_stderr (*p_p);
-    rb_proc_destroy (p_p);
+    rb_opsrun_t r = rb_opsrun_wait (p_p, 120000, s_pump, &s_probe);
     ck_assert_msg (r.rc != -1, "recobus-ops still running: %s", r.err);
     return r;
 }
 
-static run_t
+static rb_opsrun_t
 s_ops (const char *const *args)
 {
     rb_proc_t *p = s_ops_start (args);
@@ -138,7 +117,7 @@ s_ops (const char *const *args)
 static char *
 s_expect (int rc, const char *const *args)
 {
-    run_t r = s_ops (args);
+    rb_opsrun_t r = s_ops (args);
     ck_assert_msg (r.rc == rc, "%s %s: exit %d, want %d; stdout: %s stderr: %s",
                    args[0], args[1] ? args[1] : "", r.rc, rc, r.out, r.err);
     free (r.err);
@@ -367,14 +346,14 @@ START_TEST (ops_json_output_is_one_object_a_line)
     }
     free (out);
     /* an error is a line on stderr, and an object on stdout */
-    run_t r = OPS ("--json", "recover");
+    rb_opsrun_t r = OPS ("--json", "recover");
     ck_assert_int_eq (r.rc, EX_DATAERR);
     j = s_json_line (r.out, 0);
     ck_assert_int_eq (s_int (j, "exit"), EX_DATAERR);
     ck_assert_ptr_nonnull (strstr (s_str (j, "error"), "not recovering"));
     json_decref (j);
     ck_assert_ptr_nonnull (strstr (r.err, "the DB is normal, not recovering"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     /* bytes that are not UTF-8 go out as base64, marked */
     char *path = s_load_file ("caf\xe9.txt", "u", "v", 0, 3);
     out = EXPECT (0, "--json", "load", path);
@@ -436,10 +415,10 @@ START_TEST (ops_recover_killed_mid_diffs_then_run_again_finishes_exactly)
         s_ops_start ((const char *[]){"--batch", "20", "recover", NULL});
     ck_assert_int_eq (rb_proc_wait_output (p, "list: ", 60000), 0);
     rb_proc_kill (p, SIGKILL);
-    run_t r = s_ops_wait (&p);
+    rb_opsrun_t r = s_ops_wait (&p);
     ck_assert_int_eq (r.rc, 128 + SIGKILL);
     ck_assert_ptr_null (strstr (r.out, "diffs:"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     /* mid-diffs: still recovering, keys still flagged */
     rb_tnode_expect_state (&s_probe, "recovering");
     ck_assert_uint_gt (rb_tnode_status_num (&s_probe, "recovering"), 0);
@@ -458,10 +437,10 @@ START_TEST (ops_recover_after_the_db_node_died_mid_diffs_finishes_exactly)
         s_ops_start ((const char *[]){"--batch", "20", "recover", NULL});
     ck_assert_int_eq (rb_proc_wait_output (p, "list: ", 60000), 0);
     s_db_kill ();
-    run_t r = s_ops_wait (&p);
+    rb_opsrun_t r = s_ops_wait (&p);
     ck_assert_int_eq (r.rc, EX_UNAVAILABLE);
     ck_assert_ptr_nonnull (strstr (r.err, "run 'recobus-ops recover' again"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     s_db_start (false);
     rb_tnode_expect_state (&s_probe, "recovering");
     OK ("recover");
@@ -484,9 +463,9 @@ START_TEST (ops_orders_issued_while_recovering_survive)
         s_ops_start ((const char *[]){"--batch", "5", "recover", NULL});
     ck_assert_int_eq (rb_proc_wait_output (p, "scan: ", 60000), 0);
     OK ("put", "k1", "during");
-    run_t r = s_ops_wait (&p);
+    rb_opsrun_t r = s_ops_wait (&p);
     ck_assert_msg (r.rc == 0, "recover: %s", r.err);
-    s_done (&r);
+    rb_opsrun_done (&r);
     s_expect_record ("k0", "newest", next);
     s_expect_record ("r5", "(del)", next + 1);
     s_expect_record ("x", "x1", next + 2);
@@ -502,20 +481,20 @@ END_TEST
 
 START_TEST (ops_recover_needs_a_recovering_db)
 {
-    run_t r = OPS ("recover");
+    rb_opsrun_t r = OPS ("recover");
     ck_assert_int_eq (r.rc, EX_UNAVAILABLE); /* no DB node at all */
     ck_assert_ptr_nonnull (strstr (r.err, "unknown_service"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     s_db_start (true);
     r = OPS ("recover");
     ck_assert_int_eq (r.rc, EX_DATAERR);
     ck_assert_ptr_nonnull (strstr (r.err, "normal, not recovering"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     freeReplyObject (rb_redis_cmd (s_c->redis, "FLUSHALL"));
     r = OPS ("recover");
     ck_assert_int_eq (r.rc, EX_DATAERR);
     ck_assert_ptr_nonnull (strstr (r.err, "restore' first"));
-    s_done (&r);
+    rb_opsrun_done (&r);
 }
 END_TEST
 
@@ -532,13 +511,13 @@ START_TEST (ops_load_stops_at_a_bad_line_and_sends_nothing_after_it)
         else
             fprintf (f, "k%d\tv%d\n", line, line);
     fclose (f);
-    run_t r = OPS ("--batch", "64", "load", path);
+    rb_opsrun_t r = OPS ("--batch", "64", "load", path);
     ck_assert_int_eq (r.rc, EX_DATAERR);
     char *where = zsys_sprintf ("%s:500: no TAB", path);
     ck_assert_msg (strstr (r.err, where), "%s", r.err);
     ck_assert_ptr_nonnull (strstr (r.err, "nothing after it"));
     ck_assert_int_eq (strlen (r.err), strcspn (r.err, "\n") + 1); /* 1 line */
-    s_done (&r);
+    rb_opsrun_done (&r);
     s_expect_record ("k499", "v499", 499);
     for (int line = 500; line <= 1000; line++) {
         char key[16];
@@ -569,17 +548,17 @@ START_TEST (ops_load_reads_stdin_and_reports_bad_keys_and_missing_files)
     free (out);
     free (err);
     s_expect_record ("s9", "x9", 10);
-    run_t r = OPS ("load", "/no/such/file");
+    rb_opsrun_t r = OPS ("load", "/no/such/file");
     ck_assert_int_eq (r.rc, EX_NOINPUT);
     ck_assert_ptr_nonnull (strstr (r.err, "/no/such/file"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     FILE *f = fopen (path, "w");
     fprintf (f, "good\tone\nbad key\tvalue\n");
     fclose (f);
     r = OPS ("load", path);
     ck_assert_int_eq (r.rc, EX_DATAERR);
     ck_assert_ptr_nonnull (strstr (r.err, ":2: bad key"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     s_expect_record ("good", "one", 11);
     zstr_free (&cmd);
     zstr_free (&path);
@@ -592,14 +571,14 @@ START_TEST (ops_put_with_the_db_down_is_pending_then_sync_applies_it_once)
 {
     ck_assert_int_eq (rb_cluster_init (s_c),
                       0); /* a dataset, but no DB node yet */
-    run_t r = OPS ("put", "k", "v1");
+    rb_opsrun_t r = OPS ("put", "k", "v1");
     ck_assert_int_eq (r.rc, EX_UNAVAILABLE);
     ck_assert_msg (strstr (r.err, "journaled as seq 1, pending"), "%s", r.err);
-    s_done (&r);
+    rb_opsrun_done (&r);
     r = OPS ("delete", "gone");
     ck_assert_int_eq (r.rc, EX_UNAVAILABLE);
     ck_assert_ptr_nonnull (strstr (r.err, "journaled as seq 2, pending"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     json_t *st = s_status (EX_UNAVAILABLE);
     ck_assert_str_eq (s_str (st, "state"), "unreachable");
     ck_assert_int_eq (s_int (st, "pending"), 2);
@@ -623,7 +602,7 @@ START_TEST (ops_put_with_the_db_down_is_pending_then_sync_applies_it_once)
     r = OPS ("put", "k", "v2");
     ck_assert_int_eq (r.rc, EX_UNAVAILABLE);
     ck_assert_ptr_nonnull (strstr (r.err, "journaled as seq 3, pending"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     s_db_start (false);
     out = EXPECT (0, "put", "other", "o");
     ck_assert_str_eq (out, "seq 4\n");
@@ -712,18 +691,18 @@ START_TEST (ops_journals_every_order_before_sending_it)
     static fake_t fake;
     fake = (fake_t){s_c->bus, s_journal, 0, 0};
     zactor_t *db = zactor_new (s_fake_db, &fake);
-    run_t r = OPS ("put", "k", "v");
+    rb_opsrun_t r = OPS ("put", "k", "v");
     ck_assert_int_eq (r.rc, EX_UNAVAILABLE);
     ck_assert_ptr_nonnull (strstr (r.err, "journaled as seq 1, pending"));
     ck_assert_ptr_nonnull (strstr (r.err, "refused by the test"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     /* the load's first batch is refused: the rest is journaled only */
     snprintf (s_journal, sizeof s_journal, "%s/second.journal", s_dir);
     char *path = s_load_file ("in.txt", "l", "v", 0, 35);
     r = OPS ("--batch", "10", "load", path);
     ck_assert_int_eq (r.rc, EX_UNAVAILABLE);
     ck_assert_ptr_nonnull (strstr (r.err, "35 order(s) journaled, pending"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     int seen, found;
     zstr_send (db, "COUNTS");
     zsock_recv (db, "ii", &seen, &found);
@@ -752,20 +731,20 @@ START_TEST (ops_refuses_bad_usage_and_bad_data)
     ck_assert_ptr_nonnull (strstr (err, "COMMAND"));
     free (out);
     free (err);
-    run_t r = OPS ("fly");
+    rb_opsrun_t r = OPS ("fly");
     ck_assert_int_eq (r.rc, EX_USAGE);
-    s_done (&r);
+    rb_opsrun_done (&r);
     r = OPS ("put", "k");
     ck_assert_int_eq (r.rc, EX_USAGE);
     ck_assert_ptr_nonnull (strstr (r.err, "put KEY VALUE"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     r = OPS ("recover", "--batch", "0");
     ck_assert_int_eq (r.rc, EX_USAGE);
-    s_done (&r);
+    rb_opsrun_done (&r);
     r = OPS ("put", "bad key", "v");
     ck_assert_int_eq (r.rc, EX_DATAERR);
     ck_assert_ptr_nonnull (strstr (r.err, "bad key"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     char *help[] = {OPS_BIN, "--help", NULL};
     ck_assert_int_eq (rb_proc_run (help, 10000, &out, &err), 0);
     ck_assert_ptr_nonnull (strstr (out, "recover [--batch N]"));
@@ -781,7 +760,7 @@ START_TEST (ops_refuses_bad_usage_and_bad_data)
         r = s_ops (bad[i]);
         ck_assert_msg (r.rc == EX_USAGE, "%s %s: %d", bad[i][0],
                        bad[i][1] ? bad[i][1] : "", r.rc);
-        s_done (&r);
+        rb_opsrun_done (&r);
     }
 }
 END_TEST
@@ -806,15 +785,15 @@ START_TEST (ops_stops_at_a_damaged_or_unusable_journal)
     OK ("put", "b", "2");
     OK ("put", "c", "3");
     s_flip (8 + 12 + 25 + 12 + 3); /* in the second record */
-    run_t r = OPS ("put", "d", "4");
+    rb_opsrun_t r = OPS ("put", "d", "4");
     ck_assert_int_eq (r.rc, EX_DATAERR);
     ck_assert_msg (strstr (r.err, "offset 45"), "%s", r.err);
-    s_done (&r);
+    rb_opsrun_done (&r);
     snprintf (s_journal, sizeof s_journal, "%s/no/such/dir/j", s_dir);
     r = OPS ("put", "d", "4");
     ck_assert_int_eq (r.rc, EX_IOERR);
     ck_assert_ptr_nonnull (strstr (r.err, "No such file"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     /* another writer holds it: orders wait, status reads it anyway */
     snprintf (s_journal, sizeof s_journal, "%s/held.journal", s_dir);
     rb_journal_err_t err;
@@ -822,7 +801,7 @@ START_TEST (ops_stops_at_a_damaged_or_unusable_journal)
     r = OPS ("--timeout", "200", "put", "d", "4");
     ck_assert_int_eq (r.rc, EX_UNAVAILABLE);
     ck_assert_ptr_nonnull (strstr (r.err, "in use"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     json_t *st = s_status (0);
     ck_assert (json_is_true (
         json_object_get (json_object_get (st, "journal"), "in_use")));
@@ -859,7 +838,7 @@ START_TEST (ops_journal_check_and_repair_bring_a_damaged_journal_back)
     OK ("put", "c", "3");
     OK ("put", "d", "4");
     s_flip (B_ORDER + 30); /* b's value */
-    run_t r = OPS ("journal", "check");
+    rb_opsrun_t r = OPS ("journal", "check");
     ck_assert_int_eq (r.rc, EX_DATAERR);
     char *want = zsys_sprintf (
         "damaged: %s: offset 86: checksum mismatch (37 bytes)\n%s: 320 "
@@ -869,7 +848,7 @@ START_TEST (ops_journal_check_and_repair_bring_a_damaged_journal_back)
     zstr_free (&want);
     ck_assert_ptr_nonnull (
         strstr (r.err, "journal repair' keeps its first 86"));
-    s_done (&r);
+    rb_opsrun_done (&r);
     char *out = EXPECT (EX_DATAERR, "--json", "journal", "check");
     json_t *j = s_json_line (out, 0);
     ck_assert_str_eq (s_str (j, "kind"), "damaged");
