@@ -37,11 +37,8 @@ s_check_journal (e2e_world_t *w, const e2e_run_t *r)
 e2e_run_t
 e2e_ops_wait (e2e_world_t *w, rb_proc_t **p_p, int64_t start)
 {
-    /* it ended when its exit was seen, before its output is read */
-    rb_proc_wait (*p_p, E2E_RUN_DEADLINE);
-    int64_t end = e2e_us ();
-    rb_opsrun_t run = rb_opsrun_wait (p_p, 0, NULL, NULL);
-    e2e_run_t r = {run.rc, start, end, run.out, run.err, NULL};
+    rb_opsrun_t run = rb_opsrun_wait (p_p, E2E_RUN_DEADLINE, NULL, NULL);
+    e2e_run_t r = {run.rc, start, run.exited_us, run.out, run.err, NULL};
     if (r.rc == -1)
         e2e_world_abort (w, "recobus-ops ran over %d ms", E2E_RUN_DEADLINE);
     json_error_t jerr;

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define MAX_ARGS 64 /* of a command line, NULL included */
 
@@ -30,11 +31,19 @@ rb_opsrun_start (const rb_opsrun_opts_t *opts, const char *const *args)
     return rb_proc_start ((char *const *) argv, NULL);
 }
 
+static int64_t
+s_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 rb_opsrun_t
 rb_opsrun_wait (rb_proc_t **p_p, int deadline_ms, void (*pump) (void *arg),
                 void *arg)
 {
-    rb_opsrun_t r = {-1, NULL, NULL};
+    rb_opsrun_t r = {-1, 0, NULL, NULL};
     int64_t deadline = rb_clock_ms () + deadline_ms;
     if (!pump)
         r.rc = rb_proc_wait (*p_p, deadline_ms);
@@ -42,6 +51,7 @@ rb_opsrun_wait (rb_proc_t **p_p, int deadline_ms, void (*pump) (void *arg),
         while ((r.rc = rb_proc_wait (*p_p, 0)) == -1 &&
                rb_clock_ms () < deadline)
             pump (arg);
+    r.exited_us = s_now_us ();
     r.out = rb_proc_stdout (*p_p);
     r.err = rb_proc_stderr (*p_p);
     rb_proc_destroy (p_p); /* killed first if it still runs */
@@ -55,7 +65,7 @@ rb_opsrun (const rb_opsrun_opts_t *opts, const char *const *args,
     rb_proc_t *p = rb_opsrun_start (opts, args);
     if (p)
         return rb_opsrun_wait (&p, deadline_ms, NULL, NULL);
-    rb_opsrun_t r = {-1, NULL, NULL};
+    rb_opsrun_t r = {-1, 0, NULL, NULL};
     return r;
 }
 

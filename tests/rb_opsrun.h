@@ -12,6 +12,7 @@
 #define RB_OPSRUN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "rb_proc.h"
 
@@ -25,10 +26,13 @@ typedef struct {
 
 /*  A finished run. */
 typedef struct {
-    int rc;    /* exit status, 128 + a signal, or -1: still running at the
-                  deadline (then killed) */
-    char *out; /* what it wrote to stdout */
-    char *err; /* and to stderr */
+    int rc;            /* exit status, 128 + a signal, or -1: still running
+                          at the deadline (then killed) */
+    int64_t exited_us; /* when its exit was seen (or the deadline passed):
+                          microseconds on CLOCK_MONOTONIC, before its
+                          output was read */
+    char *out;         /* what it wrote to stdout */
+    char *err;         /* and to stderr */
 } rb_opsrun_t;
 
 /*  Starts BIN --broker B --journal J [--timeout T] [--json] ARGS...
