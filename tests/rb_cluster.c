@@ -3,6 +3,7 @@
 #include "rb_broker.h"
 #include "rb_proc.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -16,13 +16,14 @@ rb_fixture_cluster (const rb_cluster_opts_t *opts)
     return c;
 }
 
+/*  A service node on the fixture's cluster, its endpoint in ep[256]. */
 static zactor_t *
 s_service (rb_fixture_t *self, const char *name, int policy, int max_wait_ms,
-           char *endpoint)
+           char ep[256])
 {
     rb_service_opts_t o = rb_cluster_service_opts (self->c, name, policy);
     o.max_wait_ms = max_wait_ms;
-    zactor_t *svc = rb_cluster_service (self->c, &o, endpoint, 256);
+    zactor_t *svc = rb_cluster_service (self->c, &o, ep, 256);
     ck_assert_ptr_nonnull (svc);
     return svc;
 }
