@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "rb_cluster.h"
+#include "rb_tnode.h"
 
 /*  The key space: a small hot set (orders and GETs collide often), a
     bulk set (loaded in batches: recoveries have work to do) and a few

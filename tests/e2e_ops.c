@@ -15,22 +15,8 @@
 rb_proc_t *
 e2e_ops_start (e2e_world_t *w, int timeout_ms, const char *const *args)
 {
-    char timeout[16];
-    snprintf (timeout, sizeof timeout, "%d", timeout_ms);
-    char *argv[32];
-    int n = 0;
-    argv[n++] = OPS_BIN;
-    argv[n++] = "--broker";
-    argv[n++] = w->c->bus;
-    argv[n++] = "--journal";
-    argv[n++] = w->journal;
-    argv[n++] = "--timeout";
-    argv[n++] = timeout;
-    argv[n++] = "--json";
-    for (int i = 0; args[i] && n < 31; i++)
-        argv[n++] = (char *) args[i];
-    argv[n] = NULL;
-    rb_proc_t *p = rb_proc_start (argv, NULL);
+    rb_opsrun_opts_t o = {OPS_BIN, w->c->bus, w->journal, timeout_ms, true};
+    rb_proc_t *p = rb_opsrun_start (&o, args);
     ck_assert_ptr_nonnull (p);
     return p;
 }
@@ -51,14 +37,8 @@ s_check_journal (e2e_world_t *w, const e2e_run_t *r)
 e2e_run_t
 e2e_ops_wait (e2e_world_t *w, rb_proc_t **p_p, int64_t start)
 {
-    e2e_run_t r;
-    memset (&r, 0, sizeof r);
-    r.start = start;
-    r.rc = rb_proc_wait (*p_p, E2E_RUN_DEADLINE);
-    r.end = e2e_us ();
-    r.out = rb_proc_stdout (*p_p);
-    r.err = rb_proc_stderr (*p_p);
-    rb_proc_destroy (p_p);
+    rb_opsrun_t run = rb_opsrun_wait (p_p, E2E_RUN_DEADLINE, NULL, NULL);
+    e2e_run_t r = {run.rc, start, run.exited_us, run.out, run.err, NULL};
     if (r.rc == -1)
         e2e_world_abort (w, "recobus-ops ran over %d ms", E2E_RUN_DEADLINE);
     json_error_t jerr;

@@ -4,6 +4,7 @@
     when the seed pauses or kills it), the load; pausing and resuming
     them, and stopping everything at the end or when a seed fails.  */
 #include "e2e_world.h"
+#include "rb_fixture.h"
 
 #include <check.h>
 #include <inttypes.h>
@@ -272,16 +273,11 @@ e2e_wait_expired (e2e_world_t *w, const char *name)
 {
     rb_tnode_t n;
     rb_tnode_start (&n, w->c, RB_ROLE_OPS, "e2e-watch");
-    int64_t deadline = zclock_mono () + E2E_STATE_WAIT;
-    bool listed = rb_tnode_broker_lists (&n, name) != 0;
-    while (listed && zclock_mono () < deadline) {
-        zclock_sleep (2);
-        listed = rb_tnode_broker_lists (&n, name) != 0;
-    }
+    int rc = rb_tnode_wait_listed (&n, name, false, E2E_STATE_WAIT);
     rb_tnode_stop (&n);
-    if (!listed)
+    if (rc == 0)
         e2e_step (w, "the broker let %s go", name);
-    return listed ? -1 : 0;
+    return rc;
 }
 
 /*  --- the load ----------------------------------------------------------- */
@@ -340,7 +336,7 @@ e2e_world_start (e2e_world_t *w, uint64_t seed)
     ck_assert_ptr_nonnull (w->dir);
     snprintf (w->journal, sizeof w->journal, "%s/ops.journal", w->dir);
     s_write_config (w);
-    w->c = rb_cluster_new_bare ();
+    w->c = rb_fixture_cluster (&(rb_cluster_opts_t){.no_broker = true});
     e2e_broker_start (w, true);
     for (int i = 0; i < w->plan.n_db; i++)
         e2e_db_start (w, i, i == 0);

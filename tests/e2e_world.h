@@ -9,6 +9,7 @@
 
 #include "e2e.h"
 #include "rb_cluster.h"
+#include "rb_opsrun.h"
 #include "rb_proc.h"
 
 #define E2E_MAX_WAIT     800   /* both services' max-wait, ms */

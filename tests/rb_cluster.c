@@ -1,34 +1,103 @@
-/*  rb_cluster: a small cluster for system tests (see rb_cluster.h). */
+/*  rb_cluster: a small cluster in one process (see rb_cluster.h). */
 #include "rb_cluster.h"
 #include "rb_broker.h"
 #include "rb_proc.h"
 
-#include <check.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-rb_cluster_t *
-rb_cluster_new (void)
+#define TEST_HEARTBEAT_MS 200 /* the tests' broker: expiries come quickly */
+
+/*  FLUSHALL on the Redis at address. 0, or -1 with a line on stderr. */
+static int
+s_flush (const char *address)
 {
-    rb_cluster_t *self = (rb_cluster_t *) calloc (1, sizeof *self);
-    ck_assert_ptr_nonnull (self);
-    self->redis = rb_redis_start ();
-    ck_assert_ptr_nonnull (self->redis);
-    static rb_broker_opts_t o;
+    redisContext *c = rb_redis_connect_at (address);
+    redisReply *r = c ? (redisReply *) redisCommand (c, "FLUSHALL") : NULL;
+    int rc = r && r->type == REDIS_REPLY_STATUS ? 0 : -1;
+    if (c && rc)
+        fprintf (stderr, "rb_cluster: FLUSHALL on %s failed\n", address);
+    if (r)
+        freeReplyObject (r);
+    redisFree (c);
+    return rc;
+}
+
+/*  The Redis opts names (flushed), or a throwaway one of our own. */
+static int
+s_redis (rb_cluster_t *self, const rb_cluster_opts_t *opts)
+{
+    if (opts->redis) {
+        snprintf (self->redis_address, sizeof self->redis_address, "%s",
+                  opts->redis);
+        return s_flush (opts->redis);
+    }
+    self->redis = rb_redis_start (); /* says why when it cannot */
+    if (!self->redis)
+        return -1;
+    snprintf (self->redis_address, sizeof self->redis_address, "%s",
+              rb_redis_address (self->redis));
+    return 0;
+}
+
+/*  The broker actor on a free port, its endpoints in bus and tap. */
+static int
+s_broker (rb_cluster_t *self, const rb_cluster_opts_t *opts)
+{
+    rb_broker_opts_t o;
     rb_broker_opts_default (&o);
     o.bind = "tcp://127.0.0.1:*";
-    o.tap = "";
-    o.heartbeat_ms = 200;
+    o.tap = opts->tap ? "tcp://127.0.0.1:*" : "";
+    o.heartbeat_ms =
+        opts->heartbeat_ms ? opts->heartbeat_ms : TEST_HEARTBEAT_MS;
+    if (opts->liveness)
+        o.liveness = opts->liveness;
     self->broker = zactor_new (rb_broker_actor, &o);
+    if (!self->broker)
+        return -1;
     zstr_send (self->broker, "ENDPOINTS");
-    char *bus, *tap;
+    char *bus = NULL, *tap = NULL;
     zsock_recv (self->broker, "ss", &bus, &tap);
-    ck_assert_str_ne (bus, "");
-    snprintf (self->bus, sizeof self->bus, "%s", bus);
+    snprintf (self->bus, sizeof self->bus, "%s", bus ? bus : "");
+    snprintf (self->tap, sizeof self->tap, "%s", tap ? tap : "");
     zstr_free (&bus);
     zstr_free (&tap);
-    snprintf (self->backups, sizeof self->backups, "/tmp/rb-cluster-XXXXXX");
-    ck_assert_ptr_nonnull (mkdtemp (self->backups));
+    if (*self->bus && (!opts->tap || *self->tap))
+        return 0;
+    fprintf (stderr, "rb_cluster: the broker did not bind\n");
+    return -1;
+}
+
+/*  A fresh backup dir each time: a DB node remembers its dataset there,
+    and would rightly refuse a new one as foreign.  */
+static int
+s_backups (rb_cluster_t *self)
+{
+    char *dir = rb_temp_dir ("rb-cluster"); /* says why when it cannot */
+    if (!dir)
+        return -1;
+    int rc = strlen (dir) < sizeof self->backups ? 0 : -1;
+    if (rc == 0)
+        snprintf (self->backups, sizeof self->backups, "%s", dir);
+    else
+        fprintf (stderr, "rb_cluster: %s: too long a path\n", dir);
+    free (dir);
+    return rc;
+}
+
+rb_cluster_t *
+rb_cluster_new (const rb_cluster_opts_t *opts)
+{
+    rb_cluster_opts_t none;
+    memset (&none, 0, sizeof none);
+    if (!opts)
+        opts = &none;
+    rb_cluster_t *self = (rb_cluster_t *) calloc (1, sizeof *self);
+    assert (self);
+    if (s_redis (self, opts) || s_backups (self) ||
+        (!opts->no_broker && s_broker (self, opts)))
+        rb_cluster_destroy (&self);
     return self;
 }
 
@@ -40,12 +109,21 @@ rb_cluster_destroy (rb_cluster_t **self_p)
         return;
     zactor_destroy (&self->broker);
     rb_redis_stop (&self->redis);
-    char *cmd = zsys_sprintf ("rm -rf '%s'", self->backups);
-    if (system (cmd) != 0)
+    if (*self->backups && rb_remove_tree (self->backups))
         fprintf (stderr, "rb_cluster: could not remove %s\n", self->backups);
-    zstr_free (&cmd);
     free (self);
     *self_p = NULL;
+}
+
+int
+rb_cluster_init (rb_cluster_t *self)
+{
+    rb_db_opts_t o = rb_cluster_db_opts (self, "db-init");
+    char err[256];
+    int rc = rb_db_init_dataset (&o, err, sizeof err);
+    if (rc)
+        fprintf (stderr, "rb_cluster: init: %s\n", err);
+    return rc;
 }
 
 rb_db_opts_t
@@ -55,7 +133,7 @@ rb_cluster_db_opts (rb_cluster_t *self, const char *name)
     rb_db_opts_default (&o);
     o.name = name;
     o.broker = self->bus;
-    o.redis = rb_redis_address (self->redis);
+    o.redis = self->redis_address;
     o.backup_dir = self->backups;
     return o;
 }
@@ -63,298 +141,37 @@ rb_cluster_db_opts (rb_cluster_t *self, const char *name)
 zactor_t *
 rb_cluster_db (rb_cluster_t *self, const char *name)
 {
-    rb_db_opts_t *opts = &self->db_opts[self->n_db++ % 4];
-    *opts = rb_cluster_db_opts (self, name);
-    return zactor_new (rb_db_actor, opts);
+    rb_db_opts_t o = rb_cluster_db_opts (self, name);
+    return zactor_new (rb_db_actor, &o); /* it copies its options */
 }
 
-void
-rb_cluster_init (rb_cluster_t *self)
+rb_service_opts_t
+rb_cluster_service_opts (rb_cluster_t *self, const char *name, int policy)
 {
-    rb_db_opts_t o = rb_cluster_db_opts (self, "db-init");
-    char err[256];
-    ck_assert_int_eq (rb_db_init_dataset (&o, err, sizeof err), 0);
+    rb_service_opts_t o;
+    rb_service_opts_default (&o);
+    o.name = name;
+    o.policy = policy;
+    o.listen = "tcp://127.0.0.1:*";
+    o.broker = self->bus;
+    return o;
 }
 
-void
-rb_tnode_stop (rb_tnode_t *n)
+zactor_t *
+rb_cluster_service (rb_cluster_t *self, const rb_service_opts_t *opts,
+                    char *endpoint, size_t size)
 {
-    rb_bus_destroy (&n->bus);
-}
-
-void
-rb_tnode_pump (rb_tnode_t *n, int ms)
-{
-    int64_t until = zclock_mono () + ms;
-    while (zclock_mono () < until)
-        rb_bus_poll (n->bus, 5);
-}
-
-static void
-s_pushed (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-          zmsg_t **msg_p, void *arg)
-{
-    rb_tnode_t *n = (rb_tnode_t *) arg;
-    if (h->type == RB_T_RESET)
-        n->resets++, n->last_epoch = b->epoch;
-    if (h->type == RB_T_UPDATE) {
-        n->updates++, n->last_seq = b->seq;
-        n->last_update_epoch = b->epoch;
-        n->last_found = b->has_value;
-        snprintf (n->last_value, sizeof n->last_value, "%.*s",
-                  (int) b->value.len, b->value.ptr ? b->value.ptr : "");
-    }
-    if (h->type == RB_T_RECOVERED)
-        n->recovered++;
-    if (b->key.len)
-        snprintf (n->last_key, sizeof n->last_key, "%.*s", (int) b->key.len,
-                  b->key.ptr);
-}
-
-void
-rb_tnode_start (rb_tnode_t *n, rb_cluster_t *c, int role, const char *name)
-{
-    memset (n, 0, sizeof *n);
-    rb_bus_opts_t o = {.endpoint = c->bus, .role = role, .name = name};
-    n->bus = rb_bus_new (&o);
-    rb_bus_on_push (n->bus, s_pushed, n);
-    ck_assert_int_eq (rb_bus_wait_ready (n->bus, 3000), 0);
-}
-
-int
-rb_tnode_ask (rb_tnode_t *n, const rb_body_t *req, rb_reply_t *out)
-{
-    rb_body_init (&out->b, RB_T_NONE);
-    return rb_bus_call (n->bus, RB_ADDR_SERVICE, "db", req, 5000, &out->msg,
-                        &out->h, &out->b);
-}
-
-void
-rb_reply_done (rb_reply_t *r)
-{
-    zmsg_destroy (&r->msg);
-    rb_body_release (&r->b);
-}
-
-/*  Waits until the DB node's service is up on the broker. */
-void
-rb_tnode_wait_db (rb_tnode_t *n)
-{
-    int64_t deadline = zclock_mono () + 5000;
-    rb_body_t req;
-    rb_body_init (&req, RB_T_STATUS);
-    while (zclock_mono () < deadline) {
-        rb_reply_t r;
-        int rc = rb_tnode_ask (n, &req, &r);
-        rb_reply_done (&r);
-        if (rc == 0)
-            return;
-        rb_bus_poll (n->bus, 20); /* bounded: the deadline above */
-    }
-    ck_abort_msg ("the db service never answered");
-}
-
-int
-rb_tnode_order (rb_tnode_t *ops, uint64_t seq, const char *key,
-                const char *value)
-{
-    rb_body_t req;
-    rb_body_init (&req, RB_T_ORDER);
-    req.seq = seq;
-    req.key = rb_str (key);
-    req.op = value ? RB_OP_PUT : RB_OP_DELETE;
-    req.has_value = value != NULL;
-    req.value = rb_str (value);
-    rb_reply_t r;
-    int rc = rb_tnode_ask (ops, &req, &r);
-    rb_reply_done (&r);
-    return rc;
-}
-
-rb_got_t
-rb_tnode_get (rb_tnode_t *n, const char *key)
-{
-    rb_body_t req;
-    rb_body_init (&req, RB_T_GET);
-    req.key = rb_str (key);
-    rb_reply_t r;
-    rb_got_t g;
-    memset (&g, 0, sizeof g);
-    g.rc = rb_tnode_ask (n, &req, &r);
-    if (g.rc == 0) {
-        ck_assert_int_eq (r.b.type, RB_T_DATA);
-        g.found = r.b.has_value;
-        snprintf (g.value, sizeof g.value, "%.*s", (int) r.b.value.len,
-                  g.found ? r.b.value.ptr : "");
-        if (!g.found)
-            strcpy (g.value, "-");
-        g.seq = r.b.seq;
-        g.epoch = r.b.epoch;
-        g.recovering = r.b.recovering;
-    }
-    rb_reply_done (&r);
-    return g;
-}
-
-/*  STATUS: the numeric item called name. */
-uint64_t
-rb_tnode_status_num (rb_tnode_t *n, const char *name)
-{
-    rb_body_t req;
-    rb_body_init (&req, RB_T_STATUS);
-    rb_reply_t r;
-    ck_assert_int_eq (rb_tnode_ask (n, &req, &r), 0);
-    uint64_t v = UINT64_MAX;
-    for (uint32_t i = 0; i < r.b.n_items; i++)
-        if (rb_str_eq (r.b.items[i].name, name))
-            v = r.b.items[i].num;
-    rb_reply_done (&r);
-    return v;
-}
-
-char *
-rb_tnode_status_text (rb_tnode_t *n, const char *name)
-{
-    rb_body_t req;
-    rb_body_init (&req, RB_T_STATUS);
-    rb_reply_t r;
-    ck_assert_int_eq (rb_tnode_ask (n, &req, &r), 0);
-    char *v = NULL;
-    for (uint32_t i = 0; i < r.b.n_items; i++)
-        if (rb_str_eq (r.b.items[i].name, name))
-            v = rb_str_dup (r.b.items[i].text);
-    rb_reply_done (&r);
-    ck_assert_ptr_nonnull (v);
-    return v;
-}
-
-void
-rb_tnode_expect_state (rb_tnode_t *n, const char *state)
-{
-    char *s = rb_tnode_status_text (n, "state");
-    ck_assert_str_eq (s, state);
-    free (s);
-}
-
-/*  Sends a BACKUP and returns the file's path (caller frees). */
-char *
-rb_tnode_backup (rb_tnode_t *ops, uint64_t *records, uint64_t *watermark)
-{
-    rb_body_t req;
-    rb_body_init (&req, RB_T_BACKUP);
-    rb_reply_t r;
-    ck_assert_int_eq (rb_tnode_ask (ops, &req, &r), 0);
-    ck_assert_int_eq (r.b.type, RB_T_BACKUP_DONE);
-    char *path = rb_str_dup (r.b.text);
-    *records = r.b.records;
-    *watermark = r.b.watermark;
-    ck_assert_uint_gt (r.b.bytes, 0);
-    rb_reply_done (&r);
-    return path;
-}
-
-int
-rb_tnode_restore (rb_tnode_t *ops, const char *path, rb_reply_t *r)
-{
-    rb_body_t req;
-    rb_body_init (&req, RB_T_RESTORE);
-    req.text = rb_str (path);
-    return rb_tnode_ask (ops, &req, r);
-}
-
-int
-rb_tnode_list (rb_tnode_t *ops, const rb_entry_t *entries, uint32_t n,
-               bool last, rb_reply_t *r)
-{
-    rb_body_t req;
-    rb_body_init (&req, RB_T_RECOVERY_LIST);
-    req.entries = (rb_entry_t *) entries;
-    req.n_entries = n;
-    req.last = last;
-    return rb_tnode_ask (ops, &req, r);
-}
-
-int
-rb_tnode_diff (rb_tnode_t *ops, const rb_order_t *orders, uint32_t n,
-               rb_reply_t *r)
-{
-    rb_body_t req;
-    rb_body_init (&req, RB_T_DIFF);
-    req.orders = (rb_order_t *) orders;
-    req.n_orders = n;
-    return rb_tnode_ask (ops, &req, r);
-}
-
-int
-rb_tnode_end (rb_tnode_t *ops)
-{
-    rb_body_t req;
-    rb_body_init (&req, RB_T_RECOVERY_END);
-    rb_reply_t r;
-    int rc = rb_tnode_ask (ops, &req, &r);
-    rb_reply_done (&r);
-    return rc;
-}
-
-/*  rb_cluster_new, then its broker is replaced by one with a tap (nothing
-    has connected to the first yet).  */
-rb_cluster_t *
-rb_cluster_new_tap (void)
-{
-    rb_cluster_t *self = rb_cluster_new ();
-    zactor_destroy (&self->broker);
-    static rb_broker_opts_t o;
-    rb_broker_opts_default (&o);
-    o.bind = "tcp://127.0.0.1:*";
-    o.tap = "tcp://127.0.0.1:*";
-    o.heartbeat_ms = 200;
-    /* its tests wait on the monitor process without pumping their bus
-       nodes: a loaded machine must not expire them meanwhile */
-    o.liveness = 25;
-    self->broker = zactor_new (rb_broker_actor, &o);
-    zstr_send (self->broker, "ENDPOINTS");
-    char *bus, *tap;
-    zsock_recv (self->broker, "ss", &bus, &tap);
-    ck_assert_str_ne (bus, "");
-    ck_assert_str_ne (tap, "");
-    snprintf (self->bus, sizeof self->bus, "%s", bus);
-    snprintf (self->tap, sizeof self->tap, "%s", tap);
-    zstr_free (&bus);
-    zstr_free (&tap);
-    return self;
-}
-
-rb_cluster_t *
-rb_cluster_new_bare (void)
-{
-    rb_cluster_t *self = (rb_cluster_t *) calloc (1, sizeof *self);
-    ck_assert_ptr_nonnull (self);
-    self->redis = rb_redis_start ();
-    ck_assert_ptr_nonnull (self->redis);
-    char *dir = rb_temp_dir ("rb-cluster");
-    ck_assert_ptr_nonnull (dir);
-    ck_assert_uint_lt (strlen (dir), sizeof self->backups);
-    snprintf (self->backups, sizeof self->backups, "%s", dir);
-    free (dir);
-    return self;
-}
-
-int
-rb_tnode_broker_lists (rb_tnode_t *n, const char *name)
-{
-    rb_body_t req, b;
-    rb_body_init (&req, RB_T_NODES);
-    rb_body_init (&b, RB_T_NONE);
-    zmsg_t *reply = NULL;
-    rb_header_t h;
-    int listed = -1;
-    if (rb_bus_call (n->bus, RB_ADDR_SERVICE, "broker", &req, 1000, &reply, &h,
-                     &b) == 0) {
-        listed = 0;
-        for (uint32_t i = 0; i < b.n_nodes; i++)
-            listed |= rb_str_eq (b.nodes[i].name, name);
-    }
-    zmsg_destroy (&reply);
-    rb_body_release (&b);
-    return listed;
+    zactor_t *svc = zactor_new (rb_service_actor, (void *) opts);
+    if (!svc)
+        return NULL;
+    zstr_send (svc, "ENDPOINT");
+    char *ep = zstr_recv (svc);
+    snprintf (endpoint, size, "%s", ep ? ep : "");
+    zstr_free (&ep);
+    if (*endpoint)
+        return svc;
+    fprintf (stderr, "rb_cluster: service %s could not bind %s\n", opts->name,
+             opts->listen);
+    zactor_destroy (&svc);
+    return NULL;
 }

@@ -1,107 +1,62 @@
-/*  rb_cluster: a small recobus cluster for system tests: a throwaway
-    redis-server, the broker actor, a backup dir, DB node actors, and test
-    nodes on the bus (any role) with one-call helpers for every request
-    the DB answers. Every wait is on a condition with a deadline.  */
+/*  rb_cluster: a small recobus cluster in one process, for system tests
+    and the bench: a Redis (a throwaway redis-server of its own, or one
+    given), the broker actor, a fresh backup dir, and DB node and service
+    node actors on them. No Check here: a call that fails returns NULL or
+    non-zero with one line on stderr (rb_tnode.h and rb_fixture.h are the
+    suites' side).  */
 #ifndef RB_CLUSTER_H
 #define RB_CLUSTER_H
 
 #include <czmq.h>
 #include <stdbool.h>
 
-#include "rb_bus.h"
 #include "rb_db.h"
-#include "rb_msg.h"
 #include "rb_redis.h"
+#include "rb_service.h"
+
+/*  What a cluster is made of. All zeros: the tests' cluster.  */
+typedef struct {
+    const char *redis; /* HOST:PORT of a Redis to use, flushed first (never
+                          one holding data you need); NULL: a throwaway
+                          redis-server of its own */
+    bool no_broker;    /* no broker actor: bus stays "" until the caller,
+                          which runs a broker of its own, fills it in */
+    bool tap;          /* the broker's tap (XPUB) on a free port */
+    int heartbeat_ms;  /* the broker's; 0: 200 ms */
+    int liveness;      /* the broker's; 0: its default */
+} rb_cluster_opts_t;
 
 typedef struct {
-    rb_redis_t *redis;
-    zactor_t *broker;
-    char bus[256];     /* the broker's endpoint */
-    char backups[256]; /* temp backup dir */
-    rb_db_opts_t db_opts[4];
-    int n_db;
-    char tap[256]; /* the broker's tap endpoint, "" when it has none */
+    rb_redis_t *redis;      /* the throwaway redis-server, or NULL */
+    char redis_address[64]; /* HOST:PORT of the Redis in use */
+    zactor_t *broker;       /* NULL with no_broker */
+    char bus[256];          /* the broker's endpoint */
+    char tap[256];          /* the broker's tap endpoint, "" when none */
+    char backups[256];      /* temp backup dir, removed at destroy */
 } rb_cluster_t;
 
-/*  Redis, broker (heartbeat 200 ms), backup dir. */
-rb_cluster_t *rb_cluster_new (void);
-/*  The same, with the broker's tap (XPUB) bound on a free port: tap. */
-rb_cluster_t *rb_cluster_new_tap (void);
-/*  Redis and a backup dir (under $TMPDIR) only, no broker actor: bus is
-    "" until the caller, which runs a broker of its own, fills it in. */
-rb_cluster_t *rb_cluster_new_bare (void);
-/*  Stops everything started and removes the backup dir. */
+/*  Starts what opts says (NULL: all zeros). Returns NULL, with one line
+    on stderr, if a part would not start.  */
+rb_cluster_t *rb_cluster_new (const rb_cluster_opts_t *opts);
+/*  Stops everything it started and removes the backup dir. NULL-safe;
+    sets *self_p to NULL.  */
 void rb_cluster_destroy (rb_cluster_t **self_p);
-/*  rb_db_init_dataset on the cluster's Redis; asserts it worked. */
-void rb_cluster_init (rb_cluster_t *self);
-/*  A DB node actor (caller destroys) named name. */
-zactor_t *rb_cluster_db (rb_cluster_t *self, const char *name);
+
+/*  rb_db_init_dataset on the cluster's Redis. Returns 0, or its exit code
+    with the reason on stderr.  */
+int rb_cluster_init (rb_cluster_t *self);
+/*  A DB node's options on this cluster (name, broker, Redis, backups). */
 rb_db_opts_t rb_cluster_db_opts (rb_cluster_t *self, const char *name);
+/*  A DB node actor named name (the caller destroys it).  */
+zactor_t *rb_cluster_db (rb_cluster_t *self, const char *name);
 
-/*  A test node on the bus, counting the pushes it receives. */
-typedef struct {
-    rb_bus_t *bus;
-    int resets, updates, recovered;
-    uint64_t last_epoch, last_seq; /* of the last RESET, UPDATE */
-    uint64_t last_update_epoch;    /* of the last UPDATE */
-    bool last_found;               /* the last UPDATE had a value */
-    char last_key[80];
-    char last_value[128]; /* of the last UPDATE */
-} rb_tnode_t;
-
-void rb_tnode_start (rb_tnode_t *n, rb_cluster_t *c, int role,
-                     const char *name);
-void rb_tnode_stop (rb_tnode_t *n);
-/*  Polls the node's bus for up to ms. */
-void rb_tnode_pump (rb_tnode_t *n, int ms);
-
-/*  A request to service db and its answer. */
-typedef struct {
-    zmsg_t *msg;
-    rb_header_t h;
-    rb_body_t b;
-} rb_reply_t;
-
-int rb_tnode_ask (rb_tnode_t *n, const rb_body_t *req, rb_reply_t *out);
-void rb_reply_done (rb_reply_t *r);
-/*  Waits until service db answers STATUS. */
-void rb_tnode_wait_db (rb_tnode_t *n);
-
-/*  One order (value NULL: delete); 0 or the ERROR status. */
-int rb_tnode_order (rb_tnode_t *n, uint64_t seq, const char *key,
-                    const char *value);
-
-typedef struct {
-    int rc;
-    char value[128]; /* "-" when not found */
-    uint64_t seq, epoch;
-    bool recovering, found;
-} rb_got_t;
-
-rb_got_t rb_tnode_get (rb_tnode_t *n, const char *key);
-uint64_t rb_tnode_status_num (rb_tnode_t *n, const char *name);
-/*  Whether the broker lists a node named name: 1 yes, 0 no, -1 no answer
-    (asked from node n, NODES to the broker's own service).  */
-int rb_tnode_broker_lists (rb_tnode_t *n, const char *name);
-/*  The status text item name (caller frees). */
-char *rb_tnode_status_text (rb_tnode_t *n, const char *name);
-void rb_tnode_expect_state (rb_tnode_t *n, const char *state);
-
-/*  BACKUP: the file's path (caller frees). */
-char *rb_tnode_backup (rb_tnode_t *n, uint64_t *records, uint64_t *watermark);
-int rb_tnode_restore (rb_tnode_t *n, const char *path, rb_reply_t *r);
-int rb_tnode_list (rb_tnode_t *n, const rb_entry_t *entries, uint32_t count,
-                   bool last, rb_reply_t *r);
-int rb_tnode_diff (rb_tnode_t *n, const rb_order_t *orders, uint32_t count,
-                   rb_reply_t *r);
-int rb_tnode_end (rb_tnode_t *n);
-
-/*  Pumps node's bus until cond holds or ms pass. */
-#define RB_PUMP_UNTIL(node, cond, ms)                                          \
-    do {                                                                       \
-        int64_t until_ = zclock_mono () + (ms);                                \
-        while (!(cond) && zclock_mono () < until_)                             \
-            rb_bus_poll ((node)->bus, 5);                                      \
-    } while (0)
+/*  A service node's options on this cluster: name, policy, the broker,
+    terminals on tcp://127.0.0.1:* (the rest: rb_service_opts_default). */
+rb_service_opts_t rb_cluster_service_opts (rb_cluster_t *self, const char *name,
+                                           int policy);
+/*  A service node actor (the caller destroys it); its terminal endpoint
+    goes into endpoint. NULL, with a line on stderr, if it could not bind. */
+zactor_t *rb_cluster_service (rb_cluster_t *self, const rb_service_opts_t *opts,
+                              char *endpoint, size_t size);
 
 #endif

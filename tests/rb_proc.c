@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,28 @@ struct rb_proc {
     char *err_path; /* the file its stderr goes to (out_path with a log) */
     off_t start;    /* size of the capture files when it started */
 };
+
+static rb_fail_fn *s_on_fail; /* NULL: print and abort */
+
+void
+rb_harness_on_fail (rb_fail_fn *fn)
+{
+    s_on_fail = fn;
+}
+
+void
+rb_harness_fail (const char *file, int line, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (msg, sizeof msg, fmt, args);
+    va_end (args);
+    if (s_on_fail)
+        s_on_fail (file, line, msg);
+    fprintf (stderr, "%s:%d: %s\n", file, line, msg);
+    abort ();
+}
 
 int64_t
 rb_clock_ms (void)

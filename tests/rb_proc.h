@@ -70,4 +70,13 @@ char *rb_temp_dir (const char *prefix);
 /*  Removes path and everything under it. Returns 0 if it is gone.  */
 int rb_remove_tree (const char *path);
 
+/*  Where a harness call that cannot go on ends (rb_redis_cmd without a
+    connection): by default "file:line: msg" on stderr, then abort. A
+    Check suite points it at the running test (rb_testing.h), which then
+    fails with that line. The function must not return.  */
+typedef void (rb_fail_fn) (const char *file, int line, const char *msg);
+void rb_harness_on_fail (rb_fail_fn *fn);
+void rb_harness_fail (const char *file, int line, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4), noreturn));
+
 #endif

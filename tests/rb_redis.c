@@ -3,7 +3,6 @@
 #include "rb_redis.h"
 
 #include <assert.h>
-#include <check.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -231,8 +230,32 @@ rb_redis_connect (rb_redis_t *self)
     assert (self);
     struct timeval tv = {2, 0};
     redisContext *c = redisConnectWithTimeout ("127.0.0.1", self->port, tv);
-    ck_assert_msg (c && !c->err, "rb_redis: cannot connect to %s: %s",
-                   self->address, c ? c->errstr : "out of memory");
+    if (!c || c->err)
+        rb_harness_fail (__FILE__, __LINE__,
+                         "rb_redis: cannot connect to %s: %s", self->address,
+                         c ? c->errstr : "out of memory");
+    return c;
+}
+
+redisContext *
+rb_redis_connect_at (const char *address)
+{
+    char host[64];
+    snprintf (host, sizeof host, "%s", address);
+    char *colon = strrchr (host, ':');
+    if (!colon) {
+        fprintf (stderr, "rb_redis: '%s' is not HOST:PORT\n", address);
+        return NULL;
+    }
+    *colon = '\0';
+    struct timeval tv = {2, 0};
+    redisContext *c = redisConnectWithTimeout (host, atoi (colon + 1), tv);
+    if (!c || c->err) {
+        fprintf (stderr, "rb_redis: cannot connect to %s: %s\n", address,
+                 c ? c->errstr : "out of memory");
+        redisFree (c);
+        return NULL;
+    }
     return c;
 }
 
@@ -244,7 +267,9 @@ rb_redis_cmd (rb_redis_t *self, const char *fmt, ...)
     va_start (args, fmt);
     redisReply *reply = (redisReply *) redisvCommand (c, fmt, args);
     va_end (args);
-    ck_assert_msg (reply != NULL, "rb_redis: %s: %s", self->address, c->errstr);
+    if (!reply)
+        rb_harness_fail (__FILE__, __LINE__, "rb_redis: %s: %s", self->address,
+                         c->errstr);
     redisFree (c);
     return reply;
 }

@@ -25,13 +25,19 @@ const char *rb_redis_dir (rb_redis_t *self);
 pid_t rb_redis_pid (rb_redis_t *self);
 
 /*  A new blocking connection to it; the caller frees it with redisFree.
-    Fails the current Check test if it cannot connect.  */
+    If it cannot connect, rb_harness_fail (in a suite: the current Check
+    test fails).  */
 redisContext *rb_redis_connect (rb_redis_t *self);
 
+/*  A new blocking connection to the Redis at "HOST:PORT" (ours or any
+    other); the caller frees it with redisFree. NULL, with one line on
+    stderr, if it cannot connect.  */
+redisContext *rb_redis_connect_at (const char *address);
+
 /*  Runs one command (format as redisCommand) on a fresh connection and
-    returns the reply, which the caller frees with freeReplyObject. Fails
-    the current Check test on a connection error (an error reply from
-    Redis is returned as such).  */
+    returns the reply, which the caller frees with freeReplyObject. A
+    connection error goes to rb_harness_fail (in a suite: the current
+    Check test fails); an error reply from Redis is returned as such.  */
 redisReply *rb_redis_cmd (rb_redis_t *self, const char *fmt, ...);
 
 /*  Kills it (SIGKILL) and starts it again on the same port and dir, with

@@ -10,63 +10,33 @@
 #include <czmq.h>
 #include <signal.h>
 
-#include "rb_cluster.h"
+#include "rb_fixture.h"
 #include "rb_proc.h"
 #include "rb_testing.h"
 
 #define SERVICE_BIN  RECOBUS_BINARY_DIR "/recobus-service"
 #define TERMINAL_BIN RECOBUS_BINARY_DIR "/recobus-terminal"
 
-static rb_cluster_t *s_c;
+static rb_fixture_t *s_f;
 
+/*  db-1's Redis timeout: its default (2 s), or short enough for a stall
+    to outlive it.  */
 static void
 s_setup (void)
 {
-    s_c = rb_cluster_new ();
-    rb_cluster_init (s_c);
+    s_f = rb_fixture_new (NULL);
+}
+
+static void
+s_setup_stall (void)
+{
+    s_f = rb_fixture_new (&(rb_fixture_opts_t){.redis_timeout_ms = 300});
 }
 
 static void
 s_teardown (void)
 {
-    rb_cluster_destroy (&s_c);
-}
-
-/*  A DB node actor whose Redis calls time out after timeout_ms. */
-static zactor_t *
-s_db (const char *name, int timeout_ms)
-{
-    static rb_db_opts_t opts[2];
-    int i = streq (name, "db-1") ? 0 : 1;
-    opts[i] = rb_cluster_db_opts (s_c, name);
-    opts[i].redis_timeout_ms = timeout_ms;
-    zactor_t *db = zactor_new (rb_db_actor, &opts[i]);
-    ck_assert_ptr_nonnull (db);
-    return db;
-}
-
-/*  A DB node (Redis timeout timeout_ms), an ops and a service test node,
-    the DB ready.  */
-typedef struct {
-    zactor_t *db;
-    rb_tnode_t ops, svc;
-} world_t;
-
-static void
-s_world_start (world_t *w, int timeout_ms)
-{
-    w->db = s_db ("db-1", timeout_ms);
-    rb_tnode_start (&w->ops, s_c, RB_ROLE_OPS, "ops-1");
-    rb_tnode_start (&w->svc, s_c, RB_ROLE_SERVICE, "svc-1");
-    rb_tnode_wait_db (&w->ops);
-}
-
-static void
-s_world_stop (world_t *w)
-{
-    rb_tnode_stop (&w->ops);
-    rb_tnode_stop (&w->svc);
-    zactor_destroy (&w->db);
+    rb_fixture_destroy (&s_f);
 }
 
 /*  An ORDER put, its ACK decoded into *ack (applied, skipped). */
@@ -92,7 +62,7 @@ s_put (rb_tnode_t *ops, uint64_t seq, const char *key, const char *value,
 static uint64_t
 s_redis_seq (const char *key)
 {
-    redisReply *r = rb_redis_cmd (s_c->redis, "HGET rb:r:%s s", key);
+    redisReply *r = rb_redis_cmd (s_f->c->redis, "HGET rb:r:%s s", key);
     uint64_t seq =
         r && r->type == REDIS_REPLY_STRING ? strtoull (r->str, NULL, 10) : 0;
     freeReplyObject (r);
@@ -104,9 +74,7 @@ s_redis_seq (const char *key)
     application's pushes may have been lost with its reply.  */
 START_TEST (db_pushes_the_current_record_when_an_order_is_skipped)
 {
-    world_t w;
-    s_world_start (&w, 2000);
-    rb_tnode_t *ops = &w.ops, *svc = &w.svc;
+    rb_tnode_t *ops = &s_f->ops, *svc = &s_f->svc;
     rb_body_t ack;
     ck_assert_int_eq (s_put (ops, 5, "k", "v5", &ack), 0);
     ck_assert_str_eq (rb_tnode_get (svc, "k").value, "v5"); /* a fetcher */
@@ -129,7 +97,6 @@ START_TEST (db_pushes_the_current_record_when_an_order_is_skipped)
     RB_PUMP_UNTIL (svc, svc->updates >= 4, 3000);
     ck_assert_uint_eq (svc->last_seq, 7);
     ck_assert (!svc->last_found);
-    s_world_stop (&w);
 }
 END_TEST
 
@@ -140,15 +107,13 @@ END_TEST
     and must reach the cache that holds the old record.  */
 START_TEST (db_order_lost_in_a_redis_stall_reaches_the_cache_on_resend)
 {
-    world_t w;
-    s_world_start (&w, 300);
-    rb_tnode_t *ops = &w.ops, *svc = &w.svc;
+    rb_tnode_t *ops = &s_f->ops, *svc = &s_f->svc;
     ck_assert_int_eq (s_put (ops, 1, "alice", "v1", NULL), 0);
     ck_assert_str_eq (rb_tnode_get (svc, "alice").value, "v1");
-    ck_assert_int_eq (kill (rb_redis_pid (s_c->redis), SIGSTOP), 0);
+    ck_assert_int_eq (kill (rb_redis_pid (s_f->c->redis), SIGSTOP), 0);
     int rc = s_put (ops, 2, "alice", "v2", NULL);
     ck_assert_int_ne (rc, 0); /* the DB could not confirm it */
-    ck_assert_int_eq (kill (rb_redis_pid (s_c->redis), SIGCONT), 0);
+    ck_assert_int_eq (kill (rb_redis_pid (s_f->c->redis), SIGCONT), 0);
     int64_t deadline = zclock_mono () + 5000;
     while (s_redis_seq ("alice") != 2 && zclock_mono () < deadline)
         zclock_sleep (10);
@@ -165,7 +130,6 @@ START_TEST (db_order_lost_in_a_redis_stall_reaches_the_cache_on_resend)
     RB_PUMP_UNTIL (svc, svc->updates >= 1, 3000);
     ck_assert_uint_eq (svc->last_seq, 2);
     ck_assert_str_eq (svc->last_value, "v2");
-    s_world_stop (&w);
 }
 END_TEST
 
@@ -175,19 +139,16 @@ END_TEST
     0 keys" for the truth.  */
 START_TEST (db_status_says_unavailable_while_redis_cannot_be_read)
 {
-    world_t w;
-    s_world_start (&w, 300);
-    ck_assert_int_eq (s_put (&w.ops, 1, "k", "v1", NULL), 0);
-    ck_assert_uint_eq (rb_tnode_status_num (&w.ops, "keys"), 1);
-    ck_assert_int_eq (kill (rb_redis_pid (s_c->redis), SIGSTOP), 0);
+    ck_assert_int_eq (s_put (&s_f->ops, 1, "k", "v1", NULL), 0);
+    ck_assert_uint_eq (rb_tnode_status_num (&s_f->ops, "keys"), 1);
+    ck_assert_int_eq (kill (rb_redis_pid (s_f->c->redis), SIGSTOP), 0);
     rb_body_t req;
     rb_body_init (&req, RB_T_STATUS);
     rb_reply_t r;
-    int rc = rb_tnode_ask (&w.ops, &req, &r);
+    int rc = rb_tnode_ask (&s_f->ops, &req, &r);
     rb_reply_done (&r);
-    ck_assert_int_eq (kill (rb_redis_pid (s_c->redis), SIGCONT), 0);
+    ck_assert_int_eq (kill (rb_redis_pid (s_f->c->redis), SIGCONT), 0);
     ck_assert_int_eq (rc, RB_S_UNAVAILABLE);
-    s_world_stop (&w);
 }
 END_TEST
 
@@ -198,9 +159,7 @@ END_TEST
     the epoch Redis holds, not the one the node knew.  */
 START_TEST (db_finding_a_newer_epoch_sends_reset_and_pushes_carry_it)
 {
-    world_t w;
-    s_world_start (&w, 2000);
-    rb_tnode_t *ops = &w.ops, *svc = &w.svc;
+    rb_tnode_t *ops = &s_f->ops, *svc = &s_f->svc;
     ck_assert_int_eq (s_put (ops, 1, "k", "v1", NULL), 0);
     ck_assert_uint_eq (rb_tnode_get (svc, "k").epoch, 1);
     /* the RESET a DB node sends once registered: at epoch 1 (the ops
@@ -209,14 +168,13 @@ START_TEST (db_finding_a_newer_epoch_sends_reset_and_pushes_carry_it)
          svc->resets < 1 && zclock_mono () < until;)
         rb_bus_poll (svc->bus, 5), rb_bus_poll (ops->bus, 0);
     ck_assert_uint_eq (svc->last_epoch, 1);
-    freeReplyObject (rb_redis_cmd (s_c->redis, "HINCRBY rb:meta epoch 1"));
+    freeReplyObject (rb_redis_cmd (s_f->c->redis, "HINCRBY rb:meta epoch 1"));
     ck_assert_int_eq (s_put (ops, 2, "k", "v2", NULL), 0);
     RB_PUMP_UNTIL (svc, svc->updates >= 1, 3000);
     ck_assert_uint_eq (svc->last_seq, 2);
     ck_assert_uint_eq (svc->last_update_epoch, 2);
     RB_PUMP_UNTIL (svc, svc->last_epoch == 2, 3000);
     ck_assert_uint_eq (svc->last_epoch, 2); /* a RESET to epoch 2 came */
-    s_world_stop (&w);
 }
 END_TEST
 
@@ -245,36 +203,26 @@ s_terminal_get (const char *ep, const char *key)
     which clock runs out first varies.  */
 START_TEST (service_paused_past_its_expiry_never_answers_its_old_cache)
 {
-    zactor_t *db = s_db ("db-1", 2000);
-    rb_tnode_t ops;
-    rb_tnode_start (&ops, s_c, RB_ROLE_OPS, "ops-1");
-    rb_tnode_wait_db (&ops);
-    ck_assert_int_eq (s_put (&ops, 1, "alice", "v1", NULL), 0);
+    rb_tnode_t *ops = &s_f->ops;
+    ck_assert_int_eq (s_put (ops, 1, "alice", "v1", NULL), 0);
     char ep[64];
     snprintf (ep, sizeof ep, "tcp://127.0.0.1:%d", rb_free_port ());
     char *argv[] = {SERVICE_BIN,   "--name",   "svc-p", "--policy",
                     "latest-only", "--listen", ep,      "--broker",
-                    s_c->bus,      NULL};
+                    s_f->c->bus,   NULL};
     rb_proc_t *svc = rb_proc_start (argv, NULL);
     ck_assert_ptr_nonnull (svc);
     for (uint64_t seq = 2; seq < 10; seq++) {
-        int64_t deadline = zclock_mono () + 5000;
-        while (rb_tnode_broker_lists (&ops, "svc-p") != 1 &&
-               zclock_mono () < deadline)
-            zclock_sleep (5);
+        rb_tnode_wait_listed (ops, "svc-p", true, 5000);
         char *out = s_terminal_get (ep, "alice"); /* now cached */
         ck_assert_ptr_nonnull (strstr (out, "ok"));
         free (out);
         ck_assert_int_eq (rb_proc_kill (svc, SIGSTOP), 0);
-        deadline = zclock_mono () + 5000;
-        while (rb_tnode_broker_lists (&ops, "svc-p") != 0 &&
-               zclock_mono () < deadline)
-            zclock_sleep (2);
-        ck_assert_int_eq (rb_tnode_broker_lists (&ops, "svc-p"),
+        ck_assert_int_eq (rb_tnode_wait_listed (ops, "svc-p", false, 5000),
                           0); /* expired */
         char value[16];
         snprintf (value, sizeof value, "v%d", (int) seq);
-        ck_assert_int_eq (s_put (&ops, seq, "alice", value, NULL), 0);
+        ck_assert_int_eq (s_put (ops, seq, "alice", value, NULL), 0);
         ck_assert_int_eq (rb_proc_kill (svc, SIGCONT), 0);
         out = s_terminal_get (ep, "alice");
         ck_assert_msg (strstr (out, value), "round %d, after the pause: %s",
@@ -282,8 +230,6 @@ START_TEST (service_paused_past_its_expiry_never_answers_its_old_cache)
         free (out);
     }
     rb_proc_destroy (&svc);
-    rb_tnode_stop (&ops);
-    zactor_destroy (&db);
 }
 END_TEST
 
@@ -293,7 +239,7 @@ END_TEST
     anything that came meanwhile; one that kept running does not.  */
 START_TEST (bus_registers_again_after_its_loop_stood_still)
 {
-    rb_bus_opts_t o = {.endpoint = s_c->bus,
+    rb_bus_opts_t o = {.endpoint = s_f->c->bus,
                        .role = RB_ROLE_SERVICE,
                        .name = "svc-s",
                        .rehello_after_stall = true};
@@ -323,13 +269,17 @@ main (void)
     tcase_add_checked_fixture (tc, s_setup, s_teardown);
     tcase_add_test (tc, db_pushes_the_current_record_when_an_order_is_skipped);
     tcase_add_test (tc,
-                    db_order_lost_in_a_redis_stall_reaches_the_cache_on_resend);
-    tcase_add_test (tc,
                     db_finding_a_newer_epoch_sends_reset_and_pushes_carry_it);
-    tcase_add_test (tc, db_status_says_unavailable_while_redis_cannot_be_read);
     tcase_add_test (tc,
                     service_paused_past_its_expiry_never_answers_its_old_cache);
     tcase_add_test (tc, bus_registers_again_after_its_loop_stood_still);
+    suite_add_tcase (s, tc);
+    tc = tcase_create ("stall");
+    tcase_set_timeout (tc, 60);
+    tcase_add_checked_fixture (tc, s_setup_stall, s_teardown);
+    tcase_add_test (tc,
+                    db_order_lost_in_a_redis_stall_reaches_the_cache_on_resend);
+    tcase_add_test (tc, db_status_says_unavailable_while_redis_cannot_be_read);
     suite_add_tcase (s, tc);
     return rb_test_run (s);
 }

@@ -1,7 +1,9 @@
 /*  test_harness: the system-test harness itself: child programs are
     started, watched, signalled and reaped with their output captured;
-    a throwaway redis-server starts, answers, restarts empty and leaves
-    nothing behind when stopped.  */
+    recobus-ops' command line is built from its settings; a throwaway
+    redis-server starts, answers, restarts empty and leaves nothing
+    behind when stopped; a cluster on a Redis it is given flushes it and
+    leaves it running.  */
 #include <check.h>
 
 #include "rb_testing.h"
@@ -17,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rb_cluster.h"
+#include "rb_opsrun.h"
 #include "rb_proc.h"
 #include "rb_redis.h"
 
@@ -278,6 +282,63 @@ START_TEST (harness_two_redis_servers_run_side_by_side)
 }
 END_TEST
 
+START_TEST (harness_opsrun_builds_the_command_line_and_captures_it)
+{
+    /* /bin/echo in recobus-ops' place prints the command line it got */
+    rb_opsrun_opts_t o = {"/bin/echo", "tcp://127.0.0.1:1", "/j", 5000, true};
+    int64_t before = rb_clock_ms () * 1000;
+    rb_opsrun_t r =
+        rb_opsrun (&o, (const char *[]){"put", "k", "v", NULL}, 5000);
+    ck_assert_int_eq (r.rc, 0);
+    ck_assert_str_eq (r.out, "--broker tcp://127.0.0.1:1 --journal /j "
+                             "--timeout 5000 --json put k v\n");
+    ck_assert_str_eq (r.err, "");
+    ck_assert_int_ge (r.exited_us, before);
+    rb_opsrun_done (&r);
+    ck_assert_ptr_null (r.out);
+    o.timeout_ms = 0;
+    o.json = false;
+    r = rb_opsrun (&o, (const char *[]){"sync", NULL}, 5000);
+    ck_assert_str_eq (r.out, "--broker tcp://127.0.0.1:1 --journal /j sync\n");
+    rb_opsrun_done (&r);
+    o.bin = "/nonexistent/recobus-ops";
+    r = rb_opsrun (&o, (const char *[]){"sync", NULL}, 5000);
+    ck_assert_int_eq (r.rc, -1);
+    rb_opsrun_done (&r);
+}
+END_TEST
+
+START_TEST (harness_cluster_on_a_given_redis_flushes_it_and_leaves_it_running)
+{
+    rb_redis_t *redis = rb_redis_start ();
+    ck_assert_ptr_nonnull (redis);
+    freeReplyObject (rb_redis_cmd (redis, "SET before cluster"));
+    rb_cluster_opts_t o = {.redis = rb_redis_address (redis), .tap = true};
+    rb_cluster_t *c = rb_cluster_new (&o);
+    ck_assert_ptr_nonnull (c);
+    ck_assert_ptr_null (c->redis); /* not its own */
+    ck_assert_str_eq (c->redis_address, rb_redis_address (redis));
+    ck_assert_str_ne (c->bus, "");
+    ck_assert_str_ne (c->tap, "");
+    redisReply *reply = rb_redis_cmd (redis, "EXISTS before");
+    ck_assert_int_eq (reply->integer, 0); /* flushed */
+    freeReplyObject (reply);
+    char *backups = strdup (c->backups);
+    ck_assert (s_exists (backups));
+    rb_cluster_destroy (&c);
+    ck_assert_ptr_null (c);
+    ck_assert (!s_exists (backups));
+    free (backups);
+    reply = rb_redis_cmd (redis, "PING"); /* still there */
+    ck_assert_str_eq (reply->str, "PONG");
+    freeReplyObject (reply);
+    rb_redis_stop (&redis);
+    /* a Redis that is not there: no cluster, and nothing left running */
+    o.redis = "127.0.0.1:1";
+    ck_assert_ptr_null (rb_cluster_new (&o));
+}
+END_TEST
+
 int
 main (void)
 {
@@ -293,6 +354,8 @@ main (void)
     tcase_add_test (proc, harness_destroy_kills_what_the_child_started);
     tcase_add_test (proc, harness_log_path_gets_both_streams_and_stays);
     tcase_add_test (proc, harness_free_port_can_be_bound);
+    tcase_add_test (proc,
+                    harness_opsrun_builds_the_command_line_and_captures_it);
     suite_add_tcase (s, proc);
     TCase *redis = tcase_create ("redis");
     tcase_set_timeout (redis, 30);
@@ -300,6 +363,9 @@ main (void)
     tcase_add_test (redis, harness_redis_restart_loses_data_and_answers_ping);
     tcase_add_test (redis, harness_redis_stop_leaves_no_process_and_no_dir);
     tcase_add_test (redis, harness_two_redis_servers_run_side_by_side);
+    tcase_add_test (
+        redis,
+        harness_cluster_on_a_given_redis_flushes_it_and_leaves_it_running);
     suite_add_tcase (s, redis);
     return rb_test_run (s);
 }

@@ -6,58 +6,24 @@
 #include <check.h>
 #include <czmq.h>
 
-#include "rb_cluster.h"
+#include "rb_fixture.h"
 #include "rb_proc.h"
-#include "rb_service.h"
 #include "rb_testing.h"
 
 #define MAX_WAIT 1500
 
-static rb_cluster_t *s_c;
-static zactor_t *s_db;
-static zactor_t *s_latest, *s_stale;
-static char s_latest_ep[256], s_stale_ep[256];
-static rb_tnode_t s_ops;
-
-static zactor_t *
-s_service (const char *name, int policy, char *endpoint)
-{
-    static rb_service_opts_t o[2];
-    rb_service_opts_t *opts = &o[policy];
-    rb_service_opts_default (opts);
-    opts->name = name;
-    opts->policy = policy;
-    opts->listen = "tcp://127.0.0.1:*";
-    opts->broker = s_c->bus;
-    opts->max_wait_ms = MAX_WAIT;
-    zactor_t *svc = zactor_new (rb_service_actor, opts);
-    zstr_send (svc, "ENDPOINT");
-    char *ep = zstr_recv (svc);
-    snprintf (endpoint, 256, "%s", ep);
-    zstr_free (&ep);
-    return svc;
-}
+static rb_fixture_t *s_f; /* ops-1 and both service nodes */
 
 static void
 s_setup (void)
 {
-    s_c = rb_cluster_new ();
-    rb_cluster_init (s_c);
-    s_db = rb_cluster_db (s_c, "db-1");
-    s_latest = s_service ("svc-latest", RB_POLICY_LATEST_ONLY, s_latest_ep);
-    s_stale = s_service ("svc-stale", RB_POLICY_STALE_OK, s_stale_ep);
-    rb_tnode_start (&s_ops, s_c, RB_ROLE_OPS, "ops-1");
-    rb_tnode_wait_db (&s_ops);
+    s_f = rb_fixture_new (&(rb_fixture_opts_t){.max_wait_ms = MAX_WAIT});
 }
 
 static void
 s_teardown (void)
 {
-    rb_tnode_stop (&s_ops);
-    zactor_destroy (&s_latest);
-    zactor_destroy (&s_stale);
-    zactor_destroy (&s_db);
-    rb_cluster_destroy (&s_c);
+    rb_fixture_destroy (&s_f);
 }
 
 /*  A terminal: a DEALER on a service node's endpoint. */
@@ -103,7 +69,7 @@ s_recv_answer (zsock_t *t, int ms)
     /* keep the ops node's heartbeats going while we wait */
     while (!ready && zclock_mono () < until) {
         ready = zpoller_wait (p, 5) != NULL;
-        rb_bus_poll (s_ops.bus, 0);
+        rb_bus_poll (s_f->ops.bus, 0);
     }
     if (ready) {
         zmsg_t *msg = zmsg_recv (t);
@@ -149,9 +115,9 @@ s_counter (const char *node, const char *name)
     rb_body_init (&b, RB_T_NONE);
     zmsg_t *reply;
     rb_header_t h;
-    ck_assert_int_eq (
-        rb_bus_call (s_ops.bus, RB_ADDR_NODE, node, &req, 3000, &reply, &h, &b),
-        0);
+    ck_assert_int_eq (rb_bus_call (s_f->ops.bus, RB_ADDR_NODE, node, &req, 3000,
+                                   &reply, &h, &b),
+                      0);
     uint64_t v = UINT64_MAX;
     for (uint32_t i = 0; i < b.n_items; i++)
         if (rb_str_eq (b.items[i].name, name))
@@ -166,9 +132,9 @@ static void
 s_disaster (void)
 {
     uint64_t records, watermark;
-    char *path = rb_tnode_backup (&s_ops, &records, &watermark);
+    char *path = rb_tnode_backup (&s_f->ops, &records, &watermark);
     rb_reply_t r;
-    ck_assert_int_eq (rb_tnode_restore (&s_ops, path, &r), 0);
+    ck_assert_int_eq (rb_tnode_restore (&s_f->ops, path, &r), 0);
     rb_reply_done (&r);
     free (path);
 }
@@ -178,7 +144,7 @@ s_list (const char *key, uint64_t target, bool last)
 {
     rb_entry_t e = {rb_str (key), target};
     rb_reply_t r;
-    ck_assert_int_eq (rb_tnode_list (&s_ops, &e, 1, last, &r), 0);
+    ck_assert_int_eq (rb_tnode_list (&s_f->ops, &e, 1, last, &r), 0);
     rb_reply_done (&r);
 }
 
@@ -187,23 +153,23 @@ s_diff_put (uint64_t seq, const char *key, const char *value)
 {
     rb_order_t o = {seq, rb_str (key), RB_OP_PUT, true, rb_str (value)};
     rb_reply_t r;
-    ck_assert_int_eq (rb_tnode_diff (&s_ops, &o, 1, &r), 0);
+    ck_assert_int_eq (rb_tnode_diff (&s_f->ops, &o, 1, &r), 0);
     rb_reply_done (&r);
 }
 
 START_TEST (service_answers_a_miss_from_the_db_then_hits_its_cache)
 {
-    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "+81-1", "alice"), 0);
-    answer_t a = s_ask (s_latest_ep, "+81-1");
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 1, "+81-1", "alice"), 0);
+    answer_t a = s_ask (s_f->latest_ep, "+81-1");
     ck_assert_int_eq (a.status, RB_ANS_OK);
     ck_assert_str_eq (a.value, "alice");
     ck_assert_uint_eq (a.seq, 1);
     ck_assert_uint_eq (s_counter ("svc-latest", "cache.misses"), 1);
     ck_assert_uint_eq (s_counter ("svc-latest", "cache.hits"), 0);
-    a = s_ask (s_latest_ep, "+81-1");
+    a = s_ask (s_f->latest_ep, "+81-1");
     ck_assert_str_eq (a.value, "alice");
     ck_assert_uint_eq (s_counter ("svc-latest", "cache.hits"), 1);
-    a = s_ask (s_latest_ep, "+81-404");
+    a = s_ask (s_f->latest_ep, "+81-404");
     ck_assert_int_eq (a.status, RB_ANS_NOT_FOUND);
     ck_assert_str_eq (a.value, "-");
     ck_assert_uint_eq (s_counter ("svc-latest", "answers.ok"), 2);
@@ -213,13 +179,13 @@ END_TEST
 
 START_TEST (service_cache_follows_update_pushes)
 {
-    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "k", "v1"), 0);
-    ck_assert_str_eq (s_ask (s_latest_ep, "k").value, "v1"); /* cached */
-    ck_assert_int_eq (rb_tnode_order (&s_ops, 2, "k", "v2"), 0);
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 1, "k", "v1"), 0);
+    ck_assert_str_eq (s_ask (s_f->latest_ep, "k").value, "v1"); /* cached */
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 2, "k", "v2"), 0);
     int64_t until = zclock_mono () + 3000;
     while (s_counter ("svc-latest", "updates") < 1 && zclock_mono () < until)
-        rb_tnode_pump (&s_ops, 10);
-    answer_t a = s_ask (s_latest_ep, "k");
+        rb_tnode_pump (&s_f->ops, 10);
+    answer_t a = s_ask (s_f->latest_ep, "k");
     ck_assert_str_eq (a.value, "v2");
     ck_assert_uint_eq (a.seq, 2);
     ck_assert_uint_eq (s_counter ("svc-latest", "cache.hits"), 1);
@@ -229,18 +195,18 @@ END_TEST
 
 START_TEST (service_drops_its_cache_on_reset_and_waits_before_the_list)
 {
-    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "k", "v1"), 0);
-    ck_assert_str_eq (s_ask (s_latest_ep, "k").value, "v1");
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 1, "k", "v1"), 0);
+    ck_assert_str_eq (s_ask (s_f->latest_ep, "k").value, "v1");
     s_disaster ();
     int64_t until = zclock_mono () + 3000;
     while (s_counter ("svc-latest", "resets") < 1 && zclock_mono () < until)
-        rb_tnode_pump (&s_ops, 10);
+        rb_tnode_pump (&s_f->ops, 10);
     ck_assert_uint_eq (s_counter ("svc-latest", "cached"), 0);
     ck_assert_uint_eq (s_counter ("svc-latest", "epoch"), 2);
     /* before the list's last batch every key is flagged: latest-only
        waits, and answers unavailable at its deadline, never stale */
     int64_t asked = zclock_mono ();
-    answer_t a = s_ask (s_latest_ep, "k");
+    answer_t a = s_ask (s_f->latest_ep, "k");
     ck_assert_int_eq (a.status, RB_ANS_UNAVAILABLE);
     ck_assert_str_eq (a.value, "-");
     ck_assert_int_ge (a.at - asked, MAX_WAIT - 50);
@@ -253,20 +219,20 @@ END_TEST
 
 START_TEST (stale_ok_answers_stale_with_the_restored_value)
 {
-    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "k", "v1"), 0);
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 1, "k", "v1"), 0);
     s_disaster ();
     s_list ("k", 2, false);
     s_list ("new", 3, true);
-    answer_t a = s_ask (s_stale_ep, "k");
+    answer_t a = s_ask (s_f->stale_ep, "k");
     ck_assert_int_eq (a.status, RB_ANS_STALE);
     ck_assert_str_eq (a.value, "v1");
     ck_assert_uint_eq (a.seq, 1);
-    a = s_ask (s_stale_ep, "new"); /* created after the backup */
+    a = s_ask (s_f->stale_ep, "new"); /* created after the backup */
     ck_assert_int_eq (a.status, RB_ANS_STALE);
     ck_assert_str_eq (a.value, "-");
     /* and never caches it: after the diff it answers the fresh value */
     s_diff_put (2, "k", "v2");
-    a = s_ask (s_stale_ep, "k");
+    a = s_ask (s_f->stale_ep, "k");
     ck_assert_int_eq (a.status, RB_ANS_OK);
     ck_assert_str_eq (a.value, "v2");
 }
@@ -274,17 +240,17 @@ END_TEST
 
 START_TEST (latest_only_answers_the_new_value_once_the_diff_lands)
 {
-    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "k", "v1"), 0);
-    ck_assert_int_eq (rb_tnode_order (&s_ops, 2, "j", "j1"), 0);
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 1, "k", "v1"), 0);
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 2, "j", "j1"), 0);
     s_disaster ();
     s_list ("k", 3, true);
     /* j is not behind its target: answered at once while k recovers */
     int64_t asked = zclock_mono ();
-    answer_t a = s_ask (s_latest_ep, "j");
+    answer_t a = s_ask (s_f->latest_ep, "j");
     ck_assert_int_eq (a.status, RB_ANS_OK);
     ck_assert_str_eq (a.value, "j1");
     ck_assert_int_lt (a.at - asked, 500);
-    zsock_t *t = s_terminal (s_latest_ep);
+    zsock_t *t = s_terminal (s_f->latest_ep);
     s_send_get (t, "k", 7);
     /* it waits: nothing comes while the flag stands */
     answer_t early = s_recv_answer (t, 300);
@@ -305,21 +271,21 @@ END_TEST
 
 START_TEST (fifty_terminals_on_one_key_share_one_poll_stream)
 {
-    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "hot", "v1"), 0);
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 1, "hot", "v1"), 0);
     s_disaster ();
     s_list ("hot", 2, true);
     zsock_t *t[50];
     for (int i = 0; i < 50; i++) {
-        t[i] = s_terminal (s_latest_ep);
+        t[i] = s_terminal (s_f->latest_ep);
         s_send_get (t[i], "hot", (uint64_t) i + 1);
     }
     /* let them all wait a while: the polls follow one back-off */
     int64_t until = zclock_mono () + 3000;
     while (s_counter ("svc-latest", "cache.misses") < 50 &&
            zclock_mono () < until)
-        rb_tnode_pump (&s_ops, 10);
+        rb_tnode_pump (&s_f->ops, 10);
     uint64_t polls_before = s_counter ("svc-latest", "polls");
-    rb_tnode_pump (&s_ops, 700);
+    rb_tnode_pump (&s_f->ops, 700);
     uint64_t polls = s_counter ("svc-latest", "polls") - polls_before;
     ck_assert_uint_le (polls, 8); /* one stream: 20, 40, 80 ... ms */
     ck_assert_uint_eq (s_counter ("svc-latest", "waits"), 1);
@@ -336,19 +302,19 @@ END_TEST
 
 START_TEST (service_answers_unavailable_within_max_wait_when_the_db_is_down)
 {
-    zactor_destroy (&s_db);
+    zactor_destroy (&s_f->db);
     int64_t asked = zclock_mono ();
-    answer_t a = s_ask (s_latest_ep, "k");
+    answer_t a = s_ask (s_f->latest_ep, "k");
     ck_assert_int_eq (a.status, RB_ANS_UNAVAILABLE);
     ck_assert_int_le (a.at - asked, MAX_WAIT + 500);
-    a = s_ask (s_stale_ep, "k"); /* stale-ok has nothing else to give */
+    a = s_ask (s_f->stale_ep, "k"); /* stale-ok has nothing else to give */
     ck_assert_int_eq (a.status, RB_ANS_UNAVAILABLE);
 }
 END_TEST
 
 START_TEST (service_refuses_malformed_terminal_requests)
 {
-    zsock_t *t = s_terminal (s_latest_ep);
+    zsock_t *t = s_terminal (s_f->latest_ep);
     zstr_send (t, "garbage");
     zmsg_t *msg = NULL;
     zpoller_t *p = zpoller_new (t, NULL);
@@ -364,9 +330,9 @@ START_TEST (service_refuses_malformed_terminal_requests)
     zmsg_destroy (&msg);
     zpoller_destroy (&p);
     /* and still serves */
-    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "k", "v"), 0);
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 1, "k", "v"), 0);
     zsock_destroy (&t);
-    ck_assert_str_eq (s_ask (s_latest_ep, "k").value, "v");
+    ck_assert_str_eq (s_ask (s_f->latest_ep, "k").value, "v");
     rb_body_release (&b);
 }
 END_TEST
@@ -382,7 +348,7 @@ s_terminal_run (char **argv, char **out)
     int64_t until = zclock_mono () + 10000;
     while (rc == -1 && zclock_mono () < until) {
         rc = rb_proc_wait (p, 20);
-        rb_bus_poll (s_ops.bus, 0);
+        rb_bus_poll (s_f->ops.bus, 0);
     }
     *out = rb_proc_stdout (p);
     rb_proc_destroy (&p);
@@ -391,13 +357,13 @@ s_terminal_run (char **argv, char **out)
 
 START_TEST (terminal_prints_one_line_per_key_and_escapes_bytes)
 {
-    ck_assert_int_eq (rb_tnode_order (&s_ops, 1, "+81-1",
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 1, "+81-1",
                                       "al\x01"
                                       "ce\tx"),
                       0);
     char *argv[] = {RECOBUS_BINARY_DIR "/recobus-terminal",
                     "--service",
-                    s_latest_ep,
+                    s_f->latest_ep,
                     "get",
                     "+81-1",
                     "+81-2",
@@ -408,11 +374,11 @@ START_TEST (terminal_prints_one_line_per_key_and_escapes_bytes)
                            "+81-2\tnot_found\t0\t\n");
     free (out);
     /* JSON: valid UTF-8 as a string, anything else base64 and marked */
-    ck_assert_int_eq (rb_tnode_order (&s_ops, 2, "bin", "\xff\xfe"), 0);
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 2, "bin", "\xff\xfe"), 0);
     char *jargv[] = {RECOBUS_BINARY_DIR "/recobus-terminal",
                      "--json",
                      "--service",
-                     s_latest_ep,
+                     s_f->latest_ep,
                      "get",
                      "+81-2",
                      "bin",

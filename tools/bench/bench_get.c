@@ -17,7 +17,7 @@
 static double
 s_hiredis (const rb_bench_opts_t *o, int depth, double seconds)
 {
-    redisContext *r = rb_bench_redis (o);
+    redisContext *r = rb_redis_connect_at (o->redis);
     if (!r)
         return 0;
     for (int i = 0; i < depth; i++)
@@ -41,7 +41,7 @@ s_hiredis (const rb_bench_opts_t *o, int depth, double seconds)
 static int
 s_fill_plain (const rb_bench_opts_t *o)
 {
-    redisContext *r = rb_bench_redis (o);
+    redisContext *r = rb_redis_connect_at (o->redis);
     if (!r)
         return -1;
     char value[VALUE_BYTES];
@@ -62,7 +62,7 @@ s_fill_plain (const rb_bench_opts_t *o)
 static double
 s_script_only (const rb_bench_opts_t *o, int depth, double seconds)
 {
-    redisContext *r = rb_bench_redis (o);
+    redisContext *r = rb_redis_connect_at (o->redis);
     if (!r)
         return 0;
     redisReply *sha =

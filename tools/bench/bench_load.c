@@ -4,6 +4,7 @@
     of 1000, four in flight. Each run uses fresh keys, so every order is
     really applied on both sides.  */
 #include "rb_bench_cluster.h"
+#include "rb_opsrun.h"
 #include "rb_msg.h"
 #include "rb_service.h"
 
@@ -12,6 +13,7 @@
 
 #define BATCH       1000
 #define VALUE_BYTES 100
+#define LOAD_MS     600000 /* the longest a load may take */
 
 static char *
 s_write_file (const rb_bench_opts_t *o, int run, int n)
@@ -28,25 +30,30 @@ s_write_file (const rb_bench_opts_t *o, int run, int n)
     return path;
 }
 
+/*  recobus-ops load of the file, timed from its start to its exit. */
 static double
 s_ops_load (const rb_bench_opts_t *o, rb_bcluster_t *c, int run, int n)
 {
     char *file = s_write_file (o, run, n);
     char *journal = zsys_sprintf ("%s/load-%d.journal", o->tmp, run);
-    char *cmd = zsys_sprintf ("'%s/recobus-ops' --broker %s --journal '%s' "
-                              "--batch %d load '%s' >/dev/null",
-                              o->bin_dir, c->bus, journal, BATCH, file);
+    char *bin = zsys_sprintf ("%s/recobus-ops", o->bin_dir);
+    char batch[16];
+    snprintf (batch, sizeof batch, "%d", BATCH);
+    rb_opsrun_opts_t opts = {bin, c->cluster->bus, journal, 0, false};
     double start = rb_now_us ();
-    int rc = system (cmd);
-    double secs = (rb_now_us () - start) / 1e6;
+    rb_opsrun_t r = rb_opsrun (
+        &opts, (const char *[]){"--batch", batch, "load", file, NULL}, LOAD_MS);
+    double secs = ((double) r.exited_us - start) / 1e6;
+    if (r.rc != 0)
+        fprintf (stderr, "bench load: recobus-ops load exited %d: %s\n", r.rc,
+                 r.err ? r.err : "");
+    rb_opsrun_done (&r);
     unlink (file);
     unlink (journal);
-    zstr_free (&cmd);
+    zstr_free (&bin);
     zstr_free (&journal);
     zstr_free (&file);
-    if (rc != 0)
-        fprintf (stderr, "bench load: recobus-ops load exited %d\n", rc);
-    return rc == 0 ? secs : 0;
+    return r.rc == 0 ? secs : 0;
 }
 
 typedef struct {

@@ -5,12 +5,13 @@
     grows by no more than its cache holds (100,000 entries).  */
 #include "rb_bench_cluster.h"
 #include "rb_msg.h"
+#include "rb_proc.h"
 
 #include <signal.h>
 #include <string.h>
-#include <sys/wait.h>
 
-static pid_t
+/*  Starts bin_dir/prog with args (NULL-ended), its output captured. */
+static rb_proc_t *
 s_spawn (const rb_bench_opts_t *o, const char *prog, char **args)
 {
     char *argv[24];
@@ -19,16 +20,9 @@ s_spawn (const rb_bench_opts_t *o, const char *prog, char **args)
     for (int i = 0; args[i] && n < 22; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    pid_t pid = fork ();
-    if (pid == 0) {
-        int null = open ("/dev/null", O_WRONLY);
-        dup2 (null, 1);
-        dup2 (null, 2);
-        execv (argv[0], argv);
-        _exit (127);
-    }
+    rb_proc_t *p = rb_proc_start (argv, NULL);
     zstr_free (&argv[0]);
-    return pid;
+    return p;
 }
 
 static double
@@ -82,28 +76,11 @@ s_requests (const char *endpoint, int depth, int nkeys, long count)
     return done;
 }
 
-/*  Waits until the DB node has created its dataset (rb:meta exists). */
-static int
-s_wait_dataset (const rb_bench_opts_t *o)
-{
-    redisContext *r = rb_bench_redis (o);
-    int found = 0;
-    for (int i = 0; r && i < 200 && !found; i++) { /* up to 10 s */
-        redisReply *e = redisCommand (r, "EXISTS rb:meta");
-        found = e && e->type == REDIS_REPLY_INTEGER && e->integer == 1;
-        freeReplyObject (e);
-        if (!found)
-            zclock_sleep (50);
-    }
-    redisFree (r);
-    return found ? 0 : -1;
-}
-
 static bool
-s_alive (pid_t *pids, int n)
+s_alive (rb_proc_t **procs, int n)
 {
     for (int i = 0; i < n; i++)
-        if (waitpid (pids[i], NULL, WNOHANG) != 0)
+        if (!procs[i] || rb_proc_wait (procs[i], 0) != -1)
             return false;
     return true;
 }
@@ -112,15 +89,15 @@ int
 rb_bench_memory (const rb_bench_opts_t *o)
 {
     long small = o->smoke ? 1000 : 10000, big = o->smoke ? 5000 : 1000000;
-    redisContext *r = rb_bench_redis (o);
+    redisContext *r = rb_redis_connect_at (o->redis);
     if (!r)
         return -1;
     freeReplyObject (redisCommand (r, "FLUSHALL"));
     redisFree (r);
     char bus[64], tap[64], term[64], backups[512];
-    snprintf (bus, sizeof bus, "tcp://127.0.0.1:%d", rb_bench_free_port ());
-    snprintf (tap, sizeof tap, "tcp://127.0.0.1:%d", rb_bench_free_port ());
-    snprintf (term, sizeof term, "tcp://127.0.0.1:%d", rb_bench_free_port ());
+    snprintf (bus, sizeof bus, "tcp://127.0.0.1:%d", rb_free_port ());
+    snprintf (tap, sizeof tap, "tcp://127.0.0.1:%d", rb_free_port ());
+    snprintf (term, sizeof term, "tcp://127.0.0.1:%d", rb_free_port ());
     snprintf (backups, sizeof backups, "%s/memory-backups", o->tmp);
     char *bargs[] = {"--bind", bus, "--tap", tap, NULL};
     char *dargs[] = {"--broker",     bus,     "--redis", (char *) o->redis,
@@ -128,29 +105,32 @@ rb_bench_memory (const rb_bench_opts_t *o)
     char *sargs[] = {"--name",      "mem-svc",  "--policy",
                      "latest-only", "--broker", bus,
                      "--listen",    term,       NULL};
-    pid_t pids[3] = {s_spawn (o, "recobus-broker", bargs),
-                     s_spawn (o, "recobus-db", dargs),
-                     s_spawn (o, "recobus-service", sargs)};
+    rb_proc_t *procs[3] = {s_spawn (o, "recobus-broker", bargs),
+                           s_spawn (o, "recobus-db", dargs),
+                           s_spawn (o, "recobus-service", sargs)};
     const char *names[3] = {"broker", "db node", "service node"};
     double at_small[3], at_big[3];
     int rc = -1;
-    if (s_wait_dataset (o) == 0 &&
+    /* the DB node has created its dataset once it serves */
+    if (s_alive (procs, 3) &&
+        rb_proc_wait_output (procs[1], "serving", 10000) == 0 &&
         rb_bcluster_fill (o, (int) small, 100) == 0 &&
         s_requests (term, 64, (int) small, small) == small &&
-        s_alive (pids, 3)) {
+        s_alive (procs, 3)) {
         for (int i = 0; i < 3; i++)
-            at_small[i] = s_hwm_mb (pids[i]);
+            at_small[i] = s_hwm_mb (rb_proc_pid (procs[i]));
         if (rb_bcluster_fill (o, (int) big, 100) == 0 &&
             s_requests (term, 256, (int) big, big) == big &&
-            s_alive (pids, 3)) {
+            s_alive (procs, 3)) {
             for (int i = 0; i < 3; i++)
-                at_big[i] = s_hwm_mb (pids[i]);
+                at_big[i] = s_hwm_mb (rb_proc_pid (procs[i]));
             rc = 0;
         }
     }
     for (int i = 0; i < 3; i++) {
-        kill (pids[i], SIGTERM);
-        waitpid (pids[i], NULL, 0);
+        if (procs[i] && rb_proc_kill (procs[i], SIGTERM) == 0)
+            rb_proc_wait (procs[i], 5000);
+        rb_proc_destroy (&procs[i]);
     }
     if (rc) {
         fprintf (stderr, "bench memory: the cluster did not answer\n");

@@ -74,7 +74,7 @@ s_restore_once (rb_bcluster_t *c, const char *path)
 static double
 s_pipe_once (const rb_bench_opts_t *o, const char *resp)
 {
-    redisContext *r = rb_bench_redis (o);
+    redisContext *r = rb_redis_connect_at (o->redis);
     freeReplyObject (redisCommand (r, "FLUSHALL"));
     redisFree (r);
     char host[64];
@@ -98,7 +98,7 @@ rb_bench_restore (const rb_bench_opts_t *o)
     if (rb_bcluster_start (&c, o, 0, RB_POLICY_LATEST_ONLY))
         return -1;
     char *backup = NULL, *resp = NULL;
-    if (s_make_files (o, c.backups, n, &backup, &resp))
+    if (s_make_files (o, c.cluster->backups, n, &backup, &resp))
         return -1;
     rb_figure_t f = {.unit = "rec/s",
                      .higher_better = true,
@@ -159,7 +159,7 @@ s_flag_once (rb_bcluster_t *c, int n, int batch)
 static double
 s_sadd_once (const rb_bench_opts_t *o, int n, int batch)
 {
-    redisContext *r = rb_bench_redis (o);
+    redisContext *r = rb_redis_connect_at (o->redis);
     freeReplyObject (redisCommand (r, "DEL bench:set"));
     const char **argv =
         (const char **) calloc ((size_t) batch + 2, sizeof (char *));
@@ -205,7 +205,7 @@ rb_bench_flag (const rb_bench_opts_t *o)
     if (rb_bcluster_start (&c, o, 0, RB_POLICY_LATEST_ONLY))
         return -1;
     char *backup = NULL, *resp = NULL;
-    if (s_make_files (o, c.backups, 10, &backup, &resp))
+    if (s_make_files (o, c.cluster->backups, 10, &backup, &resp))
         return -1;
     rb_figure_t f = {.unit = "s",
                      .target = o->smoke ? 0 : 1.5,

@@ -9,9 +9,6 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include <zmq.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define RB_FIGURES_MAX 64
@@ -233,21 +230,4 @@ rb_samples_free (rb_samples_t *s)
 {
     free (s->v);
     memset (s, 0, sizeof *s);
-}
-
-/*  A TCP port on 127.0.0.1 nobody listens on right now. */
-int
-rb_bench_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind (fd, (struct sockaddr *) &a, sizeof a) == 0 &&
-        getsockname (fd, (struct sockaddr *) &a, &len) == 0)
-        port = ntohs (a.sin_port);
-    if (fd >= 0)
-        close (fd);
-    return port;
 }

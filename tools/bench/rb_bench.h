@@ -1,7 +1,8 @@
-/*  rb_bench: what every recobus-bench scenario shares: the options, a
-    throwaway redis-server when none is given, figures measured over
-    several runs with their baseline alternating in the same process, and
-    the report (a table on stdout, markdown and JSON files).  */
+/*  rb_bench: what every recobus-bench scenario shares: the options,
+    figures measured over several runs with their baseline alternating in
+    the same process, and the report (a table on stdout, markdown and
+    JSON files). The cluster, and a throwaway redis-server when none is
+    given, come from the test harness (rb_bench_cluster.h).  */
 #ifndef RB_BENCH_H
 #define RB_BENCH_H
 
@@ -53,8 +54,6 @@ double rb_samples_pct (rb_samples_t *s, double pct);
 void rb_samples_free (rb_samples_t *s);
 
 double rb_now_us (void);
-/*  A TCP port on 127.0.0.1 that nobody listens on right now. */
-int rb_bench_free_port (void);
 
 /*  Scenarios. Each returns 0, or non-zero if it could not run.  */
 int rb_bench_broker (const rb_bench_opts_t *o);

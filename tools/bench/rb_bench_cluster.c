@@ -1,34 +1,14 @@
-/*  rb_bench_cluster: an in-process cluster for the bench (see header). */
+/*  rb_bench_cluster: the bench's cluster, on the harness (see header). */
 #include "rb_bench_cluster.h"
 #include "rb_broker.h"
-#include "rb_db.h"
 #include "rb_msg.h"
-#include "rb_service.h"
 
 #include <string.h>
-
-redisContext *
-rb_bench_redis (const rb_bench_opts_t *o)
-{
-    char host[64];
-    snprintf (host, sizeof host, "%s", o->redis);
-    char *colon = strrchr (host, ':');
-    if (!colon)
-        return NULL;
-    *colon = '\0';
-    redisContext *r = redisConnect (host, atoi (colon + 1));
-    if (!r || r->err) {
-        fprintf (stderr, "bench: cannot reach Redis at %s\n", o->redis);
-        redisFree (r);
-        return NULL;
-    }
-    return r;
-}
 
 int
 rb_bcluster_fill (const rb_bench_opts_t *o, int n, int value_len)
 {
-    redisContext *r = rb_bench_redis (o);
+    redisContext *r = rb_redis_connect_at (o->redis);
     if (!r)
         return -1;
     char *value = (char *) malloc ((size_t) value_len);
@@ -54,70 +34,45 @@ rb_bcluster_fill (const rb_bench_opts_t *o, int n, int value_len)
     return rc;
 }
 
-int
-rb_bcluster_start (rb_bcluster_t *c, const rb_bench_opts_t *o,
-                   uint32_t cache_size, int policy)
-{
-    memset (c, 0, sizeof *c);
-    redisContext *r = rb_bench_redis (o);
-    if (!r)
-        return -1;
-    freeReplyObject (redisCommand (r, "FLUSHALL"));
-    redisFree (r);
-    static rb_broker_opts_t bo;
-    rb_broker_opts_default (&bo);
-    bo.bind = "tcp://127.0.0.1:*";
-    bo.tap = "";
-    bo.liveness = 1000;
-    c->broker = zactor_new (rb_broker_actor, &bo);
-    zstr_send (c->broker, "ENDPOINTS");
-    char *bus, *tap;
-    zsock_recv (c->broker, "ss", &bus, &tap);
-    snprintf (c->bus, sizeof c->bus, "%s", bus);
-    zstr_free (&bus);
-    zstr_free (&tap);
-    /* a fresh dir each time: a DB node remembers its dataset there, and
-       would rightly refuse the new one as foreign */
-    static int n;
-    snprintf (c->backups, sizeof c->backups, "%s/backups-%d", o->tmp, ++n);
-    static rb_db_opts_t dopts;
-    rb_db_opts_default (&dopts);
-    dopts.broker = c->bus;
-    dopts.redis = o->redis;
-    dopts.backup_dir = c->backups;
-    zsys_dir_create ("%s", c->backups);
-    char err[256];
-    if (rb_db_init_dataset (&dopts, err, sizeof err)) {
-        fprintf (stderr, "bench: %s\n", err);
-        return -1;
-    }
-    c->db = zactor_new (rb_db_actor, &dopts);
-    static rb_service_opts_t so;
-    rb_service_opts_default (&so);
-    so.name = "bench-svc";
-    so.policy = policy;
-    so.listen = "tcp://127.0.0.1:*";
-    so.broker = c->bus;
-    so.cache_size = cache_size;
-    so.max_wait_ms = 30000;
-    c->service = zactor_new (rb_service_actor, &so);
-    zstr_send (c->service, "ENDPOINT");
-    char *ep = zstr_recv (c->service);
-    snprintf (c->terminals, sizeof c->terminals, "%s", ep);
-    zstr_free (&ep);
-    rb_bus_opts_t ops = {
-        .endpoint = c->bus, .role = RB_ROLE_OPS, .name = "bench-ops"};
-    c->ops = rb_bus_new (&ops);
-    return rb_bus_wait_ready (c->ops, 5000);
-}
-
 void
 rb_bcluster_stop (rb_bcluster_t *c)
 {
     rb_bus_destroy (&c->ops);
     zactor_destroy (&c->service);
     zactor_destroy (&c->db);
-    zactor_destroy (&c->broker);
+    rb_cluster_destroy (&c->cluster);
+}
+
+int
+rb_bcluster_start (rb_bcluster_t *c, const rb_bench_opts_t *o,
+                   uint32_t cache_size, int policy)
+{
+    memset (c, 0, sizeof *c);
+    rb_broker_opts_t broker;
+    rb_broker_opts_default (&broker);
+    /* the broker's own heartbeat; a node kept busy never expires */
+    rb_cluster_opts_t co = {.redis = o->redis,
+                            .heartbeat_ms = broker.heartbeat_ms,
+                            .liveness = 1000};
+    c->cluster = rb_cluster_new (&co);
+    if (!c->cluster || rb_cluster_init (c->cluster)) {
+        rb_bcluster_stop (c);
+        return -1;
+    }
+    c->db = rb_cluster_db (c->cluster, "db-1");
+    rb_service_opts_t so =
+        rb_cluster_service_opts (c->cluster, "bench-svc", policy);
+    so.cache_size = cache_size;
+    so.max_wait_ms = 30000;
+    c->service =
+        rb_cluster_service (c->cluster, &so, c->terminals, sizeof c->terminals);
+    rb_bus_opts_t ops = {
+        .endpoint = c->cluster->bus, .role = RB_ROLE_OPS, .name = "bench-ops"};
+    c->ops = rb_bus_new (&ops);
+    if (c->service && rb_bus_wait_ready (c->ops, 5000) == 0)
+        return 0;
+    rb_bcluster_stop (c);
+    return -1;
 }
 
 static void

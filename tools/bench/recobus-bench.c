@@ -8,6 +8,8 @@
     Without --redis a throwaway redis-server is started (and flushed at
     will): never point --redis at a Redis holding data you need.  */
 #include "rb_bench.h"
+#include "rb_proc.h"
+#include "rb_redis.h"
 
 #include <czmq.h>
 #include <getopt.h>
@@ -58,41 +60,7 @@ s_help (void)
             "  -h, --help        this help\n\n"
             "Exit status: 0 every target met (or --smoke), 1 a target "
             "missed,\n64 usage, 69 a server could not be started, 70 a "
-            "scenario failed.\n");
-}
-
-/*  Starts redis-server on a free port in dir; returns its pid or -1. */
-static pid_t
-s_start_redis (const char *dir, char *address, size_t len)
-{
-    for (int attempt = 0; attempt < 5; attempt++) {
-        int port = rb_bench_free_port ();
-        char portstr[16];
-        snprintf (portstr, sizeof portstr, "%d", port);
-        pid_t pid = fork ();
-        if (pid == 0) {
-            execlp ("redis-server", "redis-server", "--port", portstr, "--bind",
-                    "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-                    dir, "--logfile", "redis.log", NULL);
-            _exit (127);
-        }
-        snprintf (address, len, "127.0.0.1:%d", port);
-        /* the server answering must be ours: never flush someone else's */
-        char *cmd = zsys_sprintf ("redis-cli -p %d info server 2>/dev/null "
-                                  "| grep -q '^process_id:%d'",
-                                  port, (int) pid);
-        for (int i = 0; i < 100; i++) { /* up to 5 s */
-            if (system (cmd) == 0) {
-                zstr_free (&cmd);
-                return pid;
-            }
-            zclock_sleep (50);
-        }
-        zstr_free (&cmd);
-        kill (pid, SIGKILL);
-        waitpid (pid, NULL, 0);
-    }
-    return -1;
+            "scenario failed,\n73 no scratch dir.\n");
 }
 
 static int
@@ -161,17 +129,19 @@ main (int argc, char **argv)
     ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = '\0';
     o.bin_dir = dirname (self);
-    char tmp[] = "/tmp/recobus-bench-XXXXXX";
-    o.tmp = mkdtemp (tmp);
-    char address[64];
-    pid_t redis = -1;
+    o.tmp = rb_temp_dir ("recobus-bench");
+    if (!o.tmp)
+        return EX_CANTCREAT;
+    rb_redis_t *redis = NULL; /* our own, when no --redis is given */
     if (!o.redis) {
-        redis = s_start_redis (o.tmp, address, sizeof address);
-        if (redis < 0) {
+        redis = rb_redis_start ();
+        if (!redis) {
             fprintf (stderr, "recobus-bench: cannot start redis-server\n");
+            rb_remove_tree (o.tmp);
+            free (o.tmp);
             return EX_UNAVAILABLE;
         }
-        o.redis = address;
+        o.redis = rb_redis_address (redis);
     }
     int rc = 0;
     for (int i = optind; i < argc && rc == 0; i++)
@@ -185,14 +155,10 @@ main (int argc, char **argv)
     rb_report_write (md, js, command);
     zstr_free (&md);
     zstr_free (&js);
-    if (redis > 0) {
-        kill (redis, SIGKILL);
-        waitpid (redis, NULL, 0);
-    }
-    char *rm = zsys_sprintf ("rm -rf '%s'", o.tmp);
-    if (system (rm) != 0)
+    rb_redis_stop (&redis);
+    if (rb_remove_tree (o.tmp))
         fprintf (stderr, "recobus-bench: could not remove %s\n", o.tmp);
-    zstr_free (&rm);
+    free (o.tmp);
     if (rc)
         return rc;
     return !o.smoke && rb_report_missed () ? 1 : 0;
