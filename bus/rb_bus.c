@@ -61,6 +61,9 @@ s_open_socket (rb_bus_t *self)
     zsock_set_linger (self->sock, 0);
     zsock_set_sndhwm (self->sock, 100000);
     zsock_set_rcvhwm (self->sock, 100000);
+    /* never block: with no connection up (a CURVE handshake the broker
+       refused leaves none) a send fails at once instead */
+    zsock_set_sndtimeo (self->sock, 0);
     if (self->cert)
         rb_curve_client (zsock_resolve (self->sock), self->cert,
                          self->broker_key);
@@ -76,7 +79,9 @@ s_send (rb_bus_t *self, rb_header_t *h, const rb_body_t *b)
     if (self->unusable)
         return -1; /* unconnected: a send would block */
     zmsg_t *msg = rb_msg_new (h, b);
-    return zmsg_send (&msg, self->sock);
+    int rc = zmsg_send (&msg, self->sock);
+    zmsg_destroy (&msg); /* left to us when the send failed */
+    return rc;
 }
 
 static rb_header_t
@@ -245,7 +250,8 @@ s_request (rb_bus_t *self, int addr, const char *dest, const rb_body_t *b,
     h.corr = corr;
     h.timeout_ms = timeout_ms;
     *corr_p = corr;
-    return s_send (self, &h, b);
+    s_send (self, &h, b); /* if it fails, the answer is a local timeout */
+    return 0;
 }
 
 int
@@ -310,7 +316,9 @@ s_on_error (rb_bus_t *self, const rb_header_t *h, zmsg_t **msg_p)
     if (h->status == RB_S_UNKNOWN_NODE)
         s_reregister (self, false);
     if (h->status == RB_S_NAME_TAKEN || h->status == RB_S_BAD_ROLE ||
-        (h->status == RB_S_FORBIDDEN && h->corr == 0)) { /* HELLO refused */
+        (h->status == RB_S_FORBIDDEN && !self->registered)) {
+        /* our HELLO refused (the broker says forbidden only to a HELLO or
+           to a registered node) */
         snprintf (self->problem, sizeof self->problem, "%s: %.*s",
                   rb_code_name (h->status), (int) self->body.text.len,
                   self->body.text.ptr);

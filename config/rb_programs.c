@@ -9,6 +9,33 @@
         NULL, NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL                         \
     }
 
+/*  The three options of every node that connects to the broker. */
+#define CURVE_CLIENT                                                           \
+    {"curve-cert",                                                             \
+     "curve-cert",                                                             \
+     0,                                                                        \
+     RB_OPT_STR,                                                               \
+     NULL,                                                                     \
+     0,                                                                        \
+     4096,                                                                     \
+     NULL,                                                                     \
+     "FILE",                                                                   \
+     "this node's certificate (NAME.cert_secret): CurveZMQ on the bus"},       \
+        {"broker-cert",                                                        \
+         "broker-cert",                                                        \
+         0,                                                                    \
+         RB_OPT_STR,                                                           \
+         NULL,                                                                 \
+         0,                                                                    \
+         4096,                                                                 \
+         NULL,                                                                 \
+         "FILE",                                                               \
+         "the broker's public certificate (with curve-cert)"},                 \
+    {                                                                          \
+        "insecure", "insecure", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,        \
+            "allow plain traffic to a broker beyond this host"                 \
+    }
+
 static const rb_opt_t s_broker[] = {
     {"bind", "bind", 0, RB_OPT_STR, "tcp://127.0.0.1:5555", 1, 255, NULL, "EP",
      "endpoint every node connects to"},
@@ -74,12 +101,7 @@ static const rb_opt_t s_db[] = {
      "fetchers remembered per key, at most"},
     {"backup-every", NULL, 0, RB_OPT_INT, "0", 0, 31536000, NULL, NULL,
      "seconds between scheduled backups (0: none)"},
-    {"curve-cert", "curve-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
-     "this node's certificate (NAME.cert_secret): CurveZMQ on the bus"},
-    {"broker-cert", "broker-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
-     "the broker's public certificate (with curve-cert)"},
-    {"insecure", "insecure", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
-     "allow plain traffic to a broker beyond this host"},
+    CURVE_CLIENT,
     END,
 };
 
@@ -117,12 +139,7 @@ static const rb_opt_t s_service[] = {
      "deadline of one request to the db service, ms"},
     {"stats-every", NULL, 0, RB_OPT_INT, "10", 0, 86400, NULL, NULL,
      "seconds between counter lines in the log with -v (0: never)"},
-    {"curve-cert", "curve-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
-     "this node's certificate (NAME.cert_secret): CurveZMQ on the bus"},
-    {"broker-cert", "broker-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
-     "the broker's public certificate (with curve-cert)"},
-    {"insecure", "insecure", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
-     "allow plain traffic to a broker beyond this host"},
+    CURVE_CLIENT,
     END,
 };
 
@@ -175,12 +192,7 @@ static const rb_opt_t s_ops[] = {
      "deadline of a backup or restore, ms"},
     {"name", NULL, 0, RB_OPT_STR, "", 0, 64, NULL, NULL,
      "node name on the bus (default: ops-PID)"},
-    {"curve-cert", "curve-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
-     "this node's certificate (NAME.cert_secret): CurveZMQ on the bus"},
-    {"broker-cert", "broker-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",
-     "the broker's public certificate (with curve-cert)"},
-    {"insecure", "insecure", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
-     "allow plain traffic to a broker beyond this host"},
+    CURVE_CLIENT,
     END,
 };
 

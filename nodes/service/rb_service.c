@@ -22,6 +22,7 @@ typedef enum {
     RB_CNT_RECOVERED,
     RB_CNT_MALFORMED,
     RB_CNT_DROPPED,
+    RB_CNT_FOREIGN, /* pushes not from a DB node, dropped */
     RB_CNT_COUNT
 } rb_counter_t;
 
@@ -203,6 +204,10 @@ s_on_push (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
            zmsg_t **msg_p, void *arg)
 {
     svc_t *self = (svc_t *) arg;
+    if (h->role != RB_ROLE_DB) { /* the role the broker stamped */
+        self->counters[RB_CNT_FOREIGN]++;
+        return;
+    }
     switch (h->type) {
         case RB_T_RESET:
             self->counters[RB_CNT_RESETS]++;
@@ -228,9 +233,13 @@ s_on_push (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
 }
 
 static const char *const s_counter_names[RB_CNT_COUNT] = {
-    "answers.ok", "answers.not_found", "answers.stale", "answers.unavailable",
-    "cache.hits", "cache.misses",      "polls",         "resets",
-    "updates",    "recovered",         "malformed",     "dropped"};
+    "answers.ok",    "answers.not_found",
+    "answers.stale", "answers.unavailable",
+    "cache.hits",    "cache.misses",
+    "polls",         "resets",
+    "updates",       "recovered",
+    "malformed",     "dropped",
+    "foreign_pushes"};
 
 static uint64_t
 s_counter (svc_t *self, int counter)

@@ -143,7 +143,7 @@ s_on_data (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
         return; /* every waiter gave up meanwhile */
     w->in_flight = false;
     bool data = h->kind == RB_K_REPLY && b->type == RB_T_DATA &&
-                rb_str_eq (b->key, w->key);
+                h->role == RB_ROLE_DB && rb_str_eq (b->key, w->key);
     if (data && b->epoch == w->pushed_epoch && b->seq < w->pushed_seq) {
         /* an UPDATE overtook this answer (another DB node read the key
            before the order was applied): it is older, ask again */
