@@ -11,6 +11,8 @@
 #   dir removed on the way out, whatever happens (a watchdog does it even
 #   if this script is killed with SIGKILL). RECOBUS_DEMO_KEEP=1 keeps the
 #   temp dir (daemon logs, journal, backups, monitor output) for a look.
+#   The bus and the tap run under CurveZMQ (keys made by recobus-keygen in
+#   the temp dir); RECOBUS_DEMO_PLAIN=1 runs them plain (loopback only).
 #
 #   Plain bash, grep, sed and awk: nothing beyond what `make deps` installs.
 set -u
@@ -73,7 +75,7 @@ esac
 BIN=${1:-build}
 [ -d "$BIN" ] || setup_fail "no build dir $BIN: build first (make)"
 BIN=$(cd "$BIN" && pwd)
-for prog in broker db service ops terminal monitor; do
+for prog in broker db service ops terminal monitor keygen; do
     [ -x "$BIN/recobus-$prog" ] ||
         setup_fail "$BIN/recobus-$prog is missing: build first (make)"
 done
@@ -81,138 +83,14 @@ for tool in redis-server redis-cli awk sed grep mktemp; do
     command -v "$tool" >/dev/null 2>&1 || setup_fail "$tool not found: run 'make deps'"
 done
 
-# --- processes: everything started is stopped on the way out -----------------
+# --- processes, Redis, keys (scripts/demo_lib.sh) -----------------------------
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/recobus-demo.XXXXXX") || setup_fail "mktemp -d failed"
-: >"$TMP/pids"
-WATCHDOG=
-
-# Every process in $TMP/pids: SIGCONT (one may be stopped), SIGTERM, and
-# SIGKILL for those still there after 3 s.
-stop_all () {
-    local pids alive pid i
-    pids=$(cat "$TMP/pids" 2>/dev/null)
-    for pid in $pids; do
-        kill -CONT "$pid" 2>/dev/null
-        kill -TERM "$pid" 2>/dev/null
-    done
-    for i in $(seq 1 60); do
-        alive=
-        for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive="$alive $pid"; done
-        pids=$alive
-        [ -z "$pids" ] && break
-        sleep 0.05
-    done
-    for pid in $pids; do kill -KILL "$pid" 2>/dev/null; done
-    wait 2>/dev/null
-}
-
-cleanup () {
-    local rc=$? log
-    trap '' INT TERM
-    trap - EXIT
-    [ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null
-    if [ "$rc" -eq 1 ] || [ "$rc" -eq 2 ]; then
-        for log in db db2 svc-latest svc-stale broker recover; do
-            [ -s "$TMP/$log.log" ] || continue
-            echo "--- last lines of $log.log" >&2
-            tail -n 6 "$TMP/$log.log" >&2
-        done
-    fi
-    stop_all
-    if [ "${RECOBUS_DEMO_KEEP:-0}" = 1 ]; then
-        echo "demo: kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo; echo "demo: interrupted" >&2; exit 130' INT
-trap 'echo "demo: terminated" >&2; exit 143' TERM
-
-# The watchdog: should this script die without running its traps
-# (SIGKILL), it stops what the script started and removes the temp dir.
-(
-    trap '' INT
-    while kill -0 $$ 2>/dev/null; do sleep 0.5; done
-    for pid in $(cat "$TMP/pids" 2>/dev/null); do
-        kill -CONT "$pid" 2>/dev/null
-        kill -KILL "$pid" 2>/dev/null
-    done
-    [ "${RECOBUS_DEMO_KEEP:-0}" = 1 ] || rm -rf "$TMP"
-) >/dev/null 2>&1 </dev/null &
-WATCHDOG=$!
-
-# spawn NAME CMD...: CMD in the background (stdout NAME.out, stderr
-# NAME.log), its pid in SPAWNED and in $TMP/pids.
-spawn () {
-    local name=$1
-    shift
-    "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" </dev/null &
-    SPAWNED=$!
-    echo "$SPAWNED" >>"$TMP/pids"
-}
-
-# wait_for WHAT MS CMD...: runs CMD until it succeeds, for at most MS ms.
-wait_for () {
-    local what=$1 ms=$2 start
-    shift 2
-    now_ms
-    start=$NOW
-    until "$@"; do
-        now_ms
-        [ $((NOW - start)) -lt "$ms" ] || fail "$what (not within $ms ms)"
-        sleep 0.02
-    done
-}
-
-# line_in PID FILE REGEX: FILE has a line matching REGEX (the demo fails
-# if the process PID has died meanwhile).
-line_in () {
-    grep -q -- "$3" "$2" 2>/dev/null && return 0
-    kill -0 "$1" 2>/dev/null ||
-        fail "$(basename "$2" .out) exited: $(tail -n 2 "${2%.out}.log" | tr '\n' ' ')"
-    return 1
-}
-
-# --- Redis on a free loopback port --------------------------------------------
-
-# redis_is_ours PORT PID: a PONG there, from the redis-server we started.
-redis_is_ours () {
-    redis-cli -p "$1" ping 2>/dev/null | grep -q PONG &&
-        redis-cli -p "$1" info server 2>/dev/null | grep -q "^process_id:$2"
-}
-
-start_redis () {
-    local port i
-    mkdir -p "$TMP/redis"
-    for _ in $(seq 1 20); do
-        # below Linux's ephemeral ports, where the daemons' come from
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
-        # taken if anything answers there
-        redis-cli -p "$port" ping >/dev/null 2>&1 && continue
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
-        spawn redis redis-server --port "$port" --bind 127.0.0.1 --save "" \
-            --appendonly no --dir "$TMP/redis" --daemonize no \
-            --logfile "$TMP/redis.log"
-        for i in $(seq 1 250); do
-            if redis_is_ours "$port" "$SPAWNED"; then
-                REDIS_PORT=$port
-                REDIS_PID=$SPAWNED
-                return 0
-            fi
-            kill -0 "$SPAWNED" 2>/dev/null || break # bind failed: another port
-            sleep 0.02
-        done
-        kill -KILL "$SPAWNED" 2>/dev/null
-    done
-    setup_fail "redis-server started on none of 20 loopback ports: $(tail -n 1 "$TMP/redis.log")"
-}
+# shellcheck source=demo_lib.sh
+. "${BASH_SOURCE[0]%/*}/demo_lib.sh"
 
 # --- recobus-ops and its JSON -----------------------------------------------
 
-ops () { "$BIN/recobus-ops" --broker "$BUS" --journal "$TMP/ops.journal" "$@"; }
+ops () { "$BIN/recobus-ops" --broker "$BUS" --journal "$TMP/ops.journal" $(key ops) "$@"; }
 
 # json_num JSON NAME, json_str JSON NAME: the first (top-level) field NAME.
 json_num () { grep -o "\"$2\":[0-9.e+-]*" <<<"$1" | head -n 1 | cut -d: -f2; }
@@ -364,20 +242,27 @@ echo "binaries: $BIN    temp dir: $TMP"
 step setup "a throwaway redis-server, the broker (with tap), a DB node, two service nodes, the monitor"
 start_redis
 info "redis-server  127.0.0.1:$REDIS_PORT (pid $REDIS_PID, no persistence, in the temp dir)"
+mkdir -p "$TMP/keys/authorized"
+make_keys
+if [ "${RECOBUS_DEMO_PLAIN:-0}" = 1 ]; then
+    info "plain bus and tap (RECOBUS_DEMO_PLAIN=1): loopback only"
+else
+    info "recobus-keygen  a CurveZMQ key pair per node in keys/, the public halves in keys/authorized/"
+fi
 
 spawn broker "$BIN/recobus-broker" --bind 'tcp://127.0.0.1:*' --tap 'tcp://127.0.0.1:*' \
-    --liveness $LIVENESS
+    --liveness $LIVENESS $(key broker)
 BROKER_PID=$SPAWNED
 wait_for "recobus-broker binds its endpoints" 10000 line_in $BROKER_PID "$TMP/broker.out" '^recobus-broker: bus '
 BUS=$(sed -n 's/^recobus-broker: bus \([^ ]*\) tap \([^ ]*\).*/\1/p' "$TMP/broker.out")
 TAP=$(sed -n 's/^recobus-broker: bus \([^ ]*\) tap \([^ ]*\).*/\2/p' "$TMP/broker.out")
 info "recobus-broker  bus $BUS, tap $TAP (free ports the system chose)"
 
-spawn monitor "$BIN/recobus-monitor" --tap "$TAP"
+spawn monitor "$BIN/recobus-monitor" --tap "$TAP" $(key mon)
 MONITOR_PID=$SPAWNED
 info "recobus-monitor  on the tap, writing to monitor.out in the temp dir"
 
-spawn db "$BIN/recobus-db" --init --name db-1 --broker "$BUS" \
+spawn db "$BIN/recobus-db" --init --name db-1 --broker "$BUS" $(key db-1) \
     --redis "127.0.0.1:$REDIS_PORT" --backup-dir "$TMP/backups"
 DB_PID=$SPAWNED
 wait_for "recobus-db --init creates a dataset and serves" 10000 \
@@ -385,10 +270,10 @@ wait_for "recobus-db --init creates a dataset and serves" 10000 \
 info "recobus-db --init  db-1: $(sed -n 's/^recobus-db: //p' "$TMP/db.out" | head -n 1)"
 
 spawn svc-latest "$BIN/recobus-service" --name svc-latest --policy latest-only \
-    --listen 'tcp://127.0.0.1:*' --broker "$BUS" --max-wait $MAX_WAIT
+    --listen 'tcp://127.0.0.1:*' --broker "$BUS" --max-wait $MAX_WAIT $(key svc-latest)
 LATEST_PID=$SPAWNED
 spawn svc-stale "$BIN/recobus-service" --name svc-stale --policy stale-ok \
-    --listen 'tcp://127.0.0.1:*' --broker "$BUS" --max-wait $MAX_WAIT
+    --listen 'tcp://127.0.0.1:*' --broker "$BUS" --max-wait $MAX_WAIT $(key svc-stale)
 STALE_PID=$SPAWNED
 wait_for "svc-latest listens" 10000 line_in $LATEST_PID "$TMP/svc-latest.out" 'serving terminals on '
 wait_for "svc-stale listens" 10000 line_in $STALE_PID "$TMP/svc-stale.out" 'serving terminals on '
@@ -495,7 +380,7 @@ wait_for "the broker drops the dead db-1" 20000 \
     line_in $BROKER_PID "$TMP/broker.log" 'node db-1 (db) removed'
 took $t
 info "the broker dropped it after $TOOK ms without heartbeats; db-1 starts again"
-spawn db2 "$BIN/recobus-db" --name db-1 --broker "$BUS" \
+spawn db2 "$BIN/recobus-db" --name db-1 --broker "$BUS" $(key db-1) \
     --redis "127.0.0.1:$REDIS_PORT" --backup-dir "$TMP/backups"
 DB_PID=$SPAWNED
 wait_for "the restarted DB node serves" 10000 line_in $DB_PID "$TMP/db2.out" 'db-1 serving'
@@ -563,7 +448,7 @@ info "($TOOK ms); stale-ok says 'stale' with the restored record (none: seq 0) a
 step S3-S4 "recobus-ops recover --batch $RECOVER_BATCH: the recovery list, then a pause"
 t=$STEP_T
 # the binary itself, not the ops function: its pid is the one to pause
-"$BIN/recobus-ops" --broker "$BUS" --journal "$TMP/ops.journal" --json \
+"$BIN/recobus-ops" --broker "$BUS" --journal "$TMP/ops.journal" $(key ops) --json \
     --batch $RECOVER_BATCH recover >"$TMP/recover.out" 2>"$TMP/recover.log" &
 RECOVER_PID=$!
 echo "$RECOVER_PID" >>"$TMP/pids"
