@@ -69,6 +69,8 @@ typedef struct {
     const char *bus;         /* the broker, for the probes */
     uint64_t seed;
     int max_wait_ms; /* of both services */
+    const char *curve_cert;  /* the probes' key (an ops key), or NULL */
+    const char *broker_cert; /* the broker's public certificate */
 } e2e_load_opts_t;
 
 /*  The load actor. Sends GETs to both services (many in flight, from a

@@ -333,8 +333,11 @@ e2e_load_actor (zsock_t *pipe, void *args)
             zsock_set_linger (self.t[svc][i], 0);
             zloop_reader (loop, self.t[svc][i], s_on_terminal, &self);
         }
-    rb_bus_opts_t bo = {
-        .endpoint = self.opts.bus, .role = RB_ROLE_BENCH, .name = "e2e-probe"};
+    rb_bus_opts_t bo = {.endpoint = self.opts.bus,
+                        .role = RB_ROLE_OPS, /* GETs that record no fetcher */
+                        .name = "e2e-probe",
+                        .curve_cert = self.opts.curve_cert,
+                        .broker_cert = self.opts.broker_cert};
     self.bus = rb_bus_new (&bo);
     rb_bus_attach (self.bus, loop);
     zloop_timer (loop, TICK_MS, 0, s_on_tick, &self);

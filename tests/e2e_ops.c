@@ -15,7 +15,13 @@
 rb_proc_t *
 e2e_ops_start (e2e_world_t *w, int timeout_ms, const char *const *args)
 {
-    rb_opsrun_opts_t o = {OPS_BIN, w->c->bus, w->journal, timeout_ms, true};
+    rb_opsrun_opts_t o = {OPS_BIN,
+                          w->c->bus,
+                          w->journal,
+                          timeout_ms,
+                          true,
+                          rb_cluster_key (w->c, "ops", "ops"),
+                          w->c->broker_cert};
     rb_proc_t *p = rb_opsrun_start (&o, args);
     ck_assert_ptr_nonnull (p);
     return p;

@@ -70,8 +70,18 @@ e2e_broker_start (e2e_world_t *w, bool new_port)
             w->port = rb_free_port ();
         char bind[64];
         snprintf (bind, sizeof bind, "tcp://127.0.0.1:%d", w->port);
-        char *argv[] = {BROKER_BIN, "--bind",      bind,  "--tap",
-                        "",         "--heartbeat", "200", NULL};
+        char *argv[] = {BROKER_BIN,
+                        "--bind",
+                        bind,
+                        "--tap",
+                        "",
+                        "--heartbeat",
+                        "200",
+                        "--curve-cert",
+                        w->c->broker_secret,
+                        "--authorized-keys",
+                        w->c->authorized,
+                        NULL};
         rb_proc_t *p = rb_proc_start (argv, NULL);
         ck_assert_ptr_nonnull (p);
         if (rb_proc_wait_output (p, "recobus-broker: bus", 5000) == 0) {
@@ -113,6 +123,10 @@ e2e_db_start (e2e_world_t *w, int i, bool init)
                     (char *) rb_redis_address (w->c->redis),
                     "--backup-dir",
                     w->c->backups,
+                    "--curve-cert",
+                    (char *) rb_cluster_key (w->c, "db", name),
+                    "--broker-cert",
+                    w->c->broker_cert,
                     init ? "--init" : NULL,
                     NULL};
     /* stdout and stderr in one log: its lines can be waited for */
@@ -141,6 +155,8 @@ s_service_actor (e2e_world_t *w, int i)
     o->max_wait_ms = E2E_MAX_WAIT;
     o->poll_max_ms = E2E_POLL_MAX;
     o->cache_size = w->plan.cache_size;
+    o->curve_cert = rb_cluster_key (w->c, "service", s_svc_names[i]);
+    o->broker_cert = w->c->broker_cert;
     w->svc[i] = zactor_new (rb_service_actor, o);
     zstr_send (w->svc[i], "ENDPOINT");
     char *ep = zstr_recv (w->svc[i]);
@@ -172,6 +188,10 @@ s_service_program (e2e_world_t *w, int i)
                     wait,
                     "--cache-size",
                     cache,
+                    "--curve-cert",
+                    (char *) rb_cluster_key (w->c, "service", s_svc_names[i]),
+                    "--broker-cert",
+                    w->c->broker_cert,
                     NULL};
     w->svc_proc[i] = rb_proc_start (argv, NULL);
     ck_assert_ptr_nonnull (w->svc_proc[i]);
@@ -336,14 +356,20 @@ e2e_world_start (e2e_world_t *w, uint64_t seed)
     ck_assert_ptr_nonnull (w->dir);
     snprintf (w->journal, sizeof w->journal, "%s/ops.journal", w->dir);
     s_write_config (w);
-    w->c = rb_fixture_cluster (&(rb_cluster_opts_t){.no_broker = true});
+    /* the secure path is the tested path: CurveZMQ on the bus */
+    w->c = rb_fixture_cluster (
+        &(rb_cluster_opts_t){.no_broker = true, .curve = true});
     e2e_broker_start (w, true);
     for (int i = 0; i < w->plan.n_db; i++)
         e2e_db_start (w, i, i == 0);
     for (int i = 0; i < 2; i++)
         e2e_service_start (w, i);
-    w->load_opts =
-        (e2e_load_opts_t){{w->ep[0], w->ep[1]}, w->c->bus, seed, E2E_MAX_WAIT};
+    w->load_opts = (e2e_load_opts_t){{w->ep[0], w->ep[1]},
+                                     w->c->bus,
+                                     seed,
+                                     E2E_MAX_WAIT,
+                                     rb_cluster_key (w->c, "ops", "e2e-probe"),
+                                     w->c->broker_cert};
 }
 
 void

@@ -41,6 +41,53 @@ s_redis (rb_cluster_t *self, const rb_cluster_opts_t *opts)
     return 0;
 }
 
+/*  With curve: the key dirs and the broker's own pair. */
+static int
+s_keys (rb_cluster_t *self)
+{
+    self->curve = true;
+    self->paths = zlist_new ();
+    zlist_autofree (self->paths);
+    snprintf (self->authorized, sizeof self->authorized,
+              "%s/keys/authorized", self->backups);
+    if (zsys_dir_create ("%s", self->authorized)) {
+        fprintf (stderr, "rb_cluster: cannot create %s\n", self->authorized);
+        return -1;
+    }
+    const char *secret = rb_cluster_key (self, "broker", "broker");
+    snprintf (self->broker_secret, sizeof self->broker_secret, "%s", secret);
+    snprintf (self->broker_cert, sizeof self->broker_cert,
+              "%s/keys/broker.cert", self->backups);
+    return 0;
+}
+
+const char *
+rb_cluster_key (rb_cluster_t *self, const char *role, const char *name)
+{
+    if (!self->curve)
+        return NULL;
+    char *secret = zsys_sprintf ("%s/keys/%s.cert_secret", self->backups,
+                                 name);
+    if (!zsys_file_exists (secret)) {
+        zcert_t *cert = zcert_new ();
+        zcert_set_meta (cert, "role", "%s", role);
+        zcert_set_meta (cert, "name", "%s", name);
+        char *path = zsys_sprintf ("%s/keys/%s.cert", self->backups, name);
+        char *pub = zsys_sprintf ("%s/%s.cert", self->authorized, name);
+        int rc = zcert_save (cert, path);
+        if (rc == 0 && !streq (role, "broker"))
+            rc = zcert_save_public (cert, pub);
+        assert (rc == 0); /* a temp dir of our own */
+        zstr_free (&path);
+        zstr_free (&pub);
+        zcert_destroy (&cert);
+    }
+    zlist_append (self->paths, secret);
+    const char *kept = (const char *) zlist_last (self->paths);
+    zstr_free (&secret);
+    return kept;
+}
+
 /*  The broker actor on a free port, its endpoints in bus and tap. */
 static int
 s_broker (rb_cluster_t *self, const rb_cluster_opts_t *opts)
@@ -53,6 +100,10 @@ s_broker (rb_cluster_t *self, const rb_cluster_opts_t *opts)
         opts->heartbeat_ms ? opts->heartbeat_ms : TEST_HEARTBEAT_MS;
     if (opts->liveness)
         o.liveness = opts->liveness;
+    if (self->curve) {
+        o.curve_cert = self->broker_secret;
+        o.authorized_keys = self->authorized;
+    }
     self->broker = zactor_new (rb_broker_actor, &o);
     if (!self->broker)
         return -1;
@@ -96,6 +147,7 @@ rb_cluster_new (const rb_cluster_opts_t *opts)
     rb_cluster_t *self = (rb_cluster_t *) calloc (1, sizeof *self);
     assert (self);
     if (s_redis (self, opts) || s_backups (self) ||
+        (opts->curve && s_keys (self)) ||
         (!opts->no_broker && s_broker (self, opts)))
         rb_cluster_destroy (&self);
     return self;
@@ -108,6 +160,7 @@ rb_cluster_destroy (rb_cluster_t **self_p)
     if (!self)
         return;
     zactor_destroy (&self->broker);
+    zlist_destroy (&self->paths);
     rb_redis_stop (&self->redis);
     if (*self->backups && rb_remove_tree (self->backups))
         fprintf (stderr, "rb_cluster: could not remove %s\n", self->backups);
@@ -135,6 +188,10 @@ rb_cluster_db_opts (rb_cluster_t *self, const char *name)
     o.broker = self->bus;
     o.redis = self->redis_address;
     o.backup_dir = self->backups;
+    if (self->curve) {
+        o.curve_cert = rb_cluster_key (self, "db", name);
+        o.broker_cert = self->broker_cert;
+    }
     return o;
 }
 
@@ -154,6 +211,10 @@ rb_cluster_service_opts (rb_cluster_t *self, const char *name, int policy)
     o.policy = policy;
     o.listen = "tcp://127.0.0.1:*";
     o.broker = self->bus;
+    if (self->curve) {
+        o.curve_cert = rb_cluster_key (self, "service", name);
+        o.broker_cert = self->broker_cert;
+    }
     return o;
 }
 

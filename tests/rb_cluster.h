@@ -24,6 +24,8 @@ typedef struct {
     bool tap;          /* the broker's tap (XPUB) on a free port */
     int heartbeat_ms;  /* the broker's; 0: 200 ms */
     int liveness;      /* the broker's; 0: its default */
+    bool curve;        /* CurveZMQ on bus and tap: a key pair per node,
+                          made on first use (rb_cluster_key) */
 } rb_cluster_opts_t;
 
 typedef struct {
@@ -33,6 +35,12 @@ typedef struct {
     char bus[256];          /* the broker's endpoint */
     char tap[256];          /* the broker's tap endpoint, "" when none */
     char backups[256];      /* temp backup dir, removed at destroy */
+    bool curve;             /* keys in backups/keys, authorized in
+                               backups/keys/authorized */
+    char broker_cert[300];  /* the broker's public certificate ("" plain) */
+    char broker_secret[300]; /* and its secret one */
+    char authorized[300];   /* the authorized-keys directory */
+    zlist_t *paths;         /* key paths handed out, freed at destroy */
 } rb_cluster_t;
 
 /*  Starts what opts says (NULL: all zeros). Returns NULL, with one line
@@ -41,6 +49,12 @@ rb_cluster_t *rb_cluster_new (const rb_cluster_opts_t *opts);
 /*  Stops everything it started and removes the backup dir. NULL-safe;
     sets *self_p to NULL.  */
 void rb_cluster_destroy (rb_cluster_t **self_p);
+
+/*  With curve: the secret certificate of node name with role (made and
+    authorized at the broker on first use; borrowed, valid as long as the
+    cluster). NULL without curve.  */
+const char *rb_cluster_key (rb_cluster_t *self, const char *role,
+                            const char *name);
 
 /*  rb_db_init_dataset on the cluster's Redis. Returns 0, or its exit code
     with the reason on stderr.  */

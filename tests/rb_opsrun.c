@@ -25,6 +25,12 @@ rb_opsrun_start (const rb_opsrun_opts_t *opts, const char *const *args)
     }
     if (opts->json)
         argv[n++] = "--json";
+    if (opts->curve_cert) {
+        argv[n++] = "--curve-cert";
+        argv[n++] = opts->curve_cert;
+        argv[n++] = "--broker-cert";
+        argv[n++] = opts->broker_cert;
+    }
     for (int i = 0; args[i] && n < MAX_ARGS - 1; i++)
         argv[n++] = args[i];
     argv[n] = NULL;

@@ -22,6 +22,8 @@ typedef struct {
     const char *journal; /* --journal */
     int timeout_ms;      /* --timeout; 0: not given (its default) */
     bool json;           /* --json */
+    const char *curve_cert;  /* --curve-cert, or NULL */
+    const char *broker_cert; /* --broker-cert, with curve_cert */
 } rb_opsrun_opts_t;
 
 /*  A finished run. */

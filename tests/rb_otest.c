@@ -69,7 +69,7 @@ rb_proc_t *
 rb_ot_ops_start (const char *const *args)
 {
     rb_opsrun_opts_t o = {RB_OT_OPS_BIN, rb_ot.c->bus, rb_ot.journal, 5000,
-                          false};
+                          false,         NULL,         NULL};
     rb_proc_t *p = rb_opsrun_start (&o, args);
     ck_assert_ptr_nonnull (p);
     return p;

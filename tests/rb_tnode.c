@@ -44,7 +44,12 @@ void
 rb_tnode_start (rb_tnode_t *n, rb_cluster_t *c, int role, const char *name)
 {
     memset (n, 0, sizeof *n);
-    rb_bus_opts_t o = {.endpoint = c->bus, .role = role, .name = name};
+    rb_bus_opts_t o = {.endpoint = c->bus,
+                       .role = role,
+                       .name = name,
+                       .curve_cert = rb_cluster_key (c, rb_role_name (role),
+                                                     name),
+                       .broker_cert = c->broker_cert};
     n->bus = rb_bus_new (&o);
     rb_bus_on_push (n->bus, s_pushed, n);
     ck_assert_int_eq (rb_bus_wait_ready (n->bus, 3000), 0);

@@ -285,7 +285,8 @@ END_TEST
 START_TEST (harness_opsrun_builds_the_command_line_and_captures_it)
 {
     /* /bin/echo in recobus-ops' place prints the command line it got */
-    rb_opsrun_opts_t o = {"/bin/echo", "tcp://127.0.0.1:1", "/j", 5000, true};
+    rb_opsrun_opts_t o = {"/bin/echo", "tcp://127.0.0.1:1", "/j", 5000, true,
+                          NULL,        NULL};
     int64_t before = rb_clock_ms () * 1000;
     rb_opsrun_t r =
         rb_opsrun (&o, (const char *[]){"put", "k", "v", NULL}, 5000);

@@ -39,7 +39,8 @@ s_ops_load (const rb_bench_opts_t *o, rb_bcluster_t *c, int run, int n)
     char *bin = zsys_sprintf ("%s/recobus-ops", o->bin_dir);
     char batch[16];
     snprintf (batch, sizeof batch, "%d", BATCH);
-    rb_opsrun_opts_t opts = {bin, c->cluster->bus, journal, 0, false};
+    rb_opsrun_opts_t opts = {bin, c->cluster->bus, journal, 0, false, NULL,
+                             NULL};
     double start = rb_now_us ();
     rb_opsrun_t r = rb_opsrun (
         &opts, (const char *[]){"--batch", batch, "load", file, NULL}, LOAD_MS);
