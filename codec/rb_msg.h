@@ -27,6 +27,9 @@
 #define RB_ITEMS_MAX     256  /* entries in an INFO map */
 #define RB_VALUE_DEFAULT (64 * 1024)
 #define RB_BATCH_DEFAULT 10000
+/*  The highest order seq: the DB's scripts compare seqs as doubles,
+    exact below 2^53.  */
+#define RB_SEQ_MAX ((1ull << 53) - 1)
 
 /*  Envelope kinds: what the message is to the broker. */
 typedef enum {
