@@ -1,6 +1,7 @@
 /*  recobus-db: parses flags and config, optionally creates a dataset
     (--init), then runs the DB node actor until SIGINT or SIGTERM.  */
 #include <czmq.h>
+#include <sys/stat.h>
 
 #include "rb_db.h"
 #include "rb_programs.h"
@@ -37,14 +38,22 @@ s_check_redis (const rb_db_opts_t *o)
     return 0;
 }
 
-/*  The backup dir must exist and be writable before we serve. */
+/*  The backup dir must exist and be writable before we serve; one
+    warning when others may write it (plant or remove backups).  */
 static int
 s_check_backup_dir (const char *dir)
 {
-    if (zsys_dir_create ("%s", dir) != 0 || access (dir, W_OK) != 0) {
+    struct stat st;
+    if (zsys_dir_create ("%s", dir) != 0 || access (dir, W_OK) != 0 ||
+        stat (dir, &st) != 0) {
         rb_cli_error (s_program, "backup dir %s: %s", dir, strerror (errno));
         return EX_IOERR;
     }
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        zsys_warning ("db: backup dir %s is group- or world-writable (mode "
+                      "%04o): others may plant or remove backups; chmod go-w "
+                      "it",
+                      dir, (unsigned) (st.st_mode & 07777));
     return 0;
 }
 

@@ -2,9 +2,10 @@
     in the backup dir, buffered writes with the CRC-32C kept as they go,
     then the trailer, fsync, a rename that never replaces a file, and an
     fsync of the dir.  */
-#define _GNU_SOURCE /* mkostemps, renameat2 */
+#define _GNU_SOURCE /* mkostemps */
 #include "rb_backup_int.h"
 #include "rb_crc32c.h"
+#include "rb_file.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -58,33 +59,12 @@ s_writer_fail (rb_backup_writer_t *w, const char *what)
     return -1;
 }
 
-/*  Writes all n bytes, retrying short writes until write() says why it
-    stopped (ENOSPC, EFBIG, EIO...). Returns 0, or -1 with errno.  */
-static int
-s_write_all (int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t done = write (fd, p, n);
-        if (done < 0 && errno == EINTR)
-            continue;
-        if (done < 0)
-            return -1;
-        if (done == 0) {
-            errno = ENOSPC;
-            return -1;
-        }
-        p += done;
-        n -= (size_t) done;
-    }
-    return 0;
-}
-
 static int
 s_writer_flush (rb_backup_writer_t *w)
 {
     if (w->failed)
         return -1;
-    if (w->len && s_write_all (w->fd, w->buf, w->len))
+    if (w->len && rb_file_write_all (w->fd, w->buf, w->len))
         return s_writer_fail (w, "write");
     w->len = 0;
     return 0;
@@ -126,7 +106,7 @@ rb_backup_writer_new (const char *dir, const rb_backup_header_t *h, char *err,
     self->dir = strdup (dir);
     assert (self->dir);
     self->tmp_path = rb_backup__join (dir, ".backup-XXXXXX.tmp");
-    self->fd = mkostemps (self->tmp_path, 4, O_CLOEXEC);
+    self->fd = mkostemps (self->tmp_path, 4, O_CLOEXEC | O_NOFOLLOW);
     if (self->fd < 0) {
         rb_backup__err (err, errlen, "%s: cannot create a backup file: %s", dir,
                         strerror (errno));
@@ -203,36 +183,6 @@ s_writer_seal (rb_backup_writer_t *w)
     return rc ? s_writer_fail (w, "close") : 0;
 }
 
-/*  Renames without replacing an existing file; where the file system
-    cannot promise that, checks first (a narrow race, but never silent).  */
-static int
-s_rename_noreplace (const char *from, const char *to)
-{
-    if (renameat2 (AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno != EINVAL && errno != ENOSYS)
-        return -1;
-    struct stat st;
-    if (lstat (to, &st) == 0) {
-        errno = EEXIST;
-        return -1;
-    }
-    return rename (from, to);
-}
-
-static int
-s_fsync_dir (const char *dir)
-{
-    int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync (fd);
-    int saved = errno;
-    close (fd);
-    errno = saved;
-    return rc;
-}
-
 /*  Moves the sealed temp file to its final name and fsyncs the directory;
     returns the final path, or NULL with w->err (the file removed).  */
 static char *
@@ -242,7 +192,7 @@ s_writer_publish (rb_backup_writer_t *w)
     snprintf (name, sizeof name, "backup-%013" PRIu64 "-w%" PRIu64 ".rbb",
               w->header.created_ms, w->header.watermark);
     char *path = rb_backup__join (w->dir, name);
-    if (s_rename_noreplace (w->tmp_path, path)) {
+    if (rb_file_rename_new (w->tmp_path, path)) {
         snprintf (w->err, sizeof w->err, "%s: cannot rename to %s: %s",
                   w->tmp_path, path, strerror (errno));
         free (path);
@@ -250,7 +200,7 @@ s_writer_publish (rb_backup_writer_t *w)
     }
     free (w->tmp_path);
     w->tmp_path = NULL;
-    if (s_fsync_dir (w->dir)) {
+    if (rb_file_sync_dir (w->dir)) {
         snprintf (w->err, sizeof w->err, "%s: fsync: %s", w->dir,
                   strerror (errno));
         unlink (path);
