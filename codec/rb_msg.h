@@ -221,7 +221,10 @@ typedef struct {
     uint64_t applied, skipped, cleared, flagged; /* ACK counts */
     uint64_t current, watermark;                 /* ACK, BACKUP_DONE ... */
     uint64_t records, bytes, ms;                 /* BACKUP_DONE, RESTORED */
-    rb_entry_t *entries;                         /* RECOVERY_LIST */
+    uint64_t journal_seq; /* RESTORE: the ops journal's last seq */
+    bool force;           /* RESTORE: take another dataset's backup, or one
+                             past journal_seq */
+    rb_entry_t *entries;  /* RECOVERY_LIST */
     uint32_t n_entries, cap_entries;
     rb_order_t *orders; /* DIFF */
     uint32_t n_orders, cap_orders;

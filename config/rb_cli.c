@@ -333,7 +333,8 @@ s_help_right (const rb_opt_t *opt)
     if (opt->type == RB_OPT_INT && used < sizeof (extra))
         used += snprintf (extra + used, sizeof (extra) - used,
                           "; range %lld..%lld", opt->min, opt->max);
-    if (opt->defval && opt->type != RB_OPT_FLAG && used < sizeof (extra))
+    if (opt->defval && *opt->defval && opt->type != RB_OPT_FLAG &&
+        used < sizeof (extra)) /* an empty default: the help says */
         snprintf (extra + used, sizeof (extra) - used, "; default: %s",
                   opt->defval);
     const char *help = opt->help ? opt->help : "";

@@ -5,6 +5,7 @@
 
 #include "rb_db.h"
 #include "rb_programs.h"
+#include "rb_sign.h"
 
 static const rb_program_t *const s_program = &rb_program_db;
 
@@ -57,6 +58,22 @@ s_check_backup_dir (const char *dir)
     return 0;
 }
 
+/*  A backup key that is set must be one we can use, before we serve. */
+static int
+s_check_backup_key (const char *path)
+{
+    if (!path || !*path)
+        return 0;
+    char err[600];
+    rb_sign_key_t *key = rb_sign_key_load (path, err, sizeof err);
+    if (!key) {
+        rb_cli_error (s_program, "backup-key %s", err);
+        return EX_CONFIG;
+    }
+    rb_sign_key_destroy (&key);
+    return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -67,6 +84,8 @@ main (int argc, char **argv)
     rb_db_opts_t opts;
     s_opts_from (cli.config, &opts);
     rc = s_check_redis (&opts);
+    if (rc == 0)
+        rc = s_check_backup_key (opts.backup_key);
     if (rc == 0)
         rc = s_check_backup_dir (opts.backup_dir);
     if (rc == 0 && rb_config_bool (cli.config, "init")) {

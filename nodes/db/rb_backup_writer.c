@@ -1,7 +1,8 @@
 /*  rb_backup_writer: writes a backup file (see rb_backup.h): a temp file
-    in the backup dir, buffered writes with the CRC-32C kept as they go,
-    then the trailer, fsync, a rename that never replaces a file, and an
-    fsync of the dir.  */
+    in the backup dir, buffered writes with the CRC-32C (and, with a key,
+    the signature) kept as they go, then the trailer and the signature
+    block, fsync, a rename that never replaces a file, and an fsync of the
+    dir.  */
 #define _GNU_SOURCE /* mkostemps */
 #include "rb_backup_int.h"
 #include "rb_crc32c.h"
@@ -27,6 +28,8 @@ struct rb_backup_writer {
     uint64_t bytes;            /* file size so far, counting buf */
     uint64_t count;            /* records added */
     uint32_t crc;              /* CRC-32C of every byte put so far */
+    const rb_sign_key_t *key;  /* signs the file (borrowed), or NULL */
+    rb_sign_t *sign;           /* the signature so far, with a key */
     bool failed;               /* an I/O call failed: the file is lost */
     char err[RB_BACKUP__ERR_MAX]; /* why it failed */
 };
@@ -44,6 +47,7 @@ s_writer_free (rb_backup_writer_t **w_p, bool remove_tmp)
     free (w->tmp_path);
     free (w->dir);
     free (w->buf);
+    rb_sign_destroy (&w->sign);
     free (w);
     *w_p = NULL;
 }
@@ -70,13 +74,18 @@ s_writer_flush (rb_backup_writer_t *w)
     return 0;
 }
 
-/*  Appends n bytes through the buffer; sum says whether they count in the
-    CRC (all but the CRC field itself).  */
+/*  What bytes count in: the CRC covers everything before its own field,
+    the signature everything before its own.  */
+enum { SUM_CRC = 1, SUM_SIGN = 2, SUM_ALL = 3 };
+
+/*  Appends n bytes through the buffer, counting them in the sums given.  */
 static int
-s_writer_put (rb_backup_writer_t *w, const void *data, size_t n, bool sum)
+s_writer_put (rb_backup_writer_t *w, const void *data, size_t n, int sums)
 {
-    if (sum)
+    if (sums & SUM_CRC)
         w->crc = rb_crc32c (w->crc, data, n);
+    if ((sums & SUM_SIGN) && w->sign)
+        rb_sign_update (w->sign, data, n);
     const uint8_t *p = (const uint8_t *) data;
     while (n > 0) {
         if (w->len == RB_BACKUP__BUF_SIZE && s_writer_flush (w))
@@ -93,8 +102,8 @@ s_writer_put (rb_backup_writer_t *w, const void *data, size_t n, bool sum)
 }
 
 rb_backup_writer_t *
-rb_backup_writer_new (const char *dir, const rb_backup_header_t *h, char *err,
-                      size_t errlen)
+rb_backup_writer_new (const char *dir, const rb_backup_header_t *h,
+                      const rb_sign_key_t *key, char *err, size_t errlen)
 {
     const char *why = rb_backup__header_problem (h);
     if (why) {
@@ -116,9 +125,11 @@ rb_backup_writer_new (const char *dir, const rb_backup_header_t *h, char *err,
     self->header = *h;
     self->buf = (uint8_t *) malloc (RB_BACKUP__BUF_SIZE);
     assert (self->buf);
+    self->key = key;
+    self->sign = key ? rb_sign_new () : NULL;
     uint8_t head[RB_BACKUP__HEADER_SIZE];
     rb_backup__header_encode (h, head);
-    s_writer_put (self, head, sizeof head, true); /* fits the empty buffer */
+    s_writer_put (self, head, sizeof head, SUM_ALL); /* fits the buffer */
     return self;
 }
 
@@ -154,15 +165,31 @@ rb_backup_writer_add (rb_backup_writer_t *w, const rb_backup_record_t *r,
     head[1] = (uint8_t) r->key_len;
     rb_backup__put_le (head + 2, r->value_len, 4);
     rb_backup__put_le (head + 6, r->seq, 8);
-    if (s_writer_put (w, head, sizeof head, true) ||
-        s_writer_put (w, r->key, r->key_len, true) ||
-        (r->value_len && s_writer_put (w, r->value, r->value_len, true)))
+    if (s_writer_put (w, head, sizeof head, SUM_ALL) ||
+        s_writer_put (w, r->key, r->key_len, SUM_ALL) ||
+        (r->value_len && s_writer_put (w, r->value, r->value_len, SUM_ALL)))
         return rb_backup__err (err, errlen, "%s", w->err);
     w->count++;
     return 0;
 }
 
-/*  Writes the trailer, flushes, fsyncs and closes the temp file. */
+/*  With a key: the signature block, magic and public key signed too. */
+static int
+s_writer_sign (rb_backup_writer_t *w)
+{
+    if (!w->key)
+        return 0;
+    uint8_t sig[RB_SIGN_SIZE];
+    if (s_writer_put (w, RB_BACKUP__SIG_MAGIC, 8, SUM_SIGN) ||
+        s_writer_put (w, rb_sign_key_public (w->key), RB_SIGN_PUBLIC_SIZE,
+                      SUM_SIGN))
+        return -1;
+    rb_sign_final (w->sign, w->key, sig);
+    return s_writer_put (w, sig, sizeof sig, 0);
+}
+
+/*  Writes the trailer and the signature, flushes, fsyncs and closes the
+    temp file.  */
 static int
 s_writer_seal (rb_backup_writer_t *w)
 {
@@ -171,10 +198,11 @@ s_writer_seal (rb_backup_writer_t *w)
     uint8_t tail[RB_BACKUP__TRAILER_SIZE];
     memcpy (tail, RB_BACKUP__END_MAGIC, 8);
     rb_backup__put_le (tail + 8, w->count, 8);
-    if (s_writer_put (w, tail, 16, true))
+    if (s_writer_put (w, tail, 16, SUM_ALL))
         return -1;
     rb_backup__put_le (tail + 16, w->crc, 4);
-    if (s_writer_put (w, tail + 16, 4, false) || s_writer_flush (w))
+    if (s_writer_put (w, tail + 16, 4, SUM_SIGN) || s_writer_sign (w) ||
+        s_writer_flush (w))
         return -1;
     if (fsync (w->fd))
         return s_writer_fail (w, "fsync");
