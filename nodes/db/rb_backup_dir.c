@@ -20,7 +20,8 @@ typedef struct {
 typedef struct {
     candidate_t *items; /* newest first once sorted */
     size_t n, cap;
-    size_t skipped; /* backup names whose header did not read */
+    size_t skipped;   /* files that did not read or verify */
+    const char *skip; /* what the log says of those: "skipping" ... */
 } candidates_t;
 
 bool
@@ -65,12 +66,13 @@ s_free (candidates_t *list)
 }
 
 /*  dir's backup files whose header checks out (reading only the header),
-    newest first; the others are logged and counted.  */
+    newest first; the others are logged (as skip says) and counted.  */
 static int
 s_list (const char *dir, const rb_backup_trust_t *t, candidates_t *list,
-        char *err, size_t errlen)
+        const char *skip, char *err, size_t errlen)
 {
     memset (list, 0, sizeof *list);
+    list->skip = skip;
     DIR *d = opendir (dir);
     if (!d)
         return rb_backup__err (err, errlen, "%s: cannot open: %s", dir,
@@ -87,7 +89,7 @@ s_list (const char *dir, const rb_backup_trust_t *t, candidates_t *list,
         if (r)
             s_add (list, path, &h);
         else {
-            zsys_warning ("backup: skipping %s", why);
+            zsys_warning ("backup: %s %s", skip, why);
             list->skipped++;
             free (path);
         }
@@ -107,7 +109,7 @@ s_verifies (candidates_t *list, size_t i, const rb_backup_trust_t *t)
     if (rb_backup_verify (list->items[i].path, t, NULL, NULL, why,
                           sizeof why) == 0)
         return true;
-    zsys_warning ("backup: skipping %s", why);
+    zsys_warning ("backup: %s %s", list->skip, why);
     list->skipped++;
     return false;
 }
@@ -118,7 +120,7 @@ rb_backup_newest (const char *dir, const rb_backup_trust_t *t,
                   size_t errlen)
 {
     candidates_t list;
-    if (s_list (dir, t, &list, err, errlen))
+    if (s_list (dir, t, &list, "skipping", err, errlen))
         return NULL;
     char *found = NULL, first[RB_BACKUP__ERR_MAX] = "";
     size_t refused = 0;
@@ -137,8 +139,8 @@ rb_backup_newest (const char *dir, const rb_backup_trust_t *t,
     }
     if (!found)
         rb_backup__err (err, errlen,
-                        "%s: no backup to restore (%zu damaged or not "
-                        "signed by backup-key, %zu refused%s)",
+                        "%s: no backup to restore (%zu that do not verify, "
+                        "%zu refused%s)",
                         dir, list.skipped, refused, first);
     s_free (&list);
     return found;
@@ -152,7 +154,7 @@ rb_backup_prune (const char *dir, const rb_backup_trust_t *t,
     candidates_t list;
     if (keep <= 0)
         return 0;
-    if (s_list (dir, t, &list, err, errlen))
+    if (s_list (dir, t, &list, "backup-keep leaves alone", err, errlen))
         return -1;
     int kept = 0, deleted = 0;
     for (size_t i = 0; i < list.n; i++) {
