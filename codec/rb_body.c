@@ -76,6 +76,8 @@ enum {
     FLD_ORDERS,
     FLD_ITEMS,
     FLD_NODES,
+    FLD_JOURNAL_SEQ,
+    FLD_FORCE,
     FLD_END = -1
 };
 
@@ -108,6 +110,8 @@ static const rb_field_t s_fields[] = {
     [FLD_ORDERS] = FIELD ("orders", F_ORDERS, orders),
     [FLD_ITEMS] = FIELD ("items", F_ITEMS, items),
     [FLD_NODES] = FIELD ("nodes", F_NODES, nodes),
+    [FLD_JOURNAL_SEQ] = FIELD ("journal_seq", F_UINT, journal_seq),
+    [FLD_FORCE] = FIELD ("force", F_BOOL, force),
 };
 
 #define SCHEMA_MAX 8
@@ -132,7 +136,7 @@ static const int s_schema[RB_T_COUNT_][SCHEMA_MAX] = {
     [RB_T_BACKUP] = {FLD_END},
     [RB_T_BACKUP_DONE] = {FLD_PATH, FLD_RECORDS, FLD_WATERMARK, FLD_BYTES,
                           FLD_MS, FLD_END},
-    [RB_T_RESTORE] = {FLD_PATH, FLD_END},
+    [RB_T_RESTORE] = {FLD_PATH, FLD_JOURNAL_SEQ, FLD_FORCE, FLD_END},
     [RB_T_RESTORED] = {FLD_PATH, FLD_RECORDS, FLD_WATERMARK, FLD_EPOCH, FLD_MS,
                        FLD_END},
     [RB_T_RESET] = {FLD_EPOCH, FLD_END},

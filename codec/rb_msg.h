@@ -27,6 +27,9 @@
 #define RB_ITEMS_MAX     256  /* entries in an INFO map */
 #define RB_VALUE_DEFAULT (64 * 1024)
 #define RB_BATCH_DEFAULT 10000
+/*  The highest order seq: the DB's scripts compare seqs as doubles,
+    exact below 2^53.  */
+#define RB_SEQ_MAX ((1ull << 53) - 1)
 
 /*  Envelope kinds: what the message is to the broker. */
 typedef enum {
@@ -218,7 +221,10 @@ typedef struct {
     uint64_t applied, skipped, cleared, flagged; /* ACK counts */
     uint64_t current, watermark;                 /* ACK, BACKUP_DONE ... */
     uint64_t records, bytes, ms;                 /* BACKUP_DONE, RESTORED */
-    rb_entry_t *entries;                         /* RECOVERY_LIST */
+    uint64_t journal_seq; /* RESTORE: the ops journal's last seq */
+    bool force;           /* RESTORE: take another dataset's backup, or one
+                             past journal_seq */
+    rb_entry_t *entries;  /* RECOVERY_LIST */
     uint32_t n_entries, cap_entries;
     rb_order_t *orders; /* DIFF */
     uint32_t n_orders, cap_orders;

@@ -89,6 +89,11 @@ static const rb_opt_t s_db[] = {
      "Redis connect and command timeout, ms"},
     {"backup-dir", "backup-dir", 0, RB_OPT_STR, "backups", 1, 4096, NULL, "DIR",
      "where backups are written and found"},
+    {"backup-key", "backup-key", 0, RB_OPT_STR, "", 0, 4096, NULL, "FILE",
+     "key that signs backups and checks them before a restore (0600; "
+     "recobus-keygen --backup-key); none: backups are unsigned"},
+    {"backup-keep", "backup-keep", 0, RB_OPT_INT, "10", 0, 100000, NULL, "N",
+     "after each backup, keep the N newest (0: keep all)"},
     {"init", "init", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
      "create a new dataset on an empty Redis, then serve"},
     {"max-value", NULL, 0, RB_OPT_INT, "65536", 1, 16777216, NULL, NULL,
@@ -208,7 +213,11 @@ const rb_program_t rb_program_ops = {
     "  load FILE|-           bulk orders, one \"KEY<TAB>VALUE\" per line\n"
     "  backup                the DB writes a backup; prints path, records, "
     "watermark\n"
-    "  restore [FILE]        S1-S2 from the newest backup, or FILE\n"
+    "  restore [--force] [FILE]\n"
+    "                        S1-S2 from the newest backup, or FILE (a name "
+    "in\n"
+    "                        the DB's backup dir); --force takes another\n"
+    "                        dataset's, or one past the journal's last seq\n"
     "  recover [--batch N]   S3, S8, S10: list, diffs, end\n"
     "  status                state, epoch, watermark, keys, recovering, "
     "nodes\n"
@@ -261,19 +270,25 @@ static const rb_opt_t s_keygen[] = {
     {"name", "name", 0, RB_OPT_STR, NULL, 1, 64, NULL, "NAME",
      "the node name the key may register (required)"},
     {"force", "force", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
-     "replace an existing key pair of that name"},
+     "replace an existing key pair of that name (or backup key)"},
+    {"backup-key", "backup-key", 0, RB_OPT_STR, NULL, 1, 4096, NULL, "FILE",
+     "instead, write a backup signing key to FILE (mode 0600), for the "
+     "DB nodes' backup-key"},
     END,
 };
 
 const rb_program_t rb_program_keygen = {
     "recobus-keygen",
-    "--role ROLE --name NAME DIR",
+    "--role ROLE --name NAME DIR | --backup-key FILE",
     "Writes a CurveZMQ key pair for one recobus node into DIR: NAME.cert "
     "(the public key, with the role and name in its metadata: copy it into "
     "the broker's authorized-keys directory) and NAME.cert_secret (both "
-    "keys, mode 0600: it stays on the node's host).",
-    "Exit 0 when written, 64 for bad arguments, 73 when the pair exists "
-    "already (without --force) or cannot be written. See docs/security.md.",
+    "keys, mode 0600: it stays on the node's host). With --backup-key, "
+    "writes instead the Ed25519 key that signs backups, shared by every DB "
+    "node of one dataset.",
+    "Exit 0 when written, 64 for bad arguments, 73 when the pair (or key) "
+    "exists already (without --force) or cannot be written. See "
+    "docs/security.md.",
     "keygen",
     s_keygen,
 };

@@ -339,8 +339,8 @@ s_write_config (e2e_world_t *w)
     FILE *f = fopen (w->config, "w");
     ck_assert_ptr_nonnull (f);
     fprintf (f, "db\n    redis-timeout = %d\n", E2E_REDIS_TMO);
-    if (w->plan.backup_flow)
-        fprintf (f, "    backup-every = 1\n");
+    if (w->plan.backup_flow) /* all kept: a run may restore the first */
+        fprintf (f, "    backup-every = 1\n    backup-keep = 0\n");
     fprintf (f, "service\n");
     for (int i = 0; i < 2; i++)
         fprintf (f, "    %s\n        poll-max = %d\n", s_svc_names[i],

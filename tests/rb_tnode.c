@@ -192,7 +192,9 @@ rb_tnode_restore (rb_tnode_t *ops, const char *path, rb_reply_t *r)
 {
     rb_body_t req;
     rb_body_init (&req, RB_T_RESTORE);
-    req.text = rb_str (path);
+    const char *name = strrchr (path, '/'); /* the DB takes a bare name */
+    req.text = rb_str (name ? name + 1 : path);
+    req.journal_seq = UINT64_MAX; /* a test node keeps no journal */
     return rb_tnode_ask (ops, &req, r);
 }
 

@@ -68,6 +68,8 @@ void rb_tnode_expect_state (rb_tnode_t *n, const char *state);
 
 /*  BACKUP: the file's path (caller frees). */
 char *rb_tnode_backup (rb_tnode_t *n, uint64_t *records, uint64_t *watermark);
+/*  RESTORE of path's file name (the DB looks it up in its backup dir),
+    with no journal to bound the backup's watermark.  */
 int rb_tnode_restore (rb_tnode_t *n, const char *path, rb_reply_t *r);
 int rb_tnode_list (rb_tnode_t *n, const rb_entry_t *entries, uint32_t count,
                    bool last, rb_reply_t *r);

@@ -19,8 +19,10 @@
 #include "rb_backup.h"
 #include "rb_crc32c.h"
 
-#define MAXV    65536 /* max_value used by the tests */
-#define DATASET "0123456789abcdef0123456789abcdef"
+#define MAXV 65536 /* max_value used by the tests */
+/*  What the reader takes on trust: max_value only, no backup key. */
+#define TRUST(max_value) (&(rb_backup_trust_t){(max_value), NULL})
+#define DATASET          "0123456789abcdef0123456789abcdef"
 
 /*  Helpers                                                              */
 
@@ -73,7 +75,7 @@ s_count (const char *dir, int *rbb, int *other)
 static rb_backup_header_t
 s_header (uint64_t created_ms, uint64_t watermark)
 {
-    rb_backup_header_t h = {DATASET, 3, watermark, created_ms};
+    rb_backup_header_t h = {DATASET, 3, watermark, created_ms, 0};
     return h;
 }
 
@@ -106,7 +108,8 @@ s_small_backup (const char *dir, uint64_t created_ms, uint64_t watermark, int n)
 {
     char err[512], key[16], value[32];
     rb_backup_header_t h = s_header (created_ms, watermark);
-    rb_backup_writer_t *w = rb_backup_writer_new (dir, &h, err, sizeof err);
+    rb_backup_writer_t *w =
+        rb_backup_writer_new (dir, &h, NULL, err, sizeof err);
     ck_assert_msg (w, "%s", err);
     for (int i = 0; i < n; i++) {
         snprintf (key, sizeof key, "key%d", i);
@@ -133,7 +136,7 @@ s_verify_bytes (const char *path, const uint8_t *data, size_t len,
                 uint32_t max_value, char *err, size_t errlen)
 {
     s_spill (path, data, len);
-    return rb_backup_verify (path, max_value, NULL, NULL, err, errlen);
+    return rb_backup_verify (path, TRUST (max_value), NULL, NULL, err, errlen);
 }
 
 /*  The i-th record of the round trip. key and value are scratch buffers
@@ -191,7 +194,8 @@ START_TEST (backup_round_trip_keeps_every_field)
     char key[65], err[512];
     uint8_t *value = malloc (MAXV);
     rb_backup_header_t h = s_header (1700000000123, 4242);
-    rb_backup_writer_t *w = rb_backup_writer_new (dir, &h, err, sizeof err);
+    rb_backup_writer_t *w =
+        rb_backup_writer_new (dir, &h, NULL, err, sizeof err);
     ck_assert_msg (w, "%s", err);
     for (int i = 0; i < 1000; i++) {
         rb_backup_record_t r = s_sample (i, key, value);
@@ -209,9 +213,9 @@ START_TEST (backup_round_trip_keeps_every_field)
 
     rb_backup_header_t got;
     uint64_t count;
-    ck_assert_msg (
-        rb_backup_verify (path, MAXV, &got, &count, err, sizeof err) == 0, "%s",
-        err);
+    ck_assert_msg (rb_backup_verify (path, TRUST (MAXV), &got, &count, err,
+                                     sizeof err) == 0,
+                   "%s", err);
     ck_assert_uint_eq (count, 1000);
     ck_assert_str_eq (got.dataset, DATASET);
     ck_assert_uint_eq (got.epoch, 3);
@@ -219,7 +223,7 @@ START_TEST (backup_round_trip_keeps_every_field)
     ck_assert_uint_eq (got.created_ms, 1700000000123);
 
     rb_backup_reader_t *r =
-        rb_backup_reader_new (path, MAXV, &got, err, sizeof err);
+        rb_backup_reader_new (path, TRUST (MAXV), &got, err, sizeof err);
     ck_assert_msg (r, "%s", err);
     ck_assert_uint_eq (got.watermark, 4242);
     rb_backup_record_t rec;
@@ -241,7 +245,8 @@ START_TEST (backup_round_trip_keeps_every_field)
 
     /* the same file with a smaller max_value is refused */
     ck_assert_int_eq (
-        rb_backup_verify (path, MAXV - 1, NULL, NULL, err, sizeof err), -1);
+        rb_backup_verify (path, TRUST (MAXV - 1), NULL, NULL, err, sizeof err),
+        -1);
     ck_assert_ptr_nonnull (strstr (err, "value too long"));
     free (path);
     free (value);
@@ -258,7 +263,8 @@ START_TEST (backup_values_larger_than_the_io_buffer_round_trip)
     for (uint32_t j = 0; j < big; j++)
         value[j] = (uint8_t) (j * 13);
     rb_backup_header_t h = s_header (5, 6);
-    rb_backup_writer_t *w = rb_backup_writer_new (dir, &h, err, sizeof err);
+    rb_backup_writer_t *w =
+        rb_backup_writer_new (dir, &h, NULL, err, sizeof err);
     rb_backup_record_t r = {"a", 1, value, big, 1, false};
     ck_assert_int_eq (rb_backup_writer_add (w, &r, err, sizeof err), 0);
     r.key = "b";
@@ -268,7 +274,7 @@ START_TEST (backup_values_larger_than_the_io_buffer_round_trip)
     ck_assert_int_eq (
         rb_backup_writer_finish (&w, &path, NULL, err, sizeof err), 0);
     rb_backup_reader_t *rd =
-        rb_backup_reader_new (path, big, NULL, err, sizeof err);
+        rb_backup_reader_new (path, TRUST (big), NULL, err, sizeof err);
     ck_assert_ptr_nonnull (rd);
     rb_backup_record_t rec;
     ck_assert_int_eq (rb_backup_reader_next (rd, &rec), 1);
@@ -279,7 +285,8 @@ START_TEST (backup_values_larger_than_the_io_buffer_round_trip)
     ck_assert_int_eq (rb_backup_reader_next (rd, &rec), 0);
     rb_backup_reader_destroy (&rd);
     ck_assert_int_eq (
-        rb_backup_verify (path, big - 1, NULL, NULL, err, sizeof err), -1);
+        rb_backup_verify (path, TRUST (big - 1), NULL, NULL, err, sizeof err),
+        -1);
     ck_assert_ptr_nonnull (strstr (err, "value too long"));
     free (path);
     free (value);
@@ -362,7 +369,7 @@ START_TEST (verify_refuses_a_file_truncated_at_every_offset)
     /* the streaming reader says the same, and keeps saying it */
     s_spill (copy, data, len - 1);
     rb_backup_reader_t *r =
-        rb_backup_reader_new (copy, MAXV, NULL, err, sizeof err);
+        rb_backup_reader_new (copy, TRUST (MAXV), NULL, err, sizeof err);
     ck_assert_ptr_nonnull (r);
     rb_backup_record_t rec;
     int rc, records = 0;
@@ -403,8 +410,8 @@ s_verify_in_small_memory (const char *path, uint32_t max_value,
         setrlimit (RLIMIT_DATA, &lim);
 #endif
         char err[1024];
-        int rc =
-            rb_backup_verify (path, max_value, NULL, NULL, err, sizeof err);
+        int rc = rb_backup_verify (path, TRUST (max_value), NULL, NULL, err,
+                                   sizeof err);
         _exit (rc == -1 && strstr (err, says) ? 0 : 1);
     }
     int status;
@@ -469,7 +476,8 @@ START_TEST (newest_picks_the_newest_valid_and_skips_corrupt_ones)
 {
     char *dir = s_tmpdir ();
     char err[1024], path[512];
-    ck_assert_ptr_null (rb_backup_newest (dir, MAXV, err, sizeof err));
+    ck_assert_ptr_null (
+        rb_backup_newest (dir, TRUST (MAXV), NULL, NULL, err, sizeof err));
     ck_assert_ptr_nonnull (strstr (err, "no backup"));
 
     char *old = s_small_backup (dir, 1000, 10, 3);
@@ -497,22 +505,23 @@ START_TEST (newest_picks_the_newest_valid_and_skips_corrupt_ones)
     snprintf (path, sizeof path, "%s/notes.txt", dir);
     s_spill (path, "junk", 4);
 
-    char *found = rb_backup_newest (dir, MAXV, err, sizeof err);
+    char *found =
+        rb_backup_newest (dir, TRUST (MAXV), NULL, NULL, err, sizeof err);
     ck_assert_msg (found, "%s", err);
     ck_assert_str_eq (found, best);
     free (found);
     ck_assert_int_eq (unlink (best), 0);
-    found = rb_backup_newest (dir, MAXV, err, sizeof err);
+    found = rb_backup_newest (dir, TRUST (MAXV), NULL, NULL, err, sizeof err);
     ck_assert_str_eq (found, mid);
     free (found);
     ck_assert_int_eq (unlink (mid), 0);
-    found = rb_backup_newest (dir, MAXV, err, sizeof err);
+    found = rb_backup_newest (dir, TRUST (MAXV), NULL, NULL, err, sizeof err);
     ck_assert_msg (found && strstr (found, "/backup-9999999999999-w0.rbb"),
                    "%s", found ? found : err); /* the renamed old one */
     free (found);
 
-    ck_assert_ptr_null (
-        rb_backup_newest ("/nonexistent/rb", MAXV, err, sizeof err));
+    ck_assert_ptr_null (rb_backup_newest ("/nonexistent/rb", TRUST (MAXV), NULL,
+                                          NULL, err, sizeof err));
     free (old);
     free (mid);
     free (best);
@@ -528,7 +537,8 @@ START_TEST (aborted_writer_leaves_no_file)
     char err[512];
     int rbb, other;
     rb_backup_header_t h = s_header (1234, 77);
-    rb_backup_writer_t *w = rb_backup_writer_new (dir, &h, err, sizeof err);
+    rb_backup_writer_t *w =
+        rb_backup_writer_new (dir, &h, NULL, err, sizeof err);
     rb_backup_record_t r = {"k", 1, (const uint8_t *) "v", 1, 1, false};
     ck_assert_int_eq (rb_backup_writer_add (w, &r, err, sizeof err), 0);
     s_count (dir, &rbb, &other);
@@ -555,7 +565,8 @@ START_TEST (finish_leaves_exactly_one_backup_and_no_temp_file)
     ck_assert_int_eq (other, 0);
     /* the same name again is refused; the first file stays as it was */
     rb_backup_header_t h = s_header (1234, 77);
-    rb_backup_writer_t *w = rb_backup_writer_new (dir, &h, err, sizeof err);
+    rb_backup_writer_t *w =
+        rb_backup_writer_new (dir, &h, NULL, err, sizeof err);
     char *again = NULL;
     ck_assert_int_eq (
         rb_backup_writer_finish (&w, &again, NULL, err, sizeof err), -1);
@@ -567,7 +578,8 @@ START_TEST (finish_leaves_exactly_one_backup_and_no_temp_file)
     ck_assert_int_eq (other, 0);
     uint64_t count;
     ck_assert_int_eq (
-        rb_backup_verify (path, MAXV, NULL, &count, err, sizeof err), 0);
+        rb_backup_verify (path, TRUST (MAXV), NULL, &count, err, sizeof err),
+        0);
     ck_assert_uint_eq (count, 5);
     free (path);
     s_rmdir (dir);
@@ -580,21 +592,22 @@ START_TEST (writer_refuses_bad_headers_and_records)
     char err[512];
     rb_backup_header_t h = s_header (1, 1);
     h.dataset[3] = 'A';
-    ck_assert_ptr_null (rb_backup_writer_new (dir, &h, err, sizeof err));
+    ck_assert_ptr_null (rb_backup_writer_new (dir, &h, NULL, err, sizeof err));
     h = s_header (1, 1);
     h.dataset[31] = '\0';
-    ck_assert_ptr_null (rb_backup_writer_new (dir, &h, err, sizeof err));
+    ck_assert_ptr_null (rb_backup_writer_new (dir, &h, NULL, err, sizeof err));
     h = s_header (1, 1);
     h.epoch = 0;
-    ck_assert_ptr_null (rb_backup_writer_new (dir, &h, err, sizeof err));
+    ck_assert_ptr_null (rb_backup_writer_new (dir, &h, NULL, err, sizeof err));
     h = s_header (10000000000000ull, 1);
-    ck_assert_ptr_null (rb_backup_writer_new (dir, &h, err, sizeof err));
+    ck_assert_ptr_null (rb_backup_writer_new (dir, &h, NULL, err, sizeof err));
     h = s_header (1, 1);
     ck_assert_ptr_null (
-        rb_backup_writer_new ("/nonexistent/rb", &h, err, sizeof err));
+        rb_backup_writer_new ("/nonexistent/rb", &h, NULL, err, sizeof err));
     ck_assert_ptr_nonnull (strstr (err, "/nonexistent/rb"));
 
-    rb_backup_writer_t *w = rb_backup_writer_new (dir, &h, err, sizeof err);
+    rb_backup_writer_t *w =
+        rb_backup_writer_new (dir, &h, NULL, err, sizeof err);
     char key65[66];
     memset (key65, 'k', 65);
     rb_backup_record_t bad[] = {
@@ -616,7 +629,8 @@ START_TEST (writer_refuses_bad_headers_and_records)
         rb_backup_writer_finish (&w, &path, NULL, err, sizeof err), 0);
     uint64_t count;
     ck_assert_int_eq (
-        rb_backup_verify (path, MAXV, NULL, &count, err, sizeof err), 0);
+        rb_backup_verify (path, TRUST (MAXV), NULL, &count, err, sizeof err),
+        0);
     ck_assert_uint_eq (count, 1);
     free (path);
     s_rmdir (dir);
@@ -637,7 +651,8 @@ START_TEST (writer_reports_a_failed_write_and_leaves_no_file)
     ck_assert_int_eq (setrlimit (RLIMIT_FSIZE, &lim), 0);
 
     rb_backup_header_t h = s_header (1, 1);
-    rb_backup_writer_t *w = rb_backup_writer_new (dir, &h, err, sizeof err);
+    rb_backup_writer_t *w =
+        rb_backup_writer_new (dir, &h, NULL, err, sizeof err);
     static uint8_t value[4096];
     rb_backup_record_t r = {"k", 1, value, sizeof value, 1, false};
     int failed = 0;

@@ -67,6 +67,7 @@ s_sample (rb_body_t *b, int type, rb_sizes_t z)
     b->applied = 1, b->skipped = 2, b->cleared = 3, b->flagged = 4;
     b->current = 5, b->watermark = 6, b->records = 8, b->bytes = 9;
     b->ms = 10;
+    b->journal_seq = UINT64_MAX - 1, b->force = true;
     uint32_t n = z.nodes + z.batch + z.items;
     b->entries = calloc (n, sizeof (rb_entry_t));
     b->orders = calloc (n, sizeof (rb_order_t));

@@ -273,6 +273,133 @@ START_TEST (each_role_sends_only_what_the_table_allows)
 }
 END_TEST
 
+/*  The fake DB worker of the matrix: counts what reaches it and answers
+    bad_request, so an allowed request comes back with that code and a
+    refused one with the broker's forbidden.  */
+static void
+s_refuse_all (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+              zmsg_t **msg_p, void *arg)
+{
+    (*(int *) arg)++;
+    rb_bus_error (bus, h, RB_S_BAD_REQUEST, "the matrix's worker");
+}
+
+typedef struct {
+    int code;
+    bool done;
+} answer_t;
+
+static void
+s_answered (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+            zmsg_t **msg_p, void *arg, uint64_t cookie)
+{
+    answer_t *a = (answer_t *) arg;
+    a->code = h->kind == RB_K_ERROR ? h->status : 0;
+    a->done = true;
+}
+
+/*  A minimal well-formed body of type t. */
+static void
+s_minimal (rb_body_t *b, int t, rb_order_t *order, rb_entry_t *entry)
+{
+    rb_body_init (b, (rb_type_t) t);
+    b->key = rb_str ("k");
+    b->text = rb_str ("backup-x.rbb");
+    *order = (rb_order_t){1, rb_str ("k"), RB_OP_PUT, true, rb_str ("v")};
+    *entry = (rb_entry_t){rb_str ("k"), 1};
+    b->orders = order, b->n_orders = 1;
+    b->entries = entry, b->n_entries = 1;
+    b->seq = 1, b->op = RB_OP_PUT, b->has_value = true;
+    b->value = rb_str ("v");
+}
+
+START_TEST (every_request_and_push_type_from_every_role)
+{
+    rb_bus_t *db = s_node (RB_ROLE_DB, "db-1", "db-1", "db");
+    int handed = 0, pushed = 0;
+    rb_bus_on_request (db, s_refuse_all, &handed);
+    rb_bus_t *senders[3] = {db,
+                            s_node (RB_ROLE_SERVICE, "svc-1", "svc-1", NULL),
+                            s_node (RB_ROLE_OPS, "ops-1", "ops", NULL)};
+    const char *who[3] = {"db", "service", "ops"};
+    rb_bus_t *receiver = s_node (RB_ROLE_SERVICE, "svc-2", "svc-2", NULL);
+    rb_bus_on_push (receiver, s_count, &pushed);
+    for (int i = 0; i < 3; i++)
+        ck_assert (s_ready (senders[i], WAIT_MS));
+    ck_assert (s_ready (receiver, WAIT_MS));
+    /* requests to service db: which may pass (docs/security.md) */
+    const struct {
+        int type;
+        const char *allowed; /* roles, " "-separated */
+    } requests[] = {
+        {RB_T_GET, " service ops "},  {RB_T_ORDER, " ops "},
+        {RB_T_DIFF, " ops "},         {RB_T_RECOVERY_LIST, " ops "},
+        {RB_T_RECOVERY_END, " ops "}, {RB_T_BACKUP, " ops "},
+        {RB_T_RESTORE, " ops "},      {RB_T_STATUS, " db service ops "},
+    };
+    for (size_t r = 0; r < sizeof requests / sizeof requests[0]; r++)
+        for (int i = 0; i < 3; i++) {
+            char role[16];
+            snprintf (role, sizeof role, " %s ", who[i]);
+            bool allowed = strstr (requests[r].allowed, role) != NULL;
+            rb_body_t b;
+            rb_order_t order;
+            rb_entry_t entry;
+            s_minimal (&b, requests[r].type, &order, &entry);
+            answer_t a = {0, false};
+            int before = handed;
+            ck_assert_int_eq (rb_bus_request (senders[i], RB_ADDR_SERVICE, "db",
+                                              &b, WAIT_MS, s_answered, &a, 0),
+                              0);
+            int64_t until = zclock_mono () + WAIT_MS + 500;
+            while (!a.done && zclock_mono () < until) {
+                rb_bus_poll (senders[i], 2);
+                if (senders[i] != db)
+                    rb_bus_poll (db, 0);
+            }
+            ck_assert_msg (a.done, "%s from %s: no answer",
+                           rb_type_name (requests[r].type), who[i]);
+            ck_assert_msg (
+                a.code == (allowed ? RB_S_BAD_REQUEST : RB_S_FORBIDDEN),
+                "%s from %s: answered %s", rb_type_name (requests[r].type),
+                who[i], rb_code_name (a.code));
+            ck_assert_int_eq (handed - before, allowed ? 1 : 0);
+        }
+    /* pushes to every service node: only a DB node's arrive */
+    const int pushes[] = {RB_T_RESET, RB_T_UPDATE, RB_T_RECOVERED};
+    for (int p = 0; p < 3; p++)
+        for (int i = 0; i < 3; i++) {
+            rb_body_t b;
+            rb_order_t order;
+            rb_entry_t entry;
+            s_minimal (&b, pushes[p], &order, &entry);
+            int before = pushed;
+            ck_assert_int_eq (
+                rb_bus_push (senders[i], RB_ADDR_ROLE, "service", &b), 0);
+            /* a STATUS round trip from the same sender: the push, sent
+               before it on the same connection, was handled by then */
+            answer_t a = {0, false};
+            rb_body_t status;
+            rb_body_init (&status, RB_T_STATUS);
+            rb_bus_request (senders[i], RB_ADDR_SERVICE, "broker", &status,
+                            WAIT_MS, s_answered, &a, 0);
+            int64_t until = zclock_mono () + WAIT_MS;
+            while (!a.done && zclock_mono () < until)
+                rb_bus_poll (senders[i], 2);
+            until = zclock_mono () + (i == 0 ? WAIT_MS : 50);
+            while (pushed == before && zclock_mono () < until)
+                rb_bus_poll (receiver, 5);
+            ck_assert_msg (pushed - before == (i == 0 ? 1 : 0),
+                           "%s pushed by %s: %d arrived",
+                           rb_type_name (pushes[p]), who[i], pushed - before);
+        }
+    rb_bus_destroy (&receiver);
+    rb_bus_destroy (&senders[2]);
+    rb_bus_destroy (&senders[1]);
+    rb_bus_destroy (&db);
+}
+END_TEST
+
 /*  A SUB on the tap with the key NAME, subscribed to everything. */
 static zsock_t *
 s_tap_sub (const char *name)
@@ -404,6 +531,7 @@ main (void)
     tcase_add_test (tc, a_key_the_broker_does_not_know_gets_no_handshake);
     tcase_add_test (tc, a_hello_must_say_what_its_key_says);
     tcase_add_test (tc, each_role_sends_only_what_the_table_allows);
+    tcase_add_test (tc, every_request_and_push_type_from_every_role);
     tcase_add_test (tc, the_tap_feeds_monitor_keys_only);
     tcase_add_test (tc, programs_refuse_plain_traffic_beyond_the_host);
     suite_add_tcase (s, tc);

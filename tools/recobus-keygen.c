@@ -1,6 +1,7 @@
 /*  recobus-keygen: writes one node's CurveZMQ key pair (czmq zcert) with
     its role and name in the metadata, for the broker to bind the role and
-    the name to the key (docs/security.md).  */
+    the name to the key (docs/security.md); or, with --backup-key FILE,
+    the key the DB nodes sign backups with (rb_sign.h).  */
 #include <czmq.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include "rb_cli.h"
 #include "rb_msg.h"
 #include "rb_programs.h"
+#include "rb_sign.h"
 
 static const rb_program_t *const s_program = &rb_program_keygen;
 
@@ -55,6 +57,26 @@ s_write (const char *dir, const char *role, const char *name, bool force)
     return rc;
 }
 
+/*  --backup-key FILE: a new signing key, never over one without force. */
+static int
+s_backup_key (const char *path, bool force)
+{
+    char id[RB_SIGN_ID_SIZE], err[700];
+    if (rb_sign_key_create (path, force, id, err, sizeof err) == 0) {
+        printf ("recobus-keygen: backup key %s (key id %s), mode 0600: the "
+                "same file goes to every DB node of the dataset, as its "
+                "backup-key\n",
+                path, id);
+        return 0;
+    }
+    if (errno == EEXIST)
+        rb_cli_error (s_program, "%s exists already (--force replaces it)",
+                      path);
+    else
+        rb_cli_error (s_program, "%s", err);
+    return EX_CANTCREAT;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -66,7 +88,16 @@ main (int argc, char **argv)
                     for a moment */
     const char *role = rb_config_str (cli.config, "role");
     const char *name = rb_config_str (cli.config, "name");
-    if (!role || !name || cli.argi + 1 != argc) {
+    const char *backup_key = rb_config_str (cli.config, "backup-key");
+    bool force = rb_config_bool (cli.config, "force");
+    if (backup_key && (role || name || cli.argi != argc)) {
+        rb_cli_error (s_program,
+                      "usage: %s --backup-key FILE (no --role, --name or DIR)",
+                      s_program->name);
+        rc = EX_USAGE;
+    } else if (backup_key)
+        rc = s_backup_key (backup_key, force);
+    else if (!role || !name || cli.argi + 1 != argc) {
         rb_cli_error (s_program, "usage: %s --role ROLE --name NAME DIR",
                       s_program->name);
         rc = EX_USAGE;
@@ -74,8 +105,7 @@ main (int argc, char **argv)
         rb_cli_error (s_program, "--name %s: not a valid node name", name);
         rc = EX_USAGE;
     } else
-        rc = s_write (argv[cli.argi], role, name,
-                      rb_config_bool (cli.config, "force"));
+        rc = s_write (argv[cli.argi], role, name, force);
     rb_config_destroy (&cli.config);
     return rc;
 }

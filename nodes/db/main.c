@@ -1,10 +1,12 @@
 /*  recobus-db: parses flags and config, optionally creates a dataset
     (--init), then runs the DB node actor until SIGINT or SIGTERM.  */
 #include <czmq.h>
+#include <sys/stat.h>
 
 #include "rb_curve.h"
 #include "rb_db.h"
 #include "rb_programs.h"
+#include "rb_sign.h"
 
 static const rb_program_t *const s_program = &rb_program_db;
 
@@ -38,14 +40,38 @@ s_check_redis (const rb_db_opts_t *o)
     return 0;
 }
 
-/*  The backup dir must exist and be writable before we serve. */
+/*  The backup dir must exist and be writable before we serve; one
+    warning when others may write it (plant or remove backups).  */
 static int
 s_check_backup_dir (const char *dir)
 {
-    if (zsys_dir_create ("%s", dir) != 0 || access (dir, W_OK) != 0) {
+    struct stat st;
+    if (zsys_dir_create ("%s", dir) != 0 || access (dir, W_OK) != 0 ||
+        stat (dir, &st) != 0) {
         rb_cli_error (s_program, "backup dir %s: %s", dir, strerror (errno));
         return EX_IOERR;
     }
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        zsys_warning ("db: backup dir %s is group- or world-writable (mode "
+                      "%04o): others may plant or remove backups; chmod go-w "
+                      "it",
+                      dir, (unsigned) (st.st_mode & 07777));
+    return 0;
+}
+
+/*  A backup key that is set must be one we can use, before we serve. */
+static int
+s_check_backup_key (const char *path)
+{
+    if (!path || !*path)
+        return 0;
+    char err[600];
+    rb_sign_key_t *key = rb_sign_key_load (path, err, sizeof err);
+    if (!key) {
+        rb_cli_error (s_program, "backup-key %s", err);
+        return EX_CONFIG;
+    }
+    rb_sign_key_destroy (&key);
     return 0;
 }
 
@@ -67,6 +93,8 @@ main (int argc, char **argv)
     }
     if (rc == 0)
         rc = s_check_redis (&opts);
+    if (rc == 0)
+        rc = s_check_backup_key (opts.backup_key);
     if (rc == 0)
         rc = s_check_backup_dir (opts.backup_dir);
     if (rc == 0 && rb_config_bool (cli.config, "init")) {

@@ -122,7 +122,7 @@ rb_backup__header_decode (const char *path, const uint8_t *p,
         return rb_backup__bad (err, errlen, path, 0,
                                "bad magic (not a backup file)");
     uint32_t version = (uint32_t) rb_backup__get_le (p + 8, 4);
-    if (version != RB_BACKUP_VERSION)
+    if (version != 1 && version != RB_BACKUP_VERSION)
         return rb_backup__bad (err, errlen, path, 8,
                                "unsupported version %" PRIu32, version);
     for (int i = 0; i < 32; i++)
@@ -134,6 +134,7 @@ rb_backup__header_decode (const char *path, const uint8_t *p,
     h->epoch = rb_backup__get_le (p + 44, 8);
     h->watermark = rb_backup__get_le (p + 52, 8);
     h->created_ms = rb_backup__get_le (p + 60, 8);
+    h->version = version;
     if (h->epoch == 0)
         return rb_backup__bad (err, errlen, path, 44, "epoch 0");
     if (h->created_ms > CREATED_MAX)

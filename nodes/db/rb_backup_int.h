@@ -1,8 +1,9 @@
 /*  rb_backup_int: what the backup file's source files share (internal):
     the byte layout (docs/backup-format.md has it in full) and the helpers
     that read and write it. rb_backup.c holds them; rb_backup_writer.c
-    writes a file and rb_backup_reader.c reads, verifies and picks one,
-    each calling rb_backup.c only.  */
+    writes a file, rb_backup_reader.c reads and verifies one, each calling
+    rb_backup.c only; rb_backup_dir.c lists the dir, picks the newest and
+    keeps N, calling the reader.  */
 #ifndef RB_BACKUP_INT_H
 #define RB_BACKUP_INT_H
 
@@ -16,11 +17,14 @@
 
 /*  Sizes in bytes: the header (magic 8, version 4, dataset 32, epoch,
     watermark, created_ms 8 each), a record's fixed head (flags 1, key_len
-    1, value_len 4, seq 8), the trailer (magic 8, count 8, CRC 4).  */
+    1, value_len 4, seq 8), the trailer (magic 8, count 8, CRC 4), the
+    signature block (magic 8, public key 32, signature 64).  */
 #define RB_BACKUP__HEADER_SIZE  68
 #define RB_BACKUP__RECORD_HEAD  14
 #define RB_BACKUP__TRAILER_SIZE 20
+#define RB_BACKUP__SIG_SIZE     (8 + RB_SIGN_PUBLIC_SIZE + RB_SIGN_SIZE)
 #define RB_BACKUP__END_MAGIC    "RBEND\0\0\0" /* the trailer's first 8 */
+#define RB_BACKUP__SIG_MAGIC    "RBSIG\0\0\0" /* the signature block's */
 #define RB_BACKUP__FLAG_TOMB    0x01          /* record flags: tombstone */
 #define RB_BACKUP__BUF_SIZE     1048576       /* I/O buffer */
 #define RB_BACKUP__ERR_MAX      (2 * PATH_MAX + 256) /* an error text */
@@ -46,7 +50,8 @@ const char *rb_backup__header_problem (const rb_backup_header_t *h);
 /*  h into the RB_BACKUP__HEADER_SIZE bytes at p. */
 void rb_backup__header_encode (const rb_backup_header_t *h, uint8_t *p);
 /*  Decodes and checks the RB_BACKUP__HEADER_SIZE bytes at p, read from
-    path: 0, or -1 with err "PATH: offset N: what is wrong".  */
+    path (version 1 or 2): 0, or -1 with err "PATH: offset N: what is
+    wrong".  */
 int rb_backup__header_decode (const char *path, const uint8_t *p,
                               rb_backup_header_t *h, char *err, size_t errlen);
 

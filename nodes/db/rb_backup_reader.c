@@ -1,12 +1,11 @@
 /*  rb_backup_reader: reads a backup file record by record, checking
-    every byte as it goes (see rb_backup.h), verifies a whole file, and
-    finds the newest one that verifies.  */
+    every byte as it goes (see rb_backup.h): the CRC-32C and, with a key,
+    the signature are computed over the bytes as they are consumed and
+    checked at the end; a whole file is verified by one such pass.  */
 #include "rb_backup_int.h"
 #include "rb_crc32c.h"
 
 #include <assert.h>
-#include <czmq.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,7 +19,9 @@
 struct rb_backup_reader {
     char *path;                   /* the file, for messages */
     int fd;                       /* the open file */
-    uint32_t max_value;           /* longest value accepted */
+    rb_backup_trust_t trust;      /* max_value, the key (borrowed) */
+    uint32_t version;             /* the file's format version */
+    rb_sign_t *sign;              /* the signature so far, with a key */
     uint64_t size;                /* file size when opened */
     uint8_t *buf;                 /* read buffer */
     size_t cap;                   /* bytes allocated in buf */
@@ -100,30 +101,70 @@ s_need (rb_backup_reader_t *r, size_t n, const char *what)
     return rc;
 }
 
-/*  Opens path for reading if it is a regular file. O_NONBLOCK only keeps
-    a FIFO from blocking the open; it does nothing to a regular file.  */
-static int
-s_open_file (const char *path, uint64_t *size, char *err, size_t errlen)
+/*  Counts n consumed bytes in the CRC (crc) and the signature. */
+static void
+s_consume (rb_backup_reader_t *r, const uint8_t *p, size_t n, bool crc)
 {
-    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (crc)
+        r->crc = rb_crc32c (r->crc, p, n);
+    if (r->sign)
+        rb_sign_update (r->sign, p, n);
+}
+
+/*  Opens path for reading if it is a regular file; a link is not
+    followed. O_NONBLOCK only keeps a FIFO from blocking the open; it does
+    nothing to a regular file.  */
+static int
+s_open_file (const char *path, char *err, size_t errlen)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
     if (fd < 0)
         return rb_backup__err (err, errlen, "%s: cannot open: %s", path,
-                               strerror (errno));
+                               errno == ELOOP ? "it is a symbolic link"
+                                              : strerror (errno));
     struct stat st;
     if (fstat (fd, &st) || !S_ISREG (st.st_mode)) {
         close (fd);
         return rb_backup__err (err, errlen, "%s: not a regular file", path);
     }
-    *size = (uint64_t) st.st_size;
     return fd;
 }
 
+/*  Reads and checks the header from the start of the file; a fresh CRC
+    and signature begin with it. 0, or -1 with r->err.  */
+static int
+s_start (rb_backup_reader_t *r, rb_backup_header_t *h)
+{
+    struct stat st;
+    if (fstat (r->fd, &st) || lseek (r->fd, 0, SEEK_SET) != 0)
+        return s_fail (r, 0, "cannot read: %s", strerror (errno));
+    r->size = (uint64_t) st.st_size;
+    r->pos = r->end = 0;
+    r->base = r->count = 0;
+    r->crc = 0;
+    r->state = 1;
+    rb_sign_destroy (&r->sign);
+    if (s_need (r, RB_BACKUP__HEADER_SIZE, "the header") ||
+        rb_backup__header_decode (r->path, r->buf, h, r->err, sizeof r->err))
+        return r->state = -1;
+    r->version = h->version;
+    if (r->trust.key && r->version < 2)
+        return s_fail (r, 8,
+                       "version %u is never signed, and backup-key is set: "
+                       "only backups signed by it are restored",
+                       (unsigned) r->version);
+    if (r->trust.key)
+        r->sign = rb_sign_new ();
+    s_consume (r, r->buf, RB_BACKUP__HEADER_SIZE, true);
+    r->pos = RB_BACKUP__HEADER_SIZE;
+    return 0;
+}
+
 rb_backup_reader_t *
-rb_backup_reader_new (const char *path, uint32_t max_value,
+rb_backup_reader_new (const char *path, const rb_backup_trust_t *t,
                       rb_backup_header_t *h, char *err, size_t errlen)
 {
-    uint64_t size = 0;
-    int fd = s_open_file (path, &size, err, errlen);
+    int fd = s_open_file (path, err, errlen);
     if (fd < 0)
         return NULL;
     rb_backup_reader_t *self = (rb_backup_reader_t *) calloc (1, sizeof *self);
@@ -131,18 +172,12 @@ rb_backup_reader_new (const char *path, uint32_t max_value,
     self->path = strdup (path);
     assert (self->path);
     self->fd = fd;
-    self->max_value = max_value;
-    self->size = size;
+    self->trust = *t;
     self->cap = RB_BACKUP__HEADER_SIZE; /* read just the header until next () */
     self->buf = (uint8_t *) malloc (self->cap);
     assert (self->buf);
-    self->state = 1;
     rb_backup_header_t header;
-    if (s_need (self, RB_BACKUP__HEADER_SIZE, "the header") == 0 &&
-        rb_backup__header_decode (path, self->buf, &header, self->err,
-                                  sizeof self->err) == 0) {
-        self->crc = rb_crc32c (0, self->buf, RB_BACKUP__HEADER_SIZE);
-        self->pos = RB_BACKUP__HEADER_SIZE;
+    if (s_start (self, &header) == 0) {
         if (h)
             *h = header;
         return self;
@@ -150,6 +185,14 @@ rb_backup_reader_new (const char *path, uint32_t max_value,
     rb_backup__err (err, errlen, "%s", self->err);
     rb_backup_reader_destroy (&self);
     return NULL;
+}
+
+int
+rb_backup_reader_rewind (rb_backup_reader_t *r)
+{
+    assert (r->state == 0);
+    rb_backup_header_t h;
+    return s_start (r, &h);
 }
 
 /*  Reads one record whose flags byte (0 or 1) is at buf + pos. */
@@ -164,10 +207,10 @@ s_read_record (rb_backup_reader_t *r, rb_backup_record_t *rec)
     uint32_t value_len = (uint32_t) rb_backup__get_le (p + 2, 4);
     if (key_len < 1 || key_len > RB_BACKUP_KEY_MAX)
         return s_fail (r, at + 1, "bad key length %" PRIu32, key_len);
-    if (value_len > r->max_value)
+    if (value_len > r->trust.max_value)
         return s_fail (r, at + 2,
                        "value too long (%" PRIu32 " bytes, max %" PRIu32 ")",
-                       value_len, r->max_value);
+                       value_len, r->trust.max_value);
     if ((p[0] & RB_BACKUP__FLAG_TOMB) && value_len)
         return s_fail (r, at + 2, "tombstone with a value");
     uint64_t need = RB_BACKUP__RECORD_HEAD + key_len + (uint64_t) value_len;
@@ -191,13 +234,80 @@ s_read_record (rb_backup_reader_t *r, rb_backup_record_t *rec)
     rec->key_len = key_len;
     rec->value = p + RB_BACKUP__RECORD_HEAD + key_len;
     rec->value_len = value_len;
-    r->crc = rb_crc32c (r->crc, p, (size_t) need);
+    s_consume (r, p, (size_t) need, true);
     r->pos += (size_t) need;
     r->count++;
     return 1;
 }
 
-/*  Checks the trailer at buf + pos, then that nothing follows it. */
+/*  Checks that the file ends at buf + pos; what follows is "what". */
+static int
+s_read_eof (rb_backup_reader_t *r, const char *what)
+{
+    uint64_t at = s_offset (r);
+    int rc = s_fill (r, 1);
+    if (rc == 0)
+        return s_fail (r, at, "trailing bytes after %s", what);
+    if (rc < 0)
+        return -1;
+    r->state = 0;
+    return 0;
+}
+
+/*  Checks the signature block at buf + pos against the key, then that
+    nothing follows it.  */
+static int
+s_read_signature (rb_backup_reader_t *r)
+{
+    uint64_t at = s_offset (r);
+    if (s_need (r, RB_BACKUP__SIG_SIZE, "the signature"))
+        return -1;
+    const uint8_t *p = r->buf + r->pos;
+    const uint8_t *pk = p + 8, *sig = pk + RB_SIGN_PUBLIC_SIZE;
+    if (r->sign) {
+        const uint8_t *ours = rb_sign_key_public (r->trust.key);
+        char id[RB_SIGN_ID_SIZE], our_id[RB_SIGN_ID_SIZE];
+        rb_sign_id (pk, id);
+        rb_sign_id (ours, our_id);
+        if (memcmp (pk, ours, RB_SIGN_PUBLIC_SIZE))
+            return s_fail (r, at + 8,
+                           "signed by another key (%s), not by backup-key "
+                           "(%s)",
+                           id, our_id);
+        rb_sign_update (r->sign, p, 8 + RB_SIGN_PUBLIC_SIZE);
+        if (!rb_sign_check (r->sign, pk, sig))
+            return s_fail (r, at + 8 + RB_SIGN_PUBLIC_SIZE,
+                           "bad signature: the file is not what key %s "
+                           "signed",
+                           id);
+    }
+    r->pos += RB_BACKUP__SIG_SIZE;
+    return s_read_eof (r, "the signature");
+}
+
+/*  After the trailer: the end, or (version 2) a signature block. An
+    unsigned file is refused when there is a key.  */
+static int
+s_read_end (rb_backup_reader_t *r)
+{
+    uint64_t at = s_offset (r);
+    int rc = s_fill (r, 8);
+    if (rc < 0)
+        return -1;
+    if (rc == 0 && r->version >= 2 &&
+        memcmp (r->buf + r->pos, RB_BACKUP__SIG_MAGIC, 8) == 0)
+        return s_read_signature (r);
+    if (r->end > r->pos)
+        return s_fail (r, at, "trailing bytes after the end");
+    if (r->sign)
+        return s_fail (r, at,
+                       "not signed, and backup-key is set: only backups "
+                       "signed by it are restored");
+    r->state = 0;
+    return 0;
+}
+
+/*  Checks the trailer at buf + pos, then what follows it. */
 static int
 s_read_trailer (rb_backup_reader_t *r)
 {
@@ -213,22 +323,16 @@ s_read_trailer (rb_backup_reader_t *r)
                        "count mismatch (trailer %" PRIu64 ", records %" PRIu64
                        ")",
                        count, r->count);
-    uint32_t crc = rb_crc32c (r->crc, p, 16);
+    s_consume (r, p, 16, true);
     uint32_t stored = (uint32_t) rb_backup__get_le (p + 16, 4);
-    if (crc != stored)
+    if (r->crc != stored)
         return s_fail (r, at + 16,
                        "checksum mismatch (stored 0x%08" PRIx32
                        ", computed 0x%08" PRIx32 ")",
-                       stored, crc);
+                       stored, r->crc);
+    s_consume (r, p + 16, 4, false);
     r->pos += RB_BACKUP__TRAILER_SIZE;
-    int rc = s_fill (r, 1);
-    if (rc == 0)
-        return s_fail (r, at + RB_BACKUP__TRAILER_SIZE,
-                       "trailing bytes after the end");
-    if (rc < 0)
-        return -1;
-    r->state = 0;
-    return 0;
+    return s_read_end (r);
 }
 
 int
@@ -270,17 +374,19 @@ rb_backup_reader_destroy (rb_backup_reader_t **r_p)
     close (r->fd);
     free (r->path);
     free (r->buf);
+    rb_sign_destroy (&r->sign);
     free (r);
     *r_p = NULL;
 }
 
 int
-rb_backup_verify (const char *path, uint32_t max_value, rb_backup_header_t *h,
-                  uint64_t *count, char *err, size_t errlen)
+rb_backup_verify (const char *path, const rb_backup_trust_t *t,
+                  rb_backup_header_t *h, uint64_t *count, char *err,
+                  size_t errlen)
 {
     rb_backup_header_t header;
     rb_backup_reader_t *r =
-        rb_backup_reader_new (path, max_value, &header, err, errlen);
+        rb_backup_reader_new (path, t, &header, err, errlen);
     if (!r)
         return -1;
     rb_backup_record_t rec;
@@ -296,105 +402,4 @@ rb_backup_verify (const char *path, uint32_t max_value, rb_backup_header_t *h,
         rb_backup__err (err, errlen, "%s", r->err);
     rb_backup_reader_destroy (&r);
     return rc == 0 ? 0 : -1;
-}
-
-/*  Finding the newest backup                                            */
-
-typedef struct {
-    char *path;           /* DIR/backup-...rbb */
-    rb_backup_header_t h; /* its header, as read */
-} candidate_t;
-
-static bool
-s_backup_name (const char *name)
-{
-    size_t len = strlen (name);
-    return len > 11 && strncmp (name, "backup-", 7) == 0 &&
-           strcmp (name + len - 4, ".rbb") == 0;
-}
-
-/*  Newest first: created_ms, then watermark, then name. */
-static int
-s_newer_first (const void *a, const void *b)
-{
-    const candidate_t *x = (const candidate_t *) a;
-    const candidate_t *y = (const candidate_t *) b;
-    if (x->h.created_ms != y->h.created_ms)
-        return x->h.created_ms > y->h.created_ms ? -1 : 1;
-    if (x->h.watermark != y->h.watermark)
-        return x->h.watermark > y->h.watermark ? -1 : 1;
-    return -strcmp (x->path, y->path);
-}
-
-/*  Lists dir's backup files whose header checks out (reading only the
-    header); the others are logged and counted in *skipped.  */
-static int
-s_list_backups (const char *dir, uint32_t max_value, candidate_t **list_p,
-                size_t *n_p, size_t *skipped, char *err, size_t errlen)
-{
-    DIR *d = opendir (dir);
-    if (!d)
-        return rb_backup__err (err, errlen, "%s: cannot open: %s", dir,
-                               strerror (errno));
-    candidate_t *list = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir (d))) {
-        if (!s_backup_name (e->d_name))
-            continue;
-        char *path = rb_backup__join (dir, e->d_name);
-        char why[RB_BACKUP__ERR_MAX];
-        rb_backup_header_t h;
-        rb_backup_reader_t *r =
-            rb_backup_reader_new (path, max_value, &h, why, sizeof why);
-        if (!r) {
-            zsys_warning ("backup: skipping %s", why);
-            (*skipped)++;
-            free (path);
-            continue;
-        }
-        rb_backup_reader_destroy (&r);
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            list = (candidate_t *) realloc (list, cap * sizeof *list);
-            assert (list);
-        }
-        list[n++] = (candidate_t){path, h};
-    }
-    closedir (d);
-    *list_p = list;
-    *n_p = n;
-    return 0;
-}
-
-char *
-rb_backup_newest (const char *dir, uint32_t max_value, char *err, size_t errlen)
-{
-    candidate_t *list = NULL;
-    size_t n = 0, skipped = 0;
-    if (s_list_backups (dir, max_value, &list, &n, &skipped, err, errlen))
-        return NULL;
-    if (n > 1)
-        qsort (list, n, sizeof *list, s_newer_first);
-    char *found = NULL;
-    for (size_t i = 0; i < n; i++) {
-        char why[RB_BACKUP__ERR_MAX];
-        if (!found) {
-            if (rb_backup_verify (list[i].path, max_value, NULL, NULL, why,
-                                  sizeof why) == 0) {
-                found = list[i].path;
-                list[i].path = NULL;
-            } else {
-                zsys_warning ("backup: skipping %s", why);
-                skipped++;
-            }
-        }
-        free (list[i].path);
-    }
-    free (list);
-    if (!found)
-        rb_backup__err (err, errlen,
-                        "%s: no backup that verifies (%zu corrupt)", dir,
-                        skipped);
-    return found;
 }

@@ -1,10 +1,12 @@
 /*  rb_backup_writer: writes a backup file (see rb_backup.h): a temp file
-    in the backup dir, buffered writes with the CRC-32C kept as they go,
-    then the trailer, fsync, a rename that never replaces a file, and an
-    fsync of the dir.  */
-#define _GNU_SOURCE /* mkostemps, renameat2 */
+    in the backup dir, buffered writes with the CRC-32C (and, with a key,
+    the signature) kept as they go, then the trailer and the signature
+    block, fsync, a rename that never replaces a file, and an fsync of the
+    dir.  */
+#define _GNU_SOURCE /* mkostemps */
 #include "rb_backup_int.h"
 #include "rb_crc32c.h"
+#include "rb_file.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -26,6 +28,8 @@ struct rb_backup_writer {
     uint64_t bytes;            /* file size so far, counting buf */
     uint64_t count;            /* records added */
     uint32_t crc;              /* CRC-32C of every byte put so far */
+    const rb_sign_key_t *key;  /* signs the file (borrowed), or NULL */
+    rb_sign_t *sign;           /* the signature so far, with a key */
     bool failed;               /* an I/O call failed: the file is lost */
     char err[RB_BACKUP__ERR_MAX]; /* why it failed */
 };
@@ -43,6 +47,7 @@ s_writer_free (rb_backup_writer_t **w_p, bool remove_tmp)
     free (w->tmp_path);
     free (w->dir);
     free (w->buf);
+    rb_sign_destroy (&w->sign);
     free (w);
     *w_p = NULL;
 }
@@ -58,45 +63,29 @@ s_writer_fail (rb_backup_writer_t *w, const char *what)
     return -1;
 }
 
-/*  Writes all n bytes, retrying short writes until write() says why it
-    stopped (ENOSPC, EFBIG, EIO...). Returns 0, or -1 with errno.  */
-static int
-s_write_all (int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t done = write (fd, p, n);
-        if (done < 0 && errno == EINTR)
-            continue;
-        if (done < 0)
-            return -1;
-        if (done == 0) {
-            errno = ENOSPC;
-            return -1;
-        }
-        p += done;
-        n -= (size_t) done;
-    }
-    return 0;
-}
-
 static int
 s_writer_flush (rb_backup_writer_t *w)
 {
     if (w->failed)
         return -1;
-    if (w->len && s_write_all (w->fd, w->buf, w->len))
+    if (w->len && rb_file_write_all (w->fd, w->buf, w->len))
         return s_writer_fail (w, "write");
     w->len = 0;
     return 0;
 }
 
-/*  Appends n bytes through the buffer; sum says whether they count in the
-    CRC (all but the CRC field itself).  */
+/*  What bytes count in: the CRC covers everything before its own field,
+    the signature everything before its own.  */
+enum { SUM_CRC = 1, SUM_SIGN = 2, SUM_ALL = 3 };
+
+/*  Appends n bytes through the buffer, counting them in the sums given.  */
 static int
-s_writer_put (rb_backup_writer_t *w, const void *data, size_t n, bool sum)
+s_writer_put (rb_backup_writer_t *w, const void *data, size_t n, int sums)
 {
-    if (sum)
+    if (sums & SUM_CRC)
         w->crc = rb_crc32c (w->crc, data, n);
+    if ((sums & SUM_SIGN) && w->sign)
+        rb_sign_update (w->sign, data, n);
     const uint8_t *p = (const uint8_t *) data;
     while (n > 0) {
         if (w->len == RB_BACKUP__BUF_SIZE && s_writer_flush (w))
@@ -113,8 +102,8 @@ s_writer_put (rb_backup_writer_t *w, const void *data, size_t n, bool sum)
 }
 
 rb_backup_writer_t *
-rb_backup_writer_new (const char *dir, const rb_backup_header_t *h, char *err,
-                      size_t errlen)
+rb_backup_writer_new (const char *dir, const rb_backup_header_t *h,
+                      const rb_sign_key_t *key, char *err, size_t errlen)
 {
     const char *why = rb_backup__header_problem (h);
     if (why) {
@@ -126,7 +115,7 @@ rb_backup_writer_new (const char *dir, const rb_backup_header_t *h, char *err,
     self->dir = strdup (dir);
     assert (self->dir);
     self->tmp_path = rb_backup__join (dir, ".backup-XXXXXX.tmp");
-    self->fd = mkostemps (self->tmp_path, 4, O_CLOEXEC);
+    self->fd = mkostemps (self->tmp_path, 4, O_CLOEXEC | O_NOFOLLOW);
     if (self->fd < 0) {
         rb_backup__err (err, errlen, "%s: cannot create a backup file: %s", dir,
                         strerror (errno));
@@ -136,9 +125,11 @@ rb_backup_writer_new (const char *dir, const rb_backup_header_t *h, char *err,
     self->header = *h;
     self->buf = (uint8_t *) malloc (RB_BACKUP__BUF_SIZE);
     assert (self->buf);
+    self->key = key;
+    self->sign = key ? rb_sign_new () : NULL;
     uint8_t head[RB_BACKUP__HEADER_SIZE];
     rb_backup__header_encode (h, head);
-    s_writer_put (self, head, sizeof head, true); /* fits the empty buffer */
+    s_writer_put (self, head, sizeof head, SUM_ALL); /* fits the buffer */
     return self;
 }
 
@@ -174,15 +165,31 @@ rb_backup_writer_add (rb_backup_writer_t *w, const rb_backup_record_t *r,
     head[1] = (uint8_t) r->key_len;
     rb_backup__put_le (head + 2, r->value_len, 4);
     rb_backup__put_le (head + 6, r->seq, 8);
-    if (s_writer_put (w, head, sizeof head, true) ||
-        s_writer_put (w, r->key, r->key_len, true) ||
-        (r->value_len && s_writer_put (w, r->value, r->value_len, true)))
+    if (s_writer_put (w, head, sizeof head, SUM_ALL) ||
+        s_writer_put (w, r->key, r->key_len, SUM_ALL) ||
+        (r->value_len && s_writer_put (w, r->value, r->value_len, SUM_ALL)))
         return rb_backup__err (err, errlen, "%s", w->err);
     w->count++;
     return 0;
 }
 
-/*  Writes the trailer, flushes, fsyncs and closes the temp file. */
+/*  With a key: the signature block, magic and public key signed too. */
+static int
+s_writer_sign (rb_backup_writer_t *w)
+{
+    if (!w->key)
+        return 0;
+    uint8_t sig[RB_SIGN_SIZE];
+    if (s_writer_put (w, RB_BACKUP__SIG_MAGIC, 8, SUM_SIGN) ||
+        s_writer_put (w, rb_sign_key_public (w->key), RB_SIGN_PUBLIC_SIZE,
+                      SUM_SIGN))
+        return -1;
+    rb_sign_final (w->sign, w->key, sig);
+    return s_writer_put (w, sig, sizeof sig, 0);
+}
+
+/*  Writes the trailer and the signature, flushes, fsyncs and closes the
+    temp file.  */
 static int
 s_writer_seal (rb_backup_writer_t *w)
 {
@@ -191,46 +198,17 @@ s_writer_seal (rb_backup_writer_t *w)
     uint8_t tail[RB_BACKUP__TRAILER_SIZE];
     memcpy (tail, RB_BACKUP__END_MAGIC, 8);
     rb_backup__put_le (tail + 8, w->count, 8);
-    if (s_writer_put (w, tail, 16, true))
+    if (s_writer_put (w, tail, 16, SUM_ALL))
         return -1;
     rb_backup__put_le (tail + 16, w->crc, 4);
-    if (s_writer_put (w, tail + 16, 4, false) || s_writer_flush (w))
+    if (s_writer_put (w, tail + 16, 4, SUM_SIGN) || s_writer_sign (w) ||
+        s_writer_flush (w))
         return -1;
     if (fsync (w->fd))
         return s_writer_fail (w, "fsync");
     int rc = close (w->fd);
     w->fd = -1;
     return rc ? s_writer_fail (w, "close") : 0;
-}
-
-/*  Renames without replacing an existing file; where the file system
-    cannot promise that, checks first (a narrow race, but never silent).  */
-static int
-s_rename_noreplace (const char *from, const char *to)
-{
-    if (renameat2 (AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno != EINVAL && errno != ENOSYS)
-        return -1;
-    struct stat st;
-    if (lstat (to, &st) == 0) {
-        errno = EEXIST;
-        return -1;
-    }
-    return rename (from, to);
-}
-
-static int
-s_fsync_dir (const char *dir)
-{
-    int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync (fd);
-    int saved = errno;
-    close (fd);
-    errno = saved;
-    return rc;
 }
 
 /*  Moves the sealed temp file to its final name and fsyncs the directory;
@@ -242,7 +220,7 @@ s_writer_publish (rb_backup_writer_t *w)
     snprintf (name, sizeof name, "backup-%013" PRIu64 "-w%" PRIu64 ".rbb",
               w->header.created_ms, w->header.watermark);
     char *path = rb_backup__join (w->dir, name);
-    if (s_rename_noreplace (w->tmp_path, path)) {
+    if (rb_file_rename_new (w->tmp_path, path)) {
         snprintf (w->err, sizeof w->err, "%s: cannot rename to %s: %s",
                   w->tmp_path, path, strerror (errno));
         free (path);
@@ -250,7 +228,7 @@ s_writer_publish (rb_backup_writer_t *w)
     }
     free (w->tmp_path);
     w->tmp_path = NULL;
-    if (s_fsync_dir (w->dir)) {
+    if (rb_file_sync_dir (w->dir)) {
         snprintf (w->err, sizeof w->err, "%s: fsync: %s", w->dir,
                   strerror (errno));
         unlink (path);

@@ -111,6 +111,7 @@ s_opts_copy (rb_db_opts_t *copy, const rb_db_opts_t *opts)
     copy->redis_user = s_dup (opts->redis_user);
     copy->redis_password = s_dup (opts->redis_password);
     copy->backup_dir = s_dup (opts->backup_dir);
+    copy->backup_key = s_dup (opts->backup_key);
 }
 
 static void
@@ -122,6 +123,7 @@ s_opts_free (rb_db_opts_t *copy)
     free ((char *) copy->redis_user);
     free ((char *) copy->redis_password);
     free ((char *) copy->backup_dir);
+    free ((char *) copy->backup_key);
 }
 
 static db_t *

@@ -27,6 +27,8 @@ typedef struct {
     const char *redis_password; /* or "" */
     int redis_timeout_ms;       /* connect/command timeout */
     const char *backup_dir;     /* where backups are written and found */
+    const char *backup_key;     /* signing key file (rb_sign.h), or "" */
+    int backup_keep;            /* backups kept after a backup; 0 = all */
     uint32_t max_value;         /* bytes in a value */
     uint32_t max_batch;         /* entries in a list / orders in a diff */
     int fetch_ttl_s;            /* how long "who fetched KEY" is kept */

@@ -22,10 +22,12 @@
 #define RB_LEASE_MS   15000 /* a restore's claim on Redis, renewed */
 
 typedef struct {
-    int kind;          /* RB_T_BACKUP or RB_T_RESTORE */
-    char *path;        /* restore: the file asked for, "" = newest */
-    rb_db_opts_t opts; /* borrowed from the node, which outlives us */
-    char dataset[33];  /* the node's view when the job started */
+    int kind;             /* RB_T_BACKUP or RB_T_RESTORE */
+    char *path;           /* restore: the file asked for, "" = newest */
+    uint64_t journal_seq; /* restore: the ops journal's last seq */
+    bool force;           /* restore: another dataset, or past the journal */
+    rb_db_opts_t opts;    /* borrowed from the node, which outlives us */
+    char dataset[33];     /* the node's view when the job started */
     uint64_t epoch;
 } job_args_t;
 
@@ -33,7 +35,9 @@ typedef struct {
     zsock_t *pipe;
     job_args_t *args;
     rb_store_t *store;
-    char err[512];
+    rb_sign_key_t *key;      /* the backup key, if the node has one */
+    rb_backup_trust_t trust; /* what a backup read here must hold */
+    char err[800];
     char *resp; /* a command being formatted (restore) */
     size_t resp_cap;
     char *seqs; /* restore: "HSET rb:seq" fields of this round */
@@ -63,7 +67,7 @@ s_fail (job_t *job, int code, const char *fmt, ...)
     va_start (args, fmt);
     vsnprintf (job->err, sizeof job->err, fmt, args);
     va_end (args);
-    char text[600];
+    char text[820];
     snprintf (text, sizeof text, "%d %s", code, job->err);
     s_send (job, "FAIL", text, 0, 0, 0, 0);
     return -1;
@@ -87,31 +91,102 @@ s_stopping (job_t *job)
 
 /*  --- restore ------------------------------------------------------------ */
 
-/*  Which file: the one asked for (a bare name is looked up in the backup
-    dir), or the newest valid one. Verified either way.  */
+/*  A name RESTORE may give: a file's name in the backup dir, nothing
+    more. Checked before any file is opened, so the answer is the same
+    whether or not some other file exists.  */
+static bool
+s_bare_name (const char *name)
+{
+    return name[0] != '.' && !strchr (name, '/');
+}
+
+/*  Whether a backup with header h may be restored here: one of the
+    dataset this node serves (when it knows one), with a watermark the
+    ops journal reaches. force takes either.  */
+static bool
+s_accept (const rb_backup_header_t *h, void *arg, char *why, size_t len)
+{
+    const job_args_t *a = ((job_t *) arg)->args;
+    if (a->force)
+        return true;
+    if (a->dataset[0] && !streq (h->dataset, a->dataset)) {
+        snprintf (why, len,
+                  "a backup of dataset %s, not of this node's %s (restore "
+                  "--force takes it)",
+                  h->dataset, a->dataset);
+        return false;
+    }
+    if (h->watermark > a->journal_seq) {
+        snprintf (why, len,
+                  "watermark %" PRIu64 " is above the ops journal's last "
+                  "seq %" PRIu64 ": from another journal, or forged (restore "
+                  "--force takes it)",
+                  h->watermark, a->journal_seq);
+        return false;
+    }
+    return true;
+}
+
+/*  Reads the whole file through once (every check, the signature too),
+    then back to its first record. 0, or -1 with the reader's error.  */
+static int
+s_verify_all (rb_backup_reader_t *r)
+{
+    rb_backup_record_t rec;
+    int rc;
+    while ((rc = rb_backup_reader_next (r, &rec)) == 1)
+        ;
+    return rc == 0 ? rb_backup_reader_rewind (r) : -1;
+}
+
+/*  The file asked for, or the newest one this node would take. */
 static char *
-s_pick_file (job_t *job, rb_backup_header_t *h, uint64_t *count)
+s_pick_file (job_t *job)
 {
     const rb_db_opts_t *o = &job->args->opts;
-    char err[400] = "";
+    const char *name = job->args->path;
+    char err[600];
     char *path = NULL;
-    if (!*job->args->path) {
-        path = rb_backup_newest (o->backup_dir, o->max_value, err, sizeof err);
-        if (!path) {
-            s_fail (job, RB_S_CORRUPT, "no valid backup in %s: %s",
-                    o->backup_dir, err);
-            return NULL;
-        }
-    } else if (strchr (job->args->path, '/'))
-        path = strdup (job->args->path);
+    if (!*name) {
+        path = rb_backup_newest (o->backup_dir, &job->trust, s_accept, job, err,
+                                 sizeof err);
+        if (!path)
+            s_fail (job, RB_S_CORRUPT, "%s", err);
+    } else if (s_bare_name (name))
+        path = zsys_sprintf ("%s/%s", o->backup_dir, name);
     else
-        path = zsys_sprintf ("%s/%s", o->backup_dir, job->args->path);
-    if (rb_backup_verify (path, o->max_value, h, count, err, sizeof err)) {
-        s_fail (job, RB_S_CORRUPT, "%s", err);
-        free (path);
-        return NULL;
-    }
+        s_fail (job, RB_S_BAD_REQUEST,
+                "restore takes the name of a backup in the DB's backup dir "
+                "(no '/', not starting with '.'), not '%s'",
+                name);
     return path;
+}
+
+/*  Opens the backup to restore and checks all of it, Redis untouched:
+    the reader comes back at its first record, *path_p names the file.
+    NULL once the job has failed.  */
+static rb_backup_reader_t *
+s_open_backup (job_t *job, rb_backup_header_t *h, char **path_p)
+{
+    char *path = s_pick_file (job);
+    if (!path)
+        return NULL;
+    char err[600], why[400];
+    rb_backup_reader_t *r =
+        rb_backup_reader_new (path, &job->trust, h, err, sizeof err);
+    if (!r)
+        s_fail (job, RB_S_CORRUPT, "%s", err);
+    else if (s_verify_all (r))
+        s_fail (job, RB_S_CORRUPT, "%s", rb_backup_reader_error (r));
+    else if (!s_accept (h, job, why, sizeof why))
+        s_fail (job, RB_S_BAD_REQUEST, "%s: %s", path, why);
+    else {
+        *path_p = path;
+        return r;
+    }
+    rb_backup_reader_destroy (&r);
+    free (path);
+    return NULL;
 }
 
 /*  Adds KEY and SEQ to this round's HSET rb:seq (see s_flush_seqs). */
@@ -298,16 +373,10 @@ s_restore (job_t *job)
 {
     int64_t start = zclock_mono ();
     rb_backup_header_t h;
-    uint64_t count, epoch = 0, records = 0, total = 0;
-    char *path = s_pick_file (job, &h, &count);
-    if (!path)
-        return;
-    char err[400];
-    rb_backup_reader_t *reader = rb_backup_reader_new (
-        path, job->args->opts.max_value, &h, err, sizeof err);
-    if (!reader)
-        s_fail (job, RB_S_CORRUPT, "%s", err);
-    else if (s_begin (job, &h, &epoch) == 0) {
+    uint64_t epoch = 0, records = 0, total = 0;
+    char *path = NULL;
+    rb_backup_reader_t *reader = s_open_backup (job, &h, &path);
+    if (reader && s_begin (job, &h, &epoch) == 0) {
         s_send (job, "RESET", h.dataset, epoch, 0, 0, 0);
         if (s_load (job, reader, &records) == 0 && s_end (job, &h, &total) == 0)
             s_send (job, "DONE", path, total, h.watermark, epoch,
@@ -437,6 +506,18 @@ s_scan_all (job_t *job, rb_backup_writer_t *w, uint64_t *records)
     return 0;
 }
 
+/*  Retention after a backup: the backup-keep newest of the dataset stay,
+    path (the one just written) among them.  */
+static void
+s_keep (job_t *job, const char *dataset, const char *path)
+{
+    const rb_db_opts_t *o = &job->args->opts;
+    char err[400];
+    if (rb_backup_prune (o->backup_dir, &job->trust, dataset, o->backup_keep,
+                         path, err, sizeof err) < 0)
+        zsys_warning ("db %s: backup-keep: %s", o->name, err);
+}
+
 static void
 s_backup (job_t *job)
 {
@@ -447,8 +528,8 @@ s_backup (job_t *job)
         return;
     h.created_ms = s_wall_ms ();
     char err[400];
-    rb_backup_writer_t *w =
-        rb_backup_writer_new (job->args->opts.backup_dir, &h, err, sizeof err);
+    rb_backup_writer_t *w = rb_backup_writer_new (
+        job->args->opts.backup_dir, &h, job->key, err, sizeof err);
     if (!w) {
         s_fail (job, RB_S_IO, "%s", err);
         return;
@@ -463,25 +544,47 @@ s_backup (job_t *job)
         s_fail (job, RB_S_WRONG_STATE, "Redis was restored during the backup");
     } else if (rb_backup_writer_finish (&w, &path, &bytes, err, sizeof err))
         s_fail (job, RB_S_IO, "%s", err);
-    else
+    else {
+        s_keep (job, h.dataset, path);
         s_send (job, "DONE", path, records, h.watermark, bytes,
                 (uint64_t) (zclock_mono () - start));
+    }
     free (path);
 }
 
 /*  --- the job actor ------------------------------------------------------ */
 
+/*  The backup key, read afresh for each job (the node checked it at its
+    start); what a backup read here must hold. 0, or -1 once failed.  */
+static int
+s_trust (job_t *job)
+{
+    const rb_db_opts_t *o = &job->args->opts;
+    char err[600];
+    job->trust.max_value = o->max_value;
+    if (!o->backup_key || !*o->backup_key)
+        return 0;
+    job->key = rb_sign_key_load (o->backup_key, err, sizeof err);
+    job->trust.key = job->key;
+    return job->key ? 0 : s_fail (job, RB_S_IO, "backup-key %s", err);
+}
+
 static void
 s_job_actor (zsock_t *pipe, void *arg)
 {
-    job_t job = {pipe, (job_args_t *) arg, NULL, "", NULL, 0, NULL, 0, 0, 0};
+    job_t job;
+    memset (&job, 0, sizeof job);
+    job.pipe = pipe;
+    job.args = (job_args_t *) arg;
     zsock_signal (pipe, 0);
     const rb_db_opts_t *o = &job.args->opts;
     rb_store_opts_t so = {o->redis, o->redis_user, o->redis_password,
                           o->redis_timeout_ms};
     char err[256];
     job.store = rb_store_new (&so, err, sizeof err);
-    if (!job.store)
+    if (s_trust (&job))
+        ; /* said why */
+    else if (!job.store)
         s_fail (&job, RB_S_INTERNAL, "%s", err);
     else if (rb_store_connect (job.store))
         s_fail (&job, RB_S_UNAVAILABLE, "%s", rb_store_errstr (job.store));
@@ -490,6 +593,7 @@ s_job_actor (zsock_t *pipe, void *arg)
     else
         s_backup (&job);
     rb_store_destroy (&job.store);
+    rb_sign_key_destroy (&job.key);
     free (job.resp);
     free (job.seqs);
     free (job.args->path);
@@ -564,6 +668,8 @@ rb_db__job_start (rb_db_job_t *self, const rb_header_t *h, const rb_body_t *b)
     assert (args);
     args->kind = b->type;
     args->path = b->type == RB_T_RESTORE ? rb_str_dup (b->text) : strdup ("");
+    args->journal_seq = b->type == RB_T_RESTORE ? b->journal_seq : 0;
+    args->force = b->type == RB_T_RESTORE && b->force;
     args->opts = *self->opts;
     snprintf (args->dataset, sizeof args->dataset, "%s",
               rb_db__view_dataset (self->view));

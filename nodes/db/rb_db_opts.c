@@ -15,6 +15,8 @@ const rb_bind_t rb_db_binds[] = {
     {"redis-password", RB_FIELD_STR, F (redis_password), 0},
     {"redis-timeout", RB_FIELD_INT, F (redis_timeout_ms), 0},
     {"backup-dir", RB_FIELD_STR, F (backup_dir), 0},
+    {"backup-key", RB_FIELD_STR, F (backup_key), 0},
+    {"backup-keep", RB_FIELD_INT, F (backup_keep), 0},
     {"max-value", RB_FIELD_U32, F (max_value), 0},
     {"max-batch", RB_FIELD_U32, F (max_batch), 0},
     {"fetch-ttl", RB_FIELD_INT, F (fetch_ttl_s), 0},

@@ -189,6 +189,30 @@ s_on_idle (rb_bus_t *bus, void *arg)
 
 /*  --- orders and diffs ---------------------------------------------------- */
 
+/*  Whether every seq (ORDER) or target (RECOVERY_LIST) of the request is
+    one the scripts hold exactly, at most RB_SEQ_MAX; else it is answered
+    ERROR malformed and nothing is done. An order at 2^53 or above would
+    freeze its key: every later order would compare as not newer.  */
+static bool
+s_seqs_ok (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b)
+{
+    uint64_t worst = h->type == RB_T_ORDER ? b->seq : 0;
+    for (uint32_t i = 0; i < b->n_orders; i++)
+        worst = b->orders[i].seq > worst ? b->orders[i].seq : worst;
+    for (uint32_t i = 0; i < b->n_entries; i++)
+        worst = b->entries[i].target > worst ? b->entries[i].target : worst;
+    if (worst <= RB_SEQ_MAX)
+        return true;
+    char text[160];
+    snprintf (text, sizeof text,
+              "%s: seq %" PRIu64 " is at or above 2^53, past what the DB "
+              "holds exactly: refused, nothing changed",
+              rb_type_name (h->type), worst);
+    self->n_refused++;
+    rb_bus_error (self->bus, h, RB_S_MALFORMED, text);
+    return false;
+}
+
 /*  Sends the UPDATE and RECOVERED pushes an APPLY reply lists. A
     skipped order ('c') pushes the key's current record, the others the
     order's.  */
@@ -471,21 +495,24 @@ static void
 s_order_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
             zmsg_t **m)
 {
-    s_on_order (self, h, b);
+    if (s_seqs_ok (self, h, b))
+        s_on_order (self, h, b);
 }
 
 static void
 s_diff_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
            zmsg_t **m)
 {
-    s_apply (self, h, b->orders, b->n_orders);
+    if (s_seqs_ok (self, h, b))
+        s_apply (self, h, b->orders, b->n_orders);
 }
 
 static void
 s_list_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
            zmsg_t **m)
 {
-    s_on_list (self, h, b);
+    if (s_seqs_ok (self, h, b))
+        s_on_list (self, h, b);
 }
 
 static void

@@ -9,9 +9,11 @@
     node (or its predecessor) served, so a Redis holding another one, or
     an old snapshot of it, is noticed after a restart.  */
 #include "rb_db_int.h"
+#include "rb_file.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 
 struct rb_db_view {
@@ -37,10 +39,12 @@ rb_db_state_name (int state)
 
 /*  --- BACKUP_DIR/.dataset ------------------------------------------------ */
 
+/*  Reads "ID EPOCH" (a link there is not followed). */
 static void
 s_load (rb_db_view_t *self)
 {
-    FILE *f = fopen (self->path, "r");
+    int fd = open (self->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen (fd, "r") : NULL;
     char id[40] = "";
     unsigned long long epoch = 0;
     if (f && fscanf (f, "%39s %llu", id, &epoch) == 2 && strlen (id) == 32) {
@@ -49,26 +53,22 @@ s_load (rb_db_view_t *self)
     }
     if (f)
         fclose (f);
+    else if (fd >= 0)
+        close (fd);
 }
 
+/*  Writes "ID EPOCH", mode 0600, through .dataset.tmp (rb_file.h: no
+    link planted there is followed).  */
 static int
 s_save (rb_db_view_t *self)
 {
-    char *tmp = zsys_sprintf ("%s.tmp", self->path);
-    FILE *f = fopen (tmp, "w");
-    int rc = -1;
-    if (f) {
-        fprintf (f, "%s %llu\n", self->dataset,
-                 (unsigned long long) self->epoch);
-        rc = fflush (f) == 0 && fsync (fileno (f)) == 0 ? 0 : -1;
-        fclose (f);
-        if (rc == 0)
-            rc = rename (tmp, self->path);
-    }
+    char line[64], err[600];
+    int len = snprintf (line, sizeof line, "%s %llu\n", self->dataset,
+                        (unsigned long long) self->epoch);
+    int rc = rb_file_write (self->path, line, (size_t) len, 0600, true, err,
+                            sizeof err);
     if (rc)
-        zsys_error ("db %s: cannot write %s: %s", self->name, self->path,
-                    strerror (errno));
-    zstr_free (&tmp);
+        zsys_error ("db %s: %s", self->name, err);
     return rc;
 }
 

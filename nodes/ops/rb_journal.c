@@ -515,6 +515,9 @@ rb_journal_add (rb_journal_t *self, int op, const char *key, size_t key_len,
         why = "a delete has no value";
     else if (value_len > RB_JOURNAL_VALUE_MAX)
         why = "value too long";
+    else if (self->next + self->n_staged > RB_JOURNAL_SEQ_MAX)
+        why = "no seq left: the next would be 2^53 or above, past what the "
+              "DB holds exactly";
     if (why || s_writable (self)) {
         if (why)
             snprintf (self->errstr, sizeof self->errstr, "journal %s: %s",

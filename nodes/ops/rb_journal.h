@@ -41,6 +41,10 @@
 
 #define RB_JOURNAL_VALUE_MAX (16u << 20) /* bytes in a journaled value */
 #define RB_JOURNAL_KEY_MAX   64          /* bytes in a key */
+/*  The highest seq the journal hands out (and the highest next seq a
+    repair takes): the DB's scripts hold seqs as doubles, exact below 2^53,
+    and the DB refuses an order at 2^53 or above (RB_SEQ_MAX).  */
+#define RB_JOURNAL_SEQ_MAX ((1ull << 53) - 1)
 
 /*  Open flags. */
 enum {
@@ -104,8 +108,8 @@ uint64_t rb_journal_pending (rb_journal_t *self, uint64_t *first,
                              uint64_t *last);
 
 /*  Stages one order (in memory) and gives it the next seq. A delete has
-    no value. Returns 0, or -1 (E_ARG: bad key, op or value; nothing
-    staged) with errstr set.  */
+    no value. Returns 0, or -1 (E_ARG: bad key, op or value, or no seq
+    left below 2^53; nothing staged) with errstr set.  */
 int rb_journal_add (rb_journal_t *self, int op, const char *key, size_t key_len,
                     const void *value, size_t value_len, uint64_t *seq);
 /*  How many orders are staged. */

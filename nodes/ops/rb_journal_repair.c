@@ -275,7 +275,7 @@ s_next_seq (rb_jcheck_t *self, uint64_t want, rb_journal_err_t *err)
                          path, want, least - 1, least);
     else if (want > RB_JOURNAL_SEQ_MAX)
         rb_journal_err_ (err, RB_JOURNAL_E_ARG, 0,
-                         "%s: --next-seq %" PRIu64 ": at most 2^53 (%llu)",
+                         "%s: --next-seq %" PRIu64 ": at most 2^53 - 1 (%llu)",
                          path, want, RB_JOURNAL_SEQ_MAX);
     else
         return want ? want : least;

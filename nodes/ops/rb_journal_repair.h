@@ -34,10 +34,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/*  The highest next seq a repair accepts: the DB's scripts hold seqs in
-    doubles, exact up to 2^53.  */
-#define RB_JOURNAL_SEQ_MAX (1ull << 53)
-
 /*  One damaged span. */
 typedef struct {
     uint64_t offset; /* where it starts */

@@ -147,24 +147,45 @@ s_recover_args (ops_t *self, int argc, char **argv, int *batch)
     return 0;
 }
 
+/*  Parses "restore [--force] [FILE]"; 0 or EX_USAGE. */
+static int
+s_restore_args (ops_t *self, int argc, char **argv, bool *force,
+                const char **file)
+{
+    *force = false;
+    *file = "";
+    for (int i = 1; i < argc; i++) {
+        if (streq (argv[i], "--force") && !*force)
+            *force = true;
+        else if (!**file && argv[i][0] && argv[i][0] != '-')
+            *file = argv[i];
+        else
+            return ops_fail (self, EX_USAGE,
+                             "usage: restore [--force] [FILE], not '%s'",
+                             argv[i]);
+    }
+    return 0;
+}
+
 typedef struct {
     const char *name;
     int min_args, max_args; /* operands after the command's name */
     const char *usage;
 } command_t;
 
-static const command_t s_commands[] = {{"put", 2, 2, "put KEY VALUE"},
-                                       {"delete", 1, 1, "delete KEY"},
-                                       {"load", 1, 1, "load FILE|-"},
-                                       {"backup", 0, 0, "backup"},
-                                       {"restore", 0, 1, "restore [FILE]"},
-                                       {"recover", 0, 2, "recover [--batch N]"},
-                                       {"status", 0, 0, "status"},
-                                       {"sync", 0, 0, "sync"},
-                                       {"journal", 1, 3,
-                                        "journal check | journal repair "
-                                        "[--next-seq N]"},
-                                       {NULL, 0, 0, NULL}};
+static const command_t s_commands[] = {
+    {"put", 2, 2, "put KEY VALUE"},
+    {"delete", 1, 1, "delete KEY"},
+    {"load", 1, 1, "load FILE|-"},
+    {"backup", 0, 0, "backup"},
+    {"restore", 0, 2, "restore [--force] [FILE]"},
+    {"recover", 0, 2, "recover [--batch N]"},
+    {"status", 0, 0, "status"},
+    {"sync", 0, 0, "sync"},
+    {"journal", 1, 3,
+     "journal check | journal repair "
+     "[--next-seq N]"},
+    {NULL, 0, 0, NULL}};
 
 static int
 s_dispatch (ops_t *self, int argc, char **argv)
@@ -178,8 +199,12 @@ s_dispatch (ops_t *self, int argc, char **argv)
         return ops_cmd_load (self, argv[1]);
     if (streq (cmd, "backup"))
         return ops_cmd_backup (self);
-    if (streq (cmd, "restore"))
-        return ops_cmd_restore (self, argc > 1 ? argv[1] : "");
+    if (streq (cmd, "restore")) {
+        bool force;
+        const char *file;
+        int rc = s_restore_args (self, argc, argv, &force, &file);
+        return rc ? rc : ops_cmd_restore (self, file, force);
+    }
     if (streq (cmd, "status"))
         return ops_cmd_status (self);
     if (streq (cmd, "sync"))

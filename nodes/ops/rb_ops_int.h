@@ -140,7 +140,10 @@ int ops_cmd_order (ops_t *self, int op, const char *key, const char *value);
 int ops_cmd_sync (ops_t *self);
 int ops_cmd_load (ops_t *self, const char *file);
 int ops_cmd_backup (ops_t *self);
-int ops_cmd_restore (ops_t *self, const char *file);
+/*  file: "" (the newest the DB takes), a name in the DB's backup dir, or
+    a path, of which only the name is sent (with a note). force: take a
+    backup of another dataset, or one past the journal's last seq.  */
+int ops_cmd_restore (ops_t *self, const char *file, bool force);
 int ops_cmd_recover (ops_t *self, int batch);
 int ops_cmd_status (ops_t *self);
 /*  journal check | journal repair [--next-seq N]: argv[0] is "journal". */

@@ -334,12 +334,40 @@ ops_cmd_backup (ops_t *self)
     return rc;
 }
 
-int
-ops_cmd_restore (ops_t *self, const char *file)
+/*  The name the DB is asked for: file's last part. The DB restores only
+    from its own backup dir, so a path says no more than its name.  */
+static const char *
+s_restore_name (ops_t *self, const char *file)
 {
+    const char *slash = strrchr (file, '/');
+    if (!slash)
+        return file;
+    if (!slash[1]) {
+        ops_fail (self, EX_USAGE,
+                  "%s names a directory: restore takes the name of a "
+                  "backup in the DB's backup dir",
+                  file);
+        return NULL;
+    }
+    ops_note (self,
+              "%s: the DB restores only from its own backup dir: asking it "
+              "for %s there",
+              file, slash + 1);
+    return slash + 1;
+}
+
+int
+ops_cmd_restore (ops_t *self, const char *file, bool force)
+{
+    const char *name = s_restore_name (self, file);
+    if (!name)
+        return EX_USAGE;
     rb_body_t req, b;
     rb_body_init (&req, RB_T_RESTORE);
-    req.text = rb_str (file);
+    req.text = rb_str (name);
+    /* the journal's last seq: a backup past it is refused unless forced */
+    req.journal_seq = rb_journal_next_seq (self->journal) - 1;
+    req.force = force;
     zmsg_t *msg;
     int rc = s_job (self, &req, RB_T_RESTORED, &msg, &b);
     if (rc == 0 && self->opts.json) {

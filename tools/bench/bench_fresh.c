@@ -73,7 +73,9 @@ s_flag_all (rb_bcluster_t *c, const char *backup, int n)
 {
     rb_body_t req;
     rb_body_init (&req, RB_T_RESTORE);
-    req.text = rb_str (backup);
+    req.text =
+        rb_str (strrchr (backup, '/') + 1); /* a name in the backup dir */
+    req.force = true; /* a made-up dataset, and no journal */
     if (s_call (c, &req))
         return -1;
     rb_entry_t *e = (rb_entry_t *) calloc ((size_t) n, sizeof (rb_entry_t));

@@ -23,7 +23,8 @@ s_make_files (const rb_bench_opts_t *o, const char *dir, int n, char **backup,
         .epoch = 1, .watermark = (uint64_t) n, .created_ms = 1700000000000ULL};
     memset (h.dataset, 'a', 32);
     char err[256];
-    rb_backup_writer_t *w = rb_backup_writer_new (dir, &h, err, sizeof err);
+    rb_backup_writer_t *w =
+        rb_backup_writer_new (dir, &h, NULL, err, sizeof err);
     *resp = zsys_sprintf ("%s/restore.resp", o->tmp);
     FILE *f = fopen (*resp, "w");
     if (!w || !f) {
@@ -57,7 +58,8 @@ s_restore_once (rb_bcluster_t *c, const char *path)
     rb_body_t req, b;
     rb_body_init (&req, RB_T_RESTORE);
     rb_body_init (&b, RB_T_NONE);
-    req.text = rb_str (path);
+    req.text = rb_str (strrchr (path, '/') + 1); /* a name in the backup dir */
+    req.force = true; /* a made-up dataset, and no journal */
     zmsg_t *reply;
     rb_header_t h;
     double start = rb_now_us ();
