@@ -424,6 +424,14 @@ static const struct {
     {&rb_program_ops, NULL, "journal", "/var/lib/recobus/ops.journal"},
     {&rb_program_monitor, NULL, "tap", "tcp://127.0.0.1:5556"},
     {&rb_program_terminal, NULL, "service", "tcp://127.0.0.1:5570"},
+    {&rb_program_broker, NULL, "authorized-keys",
+     "/etc/recobus/keys/authorized"},
+    {&rb_program_db, "db-1", "broker-cert", "/etc/recobus/keys/broker.cert"},
+    {&rb_program_service, "svc-stale", "broker-cert",
+     "/etc/recobus/keys/broker.cert"},
+    {&rb_program_ops, NULL, "curve-cert", "/etc/recobus/keys/ops.cert_secret"},
+    {&rb_program_monitor, NULL, "curve-cert",
+     "/etc/recobus/keys/monitor.cert_secret"},
 };
 
 START_TEST (cluster_config_loads_for_every_program)
