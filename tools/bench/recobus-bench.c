@@ -4,7 +4,7 @@
         recobus-bench [--runs N] [--smoke] [--redis HOST:PORT]
                       [--out PREFIX] SCENARIO...
 
-    Scenarios: broker get hit restore flag fresh load memory, or all.
+    Scenarios: broker curve get hit restore flag fresh load memory, or all.
     Without --redis a throwaway redis-server is started (and flushed at
     will): never point --redis at a Redis holding data you need.  */
 #include "rb_bench.h"
@@ -27,6 +27,7 @@ static const scenario_t s_scenarios[] = {
     {"hit", rb_bench_hit, true},        {"restore", rb_bench_restore, true},
     {"flag", rb_bench_flag, true},      {"fresh", rb_bench_fresh, true},
     {"load", rb_bench_load, true},      {"memory", rb_bench_memory, true},
+    {"curve", rb_bench_curve, false},
 };
 #define N_SCENARIOS ((int) (sizeof s_scenarios / sizeof s_scenarios[0]))
 
@@ -39,6 +40,7 @@ s_help (void)
             "whether it was met.\n\nScenarios:\n"
             "  broker   request-reply via recobus-broker (tap on) vs bare "
             "zmq_proxy\n"
+            "  curve    the same broker under CurveZMQ vs plain\n"
             "  get      terminal->service->broker->db->Redis vs direct "
             "hiredis GET (1,16,64)\n"
             "  hit      service cache hits vs a bare ROUTER echo\n"
