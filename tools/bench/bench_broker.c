@@ -395,5 +395,5 @@ rb_bench_curve (const rb_bench_opts_t *o)
     rb_report_add (&thr);
     rb_report_add (&p50);
     s_curve_destroy (&curve);
-    return 0;
+    return rb_bench_get_curve (o);
 }

@@ -128,6 +128,40 @@ rb_bench_get (const rb_bench_opts_t *o)
     return 0;
 }
 
+/*  One GET @64 measurement on a fresh cluster, plain or CurveZMQ. */
+static double
+s_get_once (const rb_bench_opts_t *o, bool curve, double seconds)
+{
+    rb_bcluster_t c;
+    if (rb_bcluster_start_with (&c, o, 0, RB_POLICY_LATEST_ONLY, curve) ||
+        rb_bcluster_fill (o, KEYS, VALUE_BYTES))
+        return 0;
+    double rate = rb_bench_terminal (c.terminals, 64, KEYS, seconds, NULL);
+    rb_bcluster_stop (&c);
+    return rate;
+}
+
+int
+rb_bench_get_curve (const rb_bench_opts_t *o)
+{
+    rb_figure_t f = {.name = "get (miss path) @64, CurveZMQ on the bus",
+                     .unit = "req/s",
+                     .higher_better = true,
+                     .target = o->smoke ? 0 : 0.8,
+                     .note = "the same path, plain"};
+    double seconds = o->smoke ? 0.2 : 2.0;
+    for (int run = 0; run < o->runs; run++) {
+        double a = s_get_once (o, true, seconds);
+        double b = s_get_once (o, false, seconds);
+        if (a <= 0 || b <= 0)
+            return -1;
+        rb_figure_add (&f, a, b);
+        fprintf (stderr, "get curve: run %d: %.0f vs %.0f\n", run + 1, a, b);
+    }
+    rb_report_add (&f);
+    return 0;
+}
+
 /*  A bare ROUTER echo: sends every message back as it came. */
 static void
 s_echo (zsock_t *pipe, void *args)

@@ -58,6 +58,8 @@ double rb_now_us (void);
 /*  Scenarios. Each returns 0, or non-zero if it could not run.  */
 int rb_bench_broker (const rb_bench_opts_t *o);
 int rb_bench_curve (const rb_bench_opts_t *o);
+/*  The GET path's figure of the curve scenario (bench_get.c). */
+int rb_bench_get_curve (const rb_bench_opts_t *o);
 int rb_bench_get (const rb_bench_opts_t *o);
 int rb_bench_hit (const rb_bench_opts_t *o);
 int rb_bench_restore (const rb_bench_opts_t *o);

@@ -47,13 +47,21 @@ int
 rb_bcluster_start (rb_bcluster_t *c, const rb_bench_opts_t *o,
                    uint32_t cache_size, int policy)
 {
+    return rb_bcluster_start_with (c, o, cache_size, policy, false);
+}
+
+int
+rb_bcluster_start_with (rb_bcluster_t *c, const rb_bench_opts_t *o,
+                        uint32_t cache_size, int policy, bool curve)
+{
     memset (c, 0, sizeof *c);
     rb_broker_opts_t broker;
     rb_broker_opts_default (&broker);
     /* the broker's own heartbeat; a node kept busy never expires */
     rb_cluster_opts_t co = {.redis = o->redis,
                             .heartbeat_ms = broker.heartbeat_ms,
-                            .liveness = 1000};
+                            .liveness = 1000,
+                            .curve = curve};
     c->cluster = rb_cluster_new (&co);
     if (!c->cluster || rb_cluster_init (c->cluster)) {
         rb_bcluster_stop (c);
@@ -66,8 +74,12 @@ rb_bcluster_start (rb_bcluster_t *c, const rb_bench_opts_t *o,
     so.max_wait_ms = 30000;
     c->service =
         rb_cluster_service (c->cluster, &so, c->terminals, sizeof c->terminals);
-    rb_bus_opts_t ops = {
-        .endpoint = c->cluster->bus, .role = RB_ROLE_OPS, .name = "bench-ops"};
+    rb_bus_opts_t ops = {.endpoint = c->cluster->bus,
+                         .role = RB_ROLE_OPS,
+                         .name = "bench-ops",
+                         .curve_cert =
+                             rb_cluster_key (c->cluster, "ops", "bench-ops"),
+                         .broker_cert = c->cluster->broker_cert};
     c->ops = rb_bus_new (&ops);
     if (c->service && rb_bus_wait_ready (c->ops, 5000) == 0)
         return 0;

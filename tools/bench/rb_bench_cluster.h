@@ -24,6 +24,9 @@ typedef struct {
     policy go to the service node. On failure, nothing is left running. */
 int rb_bcluster_start (rb_bcluster_t *c, const rb_bench_opts_t *o,
                        uint32_t cache_size, int policy);
+/*  The same, under CurveZMQ when curve is set (keys from the harness). */
+int rb_bcluster_start_with (rb_bcluster_t *c, const rb_bench_opts_t *o,
+                            uint32_t cache_size, int policy, bool curve);
 void rb_bcluster_stop (rb_bcluster_t *c);
 
 /*  Writes n records "k<i>" of value_len bytes straight into Redis in

@@ -27,7 +27,7 @@ static const scenario_t s_scenarios[] = {
     {"hit", rb_bench_hit, true},        {"restore", rb_bench_restore, true},
     {"flag", rb_bench_flag, true},      {"fresh", rb_bench_fresh, true},
     {"load", rb_bench_load, true},      {"memory", rb_bench_memory, true},
-    {"curve", rb_bench_curve, false},
+    {"curve", rb_bench_curve, true},
 };
 #define N_SCENARIOS ((int) (sizeof s_scenarios / sizeof s_scenarios[0]))
 
@@ -40,7 +40,7 @@ s_help (void)
             "whether it was met.\n\nScenarios:\n"
             "  broker   request-reply via recobus-broker (tap on) vs bare "
             "zmq_proxy\n"
-            "  curve    the same broker under CurveZMQ vs plain\n"
+            "  curve    broker and GET path under CurveZMQ vs plain\n"
             "  get      terminal->service->broker->db->Redis vs direct "
             "hiredis GET (1,16,64)\n"
             "  hit      service cache hits vs a bare ROUTER echo\n"
