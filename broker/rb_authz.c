@@ -95,7 +95,9 @@ rb_authz__hello (const rb_authz_key_t *key, const rb_body_t *hello, char *why,
     char name[RB_NAME_MAX + 1];
     snprintf (name, sizeof name, "%.*s", (int) hello->name.len,
               hello->name.ptr);
-    if (key->role && key->name) {
+    if (key->curve && (!key->role || !key->name))
+        return "the key's authorized certificate has no role or name";
+    if (key->curve) {
         int role = rb_role_lookup (key->role);
         if (role <= 0 || role == RB_ROLE_MONITOR || role == RB_ROLE_BENCH) {
             snprintf (why, len, "key of role '%s' may not join the bus",

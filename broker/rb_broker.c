@@ -37,12 +37,11 @@ typedef struct {
     int64_t last_beat;            /* when heartbeats last went out */
     uint64_t routed[RB_T_COUNT_]; /* forwarded messages by body type */
     uint64_t expired, malformed, strays;
-    int64_t last_log;     /* rate limit for bad-input logs */
-    uint64_t unlogged;    /* bad inputs not logged since */
-    zcert_t *cert;        /* CurveZMQ: ours; NULL in plain mode */
-    zactor_t *auth;       /* ZAP over the authorized keys */
-    uint64_t refused;     /* messages and HELLOs the table refused */
-    uint64_t tap_refused; /* tap subscriptions without a monitor key */
+    int64_t last_log;  /* rate limit for bad-input logs */
+    uint64_t unlogged; /* bad inputs not logged since */
+    zcert_t *cert;     /* CurveZMQ: ours; NULL in plain mode */
+    zactor_t *auth;    /* ZAP over the authorized keys */
+    uint64_t refused;  /* messages and HELLOs the table refused */
 } broker_t;
 
 /*  --- sending ---------------------------------------------------------- */
@@ -306,11 +305,7 @@ s_hello_allowed (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
                  const rb_authz_key_t *key, const rb_body_t *b)
 {
     char why[300];
-    const char *refusal = NULL;
-    if (self->cert && (!key->role || !key->name))
-        refusal = "the key's authorized certificate has no role or name";
-    else
-        refusal = rb_authz__hello (key, b, why, sizeof why);
+    const char *refusal = rb_authz__hello (key, b, why, sizeof why);
     if (!refusal)
         return true;
     self->refused++;
@@ -406,7 +401,7 @@ s_reply_info (broker_t *self, rb_body_t *b)
     s_item (b, "tap_subscribers", (uint64_t) out->tap_subs);
     s_item (b, "tap_drops", out->tap_drops);
     s_item (b, "refused", self->refused);
-    s_item (b, "tap_refused", self->tap_refused);
+    s_item (b, "tap_refused", out->tap_refused);
     s_counts (self, b, out);
 }
 
@@ -640,8 +635,8 @@ s_on_router (zloop_t *loop, zsock_t *sock, void *arg)
             s_on_malformed (self, &frames[0], RB_E_FRAMES,
                             "body frame does not match the header's type");
         else {
-            rb_authz_key_t key = {NULL, NULL};
-            if (self->cert) { /* the peer's key, as ZAP vouched for it */
+            rb_authz_key_t key = {self->cert != NULL, NULL, NULL};
+            if (key.curve) { /* the peer's key, as ZAP vouched for it */
                 key.role = zmq_msg_gets (&frames[1], "role");
                 key.name = zmq_msg_gets (&frames[1], "name");
             }
@@ -655,36 +650,12 @@ s_on_router (zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
-/*  Subscriptions arriving on the XPUB tap: 1 + topic, or 0 + topic.
-    With CurveZMQ the tap is manual: a subscription takes effect only when
-    its sender's key has role monitor.  */
+/*  Subscriptions arriving on the XPUB tap. */
 static int
 s_on_tap (zloop_t *loop, zsock_t *sock, void *arg)
 {
     broker_t *self = (broker_t *) arg;
-    zmq_msg_t m;
-    zmq_msg_init (&m);
-    if (zmq_msg_recv (&m, zsock_resolve (sock), ZMQ_DONTWAIT) == -1) {
-        zmq_msg_close (&m);
-        return 0;
-    }
-    const uint8_t *data = (const uint8_t *) zmq_msg_data (&m);
-    size_t size = zmq_msg_size (&m);
-    bool subscribe = size > 0 && data[0] == 1;
-    if (size > 0 && self->cert) {
-        const char *role = zmq_msg_gets (&m, "role");
-        if (!role || !streq (role, "monitor")) {
-            self->tap_refused++;
-            zmq_msg_close (&m);
-            return 0;
-        }
-        zmq_setsockopt (zsock_resolve (sock),
-                        subscribe ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, data + 1,
-                        size - 1);
-    }
-    if (size > 0)
-        rb_outbox__subscribers (self->out, subscribe ? 1 : -1);
-    zmq_msg_close (&m);
+    rb_outbox__on_tap (self->out, self->cert != NULL);
     return 0;
 }
 
@@ -725,20 +696,10 @@ static int
 s_curve_start (broker_t *self, const rb_broker_opts_t *opts)
 {
     char err[400];
-    self->cert = rb_curve_load (opts->curve_cert, err, sizeof err);
-    if (self->cert && !streq (rb_curve_role (self->cert), "broker")) {
-        snprintf (err, sizeof err, "certificate %s: role %s, not broker",
-                  opts->curve_cert, rb_curve_role (self->cert));
-        zcert_destroy (&self->cert);
-    }
-    if (self->cert)
-        self->auth = rb_curve_auth_new (
-            opts->authorized_keys ? opts->authorized_keys : "", err,
-            sizeof err);
-    if (self->cert && self->auth)
+    if (rb_curve_server_load (opts->curve_cert, "broker", opts->authorized_keys,
+                              &self->cert, &self->auth, err, sizeof err) == 0)
         return 0;
     zsys_error ("broker: %s", err);
-    zcert_destroy (&self->cert);
     return -1;
 }
 

@@ -28,6 +28,7 @@
 /*  What a peer's key says about it (ZAP metadata of its CurveZMQ
     certificate); both NULL in plain mode.  */
 typedef struct {
+    bool curve; /* CurveZMQ: role and name must be there */
     const char *role;
     const char *name;
 } rb_authz_key_t;
@@ -137,6 +138,7 @@ typedef struct rb_outbox rb_outbox_t;
 
 typedef struct {
     int tap_subs;              /* live tap subscriptions */
+    uint64_t tap_refused;      /* subscriptions without a monitor key */
     uint64_t tap_drops;        /* copies a full subscriber did not take */
     uint64_t send_fails;       /* sends to a gone or full peer */
     uint64_t errors[RB_CODES]; /* ERRORs sent by status */
@@ -146,8 +148,10 @@ typedef struct {
 rb_outbox_t *rb_outbox__new (void *router, void *tap);
 void rb_outbox__destroy (rb_outbox_t **self_p);
 
-/*  A subscription to the tap came (+1) or went (-1).  */
-void rb_outbox__subscribers (rb_outbox_t *self, int delta);
+/*  Takes one subscription message from the tap: counted, and with
+    monitors_only (CurveZMQ, XPUB_MANUAL) applied only for monitor keys
+    (others counted as tap_refused).  */
+void rb_outbox__on_tap (rb_outbox_t *self, bool monitors_only);
 const rb_outbox_stats_t *rb_outbox__stats (rb_outbox_t *self);
 
 /*  A header from the broker itself; a body encoded into a frame.  */

@@ -33,10 +33,32 @@ rb_outbox__destroy (rb_outbox_t **self_p)
     *self_p = NULL;
 }
 
+/*  A subscription (1 + topic) or its end (0 + topic) from the tap. With
+    monitors_only (CurveZMQ) the tap is XPUB_MANUAL: a subscription takes
+    effect only when its sender's key has role monitor.  */
 void
-rb_outbox__subscribers (rb_outbox_t *self, int delta)
+rb_outbox__on_tap (rb_outbox_t *self, bool monitors_only)
 {
-    self->stats.tap_subs += delta;
+    zmq_msg_t m;
+    zmq_msg_init (&m);
+    if (!self->tap || zmq_msg_recv (&m, self->tap, ZMQ_DONTWAIT) == -1) {
+        zmq_msg_close (&m);
+        return;
+    }
+    const uint8_t *data = (const uint8_t *) zmq_msg_data (&m);
+    size_t size = zmq_msg_size (&m);
+    bool subscribe = size > 0 && data[0] == 1;
+    const char *role = monitors_only ? zmq_msg_gets (&m, "role") : "monitor";
+    if (size > 0 && (!role || !streq (role, "monitor")))
+        self->stats.tap_refused++;
+    else if (size > 0) {
+        if (monitors_only)
+            zmq_setsockopt (self->tap,
+                            subscribe ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE,
+                            data + 1, size - 1);
+        self->stats.tap_subs += subscribe ? 1 : -1;
+    }
+    zmq_msg_close (&m);
 }
 
 const rb_outbox_stats_t *

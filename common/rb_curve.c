@@ -201,3 +201,23 @@ rb_curve_auth_new (const char *dir, char *err, size_t errlen)
     zsock_wait (auth);
     return auth;
 }
+
+int
+rb_curve_server_load (const char *cert_path, const char *role,
+                      const char *authorized, zcert_t **cert, zactor_t **auth,
+                      char *err, size_t errlen)
+{
+    *auth = NULL;
+    *cert = rb_curve_load (cert_path, err, errlen);
+    if (*cert && !streq (rb_curve_role (*cert), role)) {
+        snprintf (err, errlen, "certificate %s: role %s, not %s", cert_path,
+                  rb_curve_role (*cert), role);
+        zcert_destroy (cert);
+    }
+    if (*cert)
+        *auth = rb_curve_auth_new (authorized ? authorized : "", err, errlen);
+    if (*auth)
+        return 0;
+    zcert_destroy (cert);
+    return -1;
+}

@@ -64,6 +64,13 @@ void rb_curve_server (void *sock, zcert_t *cert);
     (Z85) is server_key (before connect).  */
 void rb_curve_client (void *sock, zcert_t *cert, const char *server_key);
 
+/*  A server's certificate (its secret file, whose metadata must say
+    role) and ZAP over the authorized directory (rb_curve_auth_new). 0,
+    or -1 + err with nothing left started.  */
+int rb_curve_server_load (const char *cert_path, const char *role,
+                          const char *authorized, zcert_t **cert,
+                          zactor_t **auth, char *err, size_t errlen);
+
 /*  Starts ZAP for this process: only the keys whose public certificates
     are in dir (re-read when it changes) complete a CURVE handshake. NULL
     + err if dir cannot be read.  */
