@@ -25,6 +25,7 @@ s_security (rb_config_t *cfg, const rb_broker_opts_t *o)
                                  "directory of the nodes' public certificates");
         return EX_CONFIG;
     }
+    rb_curve_daemon_threads (o->curve_cert);
     return 0;
 }
 

@@ -221,3 +221,10 @@ rb_curve_server_load (const char *cert_path, const char *role,
     zcert_destroy (cert);
     return -1;
 }
+
+void
+rb_curve_daemon_threads (const char *cert)
+{
+    if (cert && *cert)
+        zsys_set_io_threads (2);
+}

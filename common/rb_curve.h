@@ -54,6 +54,11 @@ int rb_curve_startup (const char *cert, const char *peer_cert, bool client,
                       const char *const *endpoints, int n, bool insecure,
                       char *err, size_t errlen);
 
+/*  For a daemon with a certificate: two ZeroMQ I/O threads, so the
+    CurveZMQ boxing of different connections runs on two cores (measured
+    in docs/benchmarks.md). Call before the process makes any socket.  */
+void rb_curve_daemon_threads (const char *cert);
+
 /*  The role and name in a certificate's metadata (or NULL). */
 const char *rb_curve_role (zcert_t *cert);
 const char *rb_curve_name (zcert_t *cert);

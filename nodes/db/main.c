@@ -90,7 +90,8 @@ main (int argc, char **argv)
                           sizeof err)) {
         rb_cli_error (s_program, "%s", err);
         rc = EX_CONFIG;
-    }
+    } else
+        rb_curve_daemon_threads (opts.curve_cert);
     if (rc == 0)
         rc = s_check_redis (&opts);
     if (rc == 0)

@@ -32,7 +32,8 @@ main (int argc, char **argv)
                           sizeof err)) {
         rb_cli_error (s_program, "%s", err);
         rc = EX_CONFIG;
-    }
+    } else
+        rb_curve_daemon_threads (opts.curve_cert);
     if (rc) {
         rb_config_destroy (&cli.config);
         return rc;
