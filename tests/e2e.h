@@ -68,7 +68,7 @@ typedef struct {
     const char *endpoint[2]; /* latest-only, stale-ok terminal endpoints */
     const char *bus;         /* the broker, for the probes */
     uint64_t seed;
-    int max_wait_ms; /* of both services */
+    int max_wait_ms;         /* of both services */
     const char *curve_cert;  /* the probes' key (an ops key), or NULL */
     const char *broker_cert; /* the broker's public certificate */
 } e2e_load_opts_t;
@@ -132,6 +132,10 @@ typedef struct {
 } e2e_window_t;
 
 #define E2E_WINDOWS 32
+
+/*  ms the final check keeps asking a key the DB answers unavailable (a DB
+    node reconnects to Redis on its 1-s refresh) */
+#define E2E_FINAL_WAIT 5000
 
 /*  Past the end of a window (whole, else heal), how long an answer may
     still be `unavailable` at once (docs/faults-testing.md). After a

@@ -573,16 +573,22 @@ e2e_check_answers (e2e_model_t *m, const e2e_rec_t *recs, size_t n,
 
 /*  --- the end state ------------------------------------------------------- */
 
-/*  Every key, read straight from the DB, is its newest order. */
+/*  Every key, read straight from the DB, is its newest order. A DB node
+    may still be reconnecting to a Redis that was just stopped (it answers
+    unavailable, never old data, until its next refresh): such a GET is
+    asked again, for E2E_FINAL_WAIT at most.  */
 void
 e2e_check_final_db (e2e_model_t *m, rb_cluster_t *c)
 {
     rb_tnode_t n;
     rb_tnode_start (&n, c, RB_ROLE_OPS, "e2e-final");
+    int64_t until = zclock_mono () + E2E_FINAL_WAIT;
     for (int k = 0; k < E2E_KEYS; k++) {
         uint64_t seq;
         const e2e_order_t *o = e2e_newest (m, k, &seq);
         rb_got_t g = rb_tnode_get (&n, e2e_key (k));
+        while (g.rc == RB_S_UNAVAILABLE && zclock_mono () < until)
+            g = rb_tnode_get (&n, e2e_key (k));
         bool found = o && !o->del;
         if (g.rc != 0 || g.recovering || g.found != found || g.seq != seq ||
             (found && !streq (g.value, o->value)))
