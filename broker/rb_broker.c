@@ -734,7 +734,8 @@ s_broker_new (zsock_t *pipe, const rb_broker_opts_t *opts)
             zsock_set_xpub_manual (self->tap, 1);
         }
         zsock_set_xpub_verboser (self->tap, 1);
-        zsock_set_xpub_nodrop (self->tap, 1);
+        /* no NODROP: a subscriber that stops reading loses what its own
+           pipe cannot hold (libzmq drops for it alone), never the rest */
         zsock_set_sndhwm (self->tap, opts->tap_hwm);
         zsock_set_linger (self->tap, 0);
         self->tap_ep = s_bind (self->tap, opts->tap);
