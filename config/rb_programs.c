@@ -144,6 +144,10 @@ static const rb_opt_t s_service[] = {
      "deadline of one request to the db service, ms"},
     {"stats-every", NULL, 0, RB_OPT_INT, "10", 0, 86400, NULL, NULL,
      "seconds between counter lines in the log with -v (0: never)"},
+    {"waits-max", NULL, 0, RB_OPT_INT, "100000", 1, 1048576, NULL, NULL,
+     "keys waited on at once; past it a miss is answered unavailable"},
+    {"waiters-max", NULL, 0, RB_OPT_INT, "1000", 1, 100000, NULL, NULL,
+     "terminals waiting on one key; past it, unavailable at once"},
     CURVE_CLIENT,
     END,
 };

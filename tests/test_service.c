@@ -312,6 +312,48 @@ START_TEST (service_answers_unavailable_within_max_wait_when_the_db_is_down)
 }
 END_TEST
 
+START_TEST (service_caps_its_waits_and_answers_the_rest_at_once)
+{
+    rb_service_opts_t o =
+        rb_cluster_service_opts (s_f->c, "svc-capped", RB_POLICY_LATEST_ONLY);
+    o.max_wait_ms = 3000;
+    o.waits_max = 5;   /* keys */
+    o.waiters_max = 3; /* terminals on one key */
+    char ep[256];
+    zactor_t *capped = rb_cluster_service (s_f->c, &o, ep, sizeof ep);
+    ck_assert_ptr_nonnull (capped);
+    ck_assert_int_eq (
+        rb_tnode_wait_listed (&s_f->ops, "svc-capped", true, 3000), 0);
+    s_disaster ();
+    char keys[10][8];
+    for (int i = 0; i < 10; i++) {
+        snprintf (keys[i], sizeof keys[i], "w%d", i);
+        s_list (keys[i], 5, false); /* flagged: latest-only must wait */
+    }
+    zsock_t *t = s_terminal (ep);
+    int64_t sent = zclock_mono ();
+    for (int i = 0; i < 10; i++) /* 5 waits, 5 past waits-max */
+        s_send_get (t, keys[i], (uint64_t) i + 1);
+    for (int i = 0; i < 5; i++) /* w0: 1 waiter, 2 more, 3 past it */
+        s_send_get (t, "w0", 100 + (uint64_t) i);
+    /* the 8 refused are answered unavailable at once, the 7 others wait */
+    int at_once = 0;
+    for (;;) {
+        answer_t a = s_recv_answer (t, 1000);
+        if (!a.answered)
+            break;
+        ck_assert_int_eq (a.status, RB_ANS_UNAVAILABLE);
+        ck_assert_int_lt (a.at - sent, 1000);
+        at_once++;
+    }
+    ck_assert_int_eq (at_once, 8);
+    ck_assert_uint_eq (s_counter ("svc-capped", "waits_refused"), 8);
+    ck_assert_uint_eq (s_counter ("svc-capped", "waits"), 5);
+    zsock_destroy (&t);
+    zactor_destroy (&capped);
+}
+END_TEST
+
 START_TEST (service_refuses_malformed_terminal_requests)
 {
     zsock_t *t = s_terminal (s_f->latest_ep);
@@ -432,6 +474,7 @@ main (void)
     tcase_add_test (tc, fifty_terminals_on_one_key_share_one_poll_stream);
     tcase_add_test (
         tc, service_answers_unavailable_within_max_wait_when_the_db_is_down);
+    tcase_add_test (tc, service_caps_its_waits_and_answers_the_rest_at_once);
     tcase_add_test (tc, service_refuses_malformed_terminal_requests);
     tcase_add_test (tc, terminal_prints_one_line_per_key_and_escapes_bytes);
     tcase_add_test (tc, terminal_exits_69_when_the_service_does_not_answer);

@@ -23,6 +23,7 @@ typedef enum {
     RB_CNT_MALFORMED,
     RB_CNT_DROPPED,
     RB_CNT_FOREIGN, /* pushes not from a DB node, dropped */
+    RB_CNT_REFUSED, /* kept by the waits: past waits-max or waiters-max */
     RB_CNT_COUNT
 } rb_counter_t;
 
@@ -172,7 +173,10 @@ s_on_get (svc_t *self, zmsg_t *msg)
         self->counters[RB_CNT_DROPPED]++;
     else {
         self->counters[RB_CNT_MISSES]++;
-        rb_waits__add (self->waits, key, &from);
+        char k[RB_KEY_MAX + 1];
+        snprintf (k, sizeof k, "%.*s", (int) key.len, key.ptr);
+        if (rb_waits__add (self->waits, key, &from))
+            s_answer (self, &from, k, RB_ANS_UNAVAILABLE, NULL); /* full */
     }
     zframe_destroy (&id);
 }
@@ -233,19 +237,20 @@ s_on_push (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
 }
 
 static const char *const s_counter_names[RB_CNT_COUNT] = {
-    "answers.ok",    "answers.not_found",
-    "answers.stale", "answers.unavailable",
-    "cache.hits",    "cache.misses",
-    "polls",         "resets",
-    "updates",       "recovered",
-    "malformed",     "dropped",
-    "foreign_pushes"};
+    "answers.ok",     "answers.not_found",
+    "answers.stale",  "answers.unavailable",
+    "cache.hits",     "cache.misses",
+    "polls",          "resets",
+    "updates",        "recovered",
+    "malformed",      "dropped",
+    "foreign_pushes", "waits_refused"};
 
 static uint64_t
 s_counter (svc_t *self, int counter)
 {
-    return counter == RB_CNT_POLLS ? rb_waits__polls (self->waits)
-                                   : self->counters[counter];
+    return counter == RB_CNT_POLLS     ? rb_waits__polls (self->waits)
+           : counter == RB_CNT_REFUSED ? rb_waits__refused (self->waits)
+                                       : self->counters[counter];
 }
 
 static void
@@ -348,8 +353,10 @@ s_svc_new (zsock_t *pipe, const rb_service_opts_t *opts)
                         .curve_cert = opts->curve_cert,
                         .broker_cert = opts->broker_cert};
     self->bus = rb_bus_new (&bo);
-    rb_waits_opts_t wo = {opts->policy, opts->max_wait_ms, opts->poll_min_ms,
-                          opts->poll_max_ms, opts->db_timeout_ms};
+    rb_waits_opts_t wo = {opts->policy,        opts->max_wait_ms,
+                          opts->poll_min_ms,   opts->poll_max_ms,
+                          opts->db_timeout_ms, opts->waits_max,
+                          opts->waiters_max};
     self->waits = rb_waits__new (&wo, self->bus, self->cache, s_answer, self);
     rb_bus_on_push (self->bus, s_on_push, self);
     rb_bus_on_request (self->bus, s_on_request, self);

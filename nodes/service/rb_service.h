@@ -30,12 +30,14 @@ typedef struct {
     const char *broker; /* broker endpoint */
     int max_wait_ms;    /* longest a terminal waits */
     uint32_t cache_size;
-    int cache_ttl_ms;  /* cached records are trusted this long */
-    int poll_min_ms;   /* back-off of re-polls: first delay */
-    int poll_max_ms;   /* and the longest */
-    int db_timeout_ms; /* deadline of one request to "db" */
-    int stats_every_s; /* counter line in the log; 0 = never */
-    bool verbose;      /* log the counter lines */
+    int cache_ttl_ms;        /* cached records are trusted this long */
+    int poll_min_ms;         /* back-off of re-polls: first delay */
+    int poll_max_ms;         /* and the longest */
+    int db_timeout_ms;       /* deadline of one request to "db" */
+    int stats_every_s;       /* counter line in the log; 0 = never */
+    bool verbose;            /* log the counter lines */
+    uint32_t waits_max;      /* keys waited on at once, at most */
+    uint32_t waiters_max;    /* terminals waiting on one key, at most */
     const char *curve_cert;  /* CurveZMQ: ours (secret file), or "" */
     const char *broker_cert; /* and the broker's public certificate */
 } rb_service_opts_t;

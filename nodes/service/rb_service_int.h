@@ -32,11 +32,13 @@ typedef struct {
 typedef struct rb_waits rb_waits_t;
 
 typedef struct {
-    int policy;        /* rb_policy_t: what a flagged answer becomes */
-    int max_wait_ms;   /* longest a terminal waits */
-    int poll_min_ms;   /* back-off of re-polls: first delay */
-    int poll_max_ms;   /* and the longest */
-    int db_timeout_ms; /* deadline of one GET to "db" */
+    int policy;           /* rb_policy_t: what a flagged answer becomes */
+    int max_wait_ms;      /* longest a terminal waits */
+    int poll_min_ms;      /* back-off of re-polls: first delay */
+    int poll_max_ms;      /* and the longest */
+    int db_timeout_ms;    /* deadline of one GET to "db" */
+    uint32_t waits_max;   /* keys waited on at once, at most */
+    uint32_t waiters_max; /* terminals waiting on one key, at most */
 } rb_waits_opts_t;
 
 /*  Answers one terminal: status is an rb_answer_t; d the DB's DATA whose
@@ -57,8 +59,12 @@ void rb_waits__destroy (rb_waits_t **self_p);
 
 /*  Parks a terminal request on key (a cache miss); starts or joins the
     key's poll stream. from->id_len is at most RB_SVC__ID_MAX; the id is
-    copied.  */
-void rb_waits__add (rb_waits_t *self, rb_str_t key, const rb_asker_t *from);
+    copied. Returns 0, or -1 when waits_max keys are waited on already or
+    key has waiters_max waiters: nothing is parked (the caller answers
+    unavailable at once), and the refusal is counted.  */
+int rb_waits__add (rb_waits_t *self, rb_str_t key, const rb_asker_t *from);
+/*  Requests refused by the caps of rb_waits__add.  */
+uint64_t rb_waits__refused (rb_waits_t *self);
 /*  An UPDATE push for key: an answer older than it, read by another DB
     node before the order, is not used.  */
 void rb_waits__updated (rb_waits_t *self, rb_str_t key, uint64_t seq,

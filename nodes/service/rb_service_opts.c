@@ -19,6 +19,8 @@ const rb_bind_t rb_service_binds[] = {
     {"poll-max", RB_FIELD_INT, F (poll_max_ms), 0},
     {"db-timeout", RB_FIELD_INT, F (db_timeout_ms), 0},
     {"stats-every", RB_FIELD_INT, F (stats_every_s), 0},
+    {"waits-max", RB_FIELD_U32, F (waits_max), 0},
+    {"waiters-max", RB_FIELD_U32, F (waiters_max), 0},
     {"curve-cert", RB_FIELD_STR, F (curve_cert), 0},
     {"broker-cert", RB_FIELD_STR, F (broker_cert), 0},
     {NULL, 0, 0, 0},

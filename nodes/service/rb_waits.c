@@ -44,6 +44,7 @@ struct rb_waits {
     rb_slots_t *waits;  /* rb_wait_t by id */
     zhashx_t *wait_ids; /* key -> wait id + 1 */
     uint64_t polls;     /* GETs sent */
+    uint64_t refused;   /* requests past waits_max or waiters_max */
 };
 
 rb_waits_t *
@@ -57,7 +58,8 @@ rb_waits__new (const rb_waits_opts_t *opts, rb_bus_t *bus, rb_cache_t *cache,
     self->cache = cache;
     self->answer = answer;
     self->answer_arg = arg;
-    self->waits = rb_slots_new (sizeof (rb_wait_t), RB_WAITS_MAX);
+    assert (opts->waits_max >= 1 && opts->waits_max <= RB_WAITS_MAX);
+    self->waits = rb_slots_new (sizeof (rb_wait_t), opts->waits_max);
     self->wait_ids = zhashx_new ();
     return self;
 }
@@ -208,14 +210,14 @@ static rb_wait_t *
 s_start (rb_waits_t *self, const char *key, uint64_t *wid)
 {
     rb_wait_t *w = (rb_wait_t *) rb_slots_alloc (self->waits, wid);
-    assert (w); /* bounded by the slot table's max */
+    assert (w); /* rb_waits__add checked waits_max, the table's max */
     memcpy (w->key, key, sizeof w->key);
     w->backoff_ms = self->opts.poll_min_ms;
     zhashx_insert (self->wait_ids, key, (void *) (uintptr_t) (*wid + 1));
     return w;
 }
 
-void
+int
 rb_waits__add (rb_waits_t *self, rb_str_t key, const rb_asker_t *from)
 {
     assert (from->id_len <= RB_SVC__ID_MAX);
@@ -224,6 +226,11 @@ rb_waits__add (rb_waits_t *self, rb_str_t key, const rb_asker_t *from)
     uint64_t wid;
     rb_wait_t *w = s_find (self, k, &wid);
     bool fresh = !w;
+    if ((fresh && rb_slots_used (self->waits) >= self->opts.waits_max) ||
+        (!fresh && w->n_waiters >= self->opts.waiters_max)) {
+        self->refused++;
+        return -1;
+    }
     if (fresh)
         w = s_start (self, k, &wid);
     if (w->n_waiters == w->cap_waiters) {
@@ -239,6 +246,13 @@ rb_waits__add (rb_waits_t *self, rb_str_t key, const rb_asker_t *from)
     t->deadline = zclock_mono () + self->opts.max_wait_ms;
     if (fresh)
         s_poll (self, wid);
+    return 0;
+}
+
+uint64_t
+rb_waits__refused (rb_waits_t *self)
+{
+    return self->refused;
 }
 
 /*  The wait on key as received, or NULL.  */
