@@ -327,6 +327,12 @@ s_on_hello (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
         return;
     if (!s_hello_allowed (self, id, h, key, &b))
         return;
+    if (!rb_services__fit (self->services, &b)) {
+        rb_outbox__error (self->out, (const uint8_t *) zmq_msg_data (id),
+                          zmq_msg_size (id), h->corr, RB_S_OVERLOADED,
+                          "the broker's table of services is full");
+        return;
+    }
     char name[RB_NAME_MAX + 1];
     snprintf (name, sizeof name, "%.*s", (int) b.name.len, b.name.ptr);
     rb_peer_t *holder = rb_peers__by_name (self->peers, name);
@@ -358,51 +364,23 @@ s_on_hello (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
 /*  --- introspection: the built-in "broker" service ---------------------- */
 
 static void
-s_item (rb_body_t *b, const char *name, uint64_t num)
-{
-    if (b->n_items >= b->cap_items || (num == 0 && strchr (name, '.')))
-        return;
-    b->items[b->n_items++] = (rb_item_t){rb_str (name), false, {NULL, 0}, num};
-}
-
-/*  The routed.TYPE and errors.code items. Their names are static
-    strings held by the codec and this table.  */
-static void
-s_counts (broker_t *self, rb_body_t *b, const rb_outbox_stats_t *out)
-{
-    static char names[RB_T_COUNT_ + RB_CODES][48];
-    for (int t = 1; t < RB_T_COUNT_; t++) {
-        snprintf (names[t], sizeof names[t], "routed.%s", rb_type_name (t));
-        s_item (b, names[t], self->routed[t]);
-    }
-    for (int c = 0; c < RB_CODES; c++) {
-        char *n = names[RB_T_COUNT_ + c];
-        snprintf (n, sizeof names[0], "errors.%s",
-                  rb_code_name (RB_S_MALFORMED + c));
-        s_item (b, n, out->errors[c]);
-    }
-}
-
-static void
 s_reply_info (broker_t *self, rb_body_t *b)
 {
-    rb_body_init (b, RB_T_INFO);
-    b->cap_items = RB_ITEMS_MAX;
-    b->items = (rb_item_t *) calloc (RB_ITEMS_MAX, sizeof (rb_item_t));
-    assert (b->items);
+    rb_info__begin (b);
     const rb_outbox_stats_t *out = rb_outbox__stats (self->out);
-    s_item (b, "nodes", rb_peers__live (self->peers));
-    s_item (b, "inflight", rb_slots_used (self->flights));
-    s_item (b, "queued", rb_services__queued (self->services));
-    s_item (b, "expired", self->expired);
-    s_item (b, "malformed", self->malformed);
-    s_item (b, "strays", self->strays);
-    s_item (b, "send_fails", out->send_fails);
-    s_item (b, "tap_subscribers", (uint64_t) out->tap_subs);
-    s_item (b, "tap_drops", out->tap_drops);
-    s_item (b, "refused", self->refused);
-    s_item (b, "tap_refused", out->tap_refused);
-    s_counts (self, b, out);
+    rb_info__item (b, "nodes", rb_peers__live (self->peers));
+    rb_info__item (b, "inflight", rb_slots_used (self->flights));
+    rb_info__item (b, "queued", rb_services__queued (self->services));
+    rb_info__item (b, "services", rb_services__count (self->services));
+    rb_info__item (b, "expired", self->expired);
+    rb_info__item (b, "malformed", self->malformed);
+    rb_info__item (b, "strays", self->strays);
+    rb_info__item (b, "send_fails", out->send_fails);
+    rb_info__item (b, "tap_subscribers", (uint64_t) out->tap_subs);
+    rb_info__item (b, "tap_drops", out->tap_drops);
+    rb_info__item (b, "refused", self->refused);
+    rb_info__item (b, "tap_refused", out->tap_refused);
+    rb_info__counts (b, self->routed, out);
 }
 
 static void
@@ -711,7 +689,9 @@ s_broker_new (zsock_t *pipe, const rb_broker_opts_t *opts)
     self->opts = *opts;
     self->pipe = pipe;
     self->peers = rb_peers__new ();
-    self->services = rb_services__new ((uint32_t) opts->queue_max);
+    self->services =
+        rb_services__new ((uint32_t) opts->queue_max, opts->services_max,
+                          opts->service_linger_ms);
     self->flights = rb_slots_new (sizeof (rb_flight_t), opts->max_inflight);
     self->router = zsock_new (ZMQ_ROUTER);
     zsock_set_router_mandatory (self->router, 1);

@@ -3,11 +3,13 @@
 
     rb_broker.c is the actor: intake, routing, services and their
     queues, requests in flight, registration and expiry, the built-in
-    "broker" service. It calls three classes below it, each with a struct
-    of its own: rb_peers.c, the registered nodes; rb_services.c, the
-    services with their workers and queues (rb_queue.c); rb_outbox.c,
-    the sending end (ROUTER and tap). None calls back, so calls go one
-    way: rb_broker -> rb_peers, rb_services -> rb_queue, rb_outbox.  */
+    "broker" service. It calls the files below it, the first three each
+    with a struct of its own: rb_peers.c, the registered nodes;
+    rb_services.c, the services with their workers and queues
+    (rb_queue.c); rb_outbox.c, the sending end (ROUTER and tap);
+    rb_authz.c, the table of who may say what; rb_info.c, the STATUS
+    answer. None calls back, so calls go one way: rb_broker -> rb_peers,
+    rb_services -> rb_queue, rb_outbox, rb_authz, rb_info.  */
 #ifndef RB_BROKER_INT_H
 #define RB_BROKER_INT_H
 
@@ -108,12 +110,19 @@ typedef struct {
     uint32_t n_workers, cap_workers;
     rb_queue_t *queue;    /* requests waiting for a free worker */
     int64_t min_deadline; /* lower bound of the queue's deadlines */
+    int64_t idle_since;   /* when its last worker left; 0 while it has one */
 } rb_service_t;
 
 typedef struct rb_services rb_services_t;
 
-/*  A table whose services queue at most queue_max requests each.  */
-rb_services_t *rb_services__new (uint32_t queue_max);
+/*  A table of at most max services, each queueing at most queue_max
+    requests; one without workers is freed after linger_ms, once its
+    queue is empty.  */
+rb_services_t *rb_services__new (uint32_t queue_max, uint32_t max,
+                                 int linger_ms);
+/*  Whether the services a HELLO offers fit in the table. */
+bool rb_services__fit (rb_services_t *self, const rb_body_t *hello);
+uint32_t rb_services__count (rb_services_t *self);
 /*  Destroys every service and every request still queued.  */
 void rb_services__destroy (rb_services_t **self_p);
 
@@ -126,7 +135,8 @@ void rb_services__leave (rb_services_t *self, const char *name,
 /*  A free entry at the tail of svc's queue, expiring at deadline, to
     fill in; NULL if the queue is full.  */
 rb_queued_t *rb_services__push (rb_service_t *svc, int64_t deadline);
-/*  Expires the queued requests due by now, through fn.  */
+/*  Expires the queued requests due by now, through fn, and frees the
+    services whose linger is over.  */
 void rb_services__expire (rb_services_t *self, int64_t now,
                           rb_queue_expire_fn *fn, void *arg);
 /*  Requests queued in all.  */
@@ -169,5 +179,15 @@ int rb_outbox__send (rb_outbox_t *self, const uint8_t *id, size_t id_len,
 /*  Sends ERROR {text} with status code to a routing id, and taps it.  */
 void rb_outbox__error (rb_outbox_t *self, const uint8_t *id, size_t id_len,
                        uint64_t corr, int code, const char *text);
+
+/*  --- rb_info.c: the STATUS answer --------------------------------------- */
+
+/*  An empty INFO body with room for RB_ITEMS_MAX items (release it). */
+void rb_info__begin (rb_body_t *b);
+/*  One counter (name must outlive b); a zero "a.b" one is left out.  */
+void rb_info__item (rb_body_t *b, const char *name, uint64_t num);
+/*  routed.TYPE for each body type, errors.CODE for each status sent. */
+void rb_info__counts (rb_body_t *b, const uint64_t *routed,
+                      const rb_outbox_stats_t *out);
 
 #endif

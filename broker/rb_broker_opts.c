@@ -17,6 +17,8 @@ const rb_bind_t rb_broker_binds[] = {
     {"worker-credit", RB_FIELD_INT, F (worker_credit), 0},
     {"tap-hwm", RB_FIELD_INT, F (tap_hwm), 0},
     {"max-frame", RB_FIELD_I64, F (max_frame), 0},
+    {"services-max", RB_FIELD_U32, F (services_max), 0},
+    {"service-linger", RB_FIELD_INT, F (service_linger_ms), 0},
     {"curve-cert", RB_FIELD_STR, F (curve_cert), 0},
     {"authorized-keys", RB_FIELD_STR, F (authorized_keys), 0},
     {NULL, 0, 0, 0},

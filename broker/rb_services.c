@@ -1,7 +1,9 @@
 /*  rb_services: the broker's services (see rb_broker_int.h): by name,
     each with its live workers (peer indexes) and the queue of requests
     waiting for one of them. A service is made when its first worker
-    registers and stays, so requests queue while it has none.  */
+    registers. Without workers it stays for `linger` ms, so requests
+    queue while its worker restarts, then, its queue empty, it is freed:
+    the table holds at most `max` services.  */
 #include "rb_broker_int.h"
 
 #include <assert.h>
@@ -10,6 +12,8 @@
 struct rb_services {
     zhashx_t *by_name;  /* name -> rb_service_t */
     uint32_t queue_max; /* requests queued per service */
+    uint32_t max;       /* services, at most */
+    int linger_ms;      /* a service without workers is kept this long */
 };
 
 static void
@@ -23,14 +27,35 @@ s_service_destroy (void **item)
 }
 
 rb_services_t *
-rb_services__new (uint32_t queue_max)
+rb_services__new (uint32_t queue_max, uint32_t max, int linger_ms)
 {
     rb_services_t *self = (rb_services_t *) calloc (1, sizeof *self);
     assert (self);
     self->by_name = zhashx_new ();
     zhashx_set_destructor (self->by_name, s_service_destroy);
     self->queue_max = queue_max;
+    self->max = max;
+    self->linger_ms = linger_ms;
     return self;
+}
+
+bool
+rb_services__fit (rb_services_t *self, const rb_body_t *hello)
+{
+    size_t size = zhashx_size (self->by_name), added = 0;
+    for (uint32_t i = 0; i < hello->n_services; i++) {
+        char name[RB_NAME_MAX + 1];
+        snprintf (name, sizeof name, "%.*s", (int) hello->services[i].len,
+                  hello->services[i].ptr);
+        added += rb_services__find (self, name) ? 0 : 1;
+    }
+    return size + added <= self->max;
+}
+
+uint32_t
+rb_services__count (rb_services_t *self)
+{
+    return (uint32_t) zhashx_size (self->by_name);
 }
 
 void
@@ -76,6 +101,7 @@ rb_services__join (rb_services_t *self, const char *name, uint32_t worker)
         assert (svc->workers);
     }
     svc->workers[svc->n_workers++] = worker;
+    svc->idle_since = 0;
 }
 
 void
@@ -85,6 +111,8 @@ rb_services__leave (rb_services_t *self, const char *name, uint32_t worker)
     for (uint32_t j = 0; svc && j < svc->n_workers; j++)
         if (svc->workers[j] == worker)
             svc->workers[j--] = svc->workers[--svc->n_workers];
+    if (svc && svc->n_workers == 0)
+        svc->idle_since = zclock_mono ();
 }
 
 rb_queued_t *
@@ -100,13 +128,24 @@ void
 rb_services__expire (rb_services_t *self, int64_t now, rb_queue_expire_fn *fn,
                      void *arg)
 {
+    zlist_t *gone = NULL;
     rb_service_t *svc = (rb_service_t *) zhashx_first (self->by_name);
     for (; svc; svc = (rb_service_t *) zhashx_next (self->by_name)) {
-        if (now < svc->min_deadline)
-            continue;
-        rb_queue_expire (svc->queue, now, fn, arg);
-        svc->min_deadline = rb_queue_min_deadline (svc->queue);
+        if (now >= svc->min_deadline) {
+            rb_queue_expire (svc->queue, now, fn, arg);
+            svc->min_deadline = rb_queue_min_deadline (svc->queue);
+        }
+        if (svc->idle_since && now - svc->idle_since >= self->linger_ms &&
+            rb_queue_size (svc->queue) == 0) {
+            gone = gone ? gone : zlist_new ();
+            zlist_append (gone, svc->name);
+        }
     }
+    /* freed after the walk: the table must not change under it */
+    for (char *name = gone ? (char *) zlist_first (gone) : NULL; name;
+         name = (char *) zlist_next (gone))
+        zhashx_delete (self->by_name, name);
+    zlist_destroy (&gone);
 }
 
 uint32_t

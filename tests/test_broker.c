@@ -601,6 +601,60 @@ START_TEST (broker_tap_stalled_subscriber_costs_a_healthy_one_nothing)
 }
 END_TEST
 
+START_TEST (broker_bounds_its_services_and_frees_those_left_without_workers)
+{
+    zactor_destroy (&s_broker);
+    rb_broker_opts_t o = s_fast ();
+    o.services_max = 10;
+    o.service_linger_ms = 100;
+    s_start (&o, NULL);
+    /* all[0] a client; all[1..10] bench nodes with a service each, which
+       fill the table; all[11] one more, whose new service does not fit */
+    node_t c, w[11];
+    node_t *all[12] = {&c};
+    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    char names[11][16], services[11][16];
+    for (int i = 0; i < 11; i++) {
+        snprintf (names[i], sizeof names[i], "w%d", i);
+        snprintf (services[i], sizeof services[i], "s%d", i);
+        s_node (&w[i], RB_ROLE_BENCH, names[i], services[i]);
+        all[i + 1] = &w[i];
+    }
+    /* the first ten to register fill the table; the last is refused */
+    int64_t deadline = zclock_mono () + 3000;
+    int ready = 0;
+    while (ready < 11 && zclock_mono () < deadline) {
+        s_pump (all, 12, NULL, 5);
+        ready = 0;
+        for (int i = 0; i < 12; i++)
+            ready += rb_bus_registered (all[i]->bus);
+    }
+    ck_assert_int_eq (ready, 11);
+    s_pump (all, 12, NULL, 500); /* its HELLOs keep being refused */
+    int refused = -1;
+    for (int i = 0; i < 11; i++)
+        if (!rb_bus_registered (w[i].bus))
+            refused = i;
+    ck_assert_int_ge (refused, 0);
+    ck_assert_uint_eq (s_counter (&c, "services"), 10);
+    ck_assert_uint_eq (s_counter (&c, "nodes"), 11);
+    /* the ten leave: their services go once the linger is over */
+    for (int i = 0; i < 11; i++)
+        if (i != refused)
+            rb_bus_destroy (&w[i].bus);
+    node_t *left[] = {&c, &w[refused]};
+    deadline = zclock_mono () + 3000;
+    while (s_counter (&c, "services") > 0 && zclock_mono () < deadline)
+        s_pump (left, 2, NULL, 10);
+    ck_assert_uint_eq (s_counter (&c, "services"), 0);
+    /* and the refused one gets in on one of its next tries */
+    ck_assert (s_all_ready (left, 2, 8000));
+    ck_assert_uint_eq (s_counter (&c, "services"), 1);
+    rb_bus_destroy (&w[refused].bus);
+    rb_bus_destroy (&c.bus);
+}
+END_TEST
+
 START_TEST (broker_pushes_to_a_node_and_to_every_node_of_a_role)
 {
     node_t db, s1, s2, ops;
@@ -738,6 +792,8 @@ main (void)
         tc, broker_tap_sees_traffic_and_a_stalled_subscriber_costs_nothing);
     tcase_add_test (tc,
                     broker_tap_stalled_subscriber_costs_a_healthy_one_nothing);
+    tcase_add_test (
+        tc, broker_bounds_its_services_and_frees_those_left_without_workers);
     tcase_add_test (tc, broker_pushes_to_a_node_and_to_every_node_of_a_role);
     tcase_add_test (tc, broker_refuses_a_taken_name_and_an_unknown_role);
     tcase_add_test (tc, broker_lists_its_nodes);
