@@ -6,7 +6,7 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 # Debian packages the build, the tests and the demo need.
 PACKAGES = build-essential cmake pkg-config libzmq3-dev libczmq-dev \
            libmsgpack-dev libhiredis-dev libjansson-dev libsodium-dev check \
-           redis-server redis-tools
+           redis-server redis-tools clang
 
 .PHONY: all deps build check bench clean format
 
@@ -27,6 +27,23 @@ build: $(BUILD)/CMakeCache.txt
 check: deps
 	$(MAKE) build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) fuzz FUZZ_S=$(FUZZ_SMOKE_S)
+
+# libFuzzer targets (tests/fuzz/, docs/fuzzing.md) in a build of their
+# own with clang: each runs FUZZ_S seconds from its seeds; one line per
+# target (executions, crashes), non-zero exit on a crash. make check runs
+# each for FUZZ_SMOKE_S seconds as a smoke.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_S       ?= 60
+FUZZ_SMOKE_S ?= 3
+.PHONY: fuzz
+$(FUZZ_BUILD)/CMakeCache.txt:
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DRECOBUS_FUZZ=ON \
+	  -DBUILD_TESTING=OFF || { rm -f $(FUZZ_BUILD)/CMakeCache.txt; exit 1; }
+
+fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target recobus-fuzz
+	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_S) $(FUZZ_TARGETS)
 
 # Every scenario with its baseline, 5 runs each; writes bench-results.md
 # and bench-results.json here (see docs/benchmarks.md).
@@ -45,7 +62,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)
 
 # The seeded randomized disaster run with its fault episodes
 # (tests/test_e2e.c, docs/faults-testing.md) over SEEDS seeds, 1..SEEDS

@@ -383,7 +383,7 @@ static const rb_opt_t s_common[] = {
      "show this help and exit"},
     {"version", "version", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
      "show the version and exit"},
-    {NULL}};
+    {0}};
 
 static int
 s_help_width (const rb_program_t *prog)
