@@ -370,6 +370,16 @@ START_TEST (service_refuses_malformed_terminal_requests)
     ck_assert_int_eq (h.kind, RB_K_ERROR);
     ck_assert_int_eq (h.status, RB_S_MALFORMED);
     zmsg_destroy (&msg);
+    /* four frames: refused before any header is read, so no corr */
+    zstr_sendx (t, "a", "b", "c", "d", NULL);
+    ck_assert_ptr_nonnull (zpoller_wait (p, 3000));
+    msg = zmsg_recv (t);
+    rb_body_release (&b);
+    rb_body_init (&b, RB_T_NONE);
+    ck_assert_int_eq (rb_msg_decode (msg, NULL, &h, &b, &err), 0);
+    ck_assert_int_eq (h.status, RB_S_MALFORMED);
+    ck_assert_uint_eq (h.corr, 0);
+    zmsg_destroy (&msg);
     zpoller_destroy (&p);
     /* and still serves */
     ck_assert_int_eq (rb_tnode_order (&s_f->ops, 1, "k", "v"), 0);

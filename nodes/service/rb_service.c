@@ -148,7 +148,7 @@ static void
 s_on_get (svc_t *self, zmsg_t *msg)
 {
     zframe_t *id = zmsg_pop (msg);
-    rb_header_t h;
+    rb_header_t h = {0}; /* read below even when the decode failed early */
     rb_err_t err = {0};
     int rc =
         id ? rb_msg_decode (msg, NULL, &h, &self->body, &err) : RB_E_FRAMES;
