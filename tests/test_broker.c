@@ -588,9 +588,8 @@ START_TEST (broker_tap_stalled_subscriber_costs_a_healthy_one_nothing)
         ; /* its thread reads on; each look is a round trip to it */
     ck_assert_int_eq (s_tap_count (healthy), 200000);
     zactor_destroy (&healthy);
-    /* read the stalled one empty before closing it: libzmq 4.3.4 asserts
-       (session_base.cpp:260) when a SUB whose pipe is full in the middle
-       of a multipart message is closed (libzmq issue 3442) */
+    /* emptied first: libzmq 4.3.4 asserts closing a SUB full mid-message
+       (session_base.cpp:260, libzmq issue 3442) */
     zsock_set_rcvtimeo (stalled, 200);
     zmsg_t *left;
     while ((left = zmsg_recv (stalled)) != NULL)
@@ -608,8 +607,7 @@ START_TEST (broker_bounds_its_services_and_frees_those_left_without_workers)
     o.services_max = 10;
     o.service_linger_ms = 100;
     s_start (&o, NULL);
-    /* all[0] a client; all[1..10] bench nodes with a service each, which
-       fill the table; all[11] one more, whose new service does not fit */
+    /* a client, then eleven bench nodes, a new service each */
     node_t c, w[11];
     node_t *all[12] = {&c};
     s_node (&c, RB_ROLE_OPS, "client", NULL);
