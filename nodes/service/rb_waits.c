@@ -7,6 +7,7 @@
     which it is answered "unavailable". Waits live in an rb_slots table:
     a late DB answer for a wait that is gone finds nothing.  */
 #include "rb_service_int.h"
+#include "rb_timers.h"
 #include "rb_slots.h"
 
 #include <assert.h>
@@ -33,6 +34,7 @@ typedef struct {
     int backoff_ms;    /* delay before the one after */
     uint64_t pushed_seq, pushed_epoch; /* the newest UPDATE for the key */
     uint32_t poll_reg; /* the bus registration the GET went out in */
+    int64_t armed;     /* the earliest time it is in the timers for */
 } rb_wait_t;
 
 struct rb_waits {
@@ -41,10 +43,11 @@ struct rb_waits {
     rb_cache_t *cache;           /* borrowed: what the GETs read goes in */
     rb_waits__answer_fn *answer; /* to a terminal, with answer_arg */
     void *answer_arg;
-    rb_slots_t *waits;  /* rb_wait_t by id */
-    zhashx_t *wait_ids; /* key -> wait id + 1 */
-    uint64_t polls;     /* GETs sent */
-    uint64_t refused;   /* requests past waits_max or waiters_max */
+    rb_slots_t *waits;   /* rb_wait_t by id */
+    zhashx_t *wait_ids;  /* key -> wait id + 1 */
+    rb_timers_t *timers; /* (due time, wait id): deadlines, re-polls */
+    uint64_t polls;      /* GETs sent */
+    uint64_t refused;    /* requests past waits_max or waiters_max */
 };
 
 rb_waits_t *
@@ -61,6 +64,7 @@ rb_waits__new (const rb_waits_opts_t *opts, rb_bus_t *bus, rb_cache_t *cache,
     assert (opts->waits_max >= 1 && opts->waits_max <= RB_WAITS_MAX);
     self->waits = rb_slots_new (sizeof (rb_wait_t), opts->waits_max);
     self->wait_ids = zhashx_new ();
+    self->timers = rb_timers_new ();
     return self;
 }
 
@@ -91,6 +95,7 @@ rb_waits__destroy (rb_waits_t **self_p)
         s_remove (self, wid);
     rb_slots_destroy (&self->waits);
     zhashx_destroy (&self->wait_ids);
+    rb_timers_destroy (&self->timers);
     free (self);
     *self_p = NULL;
 }
@@ -115,6 +120,16 @@ s_answer_all (rb_waits_t *self, uint64_t wid, int status, const rb_body_t *d)
 
 static void s_poll (rb_waits_t *self, uint64_t wid);
 
+/*  w (id wid) has something to do at time: its tick will look then. */
+static void
+s_arm (rb_waits_t *self, rb_wait_t *w, uint64_t wid, int64_t time)
+{
+    if (w->armed && w->armed <= time)
+        return; /* it will be looked at earlier, and re-armed then */
+    rb_timers_add (self->timers, time, wid);
+    w->armed = time;
+}
+
 /*  The next poll: at once if a RECOVERED push came meanwhile, else after
     the back-off with jitter in [delay/2, delay].  */
 static void
@@ -127,6 +142,7 @@ s_schedule (rb_waits_t *self, rb_wait_t *w, uint64_t wid)
     }
     int delay = w->backoff_ms / 2 + randof (w->backoff_ms / 2 + 1);
     w->next_poll = zclock_mono () + delay;
+    s_arm (self, w, wid, w->next_poll);
     w->backoff_ms = w->backoff_ms * 2 > self->opts.poll_max_ms
                         ? self->opts.poll_max_ms
                         : w->backoff_ms * 2;
@@ -244,8 +260,10 @@ rb_waits__add (rb_waits_t *self, rb_str_t key, const rb_asker_t *from)
     t->id_len = (uint8_t) from->id_len;
     t->corr = from->corr;
     t->deadline = zclock_mono () + self->opts.max_wait_ms;
-    if (fresh)
+    if (fresh) {
+        s_arm (self, w, wid, t->deadline);
         s_poll (self, wid);
+    }
     return 0;
 }
 
@@ -307,16 +325,25 @@ s_expire (rb_waits_t *self, rb_wait_t *w, int64_t now)
 void
 rb_waits__tick (rb_waits_t *self)
 {
-    int64_t now = zclock_mono ();
-    uint32_t cursor = 0;
+    int64_t now = zclock_mono (), at;
     uint64_t wid;
-    rb_wait_t *w;
-    while ((w = (rb_wait_t *) rb_slots_next (self->waits, &cursor, &wid))) {
+    while (rb_timers_pop (self->timers, now, &at, &wid)) {
+        rb_wait_t *w = s_wait (self, wid);
+        if (!w || at != w->armed)
+            continue; /* gone, or armed again for another time */
+        w->armed = 0;
         s_expire (self, w, now);
-        if (w->n_waiters == 0)
+        if (w->n_waiters == 0) {
             s_remove (self, wid);
-        else if (!w->in_flight && now >= w->next_poll)
+            continue;
+        }
+        if (!w->in_flight && now >= w->next_poll)
             s_poll (self, wid);
+        w = s_wait (self, wid); /* still there: a poll answers later */
+        if (w && !w->in_flight && w->next_poll > now)
+            s_arm (self, w, wid, w->next_poll);
+        if (w)
+            s_arm (self, w, wid, w->waiters[0].deadline);
     }
 }
 
