@@ -9,6 +9,7 @@
 #include "rb_broker_int.h"
 #include "rb_curve.h"
 #include "rb_slots.h"
+#include "rb_timers.h"
 
 #include <assert.h>
 #include <string.h>
@@ -34,6 +35,8 @@ typedef struct {
     rb_outbox_t *out;             /* what goes out on router and tap */
     rb_services_t *services;      /* services, workers, queues */
     rb_slots_t *flights;          /* requests in flight */
+    rb_timers_t *flight_due;      /* (deadline + grace, flight id) */
+    int64_t grace_ms;             /* a worker's silence before expiry */
     int64_t last_beat;            /* when heartbeats last went out */
     uint64_t routed[RB_T_COUNT_]; /* forwarded messages by body type */
     uint64_t expired, malformed, strays;
@@ -132,6 +135,7 @@ s_forward (broker_t *self, rb_peer_t *req, rb_peer_t *worker,
     f->worker_gen = worker->gen;
     f->corr = h->corr;
     f->deadline = deadline;
+    rb_timers_add (self->flight_due, deadline + self->grace_ms, fid);
     rb_header_t out = *h;
     out.corr = fid;
     memcpy (out.sender, req->name, sizeof out.sender);
@@ -238,13 +242,12 @@ s_peer_remove (broker_t *self, rb_peer_t *p, const char *why)
 static void
 s_reap_flights (broker_t *self, int64_t now)
 {
-    int64_t grace = (int64_t) self->opts.heartbeat_ms * self->opts.liveness;
-    uint32_t cursor = 0;
+    int64_t at;
     uint64_t fid;
-    rb_flight_t *f;
-    while ((f = (rb_flight_t *) rb_slots_next (self->flights, &cursor, &fid))) {
-        if (now <= f->deadline + grace)
-            continue;
+    while (rb_timers_pop (self->flight_due, now, &at, &fid)) {
+        rb_flight_t *f = (rb_flight_t *) rb_slots_get (self->flights, fid);
+        if (!f)
+            continue; /* answered, or reaped with its worker */
         rb_peer_t *w = rb_peers__at (self->peers, f->worker, f->worker_gen);
         if (w && w->inflight)
             w->inflight--;
@@ -257,14 +260,12 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
 {
     broker_t *self = (broker_t *) arg;
     int64_t now = zclock_mono ();
-    int64_t silence = (int64_t) self->opts.heartbeat_ms * self->opts.liveness;
     uint32_t cursor = 0;
     rb_peer_t *p;
-    while ((p = rb_peers__next (self->peers, &cursor)))
-        if (now - p->last_heard > silence) {
-            self->expired++;
-            s_peer_remove (self, p, "silent, expired");
-        }
+    while ((p = rb_peers__silent (self->peers, now))) {
+        self->expired++;
+        s_peer_remove (self, p, "silent, expired");
+    }
     rb_services__expire (self->services, now, s_expire_queued, self);
     if (now - self->last_beat >= self->opts.heartbeat_ms) {
         self->last_beat = now;
@@ -688,11 +689,13 @@ s_broker_new (zsock_t *pipe, const rb_broker_opts_t *opts)
     assert (self);
     self->opts = *opts;
     self->pipe = pipe;
-    self->peers = rb_peers__new ();
+    self->peers = rb_peers__new ((int64_t) opts->heartbeat_ms * opts->liveness);
     self->services =
         rb_services__new ((uint32_t) opts->queue_max, opts->services_max,
                           opts->service_linger_ms);
     self->flights = rb_slots_new (sizeof (rb_flight_t), opts->max_inflight);
+    self->flight_due = rb_timers_new ();
+    self->grace_ms = (int64_t) opts->heartbeat_ms * opts->liveness;
     self->router = zsock_new (ZMQ_ROUTER);
     zsock_set_router_mandatory (self->router, 1);
     zsock_set_maxmsgsize (self->router, (int) opts->max_frame);
@@ -736,6 +739,7 @@ s_broker_destroy (broker_t **self_p)
     rb_peers__destroy (&self->peers);
     rb_outbox__destroy (&self->out);
     rb_slots_destroy (&self->flights);
+    rb_timers_destroy (&self->flight_due);
     zsock_destroy (&self->router);
     zsock_destroy (&self->tap);
     zactor_destroy (&self->auth);

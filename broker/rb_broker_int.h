@@ -67,7 +67,11 @@ typedef struct {
 
 typedef struct rb_peers rb_peers_t;
 
-rb_peers_t *rb_peers__new (void);
+/*  A table whose peers are silent once not heard from for silence_ms. */
+rb_peers_t *rb_peers__new (int64_t silence_ms);
+/*  The next live peer silent at now (caller removes it), or NULL: costs
+    only the peers due, not a walk over all.  */
+rb_peer_t *rb_peers__silent (rb_peers_t *self, int64_t now);
 void rb_peers__destroy (rb_peers_t **self_p);
 
 /*  Registers a node from its HELLO and routing id (at most RB_ID_MAX

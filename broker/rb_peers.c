@@ -4,8 +4,11 @@
     reused by the next registration, with its generation bumped, so an
     (index, generation) pair held by a request in flight finds nothing
     once its peer is gone. Two hashes find a live peer by name and by
-    routing id.  */
+    routing id. Each live peer has one entry in a heap of due times, at
+    the moment it would turn silent: the tick looks at those due only,
+    and re-arms a peer heard from meanwhile.  */
 #include "rb_broker_int.h"
+#include "rb_timers.h"
 
 #include <assert.h>
 #include <string.h>
@@ -15,17 +18,21 @@ struct rb_peers {
     uint32_t n_peers, cap_peers;
     uint32_t *free_peers; /* indexes of removed peers, for reuse */
     uint32_t n_free;
-    zhashx_t *by_name; /* name -> index + 1 */
-    zhashx_t *by_id;   /* id hex -> index + 1 */
+    zhashx_t *by_name;    /* name -> index + 1 */
+    zhashx_t *by_id;      /* id hex -> index + 1 */
+    rb_timers_t *silence; /* (when silent, generation << 32 | index) */
+    int64_t silence_ms;   /* silent this long: expired */
 };
 
 rb_peers_t *
-rb_peers__new (void)
+rb_peers__new (int64_t silence_ms)
 {
     rb_peers_t *self = (rb_peers_t *) calloc (1, sizeof *self);
     assert (self);
     self->by_name = zhashx_new ();
     self->by_id = zhashx_new ();
+    self->silence = rb_timers_new ();
+    self->silence_ms = silence_ms;
     return self;
 }
 
@@ -37,6 +44,7 @@ rb_peers__destroy (rb_peers_t **self_p)
         return;
     zhashx_destroy (&self->by_name);
     zhashx_destroy (&self->by_id);
+    rb_timers_destroy (&self->silence);
     free (self->peers);
     free (self->free_peers);
     free (self);
@@ -165,7 +173,27 @@ rb_peers__add (rb_peers_t *self, const rb_body_t *hello, const uint8_t *id,
     uintptr_t index = rb_peers__index (self, p) + 1;
     zhashx_insert (self->by_name, p->name, (void *) index);
     zhashx_insert (self->by_id, p->id_key, (void *) index);
+    rb_timers_add (self->silence, p->last_heard + self->silence_ms,
+                   (uint64_t) p->gen << 32 | (index - 1));
     return p;
+}
+
+rb_peer_t *
+rb_peers__silent (rb_peers_t *self, int64_t now)
+{
+    int64_t at;
+    uint64_t key;
+    while (rb_timers_pop (self->silence, now, &at, &key)) {
+        rb_peer_t *p =
+            rb_peers__at (self, (uint32_t) key, (uint32_t) (key >> 32));
+        if (!p)
+            continue; /* removed meanwhile */
+        if (now - p->last_heard > self->silence_ms)
+            return p;
+        rb_timers_add (self->silence, p->last_heard + self->silence_ms + 1,
+                       key); /* heard from since: due again later */
+    }
+    return NULL;
 }
 
 void
