@@ -193,6 +193,38 @@ START_TEST (service_cache_follows_update_pushes)
 }
 END_TEST
 
+/*  Keys of the DB's Redis matching pattern. */
+static size_t
+s_redis_keys (const char *pattern)
+{
+    redisReply *r = rb_redis_cmd (s_f->c->redis, "KEYS %s", pattern);
+    size_t n = r && r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    freeReplyObject (r);
+    return n;
+}
+
+START_TEST (absent_keys_cost_redis_nothing_and_their_creation_is_pushed)
+{
+    char key[32];
+    for (int i = 0; i < 200; i++) { /* a flood of absent keys */
+        snprintf (key, sizeof key, "nobody-%d", i);
+        ck_assert_int_eq (s_ask (s_f->latest_ep, key).status, RB_ANS_NOT_FOUND);
+    }
+    ck_assert_uint_eq (s_redis_keys ("rb:f:*"), 0); /* no set per key */
+    ck_assert_uint_eq (s_redis_keys ("rb:fa"), 1);
+    /* nobody-7 is cached as absent; its creation reaches the cache */
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 1, "nobody-7", "new"), 0);
+    int64_t until = zclock_mono () + 3000;
+    while (s_counter ("svc-latest", "updates") < 1 && zclock_mono () < until)
+        rb_tnode_pump (&s_f->ops, 10);
+    uint64_t hits = s_counter ("svc-latest", "cache.hits");
+    answer_t a = s_ask (s_f->latest_ep, "nobody-7");
+    ck_assert_int_eq (a.status, RB_ANS_OK);
+    ck_assert_str_eq (a.value, "new");
+    ck_assert_uint_eq (s_counter ("svc-latest", "cache.hits"), hits + 1);
+}
+END_TEST
+
 START_TEST (service_drops_its_cache_on_reset_and_waits_before_the_list)
 {
     ck_assert_int_eq (rb_tnode_order (&s_f->ops, 1, "k", "v1"), 0);
@@ -477,6 +509,8 @@ main (void)
     tcase_add_checked_fixture (tc, s_setup, s_teardown);
     tcase_add_test (tc, service_answers_a_miss_from_the_db_then_hits_its_cache);
     tcase_add_test (tc, service_cache_follows_update_pushes);
+    tcase_add_test (
+        tc, absent_keys_cost_redis_nothing_and_their_creation_is_pushed);
     tcase_add_test (tc,
                     service_drops_its_cache_on_reset_and_waits_before_the_list);
     tcase_add_test (tc, stale_ok_answers_stale_with_the_restored_value);

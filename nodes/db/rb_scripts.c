@@ -31,7 +31,10 @@
     -> {'ok', epoch, seq, flag, found, value, dataset} or {state}.
     The asking service node is remembered for pushes (SADD, and the
     set's TTL renewed on every GET, so a node's registration lasts as long
-    as it keeps asking); a set at its cap takes no one new.  */
+    as it keeps asking); a set at its cap takes no one new. For a key with
+    no record at all the node goes into one set for every absent key,
+    rb:fa, not a set of the key's own: a flood of GETs of absent keys adds
+    nothing to Redis, and APPLY pushes a key's creation to rb:fa.  */
 static const char s_get[] =
     PROLOGUE ("'state', 'list_done'")
     "if m[3] ~= 'normal' and m[3] ~= 'recovering' then return {m[3]} end\n"
@@ -50,6 +53,8 @@ static const char s_get[] =
     "  if flag == 1 then\n"
     "    set = 'rb:p:' .. key\n"
     "    redis.call('SADD', 'rb:polled', key)\n"
+    "  elseif not r[2] then\n"
+    "    set = 'rb:fa'\n"
     "  end\n"
     "  if redis.call('SADD', set, ARGV[2]) == 1\n"
     "     and redis.call('SCARD', set) > tonumber(ARGV[4]) then\n"
@@ -69,7 +74,11 @@ static const char s_get[] =
     seq, deleted ('0'/'1'), value: the record of each skipped order's key
     that has fetchers; epoch the dataset's, which the pushes carry (it may
     be newer than the node knew). A skipped order pushes too: it may be a re-send of
-    one applied earlier whose reply, and so whose pushes, were lost.  */
+    one applied earlier whose reply, and so whose pushes, were lost. A
+    key's creation pushes to rb:fa as well (the nodes that cached some
+    key as absent), and so does every skipped order: the creation may be
+    the one whose pushes were lost. A node that caches no such key
+    ignores the push.  */
 static const char s_apply[] =
     PROLOGUE ("'state', 'watermark'")
     "if m[3] ~= 'normal' and m[3] ~= 'recovering' then return {m[3]} end\n"
@@ -102,9 +111,10 @@ static const char s_apply[] =
     "    redis.call('HSET', 'rb:seq', key, seq)\n"
     "    applied = applied + 1\n"
     "    push('u', idx, 'rb:f:' .. key)\n"
+    "    if not cur then push('u', idx, 'rb:fa') end\n"
     "  else\n"
     "    skipped = skipped + 1\n"
-    "    if push('c', idx, 'rb:f:' .. key) > 0 then\n"
+    "    if push('c', idx, 'rb:f:' .. key) + push('c', idx, 'rb:fa') > 0 then\n"
     "      local r = redis.call('HMGET', rk, 'v', 'd')\n"
     "      current[#current + 1] = idx\n"
     "      current[#current + 1] = cur\n"
