@@ -10,31 +10,15 @@
     }
 
 /*  The three options of every node that connects to the broker. */
+// clang-format off
 #define CURVE_CLIENT                                                           \
-    {"curve-cert",                                                             \
-     "curve-cert",                                                             \
-     0,                                                                        \
-     RB_OPT_STR,                                                               \
-     NULL,                                                                     \
-     0,                                                                        \
-     4096,                                                                     \
-     NULL,                                                                     \
-     "FILE",                                                                   \
+    {"curve-cert", "curve-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE",   \
      "this node's certificate (NAME.cert_secret): CurveZMQ on the bus"},       \
-        {"broker-cert",                                                        \
-         "broker-cert",                                                        \
-         0,                                                                    \
-         RB_OPT_STR,                                                           \
-         NULL,                                                                 \
-         0,                                                                    \
-         4096,                                                                 \
-         NULL,                                                                 \
-         "FILE",                                                               \
-         "the broker's public certificate (with curve-cert)"},                 \
-    {                                                                          \
-        "insecure", "insecure", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,        \
-            "allow plain traffic to a broker beyond this host"                 \
-    }
+    {"broker-cert", "broker-cert", 0, RB_OPT_STR, NULL, 0, 4096, NULL, "FILE", \
+     "the broker's public certificate (with curve-cert)"},                     \
+    {"insecure", "insecure", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,           \
+     "allow plain traffic to a broker beyond this host"}
+// clang-format on
 
 static const rb_opt_t s_broker[] = {
     {"bind", "bind", 0, RB_OPT_STR, "tcp://127.0.0.1:5555", 1, 255, NULL, "EP",

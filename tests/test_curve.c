@@ -492,6 +492,11 @@ START_TEST (programs_refuse_plain_traffic_beyond_the_host)
                        NULL};
     ck_assert_int_eq (s_run (service, &err), 78);
     free (err);
+    char *monitor[] = {RECOBUS_BINARY_DIR "/recobus-monitor", "--tap",
+                       "tcp://10.1.2.3:5556", NULL};
+    ck_assert_int_eq (s_run (monitor, &err), 78);
+    ck_assert_ptr_nonnull (strstr (err, "is not a loopback"));
+    free (err);
     /* a certificate without the broker's: refused before starting */
     char *half[] = {RECOBUS_BINARY_DIR "/recobus-db",
                     "--curve-cert",

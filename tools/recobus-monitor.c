@@ -33,32 +33,38 @@ s_secure (rb_config_t *cfg, zsock_t *sub)
     const char *tap = rb_config_str (cfg, "tap");
     const char *cert = rb_config_str (cfg, "curve-cert");
     char err[600], key[41];
-    if (rb_curve_startup (cert, rb_config_str (cfg, "broker-cert"), true, &tap,
-                          1, rb_config_bool (cfg, "insecure"), err,
-                          sizeof err)) {
+    zcert_t *mine = NULL;
+    int rc =
+        cert && *cert
+            ? rb_curve_client_load (cert, rb_config_str (cfg, "broker-cert"),
+                                    &mine, key, err, sizeof err)
+            : rb_curve_startup (NULL, NULL, true, &tap, 1,
+                                rb_config_bool (cfg, "insecure"), err,
+                                sizeof err);
+    if (rc) {
         rb_cli_error (s_program, "%s", err);
         return -1;
     }
-    zcert_t *mine = NULL;
-    if (cert && *cert) {
-        rb_curve_client_load (cert, rb_config_str (cfg, "broker-cert"), &mine,
-                              key, err, sizeof err);
+    if (mine)
         rb_curve_client (zsock_resolve (sub), mine, key);
-        zcert_destroy (&mine);
-    }
+    zcert_destroy (&mine);
     return 0;
 }
 
+/*  The SUB on the tap, or NULL with *rc the exit code (78 for a key or
+    a plain endpoint refused, 64 for a bad endpoint).  */
 static zsock_t *
-s_subscribe (rb_config_t *cfg, rb_monitor_t *mon)
+s_subscribe (rb_config_t *cfg, rb_monitor_t *mon, int *rc)
 {
     const char *tap = rb_config_str (cfg, "tap");
     zsock_t *sub = zsock_new (ZMQ_SUB);
     assert (sub);
+    *rc = EX_CONFIG;
     if (s_secure (cfg, sub)) {
         zsock_destroy (&sub);
         return NULL;
     }
+    *rc = EX_USAGE;
     zsock_set_rcvhwm (sub, RCVHWM);
     zsock_set_maxmsgsize (sub, MAX_FRAME);
     zsock_set_linger (sub, 0);
@@ -157,8 +163,8 @@ main (int argc, char **argv)
     if (type && *type && rb_monitor_filter (self.mon, type)) {
         s_bad_type (type);
         rc = EX_USAGE;
-    } else if (!(sub = s_subscribe (cfg, self.mon)))
-        rc = EX_USAGE;
+    } else if (!(sub = s_subscribe (cfg, self.mon, &rc)))
+        ;
     else {
         if (cli.verbose)
             zsys_info ("listening on %s", rb_config_str (cfg, "tap"));

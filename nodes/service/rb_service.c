@@ -173,10 +173,11 @@ s_on_get (svc_t *self, zmsg_t *msg)
         self->counters[RB_CNT_DROPPED]++;
     else {
         self->counters[RB_CNT_MISSES]++;
-        char k[RB_KEY_MAX + 1];
-        snprintf (k, sizeof k, "%.*s", (int) key.len, key.ptr);
-        if (rb_waits__add (self->waits, key, &from))
-            s_answer (self, &from, k, RB_ANS_UNAVAILABLE, NULL); /* full */
+        if (rb_waits__add (self->waits, key, &from)) { /* full */
+            char k[RB_KEY_MAX + 1];
+            snprintf (k, sizeof k, "%.*s", (int) key.len, key.ptr);
+            s_answer (self, &from, k, RB_ANS_UNAVAILABLE, NULL);
+        }
     }
     zframe_destroy (&id);
 }
