@@ -341,9 +341,12 @@ rb_backup_reader_next (rb_backup_reader_t *r, rb_backup_record_t *rec)
     assert (r && rec);
     if (r->state != 1)
         return r->state;
-    if (r->cap < RB_BACKUP__BUF_SIZE)
-        s_grow (r,
-                RB_BACKUP__BUF_SIZE); /* past the header: read in big chunks */
+    /*  Past the header: read in big chunks, but no bigger than the file
+        (a small backup needs no 1 MiB buffer).  */
+    size_t want =
+        r->size < RB_BACKUP__BUF_SIZE ? (size_t) r->size : RB_BACKUP__BUF_SIZE;
+    if (r->cap < want)
+        s_grow (r, want);
     uint64_t at = s_offset (r);
     int rc = s_fill (r, 1);
     if (rc == 1)
