@@ -25,6 +25,13 @@ s_security (rb_config_t *cfg, const rb_broker_opts_t *o)
                                  "directory of the nodes' public certificates");
         return EX_CONFIG;
     }
+    if (o->peer_queue_bytes < 2 * o->max_frame) {
+        rb_cli_error (s_program,
+                      "peer-queue-bytes (%" PRId64 ") must be at least twice "
+                      "max-frame (%" PRId64 "): one frame would drop a node",
+                      o->peer_queue_bytes, o->max_frame);
+        return EX_CONFIG;
+    }
     rb_curve_daemon_threads (o->curve_cert);
     return 0;
 }

@@ -1,4 +1,5 @@
-/*  rb_broker: routing, registration and liveness (see rb_broker.h).
+/*  rb_broker: routing, registration and liveness (see rb_broker.h);
+    rb_broker_actor.c reads the sockets and calls in here.
 
     Data path: frames are received into zmq_msg_t's; only the header is
     decoded; the body frame is moved to its destination (and shared by
@@ -7,74 +8,88 @@
     correlation id, so a reply finds its requester in O(1) without any
     allocation per request.  */
 #include "rb_broker_int.h"
-#include "rb_curve.h"
 #include "rb_slots.h"
 #include "rb_timers.h"
 
 #include <assert.h>
 #include <string.h>
 
-#define RB_BATCH   256 /* messages handled per wake-up */
-#define RB_TICK_MS 10  /* expiry timer */
+/*  --- sending: each peer within its budget ------------------------------ */
 
-typedef struct {
-    uint32_t requester, req_gen; /* who asked */
-    uint32_t worker, worker_gen; /* who was asked */
-    uint64_t corr;               /* the requester's correlation id */
-    int64_t deadline;            /* after which the requester gave up */
-} rb_flight_t;
+/*  Marks p to be dropped at the end of this step (rb_broker__drop_over):
+   nothing more is sent to it meanwhile.  */
+static void
+s_over_budget (broker_t *self, rb_peer_t *p)
+{
+    if (p->over_budget)
+        return;
+    p->over_budget = true;
+    self->over_budget++;
+    self->drops[self->n_drops++] =
+        (uint64_t) p->gen << 32 | rb_peers__index (self->peers, p);
+}
 
-typedef struct {
-    rb_broker_opts_t opts;
-    zsock_t *pipe;                /* to the actor's owner */
-    zsock_t *router;              /* every node */
-    void *router_h;               /* its libzmq handle, for intake */
-    zsock_t *tap;                 /* XPUB, or NULL */
-    char *bus_ep, *tap_ep;        /* resolved endpoints */
-    rb_peers_t *peers;            /* registered nodes */
-    rb_outbox_t *out;             /* what goes out on router and tap */
-    rb_services_t *services;      /* services, workers, queues */
-    rb_slots_t *flights;          /* requests in flight */
-    rb_timers_t *flight_due;      /* (deadline + grace, flight id) */
-    int64_t grace_ms;             /* a worker's silence before expiry */
-    int64_t last_beat;            /* when heartbeats last went out */
-    uint64_t routed[RB_T_COUNT_]; /* forwarded messages by body type */
-    uint64_t expired, malformed, strays;
-    int64_t last_log;  /* rate limit for bad-input logs */
-    uint64_t unlogged; /* bad inputs not logged since */
-    zcert_t *cert;     /* CurveZMQ: ours; NULL in plain mode */
-    zactor_t *auth;    /* ZAP over the authorized keys */
-    uint64_t refused;  /* messages and HELLOs the table refused */
-} broker_t;
+/*  Whether p must be dropped at now (rb_budget_drop): it stalls once
+    no echo came for as long as the broker waits before expiring a
+    silent node.  */
+static bool
+s_past_budget (broker_t *self, rb_peer_t *p, int64_t now)
+{
+    return rb_budget_drop (&p->budget, (uint64_t) self->opts.peer_queue_bytes,
+                           self->opts.peer_queue_max, self->grace_ms, now);
+}
 
-/*  --- sending ---------------------------------------------------------- */
+/*  Sends p a HEARTBEAT carrying a new mark of its budget (rb_budget.h). */
+static void
+s_mark (broker_t *self, rb_peer_t *p)
+{
+    rb_header_t h = rb_outbox__header (RB_K_HEARTBEAT, RB_T_NONE,
+                                       rb_budget_mark (&p->budget));
+    long n = rb_outbox__send (self->out, p->id, p->id_len, &h, NULL);
+    if (n > 0)
+        rb_budget_sent (&p->budget, (size_t) n);
+    else if (n == RB_OUT_FULL)
+        s_over_budget (self, p);
+}
+
+/*  What a send to p returned (rb_outbox__send): charged to its budget;
+    0, or -1 if nothing was sent.  */
+static int
+s_charge (broker_t *self, rb_peer_t *p, long n)
+{
+    if (n > 0) {
+        rb_budget_sent (&p->budget, (size_t) n);
+        if (s_past_budget (self, p, zclock_mono ()))
+            s_over_budget (self, p);
+        else if (rb_budget_due (&p->budget,
+                                (uint64_t) self->opts.peer_queue_bytes,
+                                self->opts.peer_queue_max))
+            s_mark (self, p);
+    } else if (n == RB_OUT_FULL)
+        s_over_budget (self, p);
+    return n > 0 ? 0 : -1;
+}
 
 static int
 s_send (broker_t *self, rb_peer_t *p, const rb_header_t *h, zmq_msg_t *body)
 {
-    return rb_outbox__send (self->out, p->id, p->id_len, h, body);
+    if (p->over_budget) {
+        if (body)
+            zmq_msg_close (body);
+        return -1;
+    }
+    return s_charge (self, p,
+                     rb_outbox__send (self->out, p->id, p->id_len, h, body));
 }
 
 static void
 s_error (broker_t *self, rb_peer_t *p, uint64_t corr, int code,
          const char *text)
 {
-    rb_outbox__error (self->out, p->id, p->id_len, corr, code, text);
-}
-
-/*  Rate-limited log of bad input: one line a second at most. */
-static void
-s_log_bad (broker_t *self, const char *what, const char *detail)
-{
-    int64_t now = zclock_mono ();
-    if (now - self->last_log < 1000) {
-        self->unlogged++;
-        return;
-    }
-    zsys_warning ("broker: %s: %s (%" PRIu64 " more since last report)", what,
-                  detail, self->unlogged);
-    self->last_log = now;
-    self->unlogged = 0;
+    if (!p->over_budget)
+        s_charge (
+            self, p,
+            rb_outbox__error (self->out, p->id, p->id_len, corr, code, text));
 }
 
 /*  --- requests: workers, flights, queues -------------------------------- */
@@ -108,7 +123,8 @@ s_pick (broker_t *self, rb_service_t *svc)
     rb_peer_t *best = NULL;
     for (uint32_t i = 0; i < svc->n_workers; i++) {
         rb_peer_t *w = rb_peers__get (self->peers, svc->workers[i]);
-        if (w->inflight < (uint32_t) self->opts.worker_credit &&
+        if (!w->over_budget &&
+            w->inflight < (uint32_t) self->opts.worker_credit &&
             (!best || w->inflight < best->inflight))
             best = w;
     }
@@ -234,7 +250,59 @@ s_peer_remove (broker_t *self, rb_peer_t *p, const char *why)
         rb_services__leave (self->services, p->services[i], index);
     zsys_info ("broker: node %s (%s) removed: %s", p->name,
                rb_role_name (p->role), why);
+    rb_conns__left (self->conns, p->fd);
     rb_peers__remove (self->peers, p);
+}
+
+/*  Drops the peers found over budget in this step: their requests in
+    flight are answered worker_lost, and each is told unknown_node as
+    soon as its queue has room (s_tell_dropped), so that it registers
+    again and, if it caches, drops its cache (docs/faults.md).  */
+void
+rb_broker__drop_over (broker_t *self)
+{
+    for (uint32_t i = 0; i < self->n_drops; i++) {
+        uint64_t key = self->drops[i];
+        rb_peer_t *p =
+            rb_peers__at (self->peers, (uint32_t) key, (uint32_t) (key >> 32));
+        if (!p)
+            continue; /* removed meanwhile */
+        char why[160];
+        snprintf (why, sizeof why,
+                  "over its send budget (%" PRIu64 " messages, %" PRIu64
+                  " bytes not read)",
+                  rb_budget_queued_msgs (&p->budget),
+                  rb_budget_queued_bytes (&p->budget));
+        uint32_t slot =
+            self->n_told < RB_TOLD_MAX ? self->n_told++ : RB_TOLD_MAX - 1;
+        memcpy (self->told[slot].id, p->id, p->id_len);
+        self->told[slot].id_len = p->id_len;
+        self->told[slot].until =
+            zclock_mono () + (int64_t) self->opts.heartbeat_ms * 2;
+        s_peer_remove (self, p, why);
+    }
+    self->n_drops = 0;
+}
+
+/*  Tells each dropped peer it is unknown now, once its queue takes it;
+    gives up after two heartbeats (its own next heartbeat is answered
+    unknown_node anyway) or when it registered again.  */
+static void
+s_tell_dropped (broker_t *self, int64_t now)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < self->n_told; i++) {
+        const uint8_t *id = self->told[i].id;
+        size_t len = self->told[i].id_len;
+        bool done =
+            now > self->told[i].until ||
+            rb_peers__by_id (self->peers, id, len) ||
+            rb_outbox__error (self->out, id, len, 0, RB_S_UNKNOWN_NODE,
+                              "dropped: over its send budget") != RB_OUT_FULL;
+        if (!done)
+            self->told[kept++] = self->told[i];
+    }
+    self->n_told = kept;
 }
 
 /*  Frees flights whose requester has long given up (a worker that never
@@ -255,8 +323,8 @@ s_reap_flights (broker_t *self, int64_t now)
     }
 }
 
-static int
-s_on_tick (zloop_t *loop, int timer_id, void *arg)
+int
+rb_broker__on_tick (zloop_t *loop, int timer_id, void *arg)
 {
     broker_t *self = (broker_t *) arg;
     int64_t now = zclock_mono ();
@@ -269,12 +337,19 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     rb_services__expire (self->services, now, s_expire_queued, self);
     if (now - self->last_beat >= self->opts.heartbeat_ms) {
         self->last_beat = now;
-        rb_header_t h = rb_outbox__header (RB_K_HEARTBEAT, RB_T_NONE, 0);
         cursor = 0;
         while ((p = rb_peers__next (self->peers, &cursor)))
-            s_send (self, p, &h, NULL);
+            if (p->over_budget)
+                continue;
+            else if (s_past_budget (self, p, now))
+                s_over_budget (self, p); /* it stopped reading */
+            else
+                s_mark (self, p); /* the heartbeat, with a mark */
         s_reap_flights (self, now);
     }
+    rb_broker__drop_over (self);
+    s_tell_dropped (self, now);
+    rb_conns__expire (self->conns, now);
     return 0;
 }
 
@@ -319,7 +394,7 @@ s_hello_allowed (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
 
 static void
 s_on_hello (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
-            const rb_authz_key_t *key, zmq_msg_t *body)
+            const rb_authz_key_t *key, int fd, zmq_msg_t *body)
 {
     const uint8_t *idb = (const uint8_t *) zmq_msg_data (id);
     size_t id_len = zmq_msg_size (id);
@@ -343,9 +418,17 @@ s_on_hello (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
                           name);
         return;
     }
+    if (!same && rb_peers__live (self->peers) >= self->opts.nodes_max) {
+        self->nodes_refused++;
+        rb_outbox__error (self->out, idb, id_len, h->corr, RB_S_OVERLOADED,
+                          "the broker's table of nodes is full");
+        return;
+    }
     if (same)
         s_peer_remove (self, same, "registered again");
     rb_peer_t *p = rb_peers__add (self->peers, &b, idb, id_len);
+    p->fd = fd;
+    rb_conns__hello (self->conns, fd);
     uint32_t index = rb_peers__index (self->peers, p);
     for (uint32_t i = 0; i < p->n_services; i++)
         rb_services__join (self->services, p->services[i], index);
@@ -381,6 +464,11 @@ s_reply_info (broker_t *self, rb_body_t *b)
     rb_info__item (b, "tap_drops", out->tap_drops);
     rb_info__item (b, "refused", self->refused);
     rb_info__item (b, "tap_refused", out->tap_refused);
+    rb_info__item (b, "over_budget", self->over_budget);
+    rb_info__item (b, "nodes_refused", self->nodes_refused);
+    rb_info__item (b, "connections", rb_conns__stats (self->conns)->accepted);
+    rb_info__item (b, "idle_closed",
+                   rb_conns__stats (self->conns)->idle_closed);
     rb_info__counts (b, self->routed, out);
 }
 
@@ -516,12 +604,12 @@ s_on_push (broker_t *self, rb_peer_t *from, const rb_header_t *h,
 }
 
 /*  One decoded message from a known or unknown sender. */
-static void
-s_route (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
-         const rb_authz_key_t *key, zmq_msg_t *body)
+void
+rb_broker__route (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
+                  const rb_authz_key_t *key, int fd, zmq_msg_t *body)
 {
     if (h->kind == RB_K_HELLO) {
-        s_on_hello (self, id, h, key, body);
+        s_on_hello (self, id, h, key, fd, body);
         if (body)
             zmq_msg_close (body);
         return;
@@ -545,7 +633,9 @@ s_route (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
         return;
     }
     switch (h->kind) {
-        case RB_K_HEARTBEAT: break;
+        case RB_K_HEARTBEAT:
+            rb_budget_echo (&p->budget, h->corr, p->last_heard);
+            break;
         case RB_K_BYE: s_peer_remove (self, p, "said BYE"); break;
         case RB_K_REQUEST: s_on_request (self, p, h, body); return;
         case RB_K_REPLY:
@@ -557,226 +647,4 @@ s_route (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
     }
     if (body)
         zmq_msg_close (body);
-}
-
-/*  --- intake ------------------------------------------------------------- */
-
-/*  Receives one message as [id][header][body?]; returns the number of
-    frames it had (extra frames are read and dropped), 0 if none waits. */
-static int
-s_recv (broker_t *self, zmq_msg_t frames[3])
-{
-    int count = 0;
-    int more = 1;
-    while (more) {
-        zmq_msg_t *m = &frames[count < 3 ? count : 2];
-        if (count >= 3)
-            zmq_msg_close (m);
-        zmq_msg_init (m);
-        if (zmq_msg_recv (m, self->router_h, count ? 0 : ZMQ_DONTWAIT) == -1) {
-            zmq_msg_close (m);
-            return count; /* EAGAIN on the first frame: nothing waits */
-        }
-        count++;
-        more = zmq_msg_more (m);
-    }
-    return count;
-}
-
-static void
-s_on_malformed (broker_t *self, zmq_msg_t *id, int code, const char *detail)
-{
-    self->malformed++;
-    s_log_bad (self, rb_code_name (code), detail);
-    rb_outbox__error (self->out, (const uint8_t *) zmq_msg_data (id),
-                      zmq_msg_size (id), 0, RB_S_MALFORMED, detail);
-}
-
-static int
-s_on_router (zloop_t *loop, zsock_t *sock, void *arg)
-{
-    broker_t *self = (broker_t *) arg;
-    for (int n = 0; n < RB_BATCH; n++) {
-        zmq_msg_t frames[3];
-        int count = s_recv (self, frames);
-        if (count == 0)
-            break;
-        int kept = count < 3 ? count : 3;
-        rb_header_t h;
-        rb_err_t err = {0};
-        if (count < 2 || count > 3)
-            s_on_malformed (self, &frames[0], RB_E_FRAMES,
-                            "expected [header][body?]");
-        else if (rb_header_decode (zmq_msg_data (&frames[1]),
-                                   zmq_msg_size (&frames[1]), &h, &err))
-            s_on_malformed (self, &frames[0], err.code, err.text);
-        else if ((count == 3) != (h.type != RB_T_NONE))
-            s_on_malformed (self, &frames[0], RB_E_FRAMES,
-                            "body frame does not match the header's type");
-        else {
-            rb_authz_key_t key = {self->cert != NULL, NULL, NULL};
-            if (key.curve) { /* the peer's key, as ZAP vouched for it */
-                key.role = zmq_msg_gets (&frames[1], "role");
-                key.name = zmq_msg_gets (&frames[1], "name");
-            }
-            s_route (self, &frames[0], &h, &key,
-                     count == 3 ? &frames[2] : NULL);
-            kept = 2; /* the body, if any, was consumed */
-        }
-        for (int i = 0; i < kept; i++)
-            zmq_msg_close (&frames[i]);
-    }
-    return 0;
-}
-
-/*  Subscriptions arriving on the XPUB tap. */
-static int
-s_on_tap (zloop_t *loop, zsock_t *sock, void *arg)
-{
-    broker_t *self = (broker_t *) arg;
-    rb_outbox__on_tap (self->out, self->cert != NULL);
-    return 0;
-}
-
-static int
-s_on_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
-{
-    broker_t *self = (broker_t *) arg;
-    char *command = zstr_recv (pipe);
-    if (!command || streq (command, "$TERM")) {
-        zstr_free (&command);
-        return -1;
-    }
-    if (streq (command, "ENDPOINTS"))
-        zsock_send (pipe, "ss", self->bus_ep ? self->bus_ep : "",
-                    self->tap_ep ? self->tap_ep : "");
-    else
-        zsys_warning ("broker: unknown command %s", command);
-    zstr_free (&command);
-    return 0;
-}
-
-/*  --- actor --------------------------------------------------------------- */
-
-static char *
-s_bind (zsock_t *sock, const char *endpoint)
-{
-    if (zsock_bind (sock, "%s", endpoint) == -1) {
-        zsys_error ("broker: cannot bind %s: %s", endpoint,
-                    zmq_strerror (zmq_errno ()));
-        return NULL;
-    }
-    return zsock_last_endpoint (sock);
-}
-
-/*  CurveZMQ for bus and tap: our certificate and ZAP over the authorized
-    keys. 0, or -1 logged (the broker then does not serve).  */
-static int
-s_curve_start (broker_t *self, const rb_broker_opts_t *opts)
-{
-    char err[400];
-    if (rb_curve_server_load (opts->curve_cert, "broker", opts->authorized_keys,
-                              &self->cert, &self->auth, err, sizeof err) == 0)
-        return 0;
-    zsys_error ("broker: %s", err);
-    return -1;
-}
-
-static broker_t *
-s_broker_new (zsock_t *pipe, const rb_broker_opts_t *opts)
-{
-    broker_t *self = (broker_t *) calloc (1, sizeof *self);
-    assert (self);
-    self->opts = *opts;
-    self->pipe = pipe;
-    self->peers = rb_peers__new ((int64_t) opts->heartbeat_ms * opts->liveness);
-    self->services =
-        rb_services__new ((uint32_t) opts->queue_max, opts->services_max,
-                          opts->service_linger_ms);
-    self->flights = rb_slots_new (sizeof (rb_flight_t), opts->max_inflight);
-    self->flight_due = rb_timers_new ();
-    self->grace_ms = (int64_t) opts->heartbeat_ms * opts->liveness;
-    self->router = zsock_new (ZMQ_ROUTER);
-    zsock_set_router_mandatory (self->router, 1);
-    zsock_set_maxmsgsize (self->router, (int) opts->max_frame);
-    zsock_set_sndhwm (self->router, 100000);
-    zsock_set_rcvhwm (self->router, 100000);
-    zsock_set_linger (self->router, 0);
-    self->router_h = zsock_resolve (self->router);
-    self->out = rb_outbox__new (self->router_h, NULL);
-    bool curve = opts->curve_cert && *opts->curve_cert;
-    if (curve && s_curve_start (self, opts))
-        return self; /* no endpoints: the actor reports the failure */
-    if (curve)
-        rb_curve_server (self->router_h, self->cert);
-    self->bus_ep = s_bind (self->router, opts->bind);
-    if (opts->tap && *opts->tap) {
-        self->tap = zsock_new (ZMQ_XPUB);
-        if (curve) {
-            rb_curve_server (zsock_resolve (self->tap), self->cert);
-            zsock_set_xpub_manual (self->tap, 1);
-        }
-        zsock_set_xpub_verboser (self->tap, 1);
-        /* no NODROP: a subscriber that stops reading loses what its own
-           pipe cannot hold (libzmq drops for it alone), never the rest */
-        zsock_set_sndhwm (self->tap, opts->tap_hwm);
-        zsock_set_linger (self->tap, 0);
-        self->tap_ep = s_bind (self->tap, opts->tap);
-    }
-    rb_outbox__destroy (&self->out);
-    self->out = rb_outbox__new (self->router_h,
-                                self->tap ? zsock_resolve (self->tap) : NULL);
-    return self;
-}
-
-static void
-s_broker_destroy (broker_t **self_p)
-{
-    broker_t *self = *self_p;
-    if (!self)
-        return;
-    rb_services__destroy (&self->services);
-    rb_peers__destroy (&self->peers);
-    rb_outbox__destroy (&self->out);
-    rb_slots_destroy (&self->flights);
-    rb_timers_destroy (&self->flight_due);
-    zsock_destroy (&self->router);
-    zsock_destroy (&self->tap);
-    zactor_destroy (&self->auth);
-    zcert_destroy (&self->cert);
-    zstr_free (&self->bus_ep);
-    zstr_free (&self->tap_ep);
-    free (self);
-    *self_p = NULL;
-}
-
-void
-rb_broker_actor (zsock_t *pipe, void *args)
-{
-    broker_t *self = s_broker_new (pipe, (const rb_broker_opts_t *) args);
-    bool ok = self->bus_ep && (!self->tap || self->tap_ep);
-    zloop_t *loop = zloop_new ();
-    zloop_reader (loop, pipe, s_on_pipe, self);
-    if (!ok) {
-        /* answer ENDPOINTS with empty strings until told to stop */
-        zstr_free (&self->bus_ep);
-        zstr_free (&self->tap_ep);
-        zsock_signal (pipe, 0);
-        zloop_start (loop);
-        zloop_destroy (&loop);
-        s_broker_destroy (&self);
-        return;
-    }
-    zsys_info ("broker: bus on %s, tap on %s", self->bus_ep,
-               self->tap_ep ? self->tap_ep : "(none)");
-    zloop_reader (loop, self->router, s_on_router, self);
-    if (self->tap)
-        zloop_reader (loop, self->tap, s_on_tap, self);
-    zloop_timer (loop, RB_TICK_MS, 0, s_on_tick, self);
-    self->last_beat = zclock_mono ();
-    zsock_signal (pipe, 0);
-    zloop_start (loop);
-    zloop_destroy (&loop);
-    zsys_info ("broker: stopped");
-    s_broker_destroy (&self);
 }

@@ -20,20 +20,25 @@
 #include "rb_bind.h"
 
 typedef struct {
-    const char *bind;       /* ROUTER endpoint */
-    const char *tap;        /* XPUB endpoint, or NULL/"" for none */
-    int heartbeat_ms;       /* heartbeat interval both ways */
-    int liveness;           /* intervals of silence before expiry */
-    int queue_max;          /* requests queued per service */
-    int queue_timeout_ms;   /* default request deadline */
-    int worker_credit;      /* requests in flight per worker */
-    int tap_hwm;            /* messages buffered per tap subscriber */
-    int64_t max_frame;      /* ZMQ_MAXMSGSIZE on the ROUTER */
-    uint32_t max_inflight;  /* requests in flight in all */
-    uint32_t services_max;  /* services in the table, at most */
-    int service_linger_ms;  /* a service without workers is kept this long */
-    const char *curve_cert; /* the broker's certificate (secret file):
-                               CurveZMQ on bus and tap; NULL/"": plain */
+    const char *bind;         /* ROUTER endpoint */
+    const char *tap;          /* XPUB endpoint, or NULL/"" for none */
+    int heartbeat_ms;         /* heartbeat interval both ways */
+    int liveness;             /* intervals of silence before expiry */
+    int queue_max;            /* requests queued per service */
+    int queue_timeout_ms;     /* default request deadline */
+    int worker_credit;        /* requests in flight per worker */
+    int tap_hwm;              /* messages buffered per tap subscriber */
+    int64_t max_frame;        /* ZMQ_MAXMSGSIZE on the ROUTER */
+    uint32_t max_inflight;    /* requests in flight in all */
+    uint32_t services_max;    /* services in the table, at most */
+    int service_linger_ms;    /* a service without workers is kept this long */
+    uint32_t nodes_max;       /* registered nodes at once, at most */
+    uint32_t peer_queue_max;  /* messages sent to one node and not yet read */
+    int64_t peer_queue_bytes; /* bytes likewise; past either it is dropped */
+    int hello_timeout_ms;     /* a connection without a registered node is
+                                 closed after this long (0: never) */
+    const char *curve_cert;   /* the broker's certificate (secret file):
+                                 CurveZMQ on bus and tap; NULL/"": plain */
     const char *authorized_keys; /* directory of the public certificates
                                     of every node allowed in */
 } rb_broker_opts_t;

@@ -8,8 +8,10 @@
     rb_services.c, the services with their workers and queues
     (rb_queue.c); rb_outbox.c, the sending end (ROUTER and tap);
     rb_authz.c, the table of who may say what; rb_info.c, the STATUS
-    answer. None calls back, so calls go one way: rb_broker -> rb_peers,
-    rb_services -> rb_queue, rb_outbox, rb_authz, rb_info.  */
+    answer; rb_conns.c, the TCP connections, closed when they never
+    register; rb_budget.c, what each peer was sent and has read. None
+    calls back, so calls go one way: rb_broker -> rb_peers, rb_services
+    -> rb_queue, rb_outbox, rb_authz, rb_info, rb_conns, rb_budget.  */
 #ifndef RB_BROKER_INT_H
 #define RB_BROKER_INT_H
 
@@ -18,8 +20,11 @@
 #endif
 
 #include "rb_broker.h"
+#include "rb_budget.h"
 #include "rb_msg.h"
 #include "rb_queue.h"
+#include "rb_slots.h"
+#include "rb_timers.h"
 
 #define RB_ID_MAX  255 /* bytes in a ZeroMQ routing id */
 #define RB_HDR_BUF 256 /* an encoded header always fits */
@@ -63,6 +68,9 @@ typedef struct {
     int64_t last_heard;             /* zclock_mono () of its last message */
     int64_t last_refused_log;       /* when a refusal of it was last logged */
     uint32_t inflight;              /* requests sent to it, not answered */
+    int fd;                         /* its TCP connection's descriptor, or -1 */
+    rb_budget_t budget;             /* sent to it, and read by it */
+    bool over_budget; /* to be dropped: nothing more is sent to it */
 } rb_peer_t;
 
 typedef struct rb_peers rb_peers_t;
@@ -176,13 +184,45 @@ void rb_outbox__body (zmq_msg_t *m, const rb_body_t *b);
     [topic = body type or kind name][header][body?]. body is shared, not
     consumed.  */
 void rb_outbox__tap (rb_outbox_t *self, const rb_header_t *h, zmq_msg_t *body);
+/*  What rb_outbox__send returns when nothing was sent.  */
+#define RB_OUT_GONE -1 /* no such peer (disconnected) */
+#define RB_OUT_FULL -2 /* its queue is at the high-water mark */
+
 /*  Sends [id][header][body?] on the router; body (may be NULL) is
-    consumed either way. Returns 0, or -1 if the peer is gone or full.  */
-int rb_outbox__send (rb_outbox_t *self, const uint8_t *id, size_t id_len,
-                     const rb_header_t *h, zmq_msg_t *body);
-/*  Sends ERROR {text} with status code to a routing id, and taps it.  */
-void rb_outbox__error (rb_outbox_t *self, const uint8_t *id, size_t id_len,
+    consumed either way. Returns the bytes sent (header and body), or
+    RB_OUT_GONE or RB_OUT_FULL.  */
+long rb_outbox__send (rb_outbox_t *self, const uint8_t *id, size_t id_len,
+                      const rb_header_t *h, zmq_msg_t *body);
+/*  Sends ERROR {text} with status code to a routing id, and taps it;
+    returns as rb_outbox__send.  */
+long rb_outbox__error (rb_outbox_t *self, const uint8_t *id, size_t id_len,
                        uint64_t corr, int code, const char *text);
+
+/*  --- rb_conns.c: TCP connections that never register ------------------ */
+
+typedef struct rb_conns rb_conns_t;
+
+typedef struct {
+    uint64_t accepted;    /* TCP connections accepted */
+    uint64_t idle_closed; /* closed for sending no HELLO in time */
+} rb_conns_stats_t;
+
+/*  Watches router's connections (its libzmq handle): one that is not
+    registered hello_ms after its accept, or after its node was removed,
+    is closed; hello_ms 0 never closes.  */
+rb_conns_t *rb_conns__new (void *router, int64_t hello_ms);
+void rb_conns__destroy (rb_conns_t **self_p);
+/*  The socket of monitor events, for the loop; drain reads every event
+    waiting (before each batch of messages from the ROUTER).  */
+zsock_t *rb_conns__socket (rb_conns_t *self);
+void rb_conns__drain (rb_conns_t *self);
+/*  A node registered on connection fd (its HELLO's ZMQ_SRCFD) / its
+    node was removed: it waits for a HELLO again. -1 is ignored.  */
+void rb_conns__hello (rb_conns_t *self, int fd);
+void rb_conns__left (rb_conns_t *self, int fd);
+/*  Closes the connections whose wait for a HELLO is over by now.  */
+void rb_conns__expire (rb_conns_t *self, int64_t now);
+const rb_conns_stats_t *rb_conns__stats (rb_conns_t *self);
 
 /*  --- rb_info.c: the STATUS answer --------------------------------------- */
 
@@ -193,5 +233,62 @@ void rb_info__item (rb_body_t *b, const char *name, uint64_t num);
 /*  routed.TYPE for each body type, errors.CODE for each status sent. */
 void rb_info__counts (rb_body_t *b, const uint64_t *routed,
                       const rb_outbox_stats_t *out);
+
+/*  --- rb_broker.c and rb_broker_actor.c: the broker ---------------------- */
+
+#define RB_TOLD_MAX 64 /* dropped peers still to be told, at most */
+
+/*  A request in flight: an entry of the flights table, whose id is the
+    correlation id the worker sees.  */
+typedef struct {
+    uint32_t requester, req_gen; /* who asked */
+    uint32_t worker, worker_gen; /* who was asked */
+    uint64_t corr;               /* the requester's correlation id */
+    int64_t deadline;            /* after which the requester gave up */
+} rb_flight_t;
+
+typedef struct {
+    rb_broker_opts_t opts;
+    zsock_t *pipe;           /* to the actor's owner */
+    zsock_t *router;         /* every node */
+    void *router_h;          /* its libzmq handle, for intake */
+    zsock_t *tap;            /* XPUB, or NULL */
+    char *bus_ep, *tap_ep;   /* resolved endpoints */
+    rb_peers_t *peers;       /* registered nodes */
+    rb_outbox_t *out;        /* what goes out on router and tap */
+    rb_services_t *services; /* services, workers, queues */
+    rb_slots_t *flights;     /* requests in flight */
+    rb_timers_t *flight_due; /* (deadline + grace, flight id) */
+    rb_conns_t *conns;       /* TCP connections, closed if unregistered */
+    uint64_t *drops;         /* peers over budget: gen << 32 | index */
+    uint32_t n_drops;        /* (at most nodes_max) */
+    struct {
+        uint8_t id[RB_ID_MAX];
+        size_t id_len;
+        int64_t until;
+    } told[RB_TOLD_MAX]; /* dropped peers to tell unknown_node */
+    uint32_t n_told;
+    uint64_t over_budget;         /* peers dropped for not reading */
+    uint64_t nodes_refused;       /* HELLOs refused: table of nodes full */
+    int64_t grace_ms;             /* a worker's silence before expiry */
+    int64_t last_beat;            /* when heartbeats last went out */
+    uint64_t routed[RB_T_COUNT_]; /* forwarded messages by body type */
+    uint64_t expired, malformed, strays;
+    int64_t last_log;  /* rate limit for bad-input logs */
+    uint64_t unlogged; /* bad inputs not logged since */
+    zcert_t *cert;     /* CurveZMQ: ours; NULL in plain mode */
+    zactor_t *auth;    /* ZAP over the authorized keys */
+    uint64_t refused;  /* messages and HELLOs the table refused */
+} broker_t;
+
+/*  One message from the ROUTER, its header decoded: from routing id, with
+    what its key says (key), on connection fd (-1 if unknown); body (may
+    be NULL) is consumed.  */
+void rb_broker__route (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
+                       const rb_authz_key_t *key, int fd, zmq_msg_t *body);
+/*  Drops the peers found over their send budget since the last call. */
+void rb_broker__drop_over (broker_t *self);
+/*  The periodic tick (a zloop timer handler; arg is the broker).  */
+int rb_broker__on_tick (zloop_t *loop, int timer_id, void *arg);
 
 #endif

@@ -3,11 +3,13 @@
     and the counts of what could not go.
 
     Never blocks: a gone or full peer makes a send fail at once (the
-    ROUTER is mandatory), counted as a send failure; a full tap
+    ROUTER is mandatory), counted as a send failure and told to the
+    caller, who drops a full peer (rb_broker.c); a full tap
     subscriber likewise, counted as a tap drop.  */
 #include "rb_broker_int.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <string.h>
 
 struct rb_outbox {
@@ -124,7 +126,7 @@ rb_outbox__tap (rb_outbox_t *self, const rb_header_t *h, zmq_msg_t *body)
     }
 }
 
-int
+long
 rb_outbox__send (rb_outbox_t *self, const uint8_t *id, size_t id_len,
                  const rb_header_t *h, zmq_msg_t *body)
 {
@@ -132,20 +134,24 @@ rb_outbox__send (rb_outbox_t *self, const uint8_t *id, size_t id_len,
     zmq_msg_init_size (&m, id_len);
     memcpy (zmq_msg_data (&m), id, id_len);
     if (zmq_msg_send (&m, self->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
+        bool full = zmq_errno () == EAGAIN;
         zmq_msg_close (&m);
         if (body)
             zmq_msg_close (body);
         self->stats.send_fails++;
-        return -1;
+        return full ? RB_OUT_FULL : RB_OUT_GONE;
     }
     s_header_msg (&m, h);
+    long bytes = (long) zmq_msg_size (&m);
     zmq_msg_send (&m, self->router, (body ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
-    if (body)
+    if (body) {
+        bytes += (long) zmq_msg_size (body);
         zmq_msg_send (body, self->router, ZMQ_DONTWAIT);
-    return 0;
+    }
+    return bytes;
 }
 
-void
+long
 rb_outbox__error (rb_outbox_t *self, const uint8_t *id, size_t id_len,
                   uint64_t corr, int code, const char *text)
 {
@@ -159,5 +165,5 @@ rb_outbox__error (rb_outbox_t *self, const uint8_t *id, size_t id_len,
     if (code >= RB_S_MALFORMED && code <= RB_S_INTERNAL)
         self->stats.errors[code - RB_S_MALFORMED]++;
     rb_outbox__tap (self, &h, &body);
-    rb_outbox__send (self, id, id_len, &h, &body);
+    return rb_outbox__send (self, id, id_len, &h, &body);
 }

@@ -18,6 +18,7 @@ struct rb_peers {
     uint32_t n_peers, cap_peers;
     uint32_t *free_peers; /* indexes of removed peers, for reuse */
     uint32_t n_free;
+    uint32_t n_live;      /* peers registered now */
     zhashx_t *by_name;    /* name -> index + 1 */
     zhashx_t *by_id;      /* id hex -> index + 1 */
     rb_timers_t *silence; /* (when silent, generation << 32 | index) */
@@ -118,10 +119,7 @@ rb_peers__next (rb_peers_t *self, uint32_t *cursor)
 uint32_t
 rb_peers__live (rb_peers_t *self)
 {
-    uint32_t live = 0;
-    for (uint32_t i = 0; i < self->n_peers; i++)
-        live += self->peers[i].live;
-    return live;
+    return self->n_live;
 }
 
 uint32_t
@@ -166,6 +164,11 @@ rb_peers__add (rb_peers_t *self, const rb_body_t *hello, const uint8_t *id,
     s_hex (p->id, p->id_len, p->id_key);
     p->last_heard = zclock_mono ();
     p->inflight = 0;
+    p->fd = -1;
+    p->last_refused_log = 0;
+    rb_budget_init (&p->budget, p->last_heard);
+    p->over_budget = false;
+    self->n_live++;
     p->n_services = hello->n_services;
     for (uint32_t i = 0; i < hello->n_services; i++)
         snprintf (p->services[i], sizeof p->services[i], "%.*s",
@@ -203,6 +206,7 @@ rb_peers__remove (rb_peers_t *self, rb_peer_t *p)
     zhashx_delete (self->by_id, p->id_key);
     p->live = false;
     p->gen++;
+    self->n_live--;
     self->free_peers[self->n_free++] = rb_peers__index (self, p);
 }
 

@@ -340,7 +340,15 @@ s_dispatch (rb_bus_t *self, const rb_header_t *h, zmsg_t **msg_p)
             self->heartbeat_ms = (int) self->body.heartbeat_ms;
             self->liveness = (int) self->body.liveness;
             break;
-        case RB_K_HEARTBEAT: break;
+        case RB_K_HEARTBEAT:
+            if (h->corr && self->registered) {
+                /* echo the broker's mark at once: all it sent before
+                   the mark has been read (its send budget for us) */
+                rb_header_t echo = s_header (RB_K_HEARTBEAT, NULL);
+                echo.corr = h->corr;
+                s_send (self, &echo, NULL);
+            }
+            break;
         case RB_K_ERROR: s_on_error (self, h, msg_p); break;
         case RB_K_REPLY: s_answer (self, h, msg_p); break;
         case RB_K_REQUEST:

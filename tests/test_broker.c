@@ -4,6 +4,7 @@
     Every wait is on a condition with a deadline.  */
 #include <check.h>
 
+#include "rb_btest.h"
 #include "rb_testing.h"
 #include <czmq.h>
 
@@ -11,202 +12,25 @@
 #include "rb_bus.h"
 #include "rb_msg.h"
 
-static zactor_t *s_broker;
-static char s_bus_ep[256], s_tap_ep[256];
-
-/*  Starts a broker with short heartbeats so liveness tests are quick.
-    Returns false if it could not bind (the caller may retry).  */
-static bool
-s_try_start (rb_broker_opts_t *opts, const char *bind)
-{
-    static rb_broker_opts_t o;
-    rb_broker_opts_default (&o);
-    if (opts)
-        o = *opts;
-    o.bind = bind ? bind : "tcp://127.0.0.1:*";
-    o.tap = "tcp://127.0.0.1:*";
-    s_broker = zactor_new (rb_broker_actor, &o);
-    zstr_send (s_broker, "ENDPOINTS");
-    char *bus, *tap;
-    zsock_recv (s_broker, "ss", &bus, &tap);
-    bool bound = *bus != '\0';
-    snprintf (s_bus_ep, sizeof s_bus_ep, "%s", bus);
-    snprintf (s_tap_ep, sizeof s_tap_ep, "%s", tap);
-    zstr_free (&bus);
-    zstr_free (&tap);
-    if (!bound)
-        zactor_destroy (&s_broker);
-    return bound;
-}
-
-static void
-s_start (rb_broker_opts_t *opts, const char *bind)
-{
-    ck_assert (s_try_start (opts, bind));
-}
-
-static rb_broker_opts_t
-s_fast (void)
-{
-    rb_broker_opts_t o;
-    rb_broker_opts_default (&o);
-    o.heartbeat_ms = 100;
-    o.liveness = 3;
-    return o;
-}
-
-static void
-s_setup (void)
-{
-    rb_broker_opts_t o = s_fast ();
-    s_start (&o, NULL);
-}
-
-static void
-s_teardown (void)
-{
-    zactor_destroy (&s_broker);
-}
-
-/*  A test node: its bus and what it saw. */
-typedef struct {
-    rb_bus_t *bus;
-    int served;           /* requests handled */
-    bool hold;            /* keep requests unanswered */
-    rb_header_t last_req; /* the last request's header */
-    int pushes;
-    uint8_t last_push_type;
-} node_t;
-
-static void
-s_serve (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-         zmsg_t **msg_p, void *arg)
-{
-    node_t *n = (node_t *) arg;
-    n->served++;
-    n->last_req = *h;
-    if (n->hold)
-        return;
-    rb_body_t echo;
-    rb_body_init (&echo, RB_T_ECHO);
-    echo.has_value = b->has_value;
-    echo.value = b->value;
-    rb_bus_reply (bus, h, &echo);
-}
-
-static void
-s_pushed (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-          zmsg_t **msg_p, void *arg)
-{
-    node_t *n = (node_t *) arg;
-    n->pushes++;
-    n->last_push_type = h->type;
-}
-
-static void
-s_node (node_t *n, int role, const char *name, const char *service)
-{
-    memset (n, 0, sizeof *n);
-    rb_bus_opts_t o = {.endpoint = s_bus_ep, .role = role, .name = name};
-    if (service) {
-        o.services[0] = service;
-        o.n_services = 1;
-    }
-    n->bus = rb_bus_new (&o);
-    rb_bus_on_request (n->bus, s_serve, n);
-    rb_bus_on_push (n->bus, s_pushed, n);
-}
-
-/*  Polls every bus until *flag (if given) is true or ms pass. */
-static void
-s_pump (node_t **nodes, int count, volatile bool *flag, int ms)
-{
-    int64_t deadline = zclock_mono () + ms;
-    while (zclock_mono () < deadline && !(flag && *flag))
-        for (int i = 0; i < count; i++)
-            rb_bus_poll (nodes[i]->bus, 1);
-}
-
-static bool
-s_all_ready (node_t **nodes, int count, int ms)
-{
-    int64_t deadline = zclock_mono () + ms;
-    while (zclock_mono () < deadline) {
-        int ready = 0;
-        for (int i = 0; i < count; i++) {
-            rb_bus_poll (nodes[i]->bus, 1);
-            ready += rb_bus_registered (nodes[i]->bus);
-        }
-        if (ready == count)
-            return true;
-    }
-    return false;
-}
-
-/*  Answers collected by async requests. */
-typedef struct {
-    int replies, errors, last_status, count_by_status[200];
-    bool done; /* replies + errors reached expect */
-    int expect;
-    char last_sender[RB_NAME_MAX + 1];
-    int64_t at;
-} answers_t;
-
-static void
-s_answered (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-            zmsg_t **msg_p, void *arg, uint64_t cookie)
-{
-    answers_t *a = (answers_t *) arg;
-    if (h->kind == RB_K_REPLY)
-        a->replies++;
-    else {
-        a->errors++;
-        a->last_status = h->status;
-        if (h->status < 200)
-            a->count_by_status[h->status]++;
-    }
-    snprintf (a->last_sender, sizeof a->last_sender, "%s", h->sender);
-    a->at = zclock_mono ();
-    a->done = a->replies + a->errors >= a->expect;
-}
-
-static rb_str_t s_payload = {"ping", 4};
-
-static void
-s_ask (node_t *from, int addr, const char *dest, int n, uint32_t timeout,
-       answers_t *a)
-{
-    rb_body_t b;
-    rb_body_init (&b, RB_T_ECHO);
-    b.has_value = true;
-    b.value = s_payload;
-    a->expect += n;
-    a->done = false;
-    for (int i = 0; i < n; i++)
-        ck_assert_int_eq (rb_bus_request (from->bus, addr, dest, &b, timeout,
-                                          s_answered, a, 0),
-                          0);
-}
-
 START_TEST (broker_routes_to_a_service_and_to_a_node)
 {
     node_t w, c;
-    s_node (&w, RB_ROLE_DB, "w1", "echo");
-    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    bt_node (&w, RB_ROLE_DB, "w1", "echo");
+    bt_node (&c, RB_ROLE_OPS, "client", NULL);
     node_t *all[] = {&w, &c};
-    ck_assert (s_all_ready (all, 2, 3000));
+    ck_assert (bt_all_ready (all, 2, 3000));
     answers_t a = {0};
-    s_ask (&c, RB_ADDR_SERVICE, "echo", 5, 2000, &a);
-    s_ask (&c, RB_ADDR_NODE, "w1", 5, 2000, &a);
-    s_pump (all, 2, &a.done, 3000);
+    bt_ask (&c, RB_ADDR_SERVICE, "echo", 5, 2000, &a);
+    bt_ask (&c, RB_ADDR_NODE, "w1", 5, 2000, &a);
+    bt_pump (all, 2, &a.done, 3000);
     ck_assert_int_eq (a.replies, 10);
     ck_assert_int_eq (w.served, 10);
     ck_assert_str_eq (a.last_sender, "w1");
     /* nobody offers "nope"; no node is called "ghost" */
     answers_t e = {0};
-    s_ask (&c, RB_ADDR_SERVICE, "nope", 1, 2000, &e);
-    s_ask (&c, RB_ADDR_NODE, "ghost", 1, 2000, &e);
-    s_pump (all, 2, &e.done, 3000);
+    bt_ask (&c, RB_ADDR_SERVICE, "nope", 1, 2000, &e);
+    bt_ask (&c, RB_ADDR_NODE, "ghost", 1, 2000, &e);
+    bt_pump (all, 2, &e.done, 3000);
     ck_assert_int_eq (e.count_by_status[RB_S_UNKNOWN_SERVICE], 2);
     rb_bus_destroy (&w.bus);
     rb_bus_destroy (&c.bus);
@@ -216,10 +40,10 @@ END_TEST
 START_TEST (broker_stamps_the_registered_identity)
 {
     node_t w, c;
-    s_node (&w, RB_ROLE_DB, "w1", "echo");
-    s_node (&c, RB_ROLE_SERVICE, "svc-a", NULL);
+    bt_node (&w, RB_ROLE_DB, "w1", "echo");
+    bt_node (&c, RB_ROLE_SERVICE, "svc-a", NULL);
     node_t *all[] = {&w, &c};
-    ck_assert (s_all_ready (all, 2, 3000));
+    ck_assert (bt_all_ready (all, 2, 3000));
     /* a raw request that claims to come from "ops-1" with role ops */
     rb_header_t h = {.kind = RB_K_REQUEST,
                      .type = RB_T_ECHO,
@@ -227,7 +51,7 @@ START_TEST (broker_stamps_the_registered_identity)
                      .role = RB_ROLE_OPS};
     strcpy (h.dest, "echo");
     strcpy (h.sender, "ops-1");
-    zsock_t *raw = zsock_new_dealer (s_bus_ep);
+    zsock_t *raw = zsock_new_dealer (bt_bus_ep);
     rb_body_t hello;
     rb_body_init (&hello, RB_T_HELLO);
     hello.role = RB_ROLE_SERVICE;
@@ -252,17 +76,17 @@ END_TEST
 START_TEST (broker_shares_work_between_two_workers)
 {
     node_t w1, w2, c;
-    s_node (&w1, RB_ROLE_DB, "w1", "echo");
-    s_node (&w2, RB_ROLE_DB, "w2", "echo");
-    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    bt_node (&w1, RB_ROLE_DB, "w1", "echo");
+    bt_node (&w2, RB_ROLE_DB, "w2", "echo");
+    bt_node (&c, RB_ROLE_OPS, "client", NULL);
     node_t *all[] = {&w1, &w2, &c};
-    ck_assert (s_all_ready (all, 3, 3000));
+    ck_assert (bt_all_ready (all, 3, 3000));
     w1.hold = true; /* w1 keeps what it gets: least-outstanding sends on */
     answers_t a = {0};
-    s_ask (&c, RB_ADDR_SERVICE, "echo", 20, 2000, &a);
+    bt_ask (&c, RB_ADDR_SERVICE, "echo", 20, 2000, &a);
     int64_t deadline = zclock_mono () + 3000;
     while (w2.served + w1.served < 20 && zclock_mono () < deadline)
-        s_pump (all, 3, NULL, 5);
+        bt_pump (all, 3, NULL, 5);
     ck_assert_int_ge (w1.served, 1);
     ck_assert_int_ge (w2.served, 10);
     ck_assert_int_eq (w1.served + w2.served, 20);
@@ -275,11 +99,11 @@ END_TEST
 START_TEST (broker_answers_worker_lost_when_a_worker_dies_mid_request)
 {
     node_t c;
-    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    bt_node (&c, RB_ROLE_OPS, "client", NULL);
     node_t *all[] = {&c};
-    ck_assert (s_all_ready (all, 1, 3000));
+    ck_assert (bt_all_ready (all, 1, 3000));
     /* a raw worker that registers, takes the request, and goes silent */
-    zsock_t *raw = zsock_new_dealer (s_bus_ep);
+    zsock_t *raw = zsock_new_dealer (bt_bus_ep);
     rb_body_t hello;
     rb_body_init (&hello, RB_T_HELLO);
     hello.role = RB_ROLE_DB;
@@ -293,7 +117,7 @@ START_TEST (broker_answers_worker_lost_when_a_worker_dies_mid_request)
     ck_assert_ptr_nonnull (msg);
     zmsg_destroy (&msg);
     answers_t a = {0};
-    s_ask (&c, RB_ADDR_SERVICE, "echo", 1, 10000, &a);
+    bt_ask (&c, RB_ADDR_SERVICE, "echo", 1, 10000, &a);
     rb_header_t h;
     do { /* wait for the request itself, skipping heartbeats */
         rb_bus_poll (c.bus, 1);
@@ -307,7 +131,7 @@ START_TEST (broker_answers_worker_lost_when_a_worker_dies_mid_request)
     } while (h.kind != RB_K_REQUEST);
     int64_t died = zclock_mono ();
     zsock_destroy (&raw);
-    s_pump (all, 1, &a.done, 3000);
+    bt_pump (all, 1, &a.done, 3000);
     ck_assert_int_eq (a.count_by_status[RB_S_WORKER_LOST], 1);
     /* interval 100 ms x liveness 3, plus a margin for the 10 ms tick */
     ck_assert_int_le (a.at - died, 300 + 250);
@@ -317,27 +141,27 @@ END_TEST
 
 START_TEST (broker_expires_queued_requests_and_bounds_the_queue)
 {
-    zactor_destroy (&s_broker);
-    rb_broker_opts_t o = s_fast ();
+    zactor_destroy (&bt_broker);
+    rb_broker_opts_t o = bt_fast ();
     o.worker_credit = 1;
     o.queue_max = 5;
-    s_start (&o, NULL);
+    bt_start (&o, NULL);
     node_t w, c;
-    s_node (&w, RB_ROLE_DB, "w1", "echo");
-    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    bt_node (&w, RB_ROLE_DB, "w1", "echo");
+    bt_node (&c, RB_ROLE_OPS, "client", NULL);
     node_t *all[] = {&w, &c};
-    ck_assert (s_all_ready (all, 2, 3000));
+    ck_assert (bt_all_ready (all, 2, 3000));
     w.hold = true;
     answers_t busy = {0}, queued = {0}, over = {0};
-    s_ask (&c, RB_ADDR_SERVICE, "echo", 1, 5000, &busy);
-    s_pump (all, 2, NULL, 50);
+    bt_ask (&c, RB_ADDR_SERVICE, "echo", 1, 5000, &busy);
+    bt_pump (all, 2, NULL, 50);
     int64_t sent = zclock_mono ();
-    s_ask (&c, RB_ADDR_SERVICE, "echo", 5, 200, &queued);
-    s_ask (&c, RB_ADDR_SERVICE, "echo", 1, 5000, &over);
-    s_pump (all, 2, &over.done, 1000);
+    bt_ask (&c, RB_ADDR_SERVICE, "echo", 5, 200, &queued);
+    bt_ask (&c, RB_ADDR_SERVICE, "echo", 1, 5000, &over);
+    bt_pump (all, 2, &over.done, 1000);
     ck_assert_int_eq (over.count_by_status[RB_S_OVERLOADED], 1);
     ck_assert_int_lt (over.at - sent, 150); /* at once, not at a deadline */
-    s_pump (all, 2, &queued.done, 2000);
+    bt_pump (all, 2, &queued.done, 2000);
     ck_assert_int_eq (queued.count_by_status[RB_S_TIMEOUT], 5);
     ck_assert_int_ge (queued.at - sent, 190);
     ck_assert_str_eq (queued.last_sender, "broker");
@@ -347,36 +171,14 @@ START_TEST (broker_expires_queued_requests_and_bounds_the_queue)
 }
 END_TEST
 
-/*  Sends a STATUS to the broker service; returns the named counter. */
-static uint64_t
-s_counter (node_t *n, const char *name)
-{
-    rb_body_t req, b;
-    rb_body_init (&req, RB_T_STATUS);
-    rb_body_init (&b, RB_T_NONE);
-    zmsg_t *reply;
-    rb_header_t h;
-    int rc = rb_bus_call (n->bus, RB_ADDR_SERVICE, "broker", &req, 2000, &reply,
-                          &h, &b);
-    ck_assert_int_eq (rc, 0);
-    ck_assert_int_eq (b.type, RB_T_INFO);
-    uint64_t value = 0;
-    for (uint32_t i = 0; i < b.n_items; i++)
-        if (rb_str_eq (b.items[i].name, name))
-            value = b.items[i].num;
-    zmsg_destroy (&reply);
-    rb_body_release (&b);
-    return value;
-}
-
 START_TEST (broker_survives_a_storm_of_random_frames)
 {
     node_t w, c;
-    s_node (&w, RB_ROLE_DB, "w1", "echo");
-    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    bt_node (&w, RB_ROLE_DB, "w1", "echo");
+    bt_node (&c, RB_ROLE_OPS, "client", NULL);
     node_t *all[] = {&w, &c};
-    ck_assert (s_all_ready (all, 2, 3000));
-    zsock_t *raw = zsock_new_dealer (s_bus_ep);
+    ck_assert (bt_all_ready (all, 2, 3000));
+    zsock_t *raw = zsock_new_dealer (bt_bus_ep);
     srand (4242);
     uint8_t buf[64];
     for (int i = 0; i < 10000; i++) {
@@ -392,13 +194,13 @@ START_TEST (broker_survives_a_storm_of_random_frames)
         }
         zmsg_send (&msg, raw);
         if (i % 500 == 0) /* keep the nodes alive while it rages */
-            s_pump (all, 2, NULL, 1);
+            bt_pump (all, 2, NULL, 1);
     }
     answers_t a = {0};
-    s_ask (&c, RB_ADDR_SERVICE, "echo", 3, 3000, &a);
-    s_pump (all, 2, &a.done, 5000);
+    bt_ask (&c, RB_ADDR_SERVICE, "echo", 3, 3000, &a);
+    bt_pump (all, 2, &a.done, 5000);
     ck_assert_int_eq (a.replies, 3);
-    ck_assert_uint_ge (s_counter (&c, "malformed"), 5000);
+    ck_assert_uint_ge (bt_counter (&c, "malformed"), 5000);
     zsock_destroy (&raw);
     rb_bus_destroy (&w.bus);
     rb_bus_destroy (&c.bus);
@@ -408,20 +210,20 @@ END_TEST
 START_TEST (broker_restart_on_the_same_endpoint_is_survived)
 {
     char endpoint[256];
-    snprintf (endpoint, sizeof endpoint, "%s", s_bus_ep);
+    snprintf (endpoint, sizeof endpoint, "%s", bt_bus_ep);
     node_t w, c;
-    s_node (&w, RB_ROLE_DB, "w1", "echo");
-    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    bt_node (&w, RB_ROLE_DB, "w1", "echo");
+    bt_node (&c, RB_ROLE_OPS, "client", NULL);
     node_t *all[] = {&w, &c};
-    ck_assert (s_all_ready (all, 2, 3000));
-    zactor_destroy (&s_broker);
-    rb_broker_opts_t o = s_fast ();
+    ck_assert (bt_all_ready (all, 2, 3000));
+    zactor_destroy (&bt_broker);
+    rb_broker_opts_t o = bt_fast ();
     o.liveness = 10; /* a busy machine must not expire nodes here */
     /* libzmq closes the old listener in the background: retry a while */
     int64_t until = zclock_mono () + 5000;
     bool bound = false;
-    while (!(bound = s_try_start (&o, endpoint)) && zclock_mono () < until)
-        s_pump (all, 2, NULL, 20);
+    while (!(bound = bt_try_start (&o, endpoint)) && zclock_mono () < until)
+        bt_pump (all, 2, NULL, 20);
     ck_assert (bound);
     /* both notice the silence (or an unknown_node) and register again */
     int64_t deadline = zclock_mono () + 8000;
@@ -429,15 +231,15 @@ START_TEST (broker_restart_on_the_same_endpoint_is_survived)
            (rb_bus_registrations (w.bus) < 2 ||
             rb_bus_registrations (c.bus) < 2 || !rb_bus_registered (w.bus) ||
             !rb_bus_registered (c.bus)))
-        s_pump (all, 2, NULL, 5);
+        bt_pump (all, 2, NULL, 5);
     ck_assert_int_ge (rb_bus_registrations (w.bus), 2);
     ck_assert_int_ge (rb_bus_registrations (c.bus), 2);
     /* traffic resumes: a request is answered before the deadline */
     answers_t a = {0};
     deadline = zclock_mono () + 8000;
     while (a.replies == 0 && zclock_mono () < deadline) {
-        s_ask (&c, RB_ADDR_SERVICE, "echo", 1, 1000, &a);
-        s_pump (all, 2, &a.done, 1500);
+        bt_ask (&c, RB_ADDR_SERVICE, "echo", 1, 1000, &a);
+        bt_pump (all, 2, &a.done, 1500);
     }
     ck_assert_int_ge (a.replies, 1);
     rb_bus_destroy (&w.bus);
@@ -471,40 +273,40 @@ s_tap_read (zsock_t *sub, const char *topic, int ms)
 
 START_TEST (broker_tap_sees_traffic_and_a_stalled_subscriber_costs_nothing)
 {
-    zactor_destroy (&s_broker);
-    rb_broker_opts_t o = s_fast ();
+    zactor_destroy (&bt_broker);
+    rb_broker_opts_t o = bt_fast ();
     o.tap_hwm = 100;
-    s_start (&o, NULL);
+    bt_start (&o, NULL);
     node_t w, c;
-    s_node (&w, RB_ROLE_DB, "w1", "echo");
-    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    bt_node (&w, RB_ROLE_DB, "w1", "echo");
+    bt_node (&c, RB_ROLE_OPS, "client", NULL);
     node_t *all[] = {&w, &c};
-    ck_assert (s_all_ready (all, 2, 3000));
-    zsock_t *sub = zsock_new_sub (s_tap_ep, "");
+    ck_assert (bt_all_ready (all, 2, 3000));
+    zsock_t *sub = zsock_new_sub (bt_tap_ep, "");
     zsock_t *stalled = zsock_new (ZMQ_SUB);
     zsock_set_rcvhwm (stalled, 1);
     zsock_set_subscribe (stalled, "");
-    zsock_connect (stalled, "%s", s_tap_ep);
+    zsock_connect (stalled, "%s", bt_tap_ep);
     /* wait until the broker counts both subscriptions */
     int64_t deadline = zclock_mono () + 3000;
-    while (s_counter (&c, "tap_subscribers") < 2 && zclock_mono () < deadline)
-        s_pump (all, 2, NULL, 5);
-    ck_assert_uint_eq (s_counter (&c, "tap_subscribers"), 2);
+    while (bt_counter (&c, "tap_subscribers") < 2 && zclock_mono () < deadline)
+        bt_pump (all, 2, NULL, 5);
+    ck_assert_uint_eq (bt_counter (&c, "tap_subscribers"), 2);
     answers_t a = {0};
-    s_ask (&c, RB_ADDR_SERVICE, "echo", 1, 2000, &a);
-    s_pump (all, 2, &a.done, 3000);
+    bt_ask (&c, RB_ADDR_SERVICE, "echo", 1, 2000, &a);
+    bt_pump (all, 2, &a.done, 3000);
     ck_assert_int_gt (s_tap_read (sub, "ECHO", 3000), 0);
     /* 20,000 requests of 8 KB while one subscriber never reads: every
        one is answered; the tap drops instead of waiting */
     static char big[8192];
-    s_payload = rb_strn (big, sizeof big);
+    bt_payload = rb_strn (big, sizeof big);
     answers_t many = {0};
     for (int round = 0; round < 20; round++) {
-        s_ask (&c, RB_ADDR_SERVICE, "echo", 1000, 10000, &many);
-        s_pump (all, 2, &many.done, 10000);
+        bt_ask (&c, RB_ADDR_SERVICE, "echo", 1000, 10000, &many);
+        bt_pump (all, 2, &many.done, 10000);
     }
     ck_assert_int_eq (many.replies, 20000);
-    s_payload = rb_str ("ping");
+    bt_payload = rb_str ("ping");
     zsock_destroy (&sub);
     zsock_destroy (&stalled);
     rb_bus_destroy (&w.bus);
@@ -555,31 +357,31 @@ s_tap_count (zactor_t *counter)
 
 START_TEST (broker_tap_stalled_subscriber_costs_a_healthy_one_nothing)
 {
-    zactor_destroy (&s_broker);
-    rb_broker_opts_t o = s_fast ();
+    zactor_destroy (&bt_broker);
+    rb_broker_opts_t o = bt_fast ();
     o.tap_hwm = 10000; /* the default */
-    s_start (&o, NULL);
+    bt_start (&o, NULL);
     node_t w, c;
-    s_node (&w, RB_ROLE_DB, "w1", "echo");
-    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    bt_node (&w, RB_ROLE_DB, "w1", "echo");
+    bt_node (&c, RB_ROLE_OPS, "client", NULL);
     node_t *all[] = {&w, &c};
-    ck_assert (s_all_ready (all, 2, 3000));
+    ck_assert (bt_all_ready (all, 2, 3000));
     zsock_t *stalled = zsock_new (ZMQ_SUB); /* never reads */
     zsock_set_rcvhwm (stalled, 1);
     zsock_set_subscribe (stalled, "");
-    zsock_connect (stalled, "%s", s_tap_ep);
-    zactor_t *healthy = zactor_new (s_tap_counter, s_tap_ep);
+    zsock_connect (stalled, "%s", bt_tap_ep);
+    zactor_t *healthy = zactor_new (s_tap_counter, bt_tap_ep);
     int64_t deadline = zclock_mono () + 3000;
-    while (s_counter (&c, "tap_subscribers") < 2 && zclock_mono () < deadline)
-        s_pump (all, 2, NULL, 5);
-    ck_assert_uint_eq (s_counter (&c, "tap_subscribers"), 2);
+    while (bt_counter (&c, "tap_subscribers") < 2 && zclock_mono () < deadline)
+        bt_pump (all, 2, NULL, 5);
+    ck_assert_uint_eq (bt_counter (&c, "tap_subscribers"), 2);
     /* 100,000 round trips: 200,000 ECHO messages on the tap, far past
        what the stalled subscriber's path holds (tap-hwm in the broker,
        then the kernel's socket buffers: some 30,000 of these) */
     answers_t many = {0};
     for (int round = 0; round < 100; round++) {
-        s_ask (&c, RB_ADDR_SERVICE, "echo", 1000, 10000, &many);
-        s_pump (all, 2, &many.done, 10000);
+        bt_ask (&c, RB_ADDR_SERVICE, "echo", 1000, 10000, &many);
+        bt_pump (all, 2, &many.done, 10000);
     }
     ck_assert_int_eq (many.replies, 100000);
     /* the healthy monitor gets every one of them */
@@ -602,40 +404,40 @@ END_TEST
 
 START_TEST (broker_bounds_its_services_and_frees_those_left_without_workers)
 {
-    zactor_destroy (&s_broker);
-    rb_broker_opts_t o = s_fast ();
+    zactor_destroy (&bt_broker);
+    rb_broker_opts_t o = bt_fast ();
     o.services_max = 10;
     o.service_linger_ms = 100;
-    s_start (&o, NULL);
+    bt_start (&o, NULL);
     /* a client, then eleven bench nodes, a new service each */
     node_t c, w[11];
     node_t *all[12] = {&c};
-    s_node (&c, RB_ROLE_OPS, "client", NULL);
+    bt_node (&c, RB_ROLE_OPS, "client", NULL);
     char names[11][16], services[11][16];
     for (int i = 0; i < 11; i++) {
         snprintf (names[i], sizeof names[i], "w%d", i);
         snprintf (services[i], sizeof services[i], "s%d", i);
-        s_node (&w[i], RB_ROLE_BENCH, names[i], services[i]);
+        bt_node (&w[i], RB_ROLE_BENCH, names[i], services[i]);
         all[i + 1] = &w[i];
     }
     /* the first ten to register fill the table; the last is refused */
     int64_t deadline = zclock_mono () + 3000;
     int ready = 0;
     while (ready < 11 && zclock_mono () < deadline) {
-        s_pump (all, 12, NULL, 5);
+        bt_pump (all, 12, NULL, 5);
         ready = 0;
         for (int i = 0; i < 12; i++)
             ready += rb_bus_registered (all[i]->bus);
     }
     ck_assert_int_eq (ready, 11);
-    s_pump (all, 12, NULL, 500); /* its HELLOs keep being refused */
+    bt_pump (all, 12, NULL, 500); /* its HELLOs keep being refused */
     int refused = -1;
     for (int i = 0; i < 11; i++)
         if (!rb_bus_registered (w[i].bus))
             refused = i;
     ck_assert_int_ge (refused, 0);
-    ck_assert_uint_eq (s_counter (&c, "services"), 10);
-    ck_assert_uint_eq (s_counter (&c, "nodes"), 11);
+    ck_assert_uint_eq (bt_counter (&c, "services"), 10);
+    ck_assert_uint_eq (bt_counter (&c, "nodes"), 11);
     /* the ten leave: their services go once the linger is over, and the
        refused one gets in on one of its next tries (it may as soon as
        the first is freed): in the end only its service is left */
@@ -643,11 +445,11 @@ START_TEST (broker_bounds_its_services_and_frees_those_left_without_workers)
         if (i != refused)
             rb_bus_destroy (&w[i].bus);
     node_t *left[] = {&c, &w[refused]};
-    ck_assert (s_all_ready (left, 2, 8000));
+    ck_assert (bt_all_ready (left, 2, 8000));
     deadline = zclock_mono () + 3000;
-    while (s_counter (&c, "services") > 1 && zclock_mono () < deadline)
-        s_pump (left, 2, NULL, 10);
-    ck_assert_uint_eq (s_counter (&c, "services"), 1);
+    while (bt_counter (&c, "services") > 1 && zclock_mono () < deadline)
+        bt_pump (left, 2, NULL, 10);
+    ck_assert_uint_eq (bt_counter (&c, "services"), 1);
     rb_bus_destroy (&w[refused].bus);
     rb_bus_destroy (&c.bus);
 }
@@ -656,12 +458,12 @@ END_TEST
 START_TEST (broker_pushes_to_a_node_and_to_every_node_of_a_role)
 {
     node_t db, s1, s2, ops;
-    s_node (&db, RB_ROLE_DB, "db-1", "db");
-    s_node (&s1, RB_ROLE_SERVICE, "svc-1", NULL);
-    s_node (&s2, RB_ROLE_SERVICE, "svc-2", NULL);
-    s_node (&ops, RB_ROLE_OPS, "ops-1", NULL);
+    bt_node (&db, RB_ROLE_DB, "db-1", "db");
+    bt_node (&s1, RB_ROLE_SERVICE, "svc-1", NULL);
+    bt_node (&s2, RB_ROLE_SERVICE, "svc-2", NULL);
+    bt_node (&ops, RB_ROLE_OPS, "ops-1", NULL);
     node_t *all[] = {&db, &s1, &s2, &ops};
-    ck_assert (s_all_ready (all, 4, 3000));
+    ck_assert (bt_all_ready (all, 4, 3000));
     rb_body_t reset;
     rb_body_init (&reset, RB_T_RESET);
     reset.epoch = 2;
@@ -672,7 +474,7 @@ START_TEST (broker_pushes_to_a_node_and_to_every_node_of_a_role)
     rb_bus_push (db.bus, RB_ADDR_NODE, "svc-2", &rec);
     int64_t deadline = zclock_mono () + 3000;
     while ((s1.pushes < 1 || s2.pushes < 2) && zclock_mono () < deadline)
-        s_pump (all, 4, NULL, 5);
+        bt_pump (all, 4, NULL, 5);
     ck_assert_int_eq (s1.pushes, 1);
     ck_assert_int_eq (s1.last_push_type, RB_T_RESET);
     ck_assert_int_eq (s2.pushes, 2);
@@ -687,24 +489,24 @@ END_TEST
 START_TEST (broker_refuses_a_taken_name_and_an_unknown_role)
 {
     node_t a, b;
-    s_node (&a, RB_ROLE_DB, "same", NULL);
+    bt_node (&a, RB_ROLE_DB, "same", NULL);
     node_t *first[] = {&a};
-    ck_assert (s_all_ready (first, 1, 3000));
-    s_node (&b, RB_ROLE_DB, "same", NULL);
+    ck_assert (bt_all_ready (first, 1, 3000));
+    bt_node (&b, RB_ROLE_DB, "same", NULL);
     node_t *both[] = {&a, &b};
     int64_t deadline = zclock_mono () + 3000;
     while (!rb_bus_problem (b.bus) && zclock_mono () < deadline)
-        s_pump (both, 2, NULL, 5);
+        bt_pump (both, 2, NULL, 5);
     ck_assert_ptr_nonnull (rb_bus_problem (b.bus));
     ck_assert_int_eq (strncmp (rb_bus_problem (b.bus), "name_taken", 10), 0);
     ck_assert (!rb_bus_registered (b.bus));
     /* once the holder leaves, the name is free: b's retry succeeds */
     rb_bus_destroy (&a.bus);
     node_t *only_b[] = {&b};
-    ck_assert (s_all_ready (only_b, 1, 8000));
+    ck_assert (bt_all_ready (only_b, 1, 8000));
     rb_bus_destroy (&b.bus);
     /* a HELLO with a role outside the set */
-    zsock_t *raw = zsock_new_dealer (s_bus_ep);
+    zsock_t *raw = zsock_new_dealer (bt_bus_ep);
     zsock_set_rcvtimeo (raw, 3000);
     const char body[] = "\x83\xa4role\xa6wizard\xa4name\xa1x\xa8services\x90";
     rb_header_t hh = {.kind = RB_K_HELLO, .type = RB_T_HELLO};
@@ -730,10 +532,10 @@ END_TEST
 START_TEST (broker_lists_its_nodes)
 {
     node_t w, c;
-    s_node (&w, RB_ROLE_DB, "db-1", "db");
-    s_node (&c, RB_ROLE_OPS, "ops-1", NULL);
+    bt_node (&w, RB_ROLE_DB, "db-1", "db");
+    bt_node (&c, RB_ROLE_OPS, "ops-1", NULL);
     node_t *all[] = {&w, &c};
-    ck_assert (s_all_ready (all, 2, 3000));
+    ck_assert (bt_all_ready (all, 2, 3000));
     rb_body_t req, b;
     rb_body_init (&req, RB_T_NODES);
     rb_body_init (&b, RB_T_NONE);
@@ -754,7 +556,7 @@ START_TEST (broker_lists_its_nodes)
     zmsg_destroy (&reply);
     rb_body_release (&b);
     /* an unregistered sender is told so, and may then register */
-    zsock_t *raw = zsock_new_dealer (s_bus_ep);
+    zsock_t *raw = zsock_new_dealer (bt_bus_ep);
     zsock_set_rcvtimeo (raw, 3000);
     rb_header_t beat = {.kind = RB_K_HEARTBEAT};
     rb_msg_send (zsock_resolve (raw), &beat, NULL);
@@ -777,7 +579,7 @@ main (void)
     Suite *s = suite_create ("broker");
     TCase *tc = tcase_create ("broker");
     tcase_set_timeout (tc, 60);
-    tcase_add_checked_fixture (tc, s_setup, s_teardown);
+    tcase_add_checked_fixture (tc, bt_setup, bt_teardown);
     tcase_add_test (tc, broker_routes_to_a_service_and_to_a_node);
     tcase_add_test (tc, broker_stamps_the_registered_identity);
     tcase_add_test (tc, broker_shares_work_between_two_workers);
