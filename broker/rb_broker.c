@@ -210,7 +210,7 @@ static void
 s_enqueue (broker_t *self, rb_service_t *svc, rb_peer_t *req,
            const rb_header_t *h, zmq_msg_t *body, int64_t deadline)
 {
-    rb_queued_t *e = rb_services__push (svc, deadline);
+    rb_queued_t *e = rb_services__push (self->services, svc, deadline);
     if (!e) {
         if (body)
             zmq_msg_close (body);

@@ -123,6 +123,7 @@ typedef struct {
     rb_queue_t *queue;    /* requests waiting for a free worker */
     int64_t min_deadline; /* lower bound of the queue's deadlines */
     int64_t idle_since;   /* when its last worker left; 0 while it has one */
+    uint64_t id;          /* its id in the table's heap of due times */
 } rb_service_t;
 
 typedef struct rb_services rb_services_t;
@@ -146,7 +147,8 @@ void rb_services__leave (rb_services_t *self, const char *name,
                          uint32_t worker);
 /*  A free entry at the tail of svc's queue, expiring at deadline, to
     fill in; NULL if the queue is full.  */
-rb_queued_t *rb_services__push (rb_service_t *svc, int64_t deadline);
+rb_queued_t *rb_services__push (rb_services_t *self, rb_service_t *svc,
+                                int64_t deadline);
 /*  Expires the queued requests due by now, through fn, and frees the
     services whose linger is over.  */
 void rb_services__expire (rb_services_t *self, int64_t now,

@@ -3,8 +3,12 @@
     waiting for one of them. A service is made when its first worker
     registers. Without workers it stays for `linger` ms, so requests
     queue while its worker restarts, then, its queue empty, it is freed:
-    the table holds at most `max` services.  */
+    the table holds at most `max` services. Due times (a queue's first
+    deadline, a linger's end) are in a heap of (time, service id), so
+    the broker's tick costs the services due, not a walk over all.  */
 #include "rb_broker_int.h"
+#include "rb_slots.h"
+#include "rb_timers.h"
 
 #include <assert.h>
 #include <string.h>
@@ -14,6 +18,8 @@ struct rb_services {
     uint32_t queue_max; /* requests queued per service */
     uint32_t max;       /* services, at most */
     int linger_ms;      /* a service without workers is kept this long */
+    rb_slots_t *ids;    /* service id -> rb_service_t *, for the heap */
+    rb_timers_t *due;   /* (when due, service id) */
 };
 
 static void
@@ -36,6 +42,8 @@ rb_services__new (uint32_t queue_max, uint32_t max, int linger_ms)
     self->queue_max = queue_max;
     self->max = max;
     self->linger_ms = linger_ms;
+    self->ids = rb_slots_new (sizeof (rb_service_t *), max + 1);
+    self->due = rb_timers_new ();
     return self;
 }
 
@@ -65,6 +73,8 @@ rb_services__destroy (rb_services_t **self_p)
     if (!self)
         return;
     zhashx_destroy (&self->by_name);
+    rb_slots_destroy (&self->ids);
+    rb_timers_destroy (&self->due);
     free (self);
     *self_p = NULL;
 }
@@ -85,6 +95,10 @@ s_require (rb_services_t *self, const char *name)
         snprintf (svc->name, sizeof svc->name, "%s", name);
         svc->queue = rb_queue_new (self->queue_max);
         svc->min_deadline = INT64_MAX;
+        rb_service_t **slot =
+            (rb_service_t **) rb_slots_alloc (self->ids, &svc->id);
+        assert (slot); /* rb_services__fit was asked first */
+        *slot = svc;
         zhashx_insert (self->by_name, name, svc);
     }
     return svc;
@@ -111,16 +125,20 @@ rb_services__leave (rb_services_t *self, const char *name, uint32_t worker)
     for (uint32_t j = 0; svc && j < svc->n_workers; j++)
         if (svc->workers[j] == worker)
             svc->workers[j--] = svc->workers[--svc->n_workers];
-    if (svc && svc->n_workers == 0)
+    if (svc && svc->n_workers == 0) {
         svc->idle_since = zclock_mono ();
+        rb_timers_add (self->due, svc->idle_since + self->linger_ms, svc->id);
+    }
 }
 
 rb_queued_t *
-rb_services__push (rb_service_t *svc, int64_t deadline)
+rb_services__push (rb_services_t *self, rb_service_t *svc, int64_t deadline)
 {
     rb_queued_t *e = rb_queue_push (svc->queue);
-    if (e && deadline < svc->min_deadline)
+    if (e && deadline < svc->min_deadline) {
         svc->min_deadline = deadline;
+        rb_timers_add (self->due, deadline, svc->id);
+    }
     return e;
 }
 
@@ -128,24 +146,25 @@ void
 rb_services__expire (rb_services_t *self, int64_t now, rb_queue_expire_fn *fn,
                      void *arg)
 {
-    zlist_t *gone = NULL;
-    rb_service_t *svc = (rb_service_t *) zhashx_first (self->by_name);
-    for (; svc; svc = (rb_service_t *) zhashx_next (self->by_name)) {
+    int64_t at;
+    uint64_t id;
+    while (rb_timers_pop (self->due, now, &at, &id)) {
+        rb_service_t **slot = (rb_service_t **) rb_slots_get (self->ids, id);
+        if (!slot)
+            continue; /* freed since */
+        rb_service_t *svc = *slot;
         if (now >= svc->min_deadline) {
             rb_queue_expire (svc->queue, now, fn, arg);
             svc->min_deadline = rb_queue_min_deadline (svc->queue);
+            if (svc->min_deadline != INT64_MAX)
+                rb_timers_add (self->due, svc->min_deadline, id);
         }
         if (svc->idle_since && now - svc->idle_since >= self->linger_ms &&
             rb_queue_size (svc->queue) == 0) {
-            gone = gone ? gone : zlist_new ();
-            zlist_append (gone, svc->name);
+            rb_slots_free (self->ids, id);
+            zhashx_delete (self->by_name, svc->name);
         }
     }
-    /* freed after the walk: the table must not change under it */
-    for (char *name = gone ? (char *) zlist_first (gone) : NULL; name;
-         name = (char *) zlist_next (gone))
-        zhashx_delete (self->by_name, name);
-    zlist_destroy (&gone);
 }
 
 uint32_t
