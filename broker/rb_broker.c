@@ -175,6 +175,7 @@ s_dispatch (broker_t *self, rb_service_t *svc)
         rb_queued_t *e = rb_queue_head (svc->queue);
         rb_peer_t *req = rb_peers__at (self->peers, e->requester, e->req_gen);
         zmq_msg_t *body = e->has_body ? &e->body : NULL;
+        self->queued_bytes -= body ? zmq_msg_size (body) : 0;
         if (req)
             s_forward (self, req, worker, &e->header, body, e->deadline);
         else if (body)
@@ -199,8 +200,10 @@ s_expire_queued (rb_queued_t *e, void *arg)
 {
     broker_t *self = (broker_t *) arg;
     rb_peer_t *req = rb_peers__at (self->peers, e->requester, e->req_gen);
-    if (e->has_body)
+    if (e->has_body) {
+        self->queued_bytes -= zmq_msg_size (&e->body);
         zmq_msg_close (&e->body);
+    }
     if (req)
         s_error (self, req, e->header.corr, RB_S_TIMEOUT,
                  "no free worker before the deadline");
@@ -210,13 +213,21 @@ static void
 s_enqueue (broker_t *self, rb_service_t *svc, rb_peer_t *req,
            const rb_header_t *h, zmq_msg_t *body, int64_t deadline)
 {
-    rb_queued_t *e = rb_services__push (self->services, svc, deadline);
+    size_t size = body ? zmq_msg_size (body) : 0;
+    rb_queued_t *e =
+        self->queued_bytes + size > (uint64_t) self->opts.queue_bytes
+            ? NULL
+            : rb_services__push (self->services, svc, deadline);
     if (!e) {
         if (body)
             zmq_msg_close (body);
-        s_error (self, req, h->corr, RB_S_OVERLOADED, "service queue full");
+        s_error (self, req, h->corr, RB_S_OVERLOADED,
+                 rb_queue_size (svc->queue) < (uint32_t) self->opts.queue_max
+                     ? "the broker's queues hold queue-bytes already"
+                     : "service queue full");
         return;
     }
+    self->queued_bytes += size;
     e->header = *h;
     e->requester = rb_peers__index (self->peers, req), e->req_gen = req->gen;
     e->deadline = deadline;
@@ -455,6 +466,7 @@ s_reply_info (broker_t *self, rb_body_t *b)
     rb_info__item (b, "nodes", rb_peers__live (self->peers));
     rb_info__item (b, "inflight", rb_slots_used (self->flights));
     rb_info__item (b, "queued", rb_services__queued (self->services));
+    rb_info__item (b, "queued_bytes", self->queued_bytes);
     rb_info__item (b, "services", rb_services__count (self->services));
     rb_info__item (b, "expired", self->expired);
     rb_info__item (b, "malformed", self->malformed);

@@ -25,6 +25,7 @@ typedef struct {
     int heartbeat_ms;         /* heartbeat interval both ways */
     int liveness;             /* intervals of silence before expiry */
     int queue_max;            /* requests queued per service */
+    int64_t queue_bytes;      /* bytes of requests queued in all services */
     int queue_timeout_ms;     /* default request deadline */
     int worker_credit;        /* requests in flight per worker */
     int tap_hwm;              /* messages buffered per tap subscriber */

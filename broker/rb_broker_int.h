@@ -272,6 +272,7 @@ typedef struct {
     uint32_t n_told;
     uint64_t over_budget;         /* peers dropped for not reading */
     uint64_t nodes_refused;       /* HELLOs refused: table of nodes full */
+    uint64_t queued_bytes;        /* request bodies waiting in service queues */
     int64_t grace_ms;             /* a worker's silence before expiry */
     int64_t last_beat;            /* when heartbeats last went out */
     uint64_t routed[RB_T_COUNT_]; /* forwarded messages by body type */

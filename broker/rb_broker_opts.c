@@ -13,6 +13,7 @@ const rb_bind_t rb_broker_binds[] = {
     {"heartbeat", RB_FIELD_INT, F (heartbeat_ms), 0},
     {"liveness", RB_FIELD_INT, F (liveness), 0},
     {"queue-max", RB_FIELD_INT, F (queue_max), 0},
+    {"queue-bytes", RB_FIELD_I64, F (queue_bytes), 0},
     {"queue-timeout", RB_FIELD_INT, F (queue_timeout_ms), 0},
     {"worker-credit", RB_FIELD_INT, F (worker_credit), 0},
     {"tap-hwm", RB_FIELD_INT, F (tap_hwm), 0},

@@ -31,6 +31,8 @@ static const rb_opt_t s_broker[] = {
      "missed heartbeats before a node is expired"},
     {"queue-max", "queue-max", 0, RB_OPT_INT, "10000", 1, 1000000, NULL, "N",
      "requests queued per service, at most"},
+    {"queue-bytes", NULL, 0, RB_OPT_INT, "268435456", 65536, 68719476736, NULL,
+     NULL, "bytes of requests queued in all services, at most"},
     {"queue-timeout", "queue-timeout", 0, RB_OPT_INT, "2000", 1, 3600000, NULL,
      "MS", "deadline of a request that names none"},
     {"worker-credit", "worker-credit", 0, RB_OPT_INT, "1000", 1, 1000000, NULL,

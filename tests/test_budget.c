@@ -192,6 +192,36 @@ START_TEST (broker_keeps_a_worker_that_reads_however_much_it_is_sent)
 }
 END_TEST
 
+START_TEST (broker_bounds_the_bytes_its_queues_hold)
+{
+    zactor_destroy (&bt_broker);
+    rb_broker_opts_t o = bt_fast ();
+    o.queue_bytes = 1 << 20; /* 16 requests of BIG */
+    o.worker_credit = 1;
+    bt_start (&o, NULL);
+    node_t c, w;
+    bt_node (&c, RB_ROLE_OPS, "client", NULL);
+    bt_node (&w, RB_ROLE_BENCH, "slow", "slow");
+    w.hold = true; /* takes one request, never answers */
+    node_t *all[] = {&c, &w};
+    ck_assert (bt_all_ready (all, 2, 3000));
+    /* one request goes to the worker, 15 wait (each body a little over
+       BIG), the other 24 are refused at once */
+    answers_t a = {0};
+    s_ask_big (all, 2, "slow", 40, 0, &a);
+    ck_assert (a.done);
+    ck_assert_int_eq (a.count_by_status[RB_S_OVERLOADED], 24);
+    ck_assert_int_eq (a.count_by_status[RB_S_TIMEOUT], 16);
+    /* what timed out was given back: the queues take requests again */
+    ck_assert_uint_eq (bt_counter (&c, "queued_bytes"), 0);
+    answers_t more = {0};
+    s_ask_big (all, 2, "slow", 10, 0, &more);
+    ck_assert_int_eq (more.count_by_status[RB_S_OVERLOADED], 0);
+    rb_bus_destroy (&w.bus);
+    rb_bus_destroy (&c.bus);
+}
+END_TEST
+
 /*  A plain TCP connection to the broker's bus port that sends nothing. */
 static int
 s_connect_silent (void)
@@ -295,6 +325,7 @@ main (void)
     tcase_add_test (tc, broker_drops_a_worker_that_does_not_read);
     tcase_add_test (tc,
                     broker_keeps_a_worker_that_reads_however_much_it_is_sent);
+    tcase_add_test (tc, broker_bounds_the_bytes_its_queues_hold);
     tcase_add_test (tc, broker_closes_connections_that_never_say_hello);
     tcase_add_test (tc, broker_refuses_a_hello_past_nodes_max);
     suite_add_tcase (s, tc);
