@@ -31,6 +31,8 @@ typedef struct {
 
 typedef struct {
     const char *bin_dir; /* where the recobus-* programs are */
+    const char *redis;   /* HOST:PORT of a Redis to use, flushed first;
+                            NULL: a throwaway redis-server of its own */
     bool curve;          /* CurveZMQ on bus and tap */
     bool tap;            /* the broker's tap */
     int heartbeat_ms;    /* the broker's --heartbeat; 0: 500 */
