@@ -439,3 +439,58 @@ rb_free_port (void)
     close (fd);
     return port;
 }
+
+/*  The number after field (e.g. "VmRSS:") in /proc/PID/status, or -1. */
+static long
+s_status_kb (pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return -1;
+    long kb = -1;
+    size_t len = strlen (field);
+    while (kb == -1 && fgets (line, sizeof line, f))
+        if (strncmp (line, field, len) == 0)
+            kb = strtol (line + len, NULL, 10);
+    fclose (f);
+    return kb;
+}
+
+long
+rb_proc_rss_kb (pid_t pid)
+{
+    return s_status_kb (pid, "VmRSS:");
+}
+
+long
+rb_proc_peak_kb (pid_t pid)
+{
+    return s_status_kb (pid, "VmHWM:");
+}
+
+long
+rb_proc_cpu_ms (pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1)
+        return -1;
+    ssize_t n = read (fd, buf, sizeof buf - 1);
+    close (fd);
+    buf[n > 0 ? n : 0] = '\0';
+    /* fields after the command, which may hold spaces: from the last ')'
+       on, utime and stime are the 12th and 13th */
+    char *p = strrchr (buf, ')');
+    unsigned long utime, stime;
+    if (!p || sscanf (p + 2,
+                      "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                      "%lu %lu",
+                      &utime, &stime) != 2)
+        return -1;
+    long hz = sysconf (_SC_CLK_TCK);
+    return (long) ((utime + stime) * 1000 /
+                   (unsigned long) (hz > 0 ? hz : 100));
+}

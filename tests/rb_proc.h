@@ -60,6 +60,14 @@ int rb_proc_run (char *const argv[], int timeout_ms, char **out, char **err);
     a caller that binds it retries with a new one.  */
 int rb_free_port (void);
 
+/*  What a process costs, read from /proc: its resident set (VmRSS) and
+    the peak of it since it started (VmHWM), in kB; the CPU time it has
+    used (user + system), in ms. Each is -1 when the process is gone or
+    /proc cannot be read.  */
+long rb_proc_rss_kb (pid_t pid);
+long rb_proc_peak_kb (pid_t pid);
+long rb_proc_cpu_ms (pid_t pid);
+
 /*  Small helpers the harness shares with tests.  */
 
 /*  Milliseconds on the monotonic clock, for deadlines.  */

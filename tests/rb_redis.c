@@ -273,3 +273,23 @@ rb_redis_cmd (rb_redis_t *self, const char *fmt, ...)
     redisFree (c);
     return reply;
 }
+
+long long
+rb_redis_used_memory (const char *address)
+{
+    redisContext *c = rb_redis_connect_at (address); /* says why if not */
+    redisReply *r = c ? (redisReply *) redisCommand (c, "INFO memory") : NULL;
+    long long bytes = -1;
+    const char *field = r && r->type == REDIS_REPLY_STRING
+                            ? strstr (r->str, "used_memory:")
+                            : NULL;
+    if (field)
+        bytes = strtoll (field + strlen ("used_memory:"), NULL, 10);
+    else if (c)
+        fprintf (stderr, "rb_redis: %s: no used_memory in INFO memory\n",
+                 address);
+    if (r)
+        freeReplyObject (r);
+    redisFree (c);
+    return bytes;
+}

@@ -40,6 +40,11 @@ redisContext *rb_redis_connect_at (const char *address);
     Check test fails); an error reply from Redis is returned as such.  */
 redisReply *rb_redis_cmd (rb_redis_t *self, const char *fmt, ...);
 
+/*  used_memory from INFO memory of the Redis at "HOST:PORT" (ours or
+    any other), in bytes; -1, with one line on stderr, if it cannot be
+    read.  */
+long long rb_redis_used_memory (const char *address);
+
 /*  Kills it (SIGKILL) and starts it again on the same port and dir, with
     no data; waits for PING as start does. Returns 0, or -1 with its log
     on stderr (it is then not running).  */

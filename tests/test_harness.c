@@ -3,7 +3,8 @@
     recobus-ops' command line is built from its settings; a throwaway
     redis-server starts, answers, restarts empty and leaves nothing
     behind when stopped; a cluster on a Redis it is given flushes it and
-    leaves it running.  */
+    leaves it running; a process's RSS and CPU time, and Redis's
+    used_memory, are read.  */
 #include <check.h>
 
 #include "rb_testing.h"
@@ -199,6 +200,60 @@ START_TEST (harness_free_port_can_be_bound)
 }
 END_TEST
 
+START_TEST (harness_reads_a_process_memory_and_cpu)
+{
+    pid_t me = getpid ();
+    long rss = rb_proc_rss_kb (me);
+    ck_assert_int_gt (rss, 0);
+    ck_assert_int_ge (rb_proc_peak_kb (me), rss);
+    /* 64 MB touched: the RSS and its peak grow by about as much */
+    size_t size = 64u << 20;
+    char *block = (char *) malloc (size);
+    ck_assert_ptr_nonnull (block);
+    volatile char *page = block; /* touched: the compiler keeps it */
+    for (size_t i = 0; i < size; i += 4096)
+        page[i] = 1;
+    ck_assert_int_gt (rb_proc_rss_kb (me), rss + 60 * 1024);
+    free (block);
+    /* a peak stays (the kernel's counters are exact to some 100 kB) */
+    ck_assert_int_gt (rb_proc_peak_kb (me), rss + 60 * 1024);
+    /* spinning shows as CPU time: 100 ms of it within 5 s, however busy
+       the machine */
+    long cpu = rb_proc_cpu_ms (me);
+    ck_assert_int_ge (cpu, 0);
+    int64_t until = rb_clock_ms () + 5000;
+    volatile uint64_t spin = 0;
+    while (rb_proc_cpu_ms (me) - cpu < 100 && rb_clock_ms () < until)
+        for (int i = 0; i < 1000000; i++)
+            spin++;
+    ck_assert_int_ge (rb_proc_cpu_ms (me) - cpu, 100);
+    /* a process that is gone: -1 */
+    char *argv[] = {"/bin/true", NULL};
+    rb_proc_t *p = rb_proc_start (argv, NULL);
+    pid_t pid = rb_proc_pid (p);
+    rb_proc_destroy (&p);
+    ck_assert_int_eq (rb_proc_rss_kb (pid), -1);
+    ck_assert_int_eq (rb_proc_cpu_ms (pid), -1);
+}
+END_TEST
+
+START_TEST (harness_reads_redis_used_memory)
+{
+    rb_redis_t *r = rb_redis_start ();
+    ck_assert_ptr_nonnull (r);
+    long long before = rb_redis_used_memory (rb_redis_address (r));
+    ck_assert_int_gt (before, 0);
+    char *value = (char *) calloc (1, 1 << 20);
+    redisReply *reply = rb_redis_cmd (r, "SET big %b", value, 1 << 20);
+    free (value);
+    freeReplyObject (reply);
+    ck_assert_int_gt (rb_redis_used_memory (rb_redis_address (r)),
+                      before + (1 << 20));
+    ck_assert_int_eq (rb_redis_used_memory ("127.0.0.1:1"), -1);
+    rb_redis_stop (&r);
+}
+END_TEST
+
 START_TEST (harness_redis_answers_set_and_get)
 {
     rb_redis_t *r = rb_redis_start ();
@@ -285,8 +340,8 @@ END_TEST
 START_TEST (harness_opsrun_builds_the_command_line_and_captures_it)
 {
     /* /bin/echo in recobus-ops' place prints the command line it got */
-    rb_opsrun_opts_t o = {"/bin/echo", "tcp://127.0.0.1:1", "/j", 5000, true,
-                          NULL,        NULL};
+    rb_opsrun_opts_t o = {
+        "/bin/echo", "tcp://127.0.0.1:1", "/j", 5000, true, NULL, NULL};
     int64_t before = rb_clock_ms () * 1000;
     rb_opsrun_t r =
         rb_opsrun (&o, (const char *[]){"put", "k", "v", NULL}, 5000);
@@ -355,12 +410,14 @@ main (void)
     tcase_add_test (proc, harness_destroy_kills_what_the_child_started);
     tcase_add_test (proc, harness_log_path_gets_both_streams_and_stays);
     tcase_add_test (proc, harness_free_port_can_be_bound);
+    tcase_add_test (proc, harness_reads_a_process_memory_and_cpu);
     tcase_add_test (proc,
                     harness_opsrun_builds_the_command_line_and_captures_it);
     suite_add_tcase (s, proc);
     TCase *redis = tcase_create ("redis");
     tcase_set_timeout (redis, 30);
     tcase_add_test (redis, harness_redis_answers_set_and_get);
+    tcase_add_test (redis, harness_reads_redis_used_memory);
     tcase_add_test (redis, harness_redis_restart_loses_data_and_answers_ping);
     tcase_add_test (redis, harness_redis_stop_leaves_no_process_and_no_dir);
     tcase_add_test (redis, harness_two_redis_servers_run_side_by_side);

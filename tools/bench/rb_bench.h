@@ -16,6 +16,7 @@ typedef struct {
     const char *redis;   /* HOST:PORT of a Redis we may flush */
     const char *bin_dir; /* where recobus-* binaries are */
     char *tmp;           /* scratch dir, removed at the end */
+    const char *floods;  /* overload: the floods to run (NULL: default) */
 } rb_bench_opts_t;
 
 /*  One figure: a product measurement and its baseline, per run. */
@@ -67,6 +68,9 @@ int rb_bench_flag (const rb_bench_opts_t *o);
 int rb_bench_fresh (const rb_bench_opts_t *o);
 int rb_bench_load (const rb_bench_opts_t *o);
 int rb_bench_memory (const rb_bench_opts_t *o);
+int rb_bench_overload (const rb_bench_opts_t *o);
+/*  The first word of a --floods list that names no flood, or NULL.  */
+const char *rb_bench_overload_unknown (const char *list);
 int rb_bench_load_run (const rb_bench_opts_t *o);
 
 #endif

@@ -2,9 +2,10 @@
     same run (alternating), reported as ratios.
 
         recobus-bench [--runs N] [--smoke] [--redis HOST:PORT]
-                      [--out PREFIX] SCENARIO...
+                      [--out PREFIX] [--floods LIST] SCENARIO...
 
-    Scenarios: broker curve get hit restore flag fresh load memory, or all.
+    Scenarios: broker curve get hit restore flag fresh load memory
+    overload, or all.
     Without --redis a throwaway redis-server is started (and flushed at
     will): never point --redis at a Redis holding data you need.  */
 #include "rb_bench.h"
@@ -27,7 +28,7 @@ static const scenario_t s_scenarios[] = {
     {"hit", rb_bench_hit, true},        {"restore", rb_bench_restore, true},
     {"flag", rb_bench_flag, true},      {"fresh", rb_bench_fresh, true},
     {"load", rb_bench_load, true},      {"memory", rb_bench_memory, true},
-    {"curve", rb_bench_curve, true},
+    {"curve", rb_bench_curve, true},    {"overload", rb_bench_overload, true},
 };
 #define N_SCENARIOS ((int) (sizeof s_scenarios / sizeof s_scenarios[0]))
 
@@ -51,6 +52,8 @@ s_help (void)
             "(p50/p99)\n"
             "  load     recobus-ops load vs the DB-side apply path alone\n"
             "  memory   RSS of broker, db and service at 10k and 1M records\n"
+            "  overload a client's GET p99 during each flood vs quiet "
+            "(issue 14)\n"
             "  all      every scenario\n\n"
             "Options:\n"
             "  --runs N          runs of each side (default: 5)\n"
@@ -59,6 +62,10 @@ s_help (void)
             "own)\n"
             "  --out PREFIX      write PREFIX.md and PREFIX.json (default: "
             "bench-results)\n"
+            "  --floods LIST     overload: comma-separated, of hello tap "
+            "flagged absent\n"
+            "                    deaf idle, or all (default: hello,tap,"
+            "flagged,absent)\n"
             "  -h, --help        this help\n\n"
             "Exit status: 0 every target met (or --smoke), 1 a target "
             "missed,\n64 usage, 69 a server could not be started, 70 a "
@@ -90,6 +97,7 @@ main (int argc, char **argv)
                                        {"smoke", no_argument, NULL, 's'},
                                        {"redis", required_argument, NULL, 'R'},
                                        {"out", required_argument, NULL, 'o'},
+                                       {"floods", required_argument, NULL, 'f'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     int c;
@@ -102,6 +110,8 @@ main (int argc, char **argv)
             o.redis = optarg;
         else if (c == 'o')
             out = optarg;
+        else if (c == 'f')
+            o.floods = optarg;
         else if (c == 'h') {
             s_help ();
             return 0;
@@ -114,6 +124,14 @@ main (int argc, char **argv)
         fprintf (stderr, "recobus-bench: %s\nTry 'recobus-bench --help'.\n",
                  optind >= argc ? "name a scenario (or all)"
                                 : "--runs must be 1..32");
+        return EX_USAGE;
+    }
+    const char *flood = o.floods ? rb_bench_overload_unknown (o.floods) : NULL;
+    if (flood) {
+        fprintf (stderr,
+                 "recobus-bench: --floods: '%.*s' is none of hello, tap, "
+                 "flagged, absent, deaf, idle, all\n",
+                 (int) strcspn (flood, ","), flood);
         return EX_USAGE;
     }
     for (int i = optind; i < argc; i++) {

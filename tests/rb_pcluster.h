@@ -1,0 +1,71 @@
+/*  rb_pcluster: a recobus cluster of real processes, for tests and the
+    bench that measure one daemon at a time (its RSS, its CPU, its exit
+    status): a throwaway redis-server, then the recobus-broker, recobus-db
+    (--init) and recobus-service programs, each on tcp://127.0.0.1:* with
+    its output in a log of its own. The Redis, the backup dir and, under
+    CurveZMQ, the keys come from an rb_cluster without a broker actor
+    (rb_cluster_key works as for the in-process cluster). No Check here:
+    a part that will not start returns NULL with one line on stderr.
+
+        rb_pcluster_opts_t o = {.bin_dir = BIN, .curve = true,
+                                .config = "service\\n    svc-1\\n"
+                                          "        waits-max = 200\\n",
+                                .services = {{"svc-1", "latest-only"}}};
+        rb_pcluster_t *pc = rb_pcluster_new (&o);
+        ... pc->c->bus, pc->svc_ep[0], rb_proc_pid (pc->broker) ...
+        ck_assert_int_eq (rb_pcluster_stop (&pc), 0);                    */
+#ifndef RB_PCLUSTER_H
+#define RB_PCLUSTER_H
+
+#include <stdbool.h>
+
+#include "rb_cluster.h"
+#include "rb_proc.h"
+
+#define RB_PCLUSTER_SERVICES 4
+
+typedef struct {
+    const char *name;   /* its --name (the config section service/NAME) */
+    const char *policy; /* latest-only or stale-ok */
+} rb_pcluster_service_t;
+
+typedef struct {
+    const char *bin_dir; /* where the recobus-* programs are */
+    const char *redis;   /* HOST:PORT of a Redis to use, flushed first;
+                            NULL: a throwaway redis-server of its own */
+    bool curve;          /* CurveZMQ on bus and tap */
+    bool tap;            /* the broker's tap */
+    int heartbeat_ms;    /* the broker's --heartbeat; 0: 500 */
+    const char *config;  /* ZPL text of the config file every daemon reads
+                            (-c): the options that have no flag; NULL:
+                            none */
+    rb_pcluster_service_t services[RB_PCLUSTER_SERVICES]; /* NULL names end */
+} rb_pcluster_opts_t;
+
+typedef struct {
+    rb_cluster_t *c; /* Redis, backup dir, keys; c->bus and c->tap are the
+                        broker program's endpoints */
+    char *dir;       /* temp dir: the config file and the logs */
+    char config[512];
+    rb_proc_t *broker, *db; /* the daemons */
+    rb_proc_t *svc[RB_PCLUSTER_SERVICES];
+    char svc_ep[RB_PCLUSTER_SERVICES][64]; /* their terminal endpoints */
+    const char *svc_name[RB_PCLUSTER_SERVICES];
+    int n_svc;
+} rb_pcluster_t;
+
+/*  Starts everything opts says and waits until each daemon says it
+    serves. NULL, with one line on stderr and nothing left running, if a
+    part does not start.  */
+rb_pcluster_t *rb_pcluster_new (const rb_pcluster_opts_t *opts);
+
+/*  Whether every daemon is still running.  */
+bool rb_pcluster_alive (rb_pcluster_t *self);
+
+/*  Stops the daemons with SIGTERM (services, DB, broker), waits up to 5 s
+    for each and destroys the cluster. Returns how many did not exit 0
+    (each named on stderr with its status and its log's tail). NULL-safe;
+    sets *self_p to NULL.  */
+int rb_pcluster_stop (rb_pcluster_t **self_p);
+
+#endif
