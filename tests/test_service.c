@@ -203,7 +203,8 @@ s_redis_keys (const char *pattern)
     return n;
 }
 
-START_TEST (absent_keys_cost_redis_nothing_and_their_creation_is_pushed)
+START_TEST (
+    absent_keys_cost_redis_nothing_and_their_creation_and_changes_are_pushed)
 {
     char key[32];
     for (int i = 0; i < 200; i++) { /* a flood of absent keys */
@@ -222,6 +223,14 @@ START_TEST (absent_keys_cost_redis_nothing_and_their_creation_is_pushed)
     ck_assert_int_eq (a.status, RB_ANS_OK);
     ck_assert_str_eq (a.value, "new");
     ck_assert_uint_eq (s_counter ("svc-latest", "cache.hits"), hits + 1);
+    /* the node that got the creation gets every later change too: it
+       caches the record, so it will not ask again (and so never be
+       remembered as the key's fetcher by a GET) */
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 2, "nobody-7", "newer"), 0);
+    until = zclock_mono () + 3000;
+    while (s_counter ("svc-latest", "updates") < 2 && zclock_mono () < until)
+        rb_tnode_pump (&s_f->ops, 10);
+    ck_assert_str_eq (s_ask (s_f->latest_ep, "nobody-7").value, "newer");
 }
 END_TEST
 
@@ -510,7 +519,8 @@ main (void)
     tcase_add_test (tc, service_answers_a_miss_from_the_db_then_hits_its_cache);
     tcase_add_test (tc, service_cache_follows_update_pushes);
     tcase_add_test (
-        tc, absent_keys_cost_redis_nothing_and_their_creation_is_pushed);
+        tc,
+        absent_keys_cost_redis_nothing_and_their_creation_and_changes_are_pushed);
     tcase_add_test (tc,
                     service_drops_its_cache_on_reset_and_waits_before_the_list);
     tcase_add_test (tc, stale_ok_answers_stale_with_the_restored_value);

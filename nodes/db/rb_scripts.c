@@ -78,7 +78,9 @@ static const char s_get[] =
     key's creation pushes to rb:fa as well (the nodes that cached some
     key as absent), and so does every skipped order: the creation may be
     the one whose pushes were lost. A node that caches no such key
-    ignores the push.  */
+    ignores the push; every node of rb:fa becomes a fetcher of the key
+    (rb:f:KEY), since one that caches it from this push will not ask for
+    it again, yet must hear of its later changes.  */
 static const char s_apply[] =
     PROLOGUE ("'state', 'watermark'")
     "if m[3] ~= 'normal' and m[3] ~= 'recovering' then return {m[3]} end\n"
@@ -93,6 +95,16 @@ static const char s_apply[] =
     "    pushes[#pushes + 1] = n\n"
     "  end\n"
     "  return #nodes\n"
+    "end\n"
+    /* the nodes of rb:fa may cache the key from the push they get now and
+       never ask for it again: they become its fetchers, for as long as
+       either set lives */
+    "local function adopt(key)\n"
+    "  local f = 'rb:f:' .. key\n"
+    "  local ttl = redis.call('TTL', 'rb:fa')\n"
+    "  if ttl <= 0 then return end\n"
+    "  redis.call('SUNIONSTORE', f, f, 'rb:fa')\n"
+    "  redis.call('EXPIRE', f, math.max(ttl, redis.call('TTL', f)))\n"
     "end\n"
     "for i = 2, #ARGV, 4 do\n"
     "  local idx = (i + 2) / 4\n"
@@ -111,16 +123,18 @@ static const char s_apply[] =
     "    redis.call('HSET', 'rb:seq', key, seq)\n"
     "    applied = applied + 1\n"
     "    push('u', idx, 'rb:f:' .. key)\n"
-    "    if not cur then push('u', idx, 'rb:fa') end\n"
+    "    if not cur and push('u', idx, 'rb:fa') > 0 then adopt(key) end\n"
     "  else\n"
     "    skipped = skipped + 1\n"
-    "    if push('c', idx, 'rb:f:' .. key) + push('c', idx, 'rb:fa') > 0 then\n"
+    "    local absent = push('c', idx, 'rb:fa')\n"
+    "    if push('c', idx, 'rb:f:' .. key) + absent > 0 then\n"
     "      local r = redis.call('HMGET', rk, 'v', 'd')\n"
     "      current[#current + 1] = idx\n"
     "      current[#current + 1] = cur\n"
     "      current[#current + 1] = r[2] or '0'\n"
     "      current[#current + 1] = r[1] or ''\n"
     "    end\n"
+    "    if absent > 0 then adopt(key) end\n"
     "  end\n"
     "  if seq > wm then wm = seq end\n"
     "  local t = tonumber(redis.call('HGET', 'rb:rec', key))\n"
