@@ -183,8 +183,13 @@ s_broker_new (zsock_t *pipe, const rb_broker_opts_t *opts)
        budget the broker keeps itself (s_charge), which trips first */
     zsock_set_sndhwm (self->router, (int) (opts->peer_queue_max +
                                            opts->peer_queue_max / 8 + 64));
-    zsock_set_rcvhwm (self->router, 100000);
+    /* what one node sent that the broker has not read yet: past it the
+       node's own queue holds the rest (TCP pushes back) */
+    zsock_set_rcvhwm (self->router, 1000);
     zsock_set_linger (self->router, 0);
+    /* every node reconnects at once after a broker restart: room for
+       them in the accept queue (libzmq's default is 100) */
+    zsock_set_backlog (self->router, 1024);
     self->router_h = zsock_resolve (self->router);
     self->conns = rb_conns__new (self->router_h, opts->hello_timeout_ms);
     self->drops = (uint64_t *) calloc (opts->nodes_max + 1, sizeof (uint64_t));

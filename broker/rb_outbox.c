@@ -51,6 +51,10 @@ rb_outbox__on_tap (rb_outbox_t *self, bool monitors_only)
     size_t size = zmq_msg_size (&m);
     bool subscribe = size > 0 && data[0] == 1;
     const char *role = monitors_only ? zmq_msg_gets (&m, "role") : "monitor";
+    /* the unsubscription libzmq makes when a subscriber leaves carries no
+       metadata; it comes only for topics we applied: a monitor's */
+    if (!subscribe && !role)
+        role = "monitor";
     if (size > 0 && (!role || !streq (role, "monitor")))
         self->stats.tap_refused++;
     else if (size > 0) {

@@ -171,6 +171,12 @@ s_count (zsock_t *sock, rb_flood_stats_t *s)
     rb_body_t b;
     rb_body_init (&b, RB_T_NONE);
     int kind = rb_msg_decode (msg, NULL, &h, &b, NULL) == RB_OK ? h.kind : 0;
+    if (kind == RB_K_HEARTBEAT && h.corr) {
+        /* a mark of the broker's send budget: echoed, as every node does
+           (docs/protocol.md), so a flood that reads is not dropped */
+        rb_header_t echo = {.kind = RB_K_HEARTBEAT, .corr = h.corr};
+        rb_msg_send (zsock_resolve (sock), &echo, NULL);
+    }
     if (kind == RB_K_WELCOME)
         s->welcomed++;
     if (kind == RB_K_REPLY && b.type == RB_T_ANSWER && b.answer >= 1 &&
