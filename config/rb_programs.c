@@ -139,6 +139,8 @@ static const rb_opt_t s_service[] = {
      "first re-poll delay of a flagged key, ms"},
     {"poll-max", NULL, 0, RB_OPT_INT, "500", 1, 600000, NULL, NULL,
      "longest re-poll delay, ms"},
+    {"poll-rate", NULL, 0, RB_OPT_INT, "2000", 0, 10000000, NULL, NULL,
+     "timed re-polls of flagged keys a second, at most (0: no limit)"},
     {"db-timeout", NULL, 0, RB_OPT_INT, "1000", 10, 600000, NULL, NULL,
      "deadline of one request to the db service, ms"},
     {"stats-every", NULL, 0, RB_OPT_INT, "10", 0, 86400, NULL, NULL,

@@ -395,6 +395,55 @@ START_TEST (service_caps_its_waits_and_answers_the_rest_at_once)
 }
 END_TEST
 
+START_TEST (service_holds_timed_re_polls_to_poll_rate)
+{
+    rb_service_opts_t o =
+        rb_cluster_service_opts (s_f->c, "svc-rated", RB_POLICY_LATEST_ONLY);
+    o.max_wait_ms = 5000;
+    o.poll_min_ms = o.poll_max_ms = 10; /* 100 keys: 10,000 polls a second */
+    o.poll_rate = 20;
+    char ep[256];
+    zactor_t *rated = rb_cluster_service (s_f->c, &o, ep, sizeof ep);
+    ck_assert_ptr_nonnull (rated);
+    ck_assert_int_eq (rb_tnode_wait_listed (&s_f->ops, "svc-rated", true, 3000),
+                      0);
+    s_disaster ();
+    rb_entry_t e[100];
+    char keys[100][8];
+    for (int i = 0; i < 100; i++) {
+        snprintf (keys[i], sizeof keys[i], "r%d", i);
+        e[i] = (rb_entry_t){rb_str (keys[i]), 5}; /* flagged for good */
+    }
+    rb_reply_t r;
+    ck_assert_int_eq (rb_tnode_list (&s_f->ops, e, 100, true, &r), 0);
+    rb_reply_done (&r);
+    zsock_t *t = s_terminal (ep);
+    for (int i = 0; i < 100; i++)
+        s_send_get (t, keys[i], (uint64_t) i + 1);
+    int64_t until = zclock_mono () + 3000;
+    while (s_counter ("svc-rated", "cache.misses") < 100 &&
+           zclock_mono () < until)
+        rb_tnode_pump (&s_f->ops, 10);
+    /* the first GETs went at once; a second later at most a second's
+       worth of re-polls and the bucket's own second have gone */
+    uint64_t polls = s_counter ("svc-rated", "polls");
+    int64_t from = zclock_mono ();
+    rb_tnode_pump (&s_f->ops, 1000);
+    uint64_t allowed = 20 * (uint64_t) (zclock_mono () - from) / 1000 + 20 + 5;
+    ck_assert_uint_le (s_counter ("svc-rated", "polls") - polls, allowed);
+    ck_assert_uint_gt (s_counter ("svc-rated", "polls_held"), 0);
+    /* a RECOVERED push is not held: r7's diff answers its terminal now */
+    int64_t diffed = zclock_mono ();
+    s_diff_put (5, "r7", "v5");
+    answer_t a = s_recv_answer (t, 2000);
+    ck_assert (a.answered);
+    ck_assert_int_eq (a.status, RB_ANS_OK);
+    ck_assert_int_lt (a.at - diffed, 1000);
+    zsock_destroy (&t);
+    zactor_destroy (&rated);
+}
+END_TEST
+
 START_TEST (service_refuses_malformed_terminal_requests)
 {
     zsock_t *t = s_terminal (s_f->latest_ep);
@@ -529,6 +578,7 @@ main (void)
     tcase_add_test (
         tc, service_answers_unavailable_within_max_wait_when_the_db_is_down);
     tcase_add_test (tc, service_caps_its_waits_and_answers_the_rest_at_once);
+    tcase_add_test (tc, service_holds_timed_re_polls_to_poll_rate);
     tcase_add_test (tc, service_refuses_malformed_terminal_requests);
     tcase_add_test (tc, terminal_prints_one_line_per_key_and_escapes_bytes);
     tcase_add_test (tc, terminal_exits_69_when_the_service_does_not_answer);

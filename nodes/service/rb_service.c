@@ -24,6 +24,7 @@ typedef enum {
     RB_CNT_DROPPED,
     RB_CNT_FOREIGN, /* pushes not from a DB node, dropped */
     RB_CNT_REFUSED, /* kept by the waits: past waits-max or waiters-max */
+    RB_CNT_HELD,    /* kept by the waits: re-polls held back by poll-rate */
     RB_CNT_COUNT
 } rb_counter_t;
 
@@ -244,13 +245,15 @@ static const char *const s_counter_names[RB_CNT_COUNT] = {
     "polls",          "resets",
     "updates",        "recovered",
     "malformed",      "dropped",
-    "foreign_pushes", "waits_refused"};
+    "foreign_pushes", "waits_refused",
+    "polls_held"};
 
 static uint64_t
 s_counter (svc_t *self, int counter)
 {
     return counter == RB_CNT_POLLS     ? rb_waits__polls (self->waits)
            : counter == RB_CNT_REFUSED ? rb_waits__refused (self->waits)
+           : counter == RB_CNT_HELD    ? rb_waits__held (self->waits)
                                        : self->counters[counter];
 }
 
@@ -357,7 +360,7 @@ s_svc_new (zsock_t *pipe, const rb_service_opts_t *opts)
     rb_waits_opts_t wo = {opts->policy,        opts->max_wait_ms,
                           opts->poll_min_ms,   opts->poll_max_ms,
                           opts->db_timeout_ms, opts->waits_max,
-                          opts->waiters_max};
+                          opts->waiters_max,   opts->poll_rate};
     self->waits = rb_waits__new (&wo, self->bus, self->cache, s_answer, self);
     rb_bus_on_push (self->bus, s_on_push, self);
     rb_bus_on_request (self->bus, s_on_request, self);

@@ -38,6 +38,7 @@ typedef struct {
     bool verbose;            /* log the counter lines */
     uint32_t waits_max;      /* keys waited on at once, at most */
     uint32_t waiters_max;    /* terminals waiting on one key, at most */
+    int poll_rate;           /* timed re-polls a second, at most (0: any) */
     const char *curve_cert;  /* CurveZMQ: ours (secret file), or "" */
     const char *broker_cert; /* and the broker's public certificate */
 } rb_service_opts_t;

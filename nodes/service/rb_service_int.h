@@ -39,6 +39,7 @@ typedef struct {
     int db_timeout_ms;    /* deadline of one GET to "db" */
     uint32_t waits_max;   /* keys waited on at once, at most */
     uint32_t waiters_max; /* terminals waiting on one key, at most */
+    int poll_rate;        /* timed re-polls a second, at most (0: any) */
 } rb_waits_opts_t;
 
 /*  Answers one terminal: status is an rb_answer_t; d the DB's DATA whose
@@ -65,6 +66,8 @@ void rb_waits__destroy (rb_waits_t **self_p);
 int rb_waits__add (rb_waits_t *self, rb_str_t key, const rb_asker_t *from);
 /*  Requests refused by the caps of rb_waits__add.  */
 uint64_t rb_waits__refused (rb_waits_t *self);
+/*  Re-polls that had to wait for poll_rate.  */
+uint64_t rb_waits__held (rb_waits_t *self);
 /*  An UPDATE push for key: an answer older than it, read by another DB
     node before the order, is not used.  */
 void rb_waits__updated (rb_waits_t *self, rb_str_t key, uint64_t seq,

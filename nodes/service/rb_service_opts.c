@@ -17,6 +17,7 @@ const rb_bind_t rb_service_binds[] = {
     {"cache-ttl", RB_FIELD_INT, F (cache_ttl_ms), 1000},
     {"poll-min", RB_FIELD_INT, F (poll_min_ms), 0},
     {"poll-max", RB_FIELD_INT, F (poll_max_ms), 0},
+    {"poll-rate", RB_FIELD_INT, F (poll_rate), 0},
     {"db-timeout", RB_FIELD_INT, F (db_timeout_ms), 0},
     {"stats-every", RB_FIELD_INT, F (stats_every_s), 0},
     {"waits-max", RB_FIELD_U32, F (waits_max), 0},

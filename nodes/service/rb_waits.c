@@ -5,7 +5,15 @@
     next GET after a jittered, doubling delay (poll-min .. poll-max); a
     RECOVERED push polls at once. Each waiter has its own deadline, after
     which it is answered "unavailable". Waits live in an rb_slots table:
-    a late DB answer for a wait that is gone finds nothing.  */
+    a late DB answer for a wait that is gone finds nothing.
+
+    Timed re-polls are the fallback for a RECOVERED push that was lost,
+    yet with many keys waited on they are most of what the node asks the
+    DB (100,000 keys polled every 500 ms: 200,000 GETs a second, which
+    starves every other node's GETs). So they are let out at most
+    poll_rate a second (a token bucket holding one second's worth); a
+    re-poll due past that waits in a FIFO for its turn. First GETs and
+    polls a RECOVERED push asks for are not held.  */
 #include "rb_service_int.h"
 #include "rb_timers.h"
 #include "rb_slots.h"
@@ -35,6 +43,8 @@ typedef struct {
     uint64_t pushed_seq, pushed_epoch; /* the newest UPDATE for the key */
     uint32_t poll_reg; /* the bus registration the GET went out in */
     int64_t armed;     /* the earliest time it is in the timers for */
+    void *held;        /* its place in the FIFO of re-polls held by
+                          poll_rate, or NULL */
 } rb_wait_t;
 
 struct rb_waits {
@@ -48,6 +58,10 @@ struct rb_waits {
     rb_timers_t *timers; /* (due time, wait id): deadlines, re-polls */
     uint64_t polls;      /* GETs sent */
     uint64_t refused;    /* requests past waits_max or waiters_max */
+    double tokens;       /* re-polls that may go now (poll_rate) */
+    int64_t refilled;    /* when tokens were last topped up */
+    zlistx_t *fifo;      /* id + 1 of each wait whose re-poll is held */
+    uint64_t held;       /* re-polls held, in all */
 };
 
 rb_waits_t *
@@ -65,6 +79,9 @@ rb_waits__new (const rb_waits_opts_t *opts, rb_bus_t *bus, rb_cache_t *cache,
     self->waits = rb_slots_new (sizeof (rb_wait_t), opts->waits_max);
     self->wait_ids = zhashx_new ();
     self->timers = rb_timers_new ();
+    self->fifo = zlistx_new ();
+    self->tokens = opts->poll_rate;
+    self->refilled = zclock_mono ();
     return self;
 }
 
@@ -78,6 +95,8 @@ static void
 s_remove (rb_waits_t *self, uint64_t wid)
 {
     rb_wait_t *w = s_wait (self, wid);
+    if (w->held)
+        zlistx_delete (self->fifo, w->held);
     zhashx_delete (self->wait_ids, w->key);
     free (w->waiters);
     rb_slots_free (self->waits, wid);
@@ -96,6 +115,7 @@ rb_waits__destroy (rb_waits_t **self_p)
     rb_slots_destroy (&self->waits);
     zhashx_destroy (&self->wait_ids);
     rb_timers_destroy (&self->timers);
+    zlistx_destroy (&self->fifo);
     free (self);
     *self_p = NULL;
 }
@@ -322,11 +342,54 @@ s_expire (rb_waits_t *self, rb_wait_t *w, int64_t now)
     w->n_waiters = kept;
 }
 
+/*  Tops the bucket up to one second's worth of re-polls.  */
+static void
+s_refill (rb_waits_t *self, int64_t now)
+{
+    double rate = self->opts.poll_rate;
+    self->tokens += (double) (now - self->refilled) * rate / 1000.0;
+    if (self->tokens > rate)
+        self->tokens = rate;
+    self->refilled = now;
+}
+
+/*  A timed re-poll of wid: now if poll_rate allows, else after the ones
+    held before it.  */
+static void
+s_repoll (rb_waits_t *self, rb_wait_t *w, uint64_t wid)
+{
+    if (self->opts.poll_rate <= 0 || self->tokens >= 1) {
+        self->tokens -= self->opts.poll_rate > 0;
+        s_poll (self, wid);
+    } else if (!w->held) {
+        w->held = zlistx_add_end (self->fifo, (void *) (uintptr_t) (wid + 1));
+        self->held++;
+    }
+}
+
+/*  Lets out the held re-polls the bucket allows now.  */
+static void
+s_release (rb_waits_t *self)
+{
+    while (zlistx_size (self->fifo) && self->tokens >= 1) {
+        uint64_t wid = (uint64_t) (uintptr_t) zlistx_first (self->fifo) - 1;
+        zlistx_delete (self->fifo, zlistx_cursor (self->fifo));
+        rb_wait_t *w = s_wait (self, wid);
+        w->held = NULL;      /* a wait leaves the FIFO when it goes */
+        if (!w->in_flight) { /* else a RECOVERED push polled it */
+            self->tokens -= 1;
+            s_poll (self, wid);
+        }
+    }
+}
+
 void
 rb_waits__tick (rb_waits_t *self)
 {
     int64_t now = zclock_mono (), at;
     uint64_t wid;
+    s_refill (self, now);
+    s_release (self);
     while (rb_timers_pop (self->timers, now, &at, &wid)) {
         rb_wait_t *w = s_wait (self, wid);
         if (!w || at != w->armed)
@@ -337,10 +400,10 @@ rb_waits__tick (rb_waits_t *self)
             s_remove (self, wid);
             continue;
         }
-        if (!w->in_flight && now >= w->next_poll)
-            s_poll (self, wid);
+        if (!w->in_flight && !w->held && now >= w->next_poll)
+            s_repoll (self, w, wid);
         w = s_wait (self, wid); /* still there: a poll answers later */
-        if (w && !w->in_flight && w->next_poll > now)
+        if (w && !w->in_flight && !w->held && w->next_poll > now)
             s_arm (self, w, wid, w->next_poll);
         if (w)
             s_arm (self, w, wid, w->waiters[0].deadline);
@@ -351,6 +414,12 @@ uint32_t
 rb_waits__count (rb_waits_t *self)
 {
     return rb_slots_used (self->waits);
+}
+
+uint64_t
+rb_waits__held (rb_waits_t *self)
+{
+    return self->held;
 }
 
 uint64_t
