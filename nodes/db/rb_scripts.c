@@ -34,7 +34,13 @@
     as it keeps asking); a set at its cap takes no one new. For a key with
     no record at all the node goes into one set for every absent key,
     rb:fa, not a set of the key's own: a flood of GETs of absent keys adds
-    nothing to Redis, and APPLY pushes a key's creation to rb:fa.  */
+    nothing to Redis, and APPLY pushes a key's creation to rb:fa. A key
+    with no record asked before the recovery list is complete (when every
+    key is flagged) is remembered nowhere: the node does not cache a
+    flagged answer and polls again by itself, so a flood of random keys
+    then adds nothing to Redis either. Once the list is complete a key is
+    flagged only if listed, and its pollers are kept (rb:p:KEY) for the
+    RECOVERED push its diff sends.  */
 static const char s_get[] =
     PROLOGUE ("'state', 'list_done'")
     "if m[3] ~= 'normal' and m[3] ~= 'recovering' then return {m[3]} end\n"
@@ -48,14 +54,17 @@ static const char s_get[] =
     "    if t and t > seq then flag = 1 end\n"
     "  end\n"
     "end\n"
-    "if ARGV[2] ~= '' then\n"
-    "  local set = 'rb:f:' .. key\n"
-    "  if flag == 1 then\n"
-    "    set = 'rb:p:' .. key\n"
-    "    redis.call('SADD', 'rb:polled', key)\n"
-    "  elseif not r[2] then\n"
-    "    set = 'rb:fa'\n"
-    "  end\n"
+    "local set = nil\n"
+    "if ARGV[2] == '' or (flag == 1 and not r[2] and m[4] ~= '1') then\n"
+    "elseif flag == 1 then\n"
+    "  set = 'rb:p:' .. key\n"
+    "  redis.call('SADD', 'rb:polled', key)\n"
+    "elseif r[2] then\n"
+    "  set = 'rb:f:' .. key\n"
+    "else\n"
+    "  set = 'rb:fa'\n"
+    "end\n"
+    "if set then\n"
     "  if redis.call('SADD', set, ARGV[2]) == 1\n"
     "     and redis.call('SCARD', set) > tonumber(ARGV[4]) then\n"
     "    redis.call('SREM', set, ARGV[2])\n"
