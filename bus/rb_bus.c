@@ -316,9 +316,11 @@ s_on_error (rb_bus_t *self, const rb_header_t *h, zmsg_t **msg_p)
     if (h->status == RB_S_UNKNOWN_NODE)
         s_reregister (self, false);
     if (h->status == RB_S_NAME_TAKEN || h->status == RB_S_BAD_ROLE ||
-        (h->status == RB_S_FORBIDDEN && !self->registered)) {
+        (h->status == RB_S_FORBIDDEN && !self->registered) ||
+        (h->status == RB_S_OVERLOADED && !self->registered && !h->corr)) {
         /* our HELLO refused (the broker says forbidden only to a HELLO or
-           to a registered node) */
+           to a registered node; overloaded with corr 0 only to a HELLO:
+           its tables are full, and the next try may get in) */
         snprintf (self->problem, sizeof self->problem, "%s: %.*s",
                   rb_code_name (h->status), (int) self->body.text.len,
                   self->body.text.ptr);

@@ -304,6 +304,8 @@ START_TEST (broker_refuses_a_hello_past_nodes_max)
         bt_pump (all, 3, NULL, 20);
     ck_assert_uint_ge (bt_counter (&c, "nodes_refused"), 1);
     ck_assert (!rb_bus_registered (w2.bus));
+    ck_assert_ptr_nonnull (rb_bus_problem (w2.bus));
+    ck_assert_ptr_nonnull (strstr (rb_bus_problem (w2.bus), "full"));
     ck_assert_uint_eq (bt_counter (&c, "nodes"), 2);
     /* a place freed is taken on its next try */
     rb_bus_destroy (&w1.bus);
