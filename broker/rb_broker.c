@@ -12,7 +12,45 @@
 #include "rb_timers.h"
 
 #include <assert.h>
+#include <stdarg.h>
 #include <string.h>
+
+/*  --- logging node events ----------------------------------------------- */
+
+#define RB_NODE_LOGS 20 /* node event lines a second, at most */
+
+/*  A line about a node (registered, removed, a HELLO refused): at most
+    RB_NODE_LOGS a second, the rest counted and said in one line when the
+    next second begins, so that a flood of HELLOs cannot flood the log
+    (nor cost the broker a write per HELLO).  */
+static void __attribute__ ((format (printf, 3, 4)))
+s_log_node (broker_t *self, bool warning, const char *fmt, ...)
+{
+    int64_t now = zclock_mono ();
+    if (now - self->node_log_at >= 1000) {
+        if (self->node_logs_held)
+            zsys_warning ("broker: %" PRIu64 " more node events not logged "
+                          "(at most %d a second)",
+                          self->node_logs_held, RB_NODE_LOGS);
+        self->node_log_at = now;
+        self->node_logs = 0;
+        self->node_logs_held = 0;
+    }
+    if (self->node_logs >= RB_NODE_LOGS) {
+        self->node_logs_held++;
+        return;
+    }
+    self->node_logs++;
+    char line[512];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (line, sizeof line, fmt, args);
+    va_end (args);
+    if (warning)
+        zsys_warning ("broker: %s", line);
+    else
+        zsys_info ("broker: %s", line);
+}
 
 /*  --- sending: each peer within its budget ------------------------------ */
 
@@ -259,8 +297,8 @@ s_peer_remove (broker_t *self, rb_peer_t *p, const char *why)
     }
     for (uint32_t i = 0; i < p->n_services; i++)
         rb_services__leave (self->services, p->services[i], index);
-    zsys_info ("broker: node %s (%s) removed: %s", p->name,
-               rb_role_name (p->role), why);
+    s_log_node (self, false, "node %s (%s) removed: %s", p->name,
+                rb_role_name (p->role), why);
     rb_conns__left (self->conns, p->fd);
     rb_peers__remove (self->peers, p);
 }
@@ -396,8 +434,8 @@ s_hello_allowed (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
     if (!refusal)
         return true;
     self->refused++;
-    zsys_warning ("broker: HELLO from %.*s refused: %s", (int) b->name.len,
-                  b->name.ptr, refusal);
+    s_log_node (self, true, "HELLO from %.*s refused: %s", (int) b->name.len,
+                b->name.ptr, refusal);
     rb_outbox__error (self->out, (const uint8_t *) zmq_msg_data (id),
                       zmq_msg_size (id), h->corr, RB_S_FORBIDDEN, refusal);
     return false;
@@ -443,8 +481,8 @@ s_on_hello (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
     uint32_t index = rb_peers__index (self->peers, p);
     for (uint32_t i = 0; i < p->n_services; i++)
         rb_services__join (self->services, p->services[i], index);
-    zsys_info ("broker: node %s (%s) registered, %u service(s)", p->name,
-               rb_role_name (p->role), p->n_services);
+    s_log_node (self, false, "node %s (%s) registered, %u service(s)", p->name,
+                rb_role_name (p->role), p->n_services);
     rb_header_t out = rb_outbox__header (RB_K_WELCOME, RB_T_WELCOME, h->corr);
     rb_body_t w;
     rb_body_init (&w, RB_T_WELCOME);

@@ -273,6 +273,9 @@ typedef struct {
     uint64_t over_budget;         /* peers dropped for not reading */
     uint64_t nodes_refused;       /* HELLOs refused: table of nodes full */
     uint64_t queued_bytes;        /* request bodies waiting in service queues */
+    int64_t node_log_at;          /* when this second of node logs began */
+    uint32_t node_logs;           /* node event lines logged in it */
+    uint64_t node_logs_held;      /* and not logged */
     int64_t grace_ms;             /* a worker's silence before expiry */
     int64_t last_beat;            /* when heartbeats last went out */
     uint64_t routed[RB_T_COUNT_]; /* forwarded messages by body type */
