@@ -12,7 +12,7 @@
     asks svc-legit for k0 .. k999, one GET at a time. The DB is
     recovering, with fk-0 .. fk-(N-1) flagged for good; the rest current.
 
-    The floods (--floods LIST; default: hello,tap,flagged,absent):
+    The floods (--floods LIST; default: all of them):
       hello    HELLOs naming 8 random services, 10 sockets, 1000 in flight
       tap      4 tap subscribers that never read; both rounds carry GETs
                of 1 kB values at svc-flood (32 in flight), so the tap is
@@ -146,7 +146,7 @@ typedef struct {
 static const row_t s_rows[] = {
     {"hello", true, NULL, s_hello},     {"tap", true, s_tap_traffic, s_tap},
     {"flagged", true, NULL, s_flagged}, {"absent", true, NULL, s_absent},
-    {"deaf", false, NULL, s_deaf},      {"idle", false, NULL, s_idle},
+    {"deaf", true, NULL, s_deaf},       {"idle", true, NULL, s_idle},
 };
 #define N_ROWS ((int) (sizeof s_rows / sizeof s_rows[0]))
 
