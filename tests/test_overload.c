@@ -17,229 +17,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "rb_flood.h"
-#include "rb_pcluster.h"
+#include "rb_ovtest.h"
 #include "rb_testing.h"
-#include "rb_tnode.h"
 
 #ifndef RECOBUS_BINARY_DIR
 #error "RECOBUS_BINARY_DIR must name the build tree"
 #endif
 
 #define MONITOR RECOBUS_BINARY_DIR "/recobus-monitor"
-#define WAIT_MS 5000
-#define MB      1024 /* kB */
-
-/*  --------------------------------------------------------------------
-    The cluster, a legitimate terminal, counters */
-
-/*  Real daemons with config (ZPL), one service node svc-1 with policy
-    (NULL: none), and the test's ops node ops-1 on their bus.  */
-static rb_pcluster_t *
-s_cluster (bool curve, bool tap, const char *config, const char *policy,
-           rb_tnode_t *ops)
-{
-    rb_pcluster_opts_t o = {.bin_dir = RECOBUS_BINARY_DIR,
-                            .curve = curve,
-                            .tap = tap,
-                            .config = config,
-                            .services = {{policy ? "svc-1" : NULL, policy}}};
-    rb_pcluster_t *pc = rb_pcluster_new (&o);
-    ck_assert_msg (pc != NULL, "the cluster did not start (stderr says why)");
-    rb_tnode_start (ops, pc->c, RB_ROLE_OPS, "ops-1");
-    rb_tnode_wait_db (ops);
-    return pc;
-}
-
-/*  Every daemon alive, then each exits 0 on SIGTERM. */
-static void
-s_stop (rb_pcluster_t **pc, rb_tnode_t *ops)
-{
-    ck_assert_msg (rb_pcluster_alive (*pc), "a daemon died under the flood");
-    rb_tnode_stop (ops);
-    ck_assert_int_eq (rb_pcluster_stop (pc), 0);
-}
-
-/*  A legitimate terminal: one DEALER, one GET at a time. */
-typedef struct {
-    zsock_t *sock;
-    uint64_t corr;
-    int64_t worst_ms; /* its slowest answer so far */
-} legit_t;
-
-typedef struct {
-    bool answered;
-    int status; /* rb_answer_t */
-    char value[64];
-} answer_t;
-
-static void
-s_legit (legit_t *t, const char *endpoint)
-{
-    memset (t, 0, sizeof *t);
-    t->sock = zsock_new_dealer (endpoint);
-    ck_assert_ptr_nonnull (t->sock);
-    zsock_set_linger (t->sock, 0);
-}
-
-static answer_t
-s_ask (legit_t *t, const char *key, int timeout_ms)
-{
-    rb_header_t h = {.kind = RB_K_REQUEST, .type = RB_T_GET, .corr = ++t->corr};
-    rb_body_t b;
-    rb_body_init (&b, RB_T_GET);
-    b.key = rb_str (key);
-    int64_t sent = zclock_mono (), until = sent + timeout_ms;
-    ck_assert_int_eq (rb_msg_send (zsock_resolve (t->sock), &h, &b), 0);
-    answer_t a = {0};
-    zpoller_t *poller = zpoller_new (t->sock, NULL);
-    while (!a.answered && zclock_mono () < until &&
-           zpoller_wait (poller, (int) (until - zclock_mono ()))) {
-        zmsg_t *msg = zmsg_recv (t->sock);
-        if (msg && rb_msg_decode (msg, NULL, &h, &b, NULL) == RB_OK &&
-            h.corr == t->corr && b.type == RB_T_ANSWER) {
-            a.answered = true;
-            a.status = b.answer;
-            snprintf (a.value, sizeof a.value, "%.*s", (int) b.value.len,
-                      b.has_value ? b.value.ptr : "");
-        }
-        zmsg_destroy (&msg);
-    }
-    zpoller_destroy (&poller);
-    rb_body_release (&b);
-    int64_t took = zclock_mono () - sent;
-    t->worst_ms = took > t->worst_ms ? took : t->worst_ms;
-    return a;
-}
-
-/*  The GET answered ok with value, within timeout_ms. */
-static void
-s_expect_ok (legit_t *t, const char *key, const char *value, int timeout_ms)
-{
-    answer_t a = s_ask (t, key, timeout_ms);
-    ck_assert_msg (a.answered, "no answer for %s within %d ms", key,
-                   timeout_ms);
-    ck_assert_msg (a.status == RB_ANS_OK, "%s answered %s", key,
-                   rb_answer_name (a.status));
-    ck_assert_str_eq (a.value, value);
-}
-
-/*  A numeric item of the STATUS answer of dest (a service or node). */
-static uint64_t
-s_status (rb_tnode_t *ops, int addr, const char *dest, const char *name)
-{
-    rb_body_t req, b;
-    rb_body_init (&req, RB_T_STATUS);
-    rb_body_init (&b, RB_T_NONE);
-    zmsg_t *reply = NULL;
-    rb_header_t h;
-    ck_assert_int_eq (
-        rb_bus_call (ops->bus, addr, dest, &req, WAIT_MS, &reply, &h, &b), 0);
-    uint64_t value = 0; /* zero counters are left out */
-    for (uint32_t i = 0; i < b.n_items; i++)
-        if (rb_str_eq (b.items[i].name, name))
-            value = b.items[i].num;
-    rb_body_release (&b);
-    zmsg_destroy (&reply);
-    return value;
-}
-
-static uint64_t
-s_broker_num (rb_tnode_t *ops, const char *name)
-{
-    return s_status (ops, RB_ADDR_SERVICE, "broker", name);
-}
-
-static uint64_t
-s_svc_num (rb_tnode_t *ops, const char *name)
-{
-    return s_status (ops, RB_ADDR_NODE, "svc-1", name);
-}
-
-/*  Puts n records PREFIX<i> = value, seqs from seq on, 32 in flight. */
-typedef struct {
-    int acked, failed;
-} acks_t;
-
-static void
-s_on_ack (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-          zmsg_t **msg_p, void *arg, uint64_t cookie)
-{
-    acks_t *a = (acks_t *) arg;
-    if (h->kind == RB_K_REPLY)
-        a->acked++;
-    else
-        a->failed++;
-}
-
-static void
-s_orders (rb_tnode_t *ops, const char *prefix, int n, const char *value,
-          uint64_t seq)
-{
-    acks_t a = {0};
-    int sent = 0;
-    int64_t until = zclock_mono () + 30000;
-    while (a.acked + a.failed < n && zclock_mono () < until) {
-        while (sent < n && sent - (a.acked + a.failed) < 32) {
-            char key[32];
-            snprintf (key, sizeof key, "%s%d", prefix, sent);
-            rb_body_t b;
-            rb_body_init (&b, RB_T_ORDER);
-            b.seq = seq + (uint64_t) sent;
-            b.key = rb_str (key);
-            b.op = RB_OP_PUT;
-            b.has_value = true;
-            b.value = rb_str (value);
-            if (rb_bus_request (ops->bus, RB_ADDR_SERVICE, "db", &b, WAIT_MS,
-                                s_on_ack, &a, 0))
-                break; /* too many pending: after a poll */
-            sent++;
-        }
-        rb_bus_poll (ops->bus, 5);
-    }
-    ck_assert_int_eq (a.acked, n);
-}
-
-/*  A flood, started or the test fails. */
-static rb_flood_t *
-s_flood (const rb_flood_opts_t *o)
-{
-    rb_flood_t *f = rb_flood_start (o);
-    ck_assert_msg (f != NULL, "the %s flood did not start",
-                   rb_flood_name (o->kind));
-    return f;
-}
-
-/*  A daemon's peak RSS growth within its bound. Not under AddressSanitizer
-    (cmake -DRECOBUS_SANITIZE=ON): its quarantine keeps freed memory and
-    its shadow memory grows with what is touched, by design, so RSS says
-    nothing about the caps there; every other check still runs.  */
-#if defined(__SANITIZE_ADDRESS__)
-#define RSS_CHECKED 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RSS_CHECKED 0
-#endif
-#endif
-#ifndef RSS_CHECKED
-#define RSS_CHECKED 1
-#endif
-
-static void
-s_rss_within (const char *who, long grew_kb, long bound_kb)
-{
-    if (RSS_CHECKED)
-        ck_assert_msg (grew_kb < bound_kb, "%s peak RSS grew %ld kB", who,
-                       grew_kb);
-}
-
-static long
-s_peak_kb (rb_proc_t *p)
-{
-    long kb = rb_proc_peak_kb (rb_proc_pid (p));
-    ck_assert_int_gt (kb, 0);
-    return kb;
-}
 
 /*  --------------------------------------------------------------------
     HELLOs naming random services */
@@ -269,19 +54,19 @@ START_TEST (hello_flood_fills_services_max_and_no_more)
        service of its own choosing, so random services never reach the
        table (docs/security.md); bench nodes may, in plain mode */
     rb_tnode_t ops;
-    rb_pcluster_t *pc = s_cluster (false, false,
-                                   "broker\n"
-                                   "    services-max = " HELLO_CONFIG_MAX "\n"
-                                   "    service-linger = 200\n"
-                                   "service\n"
-                                   "    svc-1\n"
-                                   "        cache-size = 0\n",
-                                   "latest-only", &ops);
-    s_orders (&ops, "lg-", 50, "v", 1);
+    rb_pcluster_t *pc = ov_cluster (false, false,
+                                    "broker\n"
+                                    "    services-max = " HELLO_CONFIG_MAX "\n"
+                                    "    service-linger = 200\n"
+                                    "service\n"
+                                    "    svc-1\n"
+                                    "        cache-size = 0\n",
+                                    "latest-only", &ops);
+    ov_orders (&ops, "lg-", 50, "v", 1);
     legit_t t;
-    s_legit (&t, pc->svc_ep[0]);
-    s_expect_ok (&t, "lg-0", "v", WAIT_MS);
-    long before = s_peak_kb (pc->broker);
+    ov_legit (&t, pc->svc_ep[0]);
+    ov_expect_ok (&t, "lg-0", "v", WAIT_MS);
+    long before = ov_peak_kb (pc->broker);
 
     rb_flood_opts_t o = rb_flood_defaults (RB_FLOOD_HELLO, pc->c->bus);
     o.count = HELLO_COUNT;
@@ -289,46 +74,46 @@ START_TEST (hello_flood_fills_services_max_and_no_more)
     o.in_flight = HELLO_IN_FLIGHT;
     o.prefix = "hf";
     o.deadline_ms = 30000;
-    rb_flood_t *f = s_flood (&o);
+    rb_flood_t *f = ov_flood (&o);
     /* uncached GETs through the broker all along (svc-1 caches nothing) */
     int asked = 0;
     uint64_t services = 0;
     while (!rb_flood_stats (f).done && !rb_flood_stats (f).timed_out) {
         char key[16];
         snprintf (key, sizeof key, "lg-%d", asked++ % 50);
-        s_expect_ok (&t, key, "v", 2000);
+        ov_expect_ok (&t, key, "v", 2000);
         rb_bus_poll (ops.bus, 0);
         if (asked % 10 == 0) {
-            uint64_t now = s_broker_num (&ops, "services");
+            uint64_t now = ov_broker_num (&ops, "services");
             services = now > services ? now : services;
         }
     }
     rb_flood_stats_t s;
     rb_flood_stop (&f, &s);
-    long grew = s_peak_kb (pc->broker) - before;
-    s_rss_within ("broker", grew, HELLO_RSS_KB);
+    long grew = ov_peak_kb (pc->broker) - before;
+    ov_rss_within ("broker", grew, HELLO_RSS_KB);
     ck_assert (s.done);
     ck_assert_uint_eq (s.answered, HELLO_COUNT);
     ck_assert_uint_gt (s.errors[RB_S_OVERLOADED - RB_S_MALFORMED], 0);
     ck_assert_uint_gt (s.welcomed, 0); /* the linger frees room, in turns */
     ck_assert_uint_le (services, HELLO_SERVICES_MAX);
-    ck_assert_uint_le (s_broker_num (&ops, "services"), HELLO_SERVICES_MAX);
+    ck_assert_uint_le (ov_broker_num (&ops, "services"), HELLO_SERVICES_MAX);
 
     /* the flood's nodes expire (heartbeat 500 ms x 3), their services go
        after the linger; then the broker idles (the old tree: 100% CPU) */
     int64_t until = zclock_mono () + WAIT_MS;
-    while ((s_broker_num (&ops, "nodes") > 3 ||
-            s_broker_num (&ops, "services") > 1) &&
+    while ((ov_broker_num (&ops, "nodes") > 3 ||
+            ov_broker_num (&ops, "services") > 1) &&
            zclock_mono () < until)
         rb_tnode_pump (&ops, 20);
-    ck_assert_uint_eq (s_broker_num (&ops, "nodes"), 3); /* db, svc, ops */
+    ck_assert_uint_eq (ov_broker_num (&ops, "nodes"), 3); /* db, svc, ops */
     long cpu = rb_proc_cpu_ms (rb_proc_pid (pc->broker));
     rb_tnode_pump (&ops, 1000);
     cpu = rb_proc_cpu_ms (rb_proc_pid (pc->broker)) - cpu;
     ck_assert_msg (cpu < 200, "the idle broker used %ld ms of CPU in 1 s", cpu);
-    s_expect_ok (&t, "lg-1", "v", 2000);
+    ov_expect_ok (&t, "lg-1", "v", 2000);
     zsock_destroy (&t.sock);
-    s_stop (&pc, &ops);
+    ov_stop (&pc, &ops);
 }
 END_TEST
 
@@ -361,7 +146,7 @@ START_TEST (a_stalled_tap_subscriber_costs_a_monitor_nothing)
 {
     rb_tnode_t ops;
     rb_pcluster_t *pc =
-        s_cluster (true, true, "broker\n    tap-hwm = 100\n", NULL, &ops);
+        ov_cluster (true, true, "broker\n    tap-hwm = 100\n", NULL, &ops);
     char *mon_argv[] = {MONITOR,
                         "--tap",
                         pc->c->tap,
@@ -374,31 +159,31 @@ START_TEST (a_stalled_tap_subscriber_costs_a_monitor_nothing)
                         NULL};
     rb_proc_t *mon = rb_proc_start (mon_argv, NULL);
     ck_assert_ptr_nonnull (mon);
-    RB_PUMP_UNTIL (&ops, s_broker_num (&ops, "tap_subscribers") == 1, WAIT_MS);
-    ck_assert_uint_eq (s_broker_num (&ops, "tap_subscribers"), 1);
+    RB_PUMP_UNTIL (&ops, ov_broker_num (&ops, "tap_subscribers") == 1, WAIT_MS);
+    ck_assert_uint_eq (ov_broker_num (&ops, "tap_subscribers"), 1);
 
     rb_flood_opts_t o = rb_flood_defaults (RB_FLOOD_TAP, pc->c->tap);
     o.curve_cert = rb_cluster_key (pc->c, "monitor", "stalled");
     o.broker_cert = pc->c->broker_cert;
     o.rcvbuf = 4096;
     o.deadline_ms = 60000;
-    rb_flood_t *f = s_flood (&o);
-    RB_PUMP_UNTIL (&ops, s_broker_num (&ops, "tap_subscribers") == 2, WAIT_MS);
-    ck_assert_uint_eq (s_broker_num (&ops, "tap_subscribers"), 2);
-    long before = s_peak_kb (pc->broker);
+    rb_flood_t *f = ov_flood (&o);
+    RB_PUMP_UNTIL (&ops, ov_broker_num (&ops, "tap_subscribers") == 2, WAIT_MS);
+    ck_assert_uint_eq (ov_broker_num (&ops, "tap_subscribers"), 2);
+    long before = ov_peak_kb (pc->broker);
 
     char *value = (char *) malloc (TAP_VALUE + 1);
     memset (value, 'v', TAP_VALUE);
     value[TAP_VALUE] = '\0';
-    s_orders (&ops, "tk-", TAP_ORDERS, value, 1);
+    ov_orders (&ops, "tk-", TAP_ORDERS, value, 1);
     free (value);
     /* the healthy monitor shows every ORDER */
     int64_t until = zclock_mono () + 20000;
     while (s_order_lines (mon) < TAP_ORDERS && zclock_mono () < until)
         rb_tnode_pump (&ops, 20);
     ck_assert_int_eq (s_order_lines (mon), TAP_ORDERS);
-    long grew = s_peak_kb (pc->broker) - before;
-    s_rss_within ("broker", grew, TAP_RSS_KB);
+    long grew = ov_peak_kb (pc->broker) - before;
+    ov_rss_within ("broker", grew, TAP_RSS_KB);
     /* the stalled one lost what its own queue could not hold: fewer than
        the ORDERs alone (each also has its ACK on the tap) */
     rb_flood_stats_t s;
@@ -406,13 +191,13 @@ START_TEST (a_stalled_tap_subscriber_costs_a_monitor_nothing)
     ck_assert_uint_lt (s.received, TAP_ORDERS);
     /* its leaving is seen (under CurveZMQ the unsubscription libzmq makes
        for a leaving subscriber comes without its key's metadata) */
-    RB_PUMP_UNTIL (&ops, s_broker_num (&ops, "tap_subscribers") == 1, WAIT_MS);
-    ck_assert_uint_eq (s_broker_num (&ops, "tap_subscribers"), 1);
-    ck_assert_uint_eq (s_broker_num (&ops, "tap_refused"), 0);
+    RB_PUMP_UNTIL (&ops, ov_broker_num (&ops, "tap_subscribers") == 1, WAIT_MS);
+    ck_assert_uint_eq (ov_broker_num (&ops, "tap_subscribers"), 1);
+    ck_assert_uint_eq (ov_broker_num (&ops, "tap_refused"), 0);
     ck_assert_int_eq (rb_proc_kill (mon, SIGINT), 0);
     ck_assert_int_eq (rb_proc_wait (mon, WAIT_MS), 0);
     rb_proc_destroy (&mon);
-    s_stop (&pc, &ops);
+    ov_stop (&pc, &ops);
 }
 END_TEST
 
@@ -465,46 +250,46 @@ s_flag_keys (rb_tnode_t *ops, int n)
 START_TEST (flagged_key_gets_past_waits_max_are_answered_at_once)
 {
     rb_tnode_t ops;
-    rb_pcluster_t *pc = s_cluster (true, false,
-                                   "service\n"
-                                   "    svc-1\n"
-                                   "        waits-max = " WAITS_CONFIG_MAX "\n"
-                                   "        waiters-max = 10\n"
-                                   "        max-wait = 2000\n",
-                                   "latest-only", &ops);
+    rb_pcluster_t *pc = ov_cluster (true, false,
+                                    "service\n"
+                                    "    svc-1\n"
+                                    "        waits-max = " WAITS_CONFIG_MAX "\n"
+                                    "        waiters-max = 10\n"
+                                    "        max-wait = 2000\n",
+                                    "latest-only", &ops);
     ck_assert_int_eq (rb_tnode_order (&ops, 1, "legit", "v1"), 0);
     s_flag_keys (&ops, WAITS_KEYS);
     legit_t t;
-    s_legit (&t, pc->svc_ep[0]);
-    s_expect_ok (&t, "legit", "v1", WAIT_MS); /* current: cached now */
-    long before = s_peak_kb (pc->svc[0]);
+    ov_legit (&t, pc->svc_ep[0]);
+    ov_expect_ok (&t, "legit", "v1", WAIT_MS); /* current: cached now */
+    long before = ov_peak_kb (pc->svc[0]);
 
     rb_flood_opts_t o = rb_flood_defaults (RB_FLOOD_GETS, pc->svc_ep[0]);
     o.count = WAITS_KEYS;
     o.prefix = "fk-";
     o.in_flight = 0; /* all at once */
     o.deadline_ms = 30000;
-    rb_flood_t *f = s_flood (&o);
+    rb_flood_t *f = ov_flood (&o);
     uint64_t waits = 0;
     while (!rb_flood_stats (f).done && !rb_flood_stats (f).timed_out) {
-        s_expect_ok (&t, "legit", "v1", 1000); /* from the cache */
-        uint64_t now = s_svc_num (&ops, "waits");
+        ov_expect_ok (&t, "legit", "v1", 1000); /* from the cache */
+        uint64_t now = ov_svc_num (&ops, "waits");
         waits = now > waits ? now : waits;
     }
     rb_flood_stats_t s;
     rb_flood_stop (&f, &s);
-    long grew = s_peak_kb (pc->svc[0]) - before;
-    s_rss_within ("service", grew, WAITS_RSS_KB);
+    long grew = ov_peak_kb (pc->svc[0]) - before;
+    ov_rss_within ("service", grew, WAITS_RSS_KB);
     ck_assert (s.done);
     ck_assert_uint_eq (s.answers[RB_ANS_UNAVAILABLE], WAITS_KEYS);
     ck_assert_uint_le (waits, WAITS_MAX);
     /* every GET but those that found room waited; room frees as waits
        end, at most waits-max every max-wait */
     uint64_t room = WAITS_MAX * (1 + (uint64_t) s.ms / WAITS_WAIT_MS);
-    ck_assert_uint_ge (s_svc_num (&ops, "waits_refused"), WAITS_KEYS - room);
-    s_expect_ok (&t, "legit", "v1", 1000);
+    ck_assert_uint_ge (ov_svc_num (&ops, "waits_refused"), WAITS_KEYS - room);
+    ov_expect_ok (&t, "legit", "v1", 1000);
     zsock_destroy (&t.sock);
-    s_stop (&pc, &ops);
+    ov_stop (&pc, &ops);
 }
 END_TEST
 
@@ -533,10 +318,10 @@ s_redis_keys (rb_pcluster_t *pc, const char *pattern)
 START_TEST (absent_key_gets_add_nothing_per_key_to_redis)
 {
     rb_tnode_t ops;
-    rb_pcluster_t *pc = s_cluster (true, false, NULL, "latest-only", &ops);
-    s_orders (&ops, "lg-", 20, "v", 1);
+    rb_pcluster_t *pc = ov_cluster (true, false, NULL, "latest-only", &ops);
+    ov_orders (&ops, "lg-", 20, "v", 1);
     legit_t t;
-    s_legit (&t, pc->svc_ep[0]);
+    ov_legit (&t, pc->svc_ep[0]);
     long long before = rb_redis_used_memory (pc->c->redis_address);
     ck_assert_int_gt (before, 0);
 
@@ -545,12 +330,12 @@ START_TEST (absent_key_gets_add_nothing_per_key_to_redis)
     o.prefix = "ab-";
     o.in_flight = 256;
     o.deadline_ms = 30000;
-    rb_flood_t *f = s_flood (&o);
+    rb_flood_t *f = ov_flood (&o);
     int asked = 0;
     while (!rb_flood_stats (f).done && !rb_flood_stats (f).timed_out) {
         char key[16];
         snprintf (key, sizeof key, "lg-%d", asked++ % 20);
-        s_expect_ok (&t, key, "v", 2000);
+        ov_expect_ok (&t, key, "v", 2000);
         rb_bus_poll (ops.bus, 0);
     }
     rb_flood_stats_t s;
@@ -568,15 +353,15 @@ START_TEST (absent_key_gets_add_nothing_per_key_to_redis)
        push in some runs (the ACK and the push take two connections) */
     char last[16];
     snprintf (last, sizeof last, "ab-%d", ABSENT_KEYS - 1);
-    uint64_t updates = s_svc_num (&ops, "updates");
+    uint64_t updates = ov_svc_num (&ops, "updates");
     ck_assert_int_eq (rb_tnode_order (&ops, 100, last, "born"), 0);
-    RB_PUMP_UNTIL (&ops, s_svc_num (&ops, "updates") > updates, WAIT_MS);
-    ck_assert_uint_eq (s_svc_num (&ops, "updates"), updates + 1);
-    uint64_t hits = s_svc_num (&ops, "cache.hits");
-    s_expect_ok (&t, last, "born", 2000);
-    ck_assert_uint_eq (s_svc_num (&ops, "cache.hits"), hits + 1);
+    RB_PUMP_UNTIL (&ops, ov_svc_num (&ops, "updates") > updates, WAIT_MS);
+    ck_assert_uint_eq (ov_svc_num (&ops, "updates"), updates + 1);
+    uint64_t hits = ov_svc_num (&ops, "cache.hits");
+    ov_expect_ok (&t, last, "born", 2000);
+    ck_assert_uint_eq (ov_svc_num (&ops, "cache.hits"), hits + 1);
     zsock_destroy (&t.sock);
-    s_stop (&pc, &ops);
+    ov_stop (&pc, &ops);
 }
 END_TEST
 
@@ -611,12 +396,12 @@ s_backups (const char *dir, long long *bytes)
 START_TEST (backups_in_a_loop_keep_backup_keep_files)
 {
     rb_tnode_t ops;
-    rb_pcluster_t *pc = s_cluster (true, false, "db\n    backup-keep = 3\n",
-                                   "latest-only", &ops);
-    s_orders (&ops, "bk-", 200, "some value", 1);
+    rb_pcluster_t *pc = ov_cluster (true, false, "db\n    backup-keep = 3\n",
+                                    "latest-only", &ops);
+    ov_orders (&ops, "bk-", 200, "some value", 1);
     legit_t t;
-    s_legit (&t, pc->svc_ep[0]);
-    long before = s_peak_kb (pc->db);
+    ov_legit (&t, pc->svc_ep[0]);
+    long before = ov_peak_kb (pc->db);
     long long one = 0, bytes = 0;
     for (int i = 0; i < BACKUP_LOOPS; i++) {
         uint64_t records, watermark;
@@ -630,14 +415,14 @@ START_TEST (backups_in_a_loop_keep_backup_keep_files)
         /* each file the same records: the dir never holds more than
            backup-keep of them */
         ck_assert_int_le (bytes, BACKUP_KEEP * (one + 1024));
-        s_expect_ok (&t, "bk-7", "some value", 2000);
+        ov_expect_ok (&t, "bk-7", "some value", 2000);
     }
     ck_assert_int_eq (s_backups (pc->c->backups, &bytes), BACKUP_KEEP);
     /* a backup's buffers are freed when it ends: 12 cost what one does */
-    long grew = s_peak_kb (pc->db) - before;
-    s_rss_within ("DB node", grew, 8 * MB);
+    long grew = ov_peak_kb (pc->db) - before;
+    ov_rss_within ("DB node", grew, 8 * MB);
     zsock_destroy (&t.sock);
-    s_stop (&pc, &ops);
+    ov_stop (&pc, &ops);
 }
 END_TEST
 
@@ -667,17 +452,17 @@ START_TEST (a_node_that_does_not_read_is_dropped_within_its_budget)
 {
     rb_tnode_t ops;
     rb_pcluster_t *pc =
-        s_cluster (true, false,
-                   "broker\n"
-                   "    max-frame = 1048576\n"
-                   "    peer-queue-bytes = " DEAF_CONFIG_BYTES "\n"
-                   "    queue-bytes = 4194304\n"
-                   "    worker-credit = 100000\n",
-                   "latest-only", &ops);
-    s_orders (&ops, "lg-", 50, "v", 1);
+        ov_cluster (true, false,
+                    "broker\n"
+                    "    max-frame = 1048576\n"
+                    "    peer-queue-bytes = " DEAF_CONFIG_BYTES "\n"
+                    "    queue-bytes = 4194304\n"
+                    "    worker-credit = 100000\n",
+                    "latest-only", &ops);
+    ov_orders (&ops, "lg-", 50, "v", 1);
     legit_t t;
-    s_legit (&t, pc->svc_ep[0]);
-    s_expect_ok (&t, "lg-0", "v", WAIT_MS);
+    ov_legit (&t, pc->svc_ep[0]);
+    ov_expect_ok (&t, "lg-0", "v", WAIT_MS);
 
     rb_flood_opts_t d = rb_flood_defaults (RB_FLOOD_DEAF_NODE, pc->c->bus);
     d.curve_cert = rb_cluster_key (pc->c, "service", "deaf");
@@ -686,9 +471,9 @@ START_TEST (a_node_that_does_not_read_is_dropped_within_its_budget)
     d.prefix = "deaf";
     d.rcvbuf = 4096;
     d.deadline_ms = 60000;
-    rb_flood_t *deaf = s_flood (&d);
+    rb_flood_t *deaf = ov_flood (&d);
     ck_assert_int_eq (rb_flood_wait (deaf, WAIT_MS), 0);
-    long before = s_peak_kb (pc->broker);
+    long before = ov_peak_kb (pc->broker);
 
     rb_flood_opts_t o = rb_flood_defaults (RB_FLOOD_REQUESTS, pc->c->bus);
     o.curve_cert = rb_cluster_key (pc->c, "ops", "asker");
@@ -699,26 +484,26 @@ START_TEST (a_node_that_does_not_read_is_dropped_within_its_budget)
     o.value_len = DEAF_VALUE;
     o.timeout_ms = 1000;
     o.deadline_ms = 30000;
-    rb_flood_t *f = s_flood (&o);
+    rb_flood_t *f = ov_flood (&o);
     int asked = 0;
     while (!rb_flood_stats (f).done && !rb_flood_stats (f).timed_out) {
         char key[16];
         snprintf (key, sizeof key, "lg-%d", asked++ % 50);
-        s_expect_ok (&t, key, "v", 2000); /* uncached: through the broker */
+        ov_expect_ok (&t, key, "v", 2000); /* uncached: through the broker */
         rb_bus_poll (ops.bus, 0);
     }
     rb_flood_stats_t s;
     rb_flood_stop (&f, &s);
-    long grew = s_peak_kb (pc->broker) - before;
-    s_rss_within ("broker", grew, DEAF_RSS_KB);
+    long grew = ov_peak_kb (pc->broker) - before;
+    ov_rss_within ("broker", grew, DEAF_RSS_KB);
     ck_assert (s.done);
     ck_assert_uint_ge (s.answered, DEAF_REQUESTS); /* and its WELCOME */
     ck_assert_uint_gt (s.errors[RB_S_WORKER_LOST - RB_S_MALFORMED], 0);
-    ck_assert_uint_eq (s_broker_num (&ops, "over_budget"), 1);
+    ck_assert_uint_eq (ov_broker_num (&ops, "over_budget"), 1);
     rb_flood_stop (&deaf, NULL);
-    s_expect_ok (&t, "lg-1", "v", 2000);
+    ov_expect_ok (&t, "lg-1", "v", 2000);
     zsock_destroy (&t.sock);
-    s_stop (&pc, &ops);
+    ov_stop (&pc, &ops);
 }
 END_TEST
 
@@ -745,19 +530,19 @@ s_fds (pid_t pid)
 START_TEST (connections_that_never_say_hello_are_closed)
 {
     rb_tnode_t ops;
-    rb_pcluster_t *pc = s_cluster (
+    rb_pcluster_t *pc = ov_cluster (
         true, false, "broker\n    hello-timeout = 500\n", "latest-only", &ops);
-    s_orders (&ops, "lg-", 20, "v", 1);
+    ov_orders (&ops, "lg-", 20, "v", 1);
     legit_t t;
-    s_legit (&t, pc->svc_ep[0]);
-    s_expect_ok (&t, "lg-0", "v", WAIT_MS);
+    ov_legit (&t, pc->svc_ep[0]);
+    ov_expect_ok (&t, "lg-0", "v", WAIT_MS);
     pid_t broker = rb_proc_pid (pc->broker);
     int fds = s_fds (broker);
 
     rb_flood_opts_t o = rb_flood_defaults (RB_FLOOD_IDLE, pc->c->bus);
     o.count = IDLE_CONNECTIONS;
     o.deadline_ms = 30000;
-    rb_flood_t *f = s_flood (&o);
+    rb_flood_t *f = ov_flood (&o);
     ck_assert_int_eq (rb_flood_wait (f, WAIT_MS), 0);
     ck_assert_uint_eq (rb_flood_stats (f).sent, IDLE_CONNECTIONS);
     /* every one closed by the broker within hello-timeout and a tick,
@@ -768,21 +553,21 @@ START_TEST (connections_that_never_say_hello_are_closed)
            zclock_mono () < until) {
         char key[16];
         snprintf (key, sizeof key, "lg-%d", asked++ % 20);
-        s_expect_ok (&t, key, "v", 2000);
+        ov_expect_ok (&t, key, "v", 2000);
         rb_tnode_pump (&ops, 10);
     }
     rb_flood_stats_t s;
     rb_flood_stop (&f, &s);
     ck_assert_uint_eq (s.closed, IDLE_CONNECTIONS);
-    ck_assert_uint_ge (s_broker_num (&ops, "idle_closed"), IDLE_CONNECTIONS);
-    ck_assert_uint_eq (s_broker_num (&ops, "nodes"), 3); /* db, svc, ops */
-    ck_assert_uint_eq (s_broker_num (&ops, "expired"), 0);
+    ck_assert_uint_ge (ov_broker_num (&ops, "idle_closed"), IDLE_CONNECTIONS);
+    ck_assert_uint_eq (ov_broker_num (&ops, "nodes"), 3); /* db, svc, ops */
+    ck_assert_uint_eq (ov_broker_num (&ops, "expired"), 0);
     /* and their descriptors are given back */
     RB_PUMP_UNTIL (&ops, s_fds (broker) <= fds + 8, WAIT_MS);
     ck_assert_int_le (s_fds (broker), fds + 8);
-    s_expect_ok (&t, "lg-1", "v", 2000);
+    ov_expect_ok (&t, "lg-1", "v", 2000);
     zsock_destroy (&t.sock);
-    s_stop (&pc, &ops);
+    ov_stop (&pc, &ops);
 }
 END_TEST
 
