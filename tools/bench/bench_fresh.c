@@ -169,7 +169,8 @@ rb_bench_fresh (const rb_bench_opts_t *o)
             free (backup);
             return -1;
         }
-        rb_bench_terminal (c.terminals, 1, n, o->smoke ? 0.2 : 1.0, &rtt);
+        rb_bench_terminal (c.terminals, 1, n, (rb_expect_t){"fresh", 5},
+                           o->smoke ? 0.2 : 1.0, &rtt, NULL);
         rb_figure_add (&p50, rb_samples_pct (&lat, 50),
                        rb_samples_pct (&rtt, 50));
         rb_figure_add (&p99, rb_samples_pct (&lat, 99),

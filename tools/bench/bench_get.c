@@ -107,8 +107,9 @@ rb_bench_get (const rb_bench_opts_t *o)
         snprintf (f.name, sizeof f.name, "get (miss path) @%d in flight",
                   depths[d]);
         for (int run = 0; run < o->runs; run++) {
-            double a =
-                rb_bench_terminal (c.terminals, depths[d], KEYS, seconds, NULL);
+            double a = rb_bench_terminal (c.terminals, depths[d], KEYS,
+                                          rb_bcluster_filled (VALUE_BYTES),
+                                          seconds, NULL, NULL);
             double b = s_hiredis (o, depths[d], seconds);
             rb_figure_add (&f, a, b);
             fprintf (stderr, "get @%d: run %d: %.0f vs %.0f\n", depths[d],
@@ -136,7 +137,9 @@ s_get_once (const rb_bench_opts_t *o, bool curve, double seconds)
     if (rb_bcluster_start_with (&c, o, 0, RB_POLICY_LATEST_ONLY, curve) ||
         rb_bcluster_fill (o, KEYS, VALUE_BYTES))
         return 0;
-    double rate = rb_bench_terminal (c.terminals, 64, KEYS, seconds, NULL);
+    double rate = rb_bench_terminal (c.terminals, 64, KEYS,
+                                     rb_bcluster_filled (VALUE_BYTES), seconds,
+                                     NULL, NULL);
     rb_bcluster_stop (&c);
     return rate;
 }
@@ -189,7 +192,8 @@ rb_bench_hit (const rb_bench_opts_t *o)
         rb_bcluster_fill (o, KEYS, VALUE_BYTES))
         return -1;
     /* warm the cache: every key once */
-    rb_bench_terminal (c.terminals, 64, KEYS, o->smoke ? 0.5 : 2.0, NULL);
+    rb_bench_terminal (c.terminals, 64, KEYS, rb_bcluster_filled (VALUE_BYTES),
+                       o->smoke ? 0.5 : 2.0, NULL, NULL);
     zactor_t *echo = zactor_new (s_echo, NULL);
     char *echo_ep = zstr_recv (echo);
     double seconds = o->smoke ? 0.2 : 2.0;
@@ -199,8 +203,11 @@ rb_bench_hit (const rb_bench_opts_t *o)
                      .target = o->smoke ? 0 : 0.8,
                      .note = "bare ROUTER echo"};
     for (int run = 0; run < o->runs; run++) {
-        double a = rb_bench_terminal (c.terminals, 64, KEYS, seconds, NULL);
-        double b = rb_bench_terminal (echo_ep, 64, KEYS, seconds, NULL);
+        double a = rb_bench_terminal (c.terminals, 64, KEYS,
+                                      rb_bcluster_filled (VALUE_BYTES), seconds,
+                                      NULL, NULL);
+        double b = rb_bench_terminal (echo_ep, 64, KEYS, (rb_expect_t){NULL, 0},
+                                      seconds, NULL, NULL);
         rb_figure_add (&f, a, b);
         fprintf (stderr, "hit: run %d: %.0f vs %.0f\n", run + 1, a, b);
     }

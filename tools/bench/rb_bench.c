@@ -146,6 +146,36 @@ rb_report_print (FILE *out)
     fflush (out);
 }
 
+/*  Whether a run's measurement v of figure f says the path did nothing:
+    not a number, or no rate or time where one must be (a rate of 0 is a
+    path that answered nothing, or nothing correct).  */
+static bool
+s_broken (const rb_figure_t *f, double v)
+{
+    bool positive = f->higher_better || streq (f->unit, "us");
+    return !isfinite (v) || v < 0 || (positive && v <= 0);
+}
+
+int
+rb_report_broken (FILE *out)
+{
+    int broken = 0;
+    for (int i = 0; i < s_n_figures; i++) {
+        const rb_figure_t *f = &s_figures[i];
+        for (int r = 0; r < f->n; r++)
+            if (s_broken (f, f->product[r]) || s_broken (f, f->baseline[r])) {
+                fprintf (out,
+                         "recobus-bench: %s: run %d measured nothing "
+                         "(%g vs %g %s): a broken path\n",
+                         f->name, r + 1, f->product[r], f->baseline[r],
+                         f->unit);
+                broken++;
+                break;
+            }
+    }
+    return broken;
+}
+
 int
 rb_report_missed (void)
 {

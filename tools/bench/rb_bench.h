@@ -44,6 +44,9 @@ void rb_report_print (FILE *out);
 int rb_report_write (const char *md_path, const char *json_path,
                      const char *command);
 int rb_report_missed (void);
+/*  Figures one of whose runs measured nothing (a zero rate or time, not
+    a number), each said on out; a broken path, --smoke or not.  */
+int rb_report_broken (FILE *out);
 
 /*  Latency samples (microseconds) and percentiles. */
 typedef struct {

@@ -99,9 +99,34 @@ s_send_get (zsock_t *sock, uint64_t corr, int key)
     rb_msg_send (zsock_resolve (sock), &h, &b);
 }
 
+rb_expect_t
+rb_bcluster_filled (int len)
+{
+    static char v[65536];
+    if (!v[0])
+        memset (v, 'v', sizeof v);
+    return (rb_expect_t){v, len < 0 ? 0 : len > 65536 ? 65536 : (size_t) len};
+}
+
+/*  Whether msg answers a GET ok with the expected value.  */
+static bool
+s_correct (zmsg_t *msg, rb_expect_t expect)
+{
+    rb_header_t h;
+    rb_body_t b;
+    rb_body_init (&b, RB_T_NONE);
+    bool ok = rb_msg_decode (msg, NULL, &h, &b, NULL) == RB_OK &&
+              b.type == RB_T_ANSWER && b.answer == RB_ANS_OK && b.has_value &&
+              b.value.len == expect.len &&
+              memcmp (b.value.ptr, expect.ptr, expect.len) == 0;
+    rb_body_release (&b);
+    return ok;
+}
+
 double
-rb_bench_terminal (const char *endpoint, int depth, int nkeys, double seconds,
-                   rb_samples_t *lat)
+rb_bench_terminal (const char *endpoint, int depth, int nkeys,
+                   rb_expect_t expect, double seconds, rb_samples_t *lat,
+                   long *wrong)
 {
     zsock_t *sock = zsock_new_dealer (endpoint);
     zsock_set_rcvtimeo (sock, 5000);
@@ -125,9 +150,14 @@ rb_bench_terminal (const char *endpoint, int depth, int nkeys, double seconds,
         if (rb_header_decode (zframe_data (hf), zframe_size (hf), &h, NULL) ==
                 0 &&
             h.corr < (uint64_t) depth) {
-            if (lat)
-                rb_samples_add (lat, now - sent[h.corr]);
-            done++;
+            if (expect.ptr && !s_correct (msg, expect)) {
+                if (wrong)
+                    (*wrong)++;
+            } else {
+                if (lat)
+                    rb_samples_add (lat, now - sent[h.corr]);
+                done++;
+            }
             sent[h.corr] = now;
             s_send_get (sock, h.corr, next_key++ % nkeys);
         }

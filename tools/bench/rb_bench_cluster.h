@@ -33,10 +33,22 @@ void rb_bcluster_stop (rb_bcluster_t *c);
     the DB node's layout (seq 1), so a scenario starts with data.  */
 int rb_bcluster_fill (const rb_bench_opts_t *o, int n, int value_len);
 
+/*  The value every answer must carry: len bytes at ptr; ptr NULL: any
+    answer counts (a baseline that echoes).  */
+typedef struct {
+    const char *ptr;
+    size_t len;
+} rb_expect_t;
+/*  What rb_bcluster_fill loads: len bytes of 'v' (len at most 65536). */
+rb_expect_t rb_bcluster_filled (int len);
+
 /*  Keeps depth GETs for keys "k<i % nkeys>" in flight on a terminal
-    endpoint for seconds; returns answers per second (0 on failure).
-    Each answer's round trip goes into lat when given.  */
+    endpoint for seconds; returns correct answers per second (0 on
+    failure): ANSWER ok with the expected value. Other answers are
+    counted in *wrong (when given), not in the rate. Each counted
+    answer's round trip goes into lat when given.  */
 double rb_bench_terminal (const char *endpoint, int depth, int nkeys,
-                          double seconds, rb_samples_t *lat);
+                          rb_expect_t expect, double seconds, rb_samples_t *lat,
+                          long *wrong);
 
 #endif

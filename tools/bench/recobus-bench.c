@@ -68,7 +68,8 @@ s_help (void)
             "  -h, --help        this help\n\n"
             "Exit status: 0 every target met (or --smoke), 1 a target "
             "missed,\n64 usage, 69 a server could not be started, 70 a "
-            "scenario failed,\n73 no scratch dir.\n");
+            "scenario failed\nor a path measured nothing (a zero rate, "
+            "or no correct answer), 73 no scratch dir.\n");
 }
 
 static int
@@ -180,5 +181,7 @@ main (int argc, char **argv)
     free (o.tmp);
     if (rc)
         return rc;
+    if (rb_report_broken (stderr))
+        return EX_SOFTWARE;
     return !o.smoke && rb_report_missed () ? 1 : 0;
 }
