@@ -45,11 +45,13 @@ fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target recobus-fuzz
 	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_S) $(FUZZ_TARGETS)
 
-# Every scenario with its baseline, 5 runs each; writes bench-results.md
-# and bench-results.json here (see docs/benchmarks.md).
+# Every scenario with its baseline, 5 runs each (RUNS=N); writes the
+# table and the raw figures to docs/bench/results.md and .json, which are
+# committed: docs/benchmarks.md's table is that file, not typed by hand.
 bench: deps
 	$(MAKE) build
-	$(BUILD)/recobus-bench --runs $(or $(RUNS),5) --out bench-results all
+	mkdir -p docs/bench
+	$(BUILD)/recobus-bench --runs $(or $(RUNS),5) --out docs/bench/results all
 
 # The disaster-and-recovery story on a Redis of its own, narrated by
 # patent step and checked (scripts/demo.sh; also the CTest entry "demo").
