@@ -93,8 +93,7 @@ rb_authz__hello (const rb_authz_key_t *key, const rb_body_t *hello, char *why,
                  size_t len)
 {
     char name[RB_NAME_MAX + 1];
-    snprintf (name, sizeof name, "%.*s", (int) hello->name.len,
-              hello->name.ptr);
+    rb_str_to (name, sizeof name, hello->name);
     if (key->curve && (!key->role || !key->name))
         return "the key's authorized certificate has no role or name";
     if (key->curve) {
@@ -117,8 +116,7 @@ rb_authz__hello (const rb_authz_key_t *key, const rb_body_t *hello, char *why,
     }
     for (uint32_t i = 0; i < hello->n_services; i++) {
         char svc[RB_NAME_MAX + 1];
-        snprintf (svc, sizeof svc, "%.*s", (int) hello->services[i].len,
-                  hello->services[i].ptr);
+        rb_str_to (svc, sizeof svc, hello->services[i]);
         if (!rb_authz__may_offer (hello->role, svc)) {
             snprintf (why, len, "role %s may not offer service %s",
                       rb_role_name (hello->role), svc);

@@ -459,7 +459,7 @@ s_on_hello (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
         return;
     }
     char name[RB_NAME_MAX + 1];
-    snprintf (name, sizeof name, "%.*s", (int) b.name.len, b.name.ptr);
+    rb_str_to (name, sizeof name, b.name);
     rb_peer_t *holder = rb_peers__by_name (self->peers, name);
     rb_peer_t *same = rb_peers__by_id (self->peers, idb, id_len);
     if (holder && holder != same) {

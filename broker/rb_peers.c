@@ -156,8 +156,7 @@ rb_peers__add (rb_peers_t *self, const rb_body_t *hello, const uint8_t *id,
     assert (id_len <= RB_ID_MAX);
     rb_peer_t *p = s_alloc (self);
     p->live = true;
-    snprintf (p->name, sizeof p->name, "%.*s", (int) hello->name.len,
-              hello->name.ptr);
+    rb_str_to (p->name, sizeof p->name, hello->name);
     p->role = hello->role;
     p->id_len = id_len;
     memcpy (p->id, id, id_len);
@@ -171,8 +170,7 @@ rb_peers__add (rb_peers_t *self, const rb_body_t *hello, const uint8_t *id,
     self->n_live++;
     p->n_services = hello->n_services;
     for (uint32_t i = 0; i < hello->n_services; i++)
-        snprintf (p->services[i], sizeof p->services[i], "%.*s",
-                  (int) hello->services[i].len, hello->services[i].ptr);
+        rb_str_to (p->services[i], sizeof p->services[i], hello->services[i]);
     uintptr_t index = rb_peers__index (self, p) + 1;
     zhashx_insert (self->by_name, p->name, (void *) index);
     zhashx_insert (self->by_id, p->id_key, (void *) index);

@@ -53,8 +53,7 @@ rb_services__fit (rb_services_t *self, const rb_body_t *hello)
     size_t size = zhashx_size (self->by_name), added = 0;
     for (uint32_t i = 0; i < hello->n_services; i++) {
         char name[RB_NAME_MAX + 1];
-        snprintf (name, sizeof name, "%.*s", (int) hello->services[i].len,
-                  hello->services[i].ptr);
+        rb_str_to (name, sizeof name, hello->services[i]);
         added += rb_services__find (self, name) ? 0 : 1;
     }
     return size + added <= self->max;

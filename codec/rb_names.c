@@ -208,6 +208,18 @@ rb_str_eq (rb_str_t s, const char *cstr)
     return s.len == n && memcmp (s.ptr, cstr, n) == 0;
 }
 
+void
+rb_str_to (char *dst, size_t cap, rb_str_t s)
+{
+    size_t n = s.len < cap - 1 ? s.len : cap - 1;
+    const char *nul = n ? (const char *) memchr (s.ptr, '\0', n) : NULL;
+    if (nul)
+        n = (size_t) (nul - s.ptr);
+    if (n)
+        memcpy (dst, s.ptr, n);
+    dst[n] = '\0';
+}
+
 char *
 rb_str_dup (rb_str_t s)
 {

@@ -97,6 +97,22 @@ s_encode (const rb_body_t *b, size_t *len)
     return buf;
 }
 
+START_TEST (str_to_copies_cuts_and_stops_at_nul)
+{
+    char buf[6];
+    rb_str_to (buf, sizeof buf, rb_str ("abc"));
+    ck_assert_str_eq (buf, "abc");
+    rb_str_to (buf, sizeof buf, rb_str ("abcdefgh")); /* cut to 5 */
+    ck_assert_str_eq (buf, "abcde");
+    rb_str_to (buf, sizeof buf, rb_strn ("ab\0cd", 5)); /* as snprintf */
+    ck_assert_str_eq (buf, "ab");
+    rb_str_to (buf, sizeof buf, rb_strn (NULL, 0));
+    ck_assert_str_eq (buf, "");
+    rb_str_to (buf, 1, rb_str ("abc"));
+    ck_assert_str_eq (buf, "");
+}
+END_TEST
+
 START_TEST (codec_round_trips_every_type_at_its_limits)
 {
     int type = _i;
@@ -659,6 +675,7 @@ main (void)
                          RB_T_COUNT_);
     tcase_add_test (tc, codec_refuses_a_ninth_service_in_hello);
     tcase_add_test (tc, codec_refuses_unknown_words_and_bad_ops);
+    tcase_add_test (tc, str_to_copies_cuts_and_stops_at_nul);
     tcase_add_test (tc, header_round_trips_and_is_small);
     tcase_add_test (tc, header_refuses_foreign_and_bad_fields);
     tcase_add_test (tc, codec_survives_random_and_mutated_bytes);
