@@ -63,8 +63,12 @@ s_over_budget (broker_t *self, rb_peer_t *p)
         return;
     p->over_budget = true;
     self->over_budget++;
-    self->drops[self->n_drops++] =
-        (uint64_t) p->gen << 32 | rb_peers__index (self->peers, p);
+    /* a peer removed and its slot taken again within one step can leave
+       an entry more than there are peers: past the array's room it is
+       found by the next tick instead (rb_broker__on_tick) */
+    if (self->n_drops <= self->opts.nodes_max)
+        self->drops[self->n_drops++] =
+            (uint64_t) p->gen << 32 | rb_peers__index (self->peers, p);
 }
 
 /*  Whether p must be dropped at now (rb_budget_drop): it stalls once
@@ -388,9 +392,12 @@ rb_broker__on_tick (zloop_t *loop, int timer_id, void *arg)
         self->last_beat = now;
         cursor = 0;
         while ((p = rb_peers__next (self->peers, &cursor)))
-            if (p->over_budget)
-                continue;
-            else if (s_past_budget (self, p, now))
+            if (p->over_budget) { /* missed by its step: drop it now */
+                if (self->n_drops <= self->opts.nodes_max)
+                    self->drops[self->n_drops++] =
+                        (uint64_t) p->gen << 32 |
+                        rb_peers__index (self->peers, p);
+            } else if (s_past_budget (self, p, now))
                 s_over_budget (self, p); /* it stopped reading */
             else
                 s_mark (self, p); /* the heartbeat, with a mark */

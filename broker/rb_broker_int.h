@@ -263,7 +263,7 @@ typedef struct {
     rb_timers_t *flight_due; /* (deadline + grace, flight id) */
     rb_conns_t *conns;       /* TCP connections, closed if unregistered */
     uint64_t *drops;         /* peers over budget: gen << 32 | index */
-    uint32_t n_drops;        /* (at most nodes_max) */
+    uint32_t n_drops;        /* (room for nodes_max + 1) */
     struct {
         uint8_t id[RB_ID_MAX];
         size_t id_len;
