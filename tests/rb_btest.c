@@ -1,5 +1,6 @@
 /*  rb_btest: what the broker's suites share (rb_btest.h).  */
 #include "rb_btest.h"
+#include "rb_cluster.h"
 #include "rb_testing.h"
 
 zactor_t *bt_broker;
@@ -164,20 +165,9 @@ bt_ask (node_t *from, int addr, const char *dest, int n, uint32_t timeout,
 uint64_t
 bt_counter (node_t *n, const char *name)
 {
-    rb_body_t req, b;
-    rb_body_init (&req, RB_T_STATUS);
-    rb_body_init (&b, RB_T_NONE);
-    zmsg_t *reply;
-    rb_header_t h;
-    int rc = rb_bus_call (n->bus, RB_ADDR_SERVICE, "broker", &req, 2000, &reply,
-                          &h, &b);
-    ck_assert_int_eq (rc, 0);
-    ck_assert_int_eq (b.type, RB_T_INFO);
-    uint64_t value = 0;
-    for (uint32_t i = 0; i < b.n_items; i++)
-        if (rb_str_eq (b.items[i].name, name))
-            value = b.items[i].num;
-    zmsg_destroy (&reply);
-    rb_body_release (&b);
+    uint64_t value;
+    ck_assert_int_eq (rb_status_num (n->bus, RB_ADDR_SERVICE, "broker", name,
+                                     2000, 0, &value),
+                      0);
     return value;
 }

@@ -48,8 +48,8 @@ s_keys (rb_cluster_t *self)
     self->curve = true;
     self->paths = zlist_new ();
     zlist_autofree (self->paths);
-    snprintf (self->authorized, sizeof self->authorized,
-              "%s/keys/authorized", self->backups);
+    snprintf (self->authorized, sizeof self->authorized, "%s/keys/authorized",
+              self->backups);
     if (zsys_dir_create ("%s", self->authorized)) {
         fprintf (stderr, "rb_cluster: cannot create %s\n", self->authorized);
         return -1;
@@ -66,8 +66,7 @@ rb_cluster_key (rb_cluster_t *self, const char *role, const char *name)
 {
     if (!self->curve)
         return NULL;
-    char *secret = zsys_sprintf ("%s/keys/%s.cert_secret", self->backups,
-                                 name);
+    char *secret = zsys_sprintf ("%s/keys/%s.cert_secret", self->backups, name);
     if (!zsys_file_exists (secret)) {
         zcert_t *cert = zcert_new ();
         zcert_set_meta (cert, "role", "%s", role);
@@ -235,4 +234,28 @@ rb_cluster_service (rb_cluster_t *self, const rb_service_opts_t *opts,
              opts->listen);
     zactor_destroy (&svc);
     return NULL;
+}
+
+int
+rb_status_num (rb_bus_t *bus, int addr, const char *dest, const char *name,
+               int timeout_ms, uint64_t missing, uint64_t *value)
+{
+    rb_body_t req, b;
+    rb_body_init (&req, RB_T_STATUS);
+    rb_body_init (&b, RB_T_NONE);
+    zmsg_t *reply = NULL;
+    rb_header_t h;
+    int rc = rb_bus_call (bus, addr, dest, &req, (uint32_t) timeout_ms, &reply,
+                          &h, &b);
+    if (rc == 0 && b.type != RB_T_INFO)
+        rc = RB_S_MALFORMED;
+    if (rc == 0) {
+        *value = missing;
+        for (uint32_t i = 0; i < b.n_items; i++)
+            if (rb_str_eq (b.items[i].name, name))
+                *value = b.items[i].num;
+    }
+    rb_body_release (&b);
+    zmsg_destroy (&reply);
+    return rc;
 }

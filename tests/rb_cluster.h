@@ -10,6 +10,7 @@
 #include <czmq.h>
 #include <stdbool.h>
 
+#include "rb_bus.h"
 #include "rb_db.h"
 #include "rb_redis.h"
 #include "rb_service.h"
@@ -29,18 +30,18 @@ typedef struct {
 } rb_cluster_opts_t;
 
 typedef struct {
-    rb_redis_t *redis;      /* the throwaway redis-server, or NULL */
-    char redis_address[64]; /* HOST:PORT of the Redis in use */
-    zactor_t *broker;       /* NULL with no_broker */
-    char bus[256];          /* the broker's endpoint */
-    char tap[256];          /* the broker's tap endpoint, "" when none */
-    char backups[256];      /* temp backup dir, removed at destroy */
-    bool curve;             /* keys in backups/keys, authorized in
-                               backups/keys/authorized */
-    char broker_cert[300];  /* the broker's public certificate ("" plain) */
+    rb_redis_t *redis;       /* the throwaway redis-server, or NULL */
+    char redis_address[64];  /* HOST:PORT of the Redis in use */
+    zactor_t *broker;        /* NULL with no_broker */
+    char bus[256];           /* the broker's endpoint */
+    char tap[256];           /* the broker's tap endpoint, "" when none */
+    char backups[256];       /* temp backup dir, removed at destroy */
+    bool curve;              /* keys in backups/keys, authorized in
+                                backups/keys/authorized */
+    char broker_cert[300];   /* the broker's public certificate ("" plain) */
     char broker_secret[300]; /* and its secret one */
-    char authorized[300];   /* the authorized-keys directory */
-    zlist_t *paths;         /* key paths handed out, freed at destroy */
+    char authorized[300];    /* the authorized-keys directory */
+    zlist_t *paths;          /* key paths handed out, freed at destroy */
 } rb_cluster_t;
 
 /*  Starts what opts says (NULL: all zeros). Returns NULL, with one line
@@ -72,5 +73,13 @@ rb_service_opts_t rb_cluster_service_opts (rb_cluster_t *self, const char *name,
     goes into endpoint. NULL, with a line on stderr, if it could not bind. */
 zactor_t *rb_cluster_service (rb_cluster_t *self, const rb_service_opts_t *opts,
                               char *endpoint, size_t size);
+
+/*  Asks dest (addr RB_ADDR_SERVICE or RB_ADDR_NODE) for STATUS over bus,
+    waiting up to timeout_ms, and reads its numeric item name into *value,
+    or missing when the answer leaves it out (zero counters are). 0, or
+    the call's error code (RB_S_MALFORMED for an answer that is not INFO),
+    *value then untouched.  */
+int rb_status_num (rb_bus_t *bus, int addr, const char *dest, const char *name,
+                   int timeout_ms, uint64_t missing, uint64_t *value);
 
 #endif

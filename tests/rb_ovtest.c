@@ -90,19 +90,9 @@ ov_expect_ok (legit_t *t, const char *key, const char *value, int timeout_ms)
 uint64_t
 ov_status (rb_tnode_t *ops, int addr, const char *dest, const char *name)
 {
-    rb_body_t req, b;
-    rb_body_init (&req, RB_T_STATUS);
-    rb_body_init (&b, RB_T_NONE);
-    zmsg_t *reply = NULL;
-    rb_header_t h;
+    uint64_t value;
     ck_assert_int_eq (
-        rb_bus_call (ops->bus, addr, dest, &req, WAIT_MS, &reply, &h, &b), 0);
-    uint64_t value = 0; /* zero counters are left out */
-    for (uint32_t i = 0; i < b.n_items; i++)
-        if (rb_str_eq (b.items[i].name, name))
-            value = b.items[i].num;
-    rb_body_release (&b);
-    zmsg_destroy (&reply);
+        rb_status_num (ops->bus, addr, dest, name, WAIT_MS, 0, &value), 0);
     return value;
 }
 

@@ -15,6 +15,7 @@
 
 #include "rb_broker.h"
 #include "rb_bus.h"
+#include "rb_cluster.h"
 #include "rb_curve.h"
 #include "rb_proc.h"
 
@@ -127,21 +128,10 @@ s_ready (rb_bus_t *bus, int ms)
 static uint64_t
 s_broker_item (rb_bus_t *bus, const char *name)
 {
-    rb_body_t req, b;
-    rb_body_init (&req, RB_T_STATUS);
-    rb_body_init (&b, RB_T_NONE);
-    zmsg_t *reply = NULL;
-    rb_header_t h;
-    ck_assert_int_eq (rb_bus_call (bus, RB_ADDR_SERVICE, "broker", &req,
-                                   WAIT_MS, &reply, &h, &b),
+    uint64_t value;
+    ck_assert_int_eq (rb_status_num (bus, RB_ADDR_SERVICE, "broker", name,
+                                     WAIT_MS, UINT64_MAX, &value),
                       0);
-    uint64_t value = UINT64_MAX;
-    for (uint32_t i = 0; i < b.n_items; i++)
-        if (rb_str_eq (b.items[i].name, name))
-            value = b.items[i].num;
-    rb_body_release (&b);
-    zmsg_destroy (&reply);
-    ck_assert_msg (value != UINT64_MAX, "no item %s", name);
     return value;
 }
 

@@ -18,6 +18,7 @@
 
 #include "rb_broker.h"
 #include "rb_bus.h"
+#include "rb_cluster.h"
 #include "rb_flood.h"
 #include "rb_msg.h"
 
@@ -172,20 +173,10 @@ s_broker_stop (void)
 static uint64_t
 s_broker_num (rb_bus_t *bus, const char *name)
 {
-    rb_body_t req, b;
-    rb_body_init (&req, RB_T_STATUS);
-    rb_body_init (&b, RB_T_NONE);
-    zmsg_t *reply = NULL;
-    rb_header_t h;
-    ck_assert_int_eq (rb_bus_call (bus, RB_ADDR_SERVICE, "broker", &req,
-                                   WAIT_MS, &reply, &h, &b),
+    uint64_t value;
+    ck_assert_int_eq (rb_status_num (bus, RB_ADDR_SERVICE, "broker", name,
+                                     WAIT_MS, 0, &value),
                       0);
-    uint64_t value = 0;
-    for (uint32_t i = 0; i < b.n_items; i++)
-        if (rb_str_eq (b.items[i].name, name))
-            value = b.items[i].num;
-    rb_body_release (&b);
-    zmsg_destroy (&reply);
     return value;
 }
 

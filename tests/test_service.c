@@ -110,21 +110,11 @@ s_ask (const char *endpoint, const char *key)
 static uint64_t
 s_counter (const char *node, const char *name)
 {
-    rb_body_t req, b;
-    rb_body_init (&req, RB_T_STATUS);
-    rb_body_init (&b, RB_T_NONE);
-    zmsg_t *reply;
-    rb_header_t h;
-    ck_assert_int_eq (rb_bus_call (s_f->ops.bus, RB_ADDR_NODE, node, &req, 3000,
-                                   &reply, &h, &b),
+    uint64_t value;
+    ck_assert_int_eq (rb_status_num (s_f->ops.bus, RB_ADDR_NODE, node, name,
+                                     3000, UINT64_MAX, &value),
                       0);
-    uint64_t v = UINT64_MAX;
-    for (uint32_t i = 0; i < b.n_items; i++)
-        if (rb_str_eq (b.items[i].name, name))
-            v = b.items[i].num;
-    zmsg_destroy (&reply);
-    rb_body_release (&b);
-    return v;
+    return value;
 }
 
 /*  Backup now, restore it: the cluster is RECOVERING in epoch 2. */

@@ -247,21 +247,10 @@ s_flag (ctx_t *c, int n)
 static int64_t
 s_status (ctx_t *c, int addr, const char *dest, const char *name)
 {
-    rb_body_t req, b;
-    rb_body_init (&req, RB_T_STATUS);
-    rb_body_init (&b, RB_T_NONE);
-    zmsg_t *reply = NULL;
-    rb_header_t h;
-    int64_t value = -1;
-    if (rb_bus_call (c->ops, addr, dest, &req, 2000, &reply, &h, &b) == 0) {
-        value = 0; /* zero counters are left out */
-        for (uint32_t i = 0; i < b.n_items; i++)
-            if (rb_str_eq (b.items[i].name, name))
-                value = (int64_t) b.items[i].num;
-    }
-    rb_body_release (&b);
-    zmsg_destroy (&reply);
-    return value;
+    uint64_t value;
+    if (rb_status_num (c->ops, addr, dest, name, 2000, 0, &value))
+        return -1;
+    return (int64_t) value;
 }
 
 /*  Until no terminal waits at svc-flood, the broker holds only its own
