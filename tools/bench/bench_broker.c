@@ -275,7 +275,7 @@ rb_bench_broker (const rb_bench_opts_t *o)
     rb_figure_t thr = {.name = "broker throughput @64 in flight",
                        .unit = "req/s",
                        .higher_better = true,
-                       .target = o->smoke ? 0 : 0.8,
+                       .target = o->smoke ? 0 : 0.9,
                        .note = "zmq_proxy ROUTER/DEALER"};
     rb_figure_t bare = {.name = "broker throughput @64, no tap subscriber",
                         .unit = "req/s",
@@ -283,7 +283,7 @@ rb_bench_broker (const rb_bench_opts_t *o)
                         .note = "zmq_proxy ROUTER/DEALER (routing alone)"};
     rb_figure_t p50 = {.name = "broker latency p50 @1",
                        .unit = "us",
-                       .target = o->smoke ? 0 : 1.25,
+                       .target = o->smoke ? 0 : 1.1,
                        .note = "zmq_proxy ROUTER/DEALER"};
     rb_figure_t p99 = p50;
     snprintf (p99.name, sizeof p99.name, "broker latency p99 @1");

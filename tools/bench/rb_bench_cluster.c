@@ -87,8 +87,8 @@ rb_bcluster_start_with (rb_bcluster_t *c, const rb_bench_opts_t *o,
     return -1;
 }
 
-static void
-s_send_get (zsock_t *sock, uint64_t corr, int key)
+void
+rb_bench_send_get (void *sock, uint64_t corr, int key)
 {
     char k[32];
     snprintf (k, sizeof k, "k%d", key);
@@ -96,7 +96,7 @@ s_send_get (zsock_t *sock, uint64_t corr, int key)
     rb_body_t b;
     rb_body_init (&b, RB_T_GET);
     b.key = rb_str (k);
-    rb_msg_send (zsock_resolve (sock), &h, &b);
+    rb_msg_send (sock, &h, &b);
 }
 
 rb_expect_t
@@ -108,9 +108,8 @@ rb_bcluster_filled (int len)
     return (rb_expect_t){v, len < 0 ? 0 : len > 65536 ? 65536 : (size_t) len};
 }
 
-/*  Whether msg answers a GET ok with the expected value.  */
-static bool
-s_correct (zmsg_t *msg, rb_expect_t expect)
+bool
+rb_bench_correct (zmsg_t *msg, rb_expect_t expect)
 {
     rb_header_t h;
     rb_body_t b;
@@ -128,13 +127,22 @@ rb_bench_terminal (const char *endpoint, int depth, int nkeys,
                    rb_expect_t expect, double seconds, rb_samples_t *lat,
                    long *wrong)
 {
+    return rb_bench_terminal_n (endpoint, depth, nkeys, expect, seconds, lat,
+                                wrong, NULL);
+}
+
+double
+rb_bench_terminal_n (const char *endpoint, int depth, int nkeys,
+                     rb_expect_t expect, double seconds, rb_samples_t *lat,
+                     long *wrong, long *answered)
+{
     zsock_t *sock = zsock_new_dealer (endpoint);
     zsock_set_rcvtimeo (sock, 5000);
     double *sent = (double *) calloc ((size_t) depth, sizeof (double));
     int next_key = 0;
     for (int i = 0; i < depth; i++) {
         sent[i] = rb_now_us ();
-        s_send_get (sock, (uint64_t) i, next_key++ % nkeys);
+        rb_bench_send_get (sock, (uint64_t) i, next_key++ % nkeys);
     }
     long done = 0;
     double start = rb_now_us (), end = start + seconds * 1e6, now = start;
@@ -150,7 +158,7 @@ rb_bench_terminal (const char *endpoint, int depth, int nkeys,
         if (rb_header_decode (zframe_data (hf), zframe_size (hf), &h, NULL) ==
                 0 &&
             h.corr < (uint64_t) depth) {
-            if (expect.ptr && !s_correct (msg, expect)) {
+            if (expect.ptr && !rb_bench_correct (msg, expect)) {
                 if (wrong)
                     (*wrong)++;
             } else {
@@ -159,11 +167,13 @@ rb_bench_terminal (const char *endpoint, int depth, int nkeys,
                 done++;
             }
             sent[h.corr] = now;
-            s_send_get (sock, h.corr, next_key++ % nkeys);
+            rb_bench_send_get (sock, h.corr, next_key++ % nkeys);
         }
         zmsg_destroy (&msg);
     }
     free (sent);
     zsock_destroy (&sock);
+    if (answered)
+        *answered = done;
     return done / ((now - start) / 1e6);
 }

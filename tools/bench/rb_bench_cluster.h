@@ -8,6 +8,7 @@
 
 #include <czmq.h>
 #include <hiredis/hiredis.h>
+#include <sys/types.h>
 
 #include "rb_bench.h"
 #include "rb_bus.h"
@@ -50,5 +51,37 @@ rb_expect_t rb_bcluster_filled (int len);
 double rb_bench_terminal (const char *endpoint, int depth, int nkeys,
                           rb_expect_t expect, double seconds, rb_samples_t *lat,
                           long *wrong);
+/*  The same, with the number of correct answers in *answered (when
+    given): what a cost per answer divides by.  */
+double rb_bench_terminal_n (const char *endpoint, int depth, int nkeys,
+                            rb_expect_t expect, double seconds,
+                            rb_samples_t *lat, long *wrong, long *answered);
+
+/*  A terminal's GET of "k<key>" with corr, sent on sock (a zsock_t or a
+    bare libzmq socket).  */
+void rb_bench_send_get (void *sock, uint64_t corr, int key);
+/*  Whether msg, [header][body] as a terminal reads it, answers a GET ok
+    with the expected value.  */
+bool rb_bench_correct (zmsg_t *msg, rb_expect_t expect);
+
+/*  The bare skeleton of the GET miss path: the processes and hops of the
+    product with none of its logic. A terminal connects to a ROUTER/DEALER
+    zmq_proxy (where the service node would be), which connects to a
+    second one (the broker), to which a worker (the DB node) connects; it
+    reads up to 512 requests per wake-up, pipelines one plain GET of
+    "b<key>" per request to Redis (one round trip for the burst) and
+    answers each as a service node answers a terminal. Each of the three
+    is a forked child with a libzmq context of its own, on 127.0.0.1
+    ephemeral ports.  */
+typedef struct {
+    pid_t pids[3];       /* the proxies and the worker; 0: not running */
+    char terminals[256]; /* the first proxy's frontend */
+} rb_skeleton_t;
+
+/*  Starts the skeleton on the bench's Redis. On failure nothing is left
+    running.  */
+int rb_skeleton_start (rb_skeleton_t *s, const rb_bench_opts_t *o);
+/*  Stops (SIGTERM, then SIGKILL past a deadline) and reaps the children. */
+void rb_skeleton_stop (rb_skeleton_t *s);
 
 #endif

@@ -5,7 +5,7 @@
                       [--out PREFIX] [--floods LIST] SCENARIO...
 
     Scenarios: broker curve get hit restore flag fresh load memory
-    overload, or all.
+    overload storm, or all.
     Without --redis a throwaway redis-server is started (and flushed at
     will): never point --redis at a Redis holding data you need.  */
 #include "rb_bench.h"
@@ -29,6 +29,7 @@ static const scenario_t s_scenarios[] = {
     {"flag", rb_bench_flag, true},      {"fresh", rb_bench_fresh, true},
     {"load", rb_bench_load, true},      {"memory", rb_bench_memory, true},
     {"curve", rb_bench_curve, true},    {"overload", rb_bench_overload, true},
+    {"storm", rb_bench_storm, true},
 };
 #define N_SCENARIOS ((int) (sizeof s_scenarios / sizeof s_scenarios[0]))
 
@@ -43,7 +44,9 @@ s_help (void)
             "zmq_proxy\n"
             "  curve    broker and GET path under CurveZMQ vs plain\n"
             "  get      terminal->service->broker->db->Redis vs direct "
-            "hiredis GET (1,16,64)\n"
+            "hiredis GET (1,16,64),\n"
+            "           vs a bare skeleton of its hops, and Redis time per "
+            "GET vs HMGET\n"
             "  hit      service cache hits vs a bare ROUTER echo\n"
             "  restore  restore of a backup vs redis-cli --pipe of the same "
             "records\n"
@@ -54,6 +57,8 @@ s_help (void)
             "  memory   RSS of broker, db and service at 10k and 1M records\n"
             "  overload a client's GET p99 during each flood vs quiet "
             "(issue 14)\n"
+            "  storm    p99 of 1000 terminals each missing a distinct key "
+            "vs the same warm\n"
             "  all      every scenario\n\n"
             "Options:\n"
             "  --runs N          runs of each side (default: 5)\n"
