@@ -33,7 +33,9 @@ typedef enum {
     F_ENTRIES,  /* array of [key, target] */
     F_ORDERS,   /* array of [seq, key, op, value|nil] */
     F_ITEMS,    /* map of name -> uint | str */
-    F_NODES     /* array of [name, role, services, idle_ms, inflight] */
+    F_NODES,    /* array of [name, role, services, idle_ms, inflight] */
+    F_KEYS,     /* array of keys, 1..RB_GETS_MAX */
+    F_RECORDS   /* array of [key, value|nil, seq, recovering] */
 } rb_fkind_t;
 
 typedef struct {
@@ -78,6 +80,8 @@ enum {
     FLD_NODES,
     FLD_JOURNAL_SEQ,
     FLD_FORCE,
+    FLD_KEYS,
+    FLD_RECS,
     FLD_END = -1
 };
 
@@ -112,6 +116,8 @@ static const rb_field_t s_fields[] = {
     [FLD_NODES] = FIELD ("nodes", F_NODES, nodes),
     [FLD_JOURNAL_SEQ] = FIELD ("journal_seq", F_UINT, journal_seq),
     [FLD_FORCE] = FIELD ("force", F_BOOL, force),
+    [FLD_KEYS] = FIELD ("keys", F_KEYS, keys),
+    [FLD_RECS] = FIELD ("records", F_RECORDS, recs),
 };
 
 #define SCHEMA_MAX 8
@@ -145,6 +151,8 @@ static const int s_schema[RB_T_COUNT_][SCHEMA_MAX] = {
     [RB_T_NODES] = {FLD_NODES, FLD_END},
     [RB_T_ANSWER] = {FLD_KEY, FLD_STATUS, FLD_SEQ, FLD_VALUE, FLD_END},
     [RB_T_ECHO] = {FLD_VALUE, FLD_END},
+    [RB_T_GETS] = {FLD_KEYS, FLD_END},
+    [RB_T_RECORDS] = {FLD_EPOCH, FLD_RECS, FLD_END},
 };
 
 static int
@@ -239,6 +247,31 @@ s_pack_nodes (msgpack_packer *pk, const rb_body_t *b)
 }
 
 static void
+s_pack_keys (msgpack_packer *pk, const rb_body_t *b)
+{
+    msgpack_pack_array (pk, b->n_keys);
+    for (uint32_t i = 0; i < b->n_keys; i++)
+        s_pack_str (pk, b->keys[i]);
+}
+
+static void
+s_pack_records (msgpack_packer *pk, const rb_body_t *b)
+{
+    msgpack_pack_array (pk, b->n_recs);
+    for (uint32_t i = 0; i < b->n_recs; i++) {
+        const rb_record_t *r = &b->recs[i];
+        msgpack_pack_array (pk, 4);
+        s_pack_str (pk, r->key);
+        s_pack_value (pk, r->has_value, r->value);
+        msgpack_pack_uint64 (pk, r->seq);
+        if (r->recovering)
+            msgpack_pack_true (pk);
+        else
+            msgpack_pack_false (pk);
+    }
+}
+
+static void
 s_pack_field (msgpack_packer *pk, const rb_body_t *b, int f)
 {
     s_pack_cstr (pk, s_fields[f].name);
@@ -266,6 +299,8 @@ s_pack_field (msgpack_packer *pk, const rb_body_t *b, int f)
         case F_ORDERS: s_pack_orders (pk, b); break;
         case F_ITEMS: s_pack_items (pk, b); break;
         case F_NODES: s_pack_nodes (pk, b); break;
+        case F_KEYS: s_pack_keys (pk, b); break;
+        case F_RECORDS: s_pack_records (pk, b); break;
     }
 }
 
@@ -440,6 +475,58 @@ s_dec_services (rb_dec_t *d, rb_body_t *b)
     return rc;
 }
 
+/*  A GETS asks at least one key, at most RB_GETS_MAX. */
+static int
+s_dec_keys (rb_dec_t *d, rb_body_t *b)
+{
+    uint32_t n;
+    int rc = rb_dec_array (d, RB_GETS_MAX, &n);
+    if (rc == 0 && n == 0)
+        return rb_dec_fail (d->err, RB_E_SHAPE, "%s: no keys", d->where);
+    if (rc)
+        return rc;
+    s_reserve ((void **) &b->keys, &b->cap_keys, n, sizeof (rb_str_t));
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        size_t mark = rb_dec_push_where (d, "[%u]", i);
+        rc = rb_dec_key (d, &b->keys[i]);
+        d->where[mark] = '\0';
+        b->n_keys = i + 1;
+    }
+    return rc;
+}
+
+static int
+s_dec_record (rb_dec_t *d, rb_record_t *r)
+{
+    int rc = rb_dec_tuple (d, 4);
+    if (rc == 0)
+        rc = rb_dec_key (d, &r->key);
+    if (rc == 0)
+        rc = rb_dec_value (d, &r->has_value, &r->value);
+    if (rc == 0)
+        rc = rb_dec_uint (d, &r->seq);
+    if (rc == 0)
+        rc = rb_dec_bool (d, &r->recovering);
+    return rc;
+}
+
+static int
+s_dec_records (rb_dec_t *d, rb_body_t *b)
+{
+    uint32_t n;
+    int rc = rb_dec_array (d, RB_GETS_MAX, &n);
+    if (rc)
+        return rc;
+    s_reserve ((void **) &b->recs, &b->cap_recs, n, sizeof (rb_record_t));
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        size_t mark = rb_dec_push_where (d, "[%u]", i);
+        rc = s_dec_record (d, &b->recs[i]);
+        d->where[mark] = '\0';
+        b->n_recs = i + 1;
+    }
+    return rc;
+}
+
 static int
 s_dec_field (rb_dec_t *d, rb_body_t *b, int f)
 {
@@ -458,6 +545,8 @@ s_dec_field (rb_dec_t *d, rb_body_t *b, int f)
         case F_ORDERS: return s_dec_orders (d, b);
         case F_ITEMS: return s_dec_items (d, b);
         case F_NODES: return s_dec_nodes (d, b);
+        case F_KEYS: return s_dec_keys (d, b);
+        case F_RECORDS: return s_dec_records (d, b);
     }
     return rb_dec_fail (d->err, RB_E_TYPE, "%s: no such field kind", d->where);
 }
@@ -499,6 +588,8 @@ s_body_clear (rb_body_t *b, int type)
     b->orders = keep.orders, b->cap_orders = keep.cap_orders;
     b->items = keep.items, b->cap_items = keep.cap_items;
     b->nodes = keep.nodes, b->cap_nodes = keep.cap_nodes;
+    b->keys = keep.keys, b->cap_keys = keep.cap_keys;
+    b->recs = keep.recs, b->cap_recs = keep.cap_recs;
 }
 
 int
@@ -547,5 +638,7 @@ rb_body_release (rb_body_t *b)
     free (b->orders);
     free (b->items);
     free (b->nodes);
+    free (b->keys);
+    free (b->recs);
     memset (b, 0, sizeof *b);
 }

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define RB_SIGNATURE     "RB"
-#define RB_VERSION       1
+#define RB_VERSION       2
 #define RB_KEY_MAX       64   /* bytes in a record key */
 #define RB_NAME_MAX      64   /* bytes in a node or service name */
 #define RB_TEXT_MAX      1024 /* bytes in paths, messages, info texts */
@@ -27,6 +27,7 @@
 #define RB_ITEMS_MAX     256  /* entries in an INFO map */
 #define RB_VALUE_DEFAULT (64 * 1024)
 #define RB_BATCH_DEFAULT 10000
+#define RB_GETS_MAX      256 /* keys in one GETS, records in one RECORDS */
 /*  The highest order seq: the DB's scripts compare seqs as doubles,
     exact below 2^53.  */
 #define RB_SEQ_MAX ((1ull << 53) - 1)
@@ -89,6 +90,8 @@ typedef enum {
     RB_T_NODES,
     RB_T_ANSWER,
     RB_T_ECHO,
+    RB_T_GETS,
+    RB_T_RECORDS,
     RB_T_COUNT_
 } rb_type_t;
 
@@ -182,6 +185,15 @@ typedef struct {
     rb_str_t value;
 } rb_order_t;
 
+/*  One record of a RECORDS answer: what a DATA says of one key. */
+typedef struct {
+    rb_str_t key;
+    bool has_value; /* false: not found (no record, or deleted) */
+    rb_str_t value;
+    uint64_t seq;
+    bool recovering;
+} rb_record_t;
+
 typedef struct {
     rb_str_t name;
     bool is_text; /* text, else num */
@@ -232,6 +244,10 @@ typedef struct {
     uint32_t n_items, cap_items;
     rb_node_t *nodes; /* NODES */
     uint32_t n_nodes, cap_nodes;
+    rb_str_t *keys; /* GETS */
+    uint32_t n_keys, cap_keys;
+    rb_record_t *recs; /* RECORDS */
+    uint32_t n_recs, cap_recs;
 } rb_body_t;
 
 /*  Decode error detail: a code and one line naming the field. */

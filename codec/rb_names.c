@@ -15,10 +15,11 @@ static const char *const s_kind_names[] = {"?",         "HELLO", "WELCOME",
                                            "REQUEST",   "REPLY", "PUSH"};
 
 static const char *const s_type_names[RB_T_COUNT_] = {
-    "NONE",   "HELLO",     "WELCOME",       "ERROR",   "GET",          "DATA",
-    "ORDER",  "ACK",       "RECOVERY_LIST", "DIFF",    "RECOVERY_END", "STATUS",
-    "INFO",   "BACKUP",    "BACKUP_DONE",   "RESTORE", "RESTORED",     "RESET",
-    "UPDATE", "RECOVERED", "NODES",         "ANSWER",  "ECHO"};
+    "NONE",         "HELLO",    "WELCOME", "ERROR",         "GET",
+    "DATA",         "ORDER",    "ACK",     "RECOVERY_LIST", "DIFF",
+    "RECOVERY_END", "STATUS",   "INFO",    "BACKUP",        "BACKUP_DONE",
+    "RESTORE",      "RESTORED", "RESET",   "UPDATE",        "RECOVERED",
+    "NODES",        "ANSWER",   "ECHO",    "GETS",          "RECORDS"};
 
 static const char *const s_role_names[] = {"none", "db",      "service",
                                            "ops",  "monitor", "bench"};

@@ -189,7 +189,7 @@ START_TEST (broker_survives_a_storm_of_random_frames)
             for (size_t j = 0; j < len; j++)
                 buf[j] = (uint8_t) rand ();
             if (f == 0 && i % 3 == 0 && len > 4) /* a valid-looking start */
-                memcpy (buf, "\x9b\xa2RB\x01", 5);
+                memcpy (buf, "\x9b\xa2RB\x02", 5);
             zmsg_addmem (msg, buf, len);
         }
         zmsg_send (&msg, raw);

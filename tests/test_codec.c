@@ -34,13 +34,13 @@ s_teardown (void)
 
 /*  Sizes of a sample body: each at its limit, or one over. */
 typedef struct {
-    uint32_t key, value, text, name, batch, nodes, items;
+    uint32_t key, value, text, name, batch, nodes, items, gets;
 } rb_sizes_t;
 
 static const rb_limits_t s_small = {RB_VALUE_DEFAULT, 16};
 static const rb_sizes_t s_at_limit = {
     RB_KEY_MAX, RB_VALUE_DEFAULT, RB_TEXT_MAX, RB_NAME_MAX, 16,
-    1024,       RB_ITEMS_MAX};
+    1024,       RB_ITEMS_MAX,     RB_GETS_MAX};
 
 /*  Fills b with a sample of every field of its type, sized by z. */
 static void
@@ -68,7 +68,7 @@ s_sample (rb_body_t *b, int type, rb_sizes_t z)
     b->current = 5, b->watermark = 6, b->records = 8, b->bytes = 9;
     b->ms = 10;
     b->journal_seq = UINT64_MAX - 1, b->force = true;
-    uint32_t n = z.nodes + z.batch + z.items;
+    uint32_t n = z.nodes + z.batch + z.items + z.gets;
     b->entries = calloc (n, sizeof (rb_entry_t));
     b->orders = calloc (n, sizeof (rb_order_t));
     b->items = calloc (n, sizeof (rb_item_t));
@@ -76,6 +76,10 @@ s_sample (rb_body_t *b, int type, rb_sizes_t z)
     b->cap_entries = b->cap_orders = b->cap_items = b->cap_nodes = n;
     b->n_entries = b->n_orders = z.batch;
     b->n_items = z.items, b->n_nodes = z.nodes;
+    b->keys = calloc (n, sizeof (rb_str_t));
+    b->recs = calloc (n, sizeof (rb_record_t));
+    b->cap_keys = b->cap_recs = n;
+    b->n_keys = b->n_recs = z.gets;
     for (uint32_t i = 0; i < n; i++) {
         bool del = i % 2;
         b->entries[i] = (rb_entry_t){key, i};
@@ -84,6 +88,9 @@ s_sample (rb_body_t *b, int type, rb_sizes_t z)
         b->items[i] = (rb_item_t){rb_str ("state"), del, rb_str ("normal"), i};
         b->nodes[i] = (rb_node_t){rb_strn (s_key64, z.name), RB_ROLE_DB,
                                   rb_str ("db"), i, i};
+        b->keys[i] = key;
+        b->recs[i] = (rb_record_t){
+            key, !del, rb_strn (s_value, del ? 0 : z.value), i, del};
     }
 }
 
@@ -165,22 +172,22 @@ START_TEST (codec_refuses_each_limit_plus_one)
     } cases[] = {
         {NULL, RB_E_KEY},   {NULL, RB_E_VALUE}, {NULL, RB_E_TEXT},
         {NULL, RB_E_TEXT},  {NULL, RB_E_BATCH}, {NULL, RB_E_BATCH},
-        {NULL, RB_E_BATCH},
+        {NULL, RB_E_BATCH}, {NULL, RB_E_BATCH},
     };
-    rb_sizes_t z[7];
-    for (int c = 0; c < 7; c++)
+    rb_sizes_t z[8];
+    for (int c = 0; c < 8; c++)
         z[c] = s_at_limit;
     cases[0].size = &z[0].key, cases[1].size = &z[1].value;
     cases[2].size = &z[2].text, cases[3].size = &z[3].name;
     cases[4].size = &z[4].batch, cases[5].size = &z[5].nodes;
-    cases[6].size = &z[6].items;
+    cases[6].size = &z[6].items, cases[7].size = &z[7].gets;
     uint8_t *base;
     size_t base_len;
     rb_err_t err;
     ck_assert_int_eq (s_round (type, s_at_limit, &base, &base_len, &err),
                       RB_OK);
     int applied = 0;
-    for (int c = 0; c < 7; c++) {
+    for (int c = 0; c < 8; c++) {
         (*cases[c].size)++;
         uint8_t *buf;
         size_t len;
@@ -214,7 +221,7 @@ START_TEST (codec_reports_truncation_at_every_offset)
     uint8_t *buf;
     size_t len;
     rb_err_t err;
-    rb_sizes_t z = {RB_KEY_MAX, 40, 30, 10, 3, 2, 2};
+    rb_sizes_t z = {RB_KEY_MAX, 40, 30, 10, 3, 2, 2, 2};
     ck_assert_int_eq (s_round (type, z, &buf, &len, &err), RB_OK);
     rb_body_t out;
     rb_body_init (&out, RB_T_NONE);
@@ -308,7 +315,7 @@ START_TEST (codec_refuses_each_field_of_each_wrong_type)
     uint8_t *buf;
     size_t len;
     rb_err_t err;
-    rb_sizes_t z = {8, 5, 5, 5, 2, 2, 2};
+    rb_sizes_t z = {8, 5, 5, 5, 2, 2, 2, 2};
     ck_assert_int_eq (s_round (type, z, &buf, &len, &err), RB_OK);
     rb_pair_t pairs[16];
     uint32_t n = s_pairs (buf, len, pairs);
@@ -509,7 +516,8 @@ START_TEST (header_refuses_foreign_and_bad_fields)
     } cases[] = {
         {0, "\xa2XX", 3, RB_E_SIGNATURE},
         {0, "\x01", 1, RB_E_SIGNATURE},
-        {1, "\x02", 1, RB_E_VERSION},
+        {1, "\x01", 1, RB_E_VERSION}, /* version 1 is no longer spoken */
+        {1, "\x03", 1, RB_E_VERSION},
         {1,
          "\xa1"
          "1",
@@ -537,7 +545,7 @@ START_TEST (header_refuses_foreign_and_bad_fields)
     }
     /* not an array at all; too few and too many fields */
     ck_assert_int_eq (rb_header_decode ("\xa2RB", 3, &h, &err), RB_E_SIGNATURE);
-    ck_assert_int_eq (rb_header_decode ("\x92\xa2RB\x01", 5, &h, &err),
+    ck_assert_int_eq (rb_header_decode ("\x92\xa2RB\x02", 5, &h, &err),
                       RB_E_SHAPE);
 }
 END_TEST
@@ -562,7 +570,7 @@ START_TEST (codec_survives_random_and_mutated_bytes)
         ck_assert (rc >= RB_OK && rc <= RB_E_TRAILING);
     }
     /* valid encodings with one byte changed: never a crash or overread */
-    rb_sizes_t z = {8, 5, 5, 5, 2, 2, 2};
+    rb_sizes_t z = {8, 5, 5, 5, 2, 2, 2, 2};
     for (int type = 1; type < RB_T_COUNT_; type++) {
         uint8_t *enc;
         size_t len;

@@ -524,6 +524,56 @@ START_TEST (db_killed_while_recovering_comes_back_recovering)
 }
 END_TEST
 
+/*  Whether node is in the set key in Redis. */
+static bool
+s_member (const char *key, const char *node)
+{
+    redisReply *r = rb_redis_cmd (s_c->redis, "SISMEMBER %s %s", key, node);
+    bool yes = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject (r);
+    return yes;
+}
+
+START_TEST (db_registers_a_fetcher_once_and_again_on_a_new_connection)
+{
+    rb_tnode_t *ops = &s_f->ops, *svc = &s_f->svc;
+    ck_assert_int_eq (rb_tnode_order (ops, 1, "+81-1", "alice"), 0);
+    ck_assert_int_eq (rb_tnode_get (svc, "+81-1").rc, 0);
+    ck_assert (s_member ("rb:f:+81-1", "svc-1"));
+    /* registered lately: reading it again writes nothing (the set is
+       taken away here to see that) */
+    freeReplyObject (rb_redis_cmd (s_c->redis, "DEL rb:f:+81-1"));
+    rb_got_t g = rb_tnode_get (svc, "+81-1");
+    ck_assert_int_eq (g.rc, 0);
+    ck_assert_str_eq (g.value, "alice");
+    ck_assert (!s_member ("rb:f:+81-1", "svc-1"));
+    /* a Redis that dropped the node's connection may have restarted and
+       lost the set. Something other than a read finds out first (STATUS
+       here, as the node's own once-a-second STATUS may): on the new
+       connection the next read registers again */
+    freeReplyObject (
+        rb_redis_cmd (s_c->redis, "CLIENT KILL TYPE normal SKIPME yes"));
+    bool ok = false;
+    int64_t deadline = zclock_mono () + 10000; /* past the reconnect back-off */
+    while (!ok && zclock_mono () < deadline) {
+        rb_body_t req;
+        rb_body_init (&req, RB_T_STATUS);
+        rb_reply_t r; /* unavailable until the node has Redis again */
+        ok = rb_tnode_ask (svc, &req, &r) == 0 && r.b.type == RB_T_INFO;
+        rb_reply_done (&r);
+        if (!ok)
+            zclock_sleep (20);
+    }
+    ck_assert (ok);
+    g = rb_tnode_get (svc, "+81-1");
+    ck_assert_int_eq (g.rc, 0);
+    ck_assert_str_eq (g.value, "alice");
+    ck_assert (s_member ("rb:f:+81-1", "svc-1"));
+    /* and an order reaches it again */
+    ck_assert_int_eq (rb_tnode_order (ops, 2, "+81-1", "bob"), 0);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -547,6 +597,8 @@ main (void)
     tcase_add_test (tc, db_refuses_a_damaged_backup_and_leaves_redis_as_it_was);
     tcase_add_test (tc, db_two_nodes_on_one_redis_give_the_same_answers);
     tcase_add_test (tc, db_reads_flag_and_data_together_while_a_diff_lands);
+    tcase_add_test (tc,
+                    db_registers_a_fetcher_once_and_again_on_a_new_connection);
     suite_add_tcase (s, tc);
     return rb_test_run (s);
 }

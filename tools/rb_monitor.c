@@ -114,8 +114,10 @@ static const struct {
     const char *also[6]; /* its context topics, NULL-ended */
 } s_context[] = {
     {RB_T_ACK, {"ORDER", "RECOVERY_LIST", "DIFF", "RECOVERY_END", "ERROR"}},
-    {RB_T_GET, {"DATA", "RESET"}},
-    {RB_T_DATA, {"RESET"}},
+    {RB_T_GET, {"DATA", "RESET", "GETS", "RECORDS"}},
+    {RB_T_DATA, {"RESET", "RECORDS"}},
+    {RB_T_GETS, {"RECORDS", "RESET"}},
+    {RB_T_RECORDS, {"RESET"}},
 };
 
 int
@@ -284,6 +286,35 @@ s_on_data (rb_monitor_t *self, const rb_header_t *h, const rb_body_t *b)
                                                   : RB_MON_NONE;
 }
 
+/*  A RECORDS answer: each record as the DATA it stands for; labelled
+    flagged if one is, else fresh if one is.  */
+static int
+s_on_records (rb_monitor_t *self, const rb_header_t *h, const rb_body_t *b)
+{
+    int label = RB_MON_NONE;
+    for (uint32_t i = 0; i < b->n_recs; i++) {
+        const rb_record_t *r = &b->recs[i];
+        if (r->recovering) {
+            s_flagged_add (self, h->dest, r->key);
+            label = RB_MON_S5_FLAGGED;
+        } else if (s_flagged_drop (self, h->dest, r->key) &&
+                   label == RB_MON_NONE)
+            label = RB_MON_S11_FRESH;
+    }
+    return label;
+}
+
+/*  A GETS from a service node that asks again a key it was answered
+    flagged for: a re-poll.  */
+static int
+s_on_gets (rb_monitor_t *self, const rb_header_t *h, const rb_body_t *b)
+{
+    for (uint32_t i = 0; h->role == RB_ROLE_SERVICE && i < b->n_keys; i++)
+        if (s_flagged_has (self, h->sender, b->keys[i]))
+            return RB_MON_S7_REPOLL;
+    return RB_MON_NONE;
+}
+
 static int
 s_label (rb_monitor_t *self, const rb_header_t *h, const rb_body_t *b,
          int64_t t_ms)
@@ -309,6 +340,9 @@ s_label (rb_monitor_t *self, const rb_header_t *h, const rb_body_t *b,
                            s_flagged_has (self, h->sender, b->key)
                        ? RB_MON_S7_REPOLL
                        : RB_MON_NONE;
+        case RB_T_RECORDS:
+            return reply ? s_on_records (self, h, b) : RB_MON_NONE;
+        case RB_T_GETS: return request ? s_on_gets (self, h, b) : RB_MON_NONE;
         case RB_T_RESET:
             if (!push)
                 return RB_MON_NONE;
@@ -386,6 +420,12 @@ s_count (rb_monitor_t *self, const rb_mon_msg_t *m)
     else if (m->h.type == RB_T_DATA) {
         s->data_current++;
         s->data_not_found += !m->b->has_value;
+    }
+    for (uint32_t i = 0; m->h.type == RB_T_RECORDS && i < m->b->n_recs; i++) {
+        const rb_record_t *r = &m->b->recs[i];
+        s->data_flagged += r->recovering;
+        s->data_current += !r->recovering;
+        s->data_not_found += !r->recovering && !r->has_value;
     }
 }
 

@@ -108,6 +108,19 @@ s_print_body (FILE *f, const rb_mon_msg_t *m)
             break;
         case RB_T_GET:
         case RB_T_RECOVERED: s_str (f, "key", b->key); break;
+        case RB_T_GETS:
+            s_num (f, "keys", b->n_keys);
+            s_str (f, "first", b->keys[0]);
+            break;
+        case RB_T_RECORDS: {
+            uint64_t flagged = 0;
+            for (uint32_t i = 0; i < b->n_recs; i++)
+                flagged += b->recs[i].recovering;
+            s_num (f, "records", b->n_recs);
+            s_num (f, "epoch", b->epoch);
+            s_num (f, "recovering", flagged);
+            break;
+        }
         case RB_T_DATA:
         case RB_T_UPDATE:
             s_str (f, "key", b->key);
@@ -223,6 +236,31 @@ s_json_records (json_t *obj, const rb_body_t *b)
     switch (b->type) {
         case RB_T_GET:
         case RB_T_RECOVERED: s_jstr (obj, "key", b->key); break;
+        case RB_T_GETS: {
+            json_t *keys = json_array ();
+            for (uint32_t i = 0; i < b->n_keys; i++)
+                json_array_append_new (
+                    keys, json_stringn (b->keys[i].ptr, b->keys[i].len));
+            json_object_set_new (obj, "keys", keys);
+            break;
+        }
+        case RB_T_RECORDS: {
+            json_t *recs = json_array ();
+            for (uint32_t i = 0; i < b->n_recs; i++) {
+                const rb_record_t *r = &b->recs[i];
+                json_t *one = json_object ();
+                s_jstr (one, "key", r->key);
+                s_jnum (one, "seq", r->seq);
+                s_jnum (one, "value_len", r->has_value ? r->value.len : 0);
+                json_object_set_new (one, "found", json_boolean (r->has_value));
+                json_object_set_new (one, "recovering",
+                                     json_boolean (r->recovering));
+                json_array_append_new (recs, one);
+            }
+            s_jnum (obj, "epoch", b->epoch);
+            json_object_set_new (obj, "records", recs);
+            break;
+        }
         case RB_T_DATA:
         case RB_T_UPDATE:
             s_jstr (obj, "key", b->key);

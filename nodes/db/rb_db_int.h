@@ -3,6 +3,7 @@
 
       rb_db.c           the actor: start-up, the loop, the timer, --init
       rb_db_requests.c  the request table, a handler per request type
+      rb_db_reads.c     GET and GETS, batched into few script calls
       rb_db_job.c       backup and restore, in a thread of their own
       rb_db_view.c      what the node knows of the dataset in Redis (id,
                         epoch, state); the RESET push; BACKUP_DIR/.dataset
@@ -81,6 +82,38 @@ bool rb_db__job_running (rb_db_job_t *self);
     header with corr 0 and kind 0 (a scheduled backup) gets no answer.  */
 void rb_db__job_start (rb_db_job_t *self, const rb_header_t *h,
                        const rb_body_t *b);
+
+/*  --- rb_db_reads.c ------------------------------------------------------ */
+
+/*  Answers a script call that did not go through: Redis unreachable (no
+    reply), a Redis error (logged as node name's), a reply not understood
+    (word ""), or the script's refusal (word: needs_restore, foreign and
+    restoring answer unavailable, any other word wrong_state). what names
+    the request.  */
+void rb_db__refuse (rb_bus_t *bus, rb_store_t *store, rb_db_view_t *view,
+                    const char *name, const rb_header_t *h, const char *what,
+                    const redisReply *reply, const char *word);
+
+typedef struct rb_db_reads rb_db_reads_t;
+
+typedef struct {
+    uint64_t gets;    /* keys answered */
+    uint64_t flagged; /* of them, with the recovering flag */
+    uint64_t refused; /* GET and GETS requests refused */
+} rb_db_read_counts_t;
+
+/*  Everything passed is borrowed.  */
+rb_db_reads_t *rb_db__reads_new (const rb_db_opts_t *opts, rb_bus_t *bus,
+                                 rb_store_t *store, rb_db_view_t *view);
+/*  Frees the reads still collected, answering nobody.  */
+void rb_db__reads_destroy (rb_db_reads_t **self_p);
+/*  Collects a GET or GETS (header h, body b); takes *msg_p, which holds
+    the bytes its keys point into.  */
+void rb_db__reads_add (rb_db_reads_t *self, const rb_header_t *h,
+                       const rb_body_t *b, zmsg_t **msg_p);
+/*  Reads every key collected from Redis and answers each request. */
+void rb_db__reads_flush (rb_db_reads_t *self);
+const rb_db_read_counts_t *rb_db__reads_counts (rb_db_reads_t *self);
 
 /*  --- rb_db_requests.c --------------------------------------------------- */
 

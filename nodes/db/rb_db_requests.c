@@ -16,77 +16,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*  A GET waiting for the next Redis pipeline. */
-typedef struct {
-    zmsg_t *msg;        /* owns the bytes key points into */
-    rb_header_t header; /* to answer */
-    rb_str_t key;
-} rb_get_t;
-
 /*  The handlers' state: what they borrow, what they keep. */
 struct rb_db_requests {
-    const rb_db_opts_t *opts; /* the node's (borrowed) */
-    rb_bus_t *bus;            /* requests come, answers go (borrowed) */
-    rb_store_t *store;        /* Redis (borrowed) */
-    rb_db_view_t *view;       /* dataset, epoch, state (borrowed) */
-    rb_db_job_t *job;         /* BACKUP and RESTORE (borrowed) */
-    rb_get_t *gets;           /* GETs collected since the last pipeline */
-    uint32_t n_gets, cap_gets;
-    uint64_t n_get, n_flagged, n_orders, n_refused; /* counters */
-    uint64_t n_pushes;                              /* pushes sent */
+    const rb_db_opts_t *opts;     /* the node's (borrowed) */
+    rb_bus_t *bus;                /* requests come, answers go (borrowed) */
+    rb_store_t *store;            /* Redis (borrowed) */
+    rb_db_view_t *view;           /* dataset, epoch, state (borrowed) */
+    rb_db_job_t *job;             /* BACKUP and RESTORE (borrowed) */
+    rb_db_reads_t *reads;         /* GET and GETS (owned) */
+    uint64_t n_orders, n_refused; /* counters */
+    uint64_t n_pushes;            /* pushes sent */
 };
 
 /*  --- script calls ------------------------------------------------------ */
 
-/*  The code and text to answer when a script refused with word:
-    unavailable for needs_restore / foreign / restoring, wrong_state
-    otherwise.  */
-static int
-s_refusal (const char *word, const char **text)
-{
-    if (streq (word, "needs_restore")) {
-        *text = "no dataset in Redis: needs restore";
-        return RB_S_UNAVAILABLE;
-    }
-    if (streq (word, "foreign")) {
-        *text = "Redis holds another dataset: needs restore";
-        return RB_S_UNAVAILABLE;
-    }
-    if (streq (word, "restoring")) {
-        *text = "restoring";
-        return RB_S_UNAVAILABLE;
-    }
-    *text = word;
-    return RB_S_WRONG_STATE;
-}
-
-/*  Answers a script call that did not go through: Redis unreachable (no
-    reply), a Redis error, a reply not understood (word ""), or the
-    script's refusal (word). what names the script.  */
+/*  Answers a script call that did not go through (rb_db__refuse), and
+    counts it.  */
 static void
 s_refuse (rb_db_requests_t *self, const rb_header_t *h, const char *what,
           const redisReply *reply, const char *word)
 {
-    const char *error = rb_reply_error (reply);
-    char unexpected[64];
-    const char *text = unexpected;
-    int code = RB_S_INTERNAL;
-    if (!reply) {
-        code = RB_S_UNAVAILABLE;
-        text = rb_store_errstr (self->store);
-    } else if (error) {
-        text = error;
-        zsys_error ("db %s: Redis error: %s", self->opts->name, error);
-    } else if (!word[0]) {
-        snprintf (unexpected, sizeof unexpected,
-                  "unexpected %s reply from Redis", what);
-        zsys_error ("db %s: %s", self->opts->name, unexpected);
-    } else {
-        code = s_refusal (word, &text);
-        rb_db__view_saw_state (self->view, word);
-    }
     self->n_refused++;
-    rb_bus_error (self->bus, h, code, text);
+    rb_db__refuse (self->bus, self->store, self->view, self->opts->name, h,
+                   what, reply, word);
 }
 
 /*  Runs one script call; returns its reply (caller frees) or NULL. */
@@ -100,91 +52,12 @@ s_run1 (rb_db_requests_t *self, int script, int argc, const char **argv,
     return call.reply;
 }
 
-/*  --- GET ----------------------------------------------------------------- */
-
-static void
-s_collect_get (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
-               zmsg_t **msg_p)
-{
-    if (self->n_gets == self->cap_gets) {
-        self->cap_gets = self->cap_gets ? self->cap_gets * 2 : 64;
-        self->gets = (rb_get_t *) realloc (self->gets,
-                                           self->cap_gets * sizeof (rb_get_t));
-        assert (self->gets);
-    }
-    rb_get_t *g = &self->gets[self->n_gets++];
-    g->msg = *msg_p; /* keep the frame the key points into */
-    *msg_p = NULL;
-    g->header = *h;
-    g->key = b->key;
-}
-
-/*  Answers one GET from its script reply. */
-static void
-s_answer_get (rb_db_requests_t *self, rb_get_t *g, const redisReply *r)
-{
-    rb_get_reply_t rep;
-    if (rb_get_reply_parse (r, &rep)) {
-        s_refuse (self, &g->header, "GET", r, rep.word);
-        return;
-    }
-    rb_body_t d;
-    rb_body_init (&d, RB_T_DATA);
-    d.key = g->key;
-    d.has_value = rep.found;
-    d.value = rb_strn (rep.value, rep.value_len);
-    d.seq = rep.seq;
-    d.recovering = rep.recovering;
-    d.epoch = rep.epoch;
-    self->n_get++;
-    self->n_flagged += rep.recovering;
-    rb_db__view_saw_epoch (self->view, rep.epoch);
-    rb_bus_reply (self->bus, &g->header, &d);
-}
-
-/*  The bus is idle: the GETs collected go to Redis as one pipeline. */
+/*  The bus is idle: the reads collected go to Redis. */
 static void
 s_on_idle (rb_bus_t *bus, void *arg)
 {
     rb_db_requests_t *self = (rb_db_requests_t *) arg;
-    uint32_t n = self->n_gets;
-    if (n == 0)
-        return;
-    char ds[64], ttl[16], cap[16];
-    rb_db__view_arg (self->view, ds, sizeof ds);
-    snprintf (ttl, sizeof ttl, "%d", self->opts->fetch_ttl_s);
-    snprintf (cap, sizeof cap, "%d", self->opts->fetch_cap);
-    rb_call_t *calls = (rb_call_t *) calloc (n, sizeof (rb_call_t));
-    const char **argv = (const char **) calloc (5 * n, sizeof (char *));
-    size_t *lens = (size_t *) calloc (5 * n, sizeof (size_t));
-    assert (calls && argv && lens);
-    for (uint32_t i = 0; i < n; i++) {
-        rb_get_t *g = &self->gets[i];
-        /* only service nodes get UPDATE and RECOVERED pushes */
-        const char *node =
-            g->header.role == RB_ROLE_SERVICE ? g->header.sender : "";
-        const char **a = argv + 5 * i;
-        size_t *l = lens + 5 * i;
-        a[0] = ds, l[0] = strlen (ds);
-        a[1] = node, l[1] = strlen (node);
-        a[2] = ttl, l[2] = strlen (ttl);
-        a[3] = cap, l[3] = strlen (cap);
-        a[4] = g->key.ptr, l[4] = g->key.len;
-        calls[i] = (rb_call_t){RB_SCRIPT_GET, 5, a, l, NULL};
-    }
-    int rc = rb_store_run (self->store, calls, (int) n);
-    for (uint32_t i = 0; i < n; i++) {
-        if (rc == 0)
-            s_answer_get (self, &self->gets[i], calls[i].reply);
-        else
-            s_refuse (self, &self->gets[i].header, "GET", NULL, "");
-        zmsg_destroy (&self->gets[i].msg);
-    }
-    rb_store_free_replies (calls, (int) n);
-    self->n_gets = 0;
-    free (calls);
-    free (argv);
-    free (lens);
+    rb_db__reads_flush (self->reads);
 }
 
 /*  --- orders and diffs ---------------------------------------------------- */
@@ -456,10 +329,11 @@ s_on_status (rb_db_requests_t *self, const rb_header_t *h)
     s_num (&info, "restored_watermark", st.restored_watermark);
     s_num (&info, "redis_connected", rb_store_connected (self->store));
     s_num (&info, "job_running", rb_db__job_running (self->job));
-    s_num (&info, "gets", self->n_get);
-    s_num (&info, "flagged_answers", self->n_flagged);
+    const rb_db_read_counts_t *reads = rb_db__reads_counts (self->reads);
+    s_num (&info, "gets", reads->gets);
+    s_num (&info, "flagged_answers", reads->flagged);
     s_num (&info, "orders", self->n_orders);
-    s_num (&info, "refused", self->n_refused);
+    s_num (&info, "refused", self->n_refused + reads->refused);
     s_num (&info, "pushes", self->n_pushes);
     s_num (&info, "resets", rb_db__view_resets (self->view));
     rb_bus_reply (self->bus, h, &info.body);
@@ -488,7 +362,7 @@ static void
 s_get_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
           zmsg_t **m)
 {
-    s_collect_get (self, h, b, m);
+    rb_db__reads_add (self->reads, h, b, m);
 }
 
 static void
@@ -538,6 +412,7 @@ s_job_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
 
 static const request_t s_requests[] = {
     {RB_T_GET, ANY_ROLE, s_get_fn},
+    {RB_T_GETS, ANY_ROLE, s_get_fn},
     {RB_T_ORDER, ROLE (RB_ROLE_OPS), s_order_fn},
     {RB_T_DIFF, ROLE (RB_ROLE_OPS), s_diff_fn},
     {RB_T_RECOVERY_LIST, ROLE (RB_ROLE_OPS), s_list_fn},
@@ -617,6 +492,7 @@ rb_db__requests_new (const rb_db_opts_t *opts, rb_bus_t *bus, rb_store_t *store,
     self->view = view;
     self->job = job;
     rb_bus_on_request (bus, s_on_request, self);
+    self->reads = rb_db__reads_new (opts, bus, store, view);
     rb_bus_on_idle (bus, s_on_idle, self);
     return self;
 }
@@ -627,9 +503,7 @@ rb_db__requests_destroy (rb_db_requests_t **self_p)
     rb_db_requests_t *self = *self_p;
     if (!self)
         return;
-    for (uint32_t i = 0; i < self->n_gets; i++)
-        zmsg_destroy (&self->gets[i].msg);
-    free (self->gets);
+    rb_db__reads_destroy (&self->reads);
     free (self);
     *self_p = NULL;
 }

@@ -27,53 +27,76 @@
     "  return {'foreign', m[1]}\n" \
     "end\n"
 
-/*  GET: ARGV dataset, node, ttl, cap, key.
-    -> {'ok', epoch, seq, flag, found, value, dataset} or {state}.
-    The asking service node is remembered for pushes (SADD, and the
-    set's TTL renewed on every GET, so a node's registration lasts as long
-    as it keeps asking); a set at its cap takes no one new. For a key with
-    no record at all the node goes into one set for every absent key,
-    rb:fa, not a set of the key's own: a flood of GETs of absent keys adds
-    nothing to Redis, and APPLY pushes a key's creation to rb:fa. A key
-    with no record asked before the recovery list is complete (when every
-    key is flagged) is remembered nowhere: the node does not cache a
+/*  GET: ARGV dataset, ttl, cap, then node, key, known for each key read
+    (one call for a whole burst of GETs: Lua's cost per call is most of
+    what a one-key call costs Redis, so a burst pays it once).
+    -> {'ok', epoch, dataset, reads} where reads is a flat list of seq,
+    flag, found, value, reg per key, in order; or {state}.
+    Each asking service node is remembered for pushes (SADD, and the
+    set's TTL renewed), unless known is "1" and the dataset is still at
+    the epoch the node asked with: the DB node registered it for the key
+    lately, in this epoch, and remembers that (rb_db_reads.c), so a read
+    of a key it fetched before is no write. reg says where the node is
+    now registered by this call: 'f' (rb:f:KEY) or 'a' (rb:fa), the sets
+    that only expire; '' for anything else (not registered: known, no
+    node, a set at its cap; or a poller of a flagged key, whose set goes
+    when the flag does). A set at its cap takes no one new. For a key
+    with no record at all the node goes into one set for every absent
+    key, rb:fa, not a set of the key's own: a flood of GETs of absent keys
+    adds nothing to Redis, and APPLY pushes a key's creation to rb:fa. A
+    key with no record asked before the recovery list is complete (when
+    every key is flagged) is remembered nowhere: the node does not cache a
     flagged answer and polls again by itself, so a flood of random keys
     then adds nothing to Redis either. Once the list is complete a key is
     flagged only if listed, and its pollers are kept (rb:p:KEY) for the
-    RECOVERED push its diff sends.  */
+    RECOVERED push its diff sends. A node name "" is remembered nowhere
+    (the asker gets no pushes).  */
 static const char s_get[] =
     PROLOGUE ("'state', 'list_done'")
     "if m[3] ~= 'normal' and m[3] ~= 'recovering' then return {m[3]} end\n"
-    "local key = ARGV[5]\n"
-    "local r = redis.call('HMGET', 'rb:r:' .. key, 'v', 's', 'd')\n"
-    "local seq = tonumber(r[2]) or 0\n"
-    "local flag = 0\n"
-    "if m[3] == 'recovering' then\n"
-    "  if m[4] ~= '1' then flag = 1 else\n"
-    "    local t = tonumber(redis.call('HGET', 'rb:rec', key))\n"
-    "    if t and t > seq then flag = 1 end\n"
+    "local ttl, cap = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local recovering, listed = m[3] == 'recovering', m[4] == '1'\n"
+    "local same = tonumber(m[2]) == tonumber(want_epoch)\n"
+    "local out = {}\n"
+    "for i = 4, #ARGV - 2, 3 do\n"
+    "  local node, key = ARGV[i], ARGV[i + 1]\n"
+    "  local r = redis.call('HMGET', 'rb:r:' .. key, 'v', 's', 'd')\n"
+    "  local seq = tonumber(r[2]) or 0\n"
+    "  local flag = 0\n"
+    "  if recovering then\n"
+    "    if not listed then flag = 1 else\n"
+    "      local t = tonumber(redis.call('HGET', 'rb:rec', key))\n"
+    "      if t and t > seq then flag = 1 end\n"
+    "    end\n"
     "  end\n"
-    "end\n"
-    "local set = nil\n"
-    "if ARGV[2] == '' or (flag == 1 and not r[2] and m[4] ~= '1') then\n"
-    "elseif flag == 1 then\n"
-    "  set = 'rb:p:' .. key\n"
-    "  redis.call('SADD', 'rb:polled', key)\n"
-    "elseif r[2] then\n"
-    "  set = 'rb:f:' .. key\n"
-    "else\n"
-    "  set = 'rb:fa'\n"
-    "end\n"
-    "if set then\n"
-    "  if redis.call('SADD', set, ARGV[2]) == 1\n"
-    "     and redis.call('SCARD', set) > tonumber(ARGV[4]) then\n"
-    "    redis.call('SREM', set, ARGV[2])\n"
+    "  local set, reg = nil, ''\n"
+    "  if node == '' or (flag == 1 and not r[2] and not listed) then\n"
+    "  elseif flag == 1 then\n"
+    "    set = 'rb:p:' .. key\n"
+    "    redis.call('SADD', 'rb:polled', key)\n"
+    "  elseif ARGV[i + 2] == '1' and same then\n"
+    "  elseif r[2] then\n"
+    "    set, reg = 'rb:f:' .. key, 'f'\n"
+    "  else\n"
+    "    set, reg = 'rb:fa', 'a'\n"
     "  end\n"
-    "  redis.call('EXPIRE', set, tonumber(ARGV[3]))\n"
+    "  if set then\n"
+    "    if redis.call('SADD', set, node) == 1\n"
+    "       and redis.call('SCARD', set) > cap then\n"
+    "      redis.call('SREM', set, node)\n"
+    "      reg = ''\n"
+    "    end\n"
+    "    redis.call('EXPIRE', set, ttl)\n"
+    "  end\n"
+    "  local found = 1\n"
+    "  if not r[2] or r[3] == '1' then found = 0 end\n"
+    "  out[#out + 1] = seq\n"
+    "  out[#out + 1] = flag\n"
+    "  out[#out + 1] = found\n"
+    "  out[#out + 1] = r[1] or ''\n"
+    "  out[#out + 1] = reg\n"
     "end\n"
-    "local found = 1\n"
-    "if not r[2] or r[3] == '1' then found = 0 end\n"
-    "return {'ok', m[2], seq, flag, found, r[1] or '', m[1]}\n";
+    "return {'ok', m[2], m[1], out}\n";
 
 /*  APPLY: ARGV dataset, then seq, key, op, value for each order.
     -> {'ok', applied, skipped, cleared, watermark, pushes, current,
@@ -410,22 +433,45 @@ rb_reply_error (const redisReply *r)
 /*  --- each script's reply ------------------------------------------------ */
 
 int
-rb_get_reply_parse (const redisReply *r, rb_get_reply_t *out)
+rb_get_reply_parse (const redisReply *r, size_t n, rb_get_reply_t *out)
 {
-    memset (out, 0, sizeof *out);
-    int rc = s_word (r, out->word);
-    uint64_t flag = 0, found = 0;
-    if (rc == 0 && (s_u64 (r, 1, &out->epoch) || s_u64 (r, 2, &out->seq) ||
-                    s_u64 (r, 3, &flag) || s_u64 (r, 4, &found) ||
-                    s_bytes (r, 5, &out->value, &out->value_len)))
+    memset (out, 0, n * sizeof *out);
+    char word[RB_REPLY_WORD] = "";
+    uint64_t epoch = 0;
+    size_t groups = 0;
+    int rc = s_word (r, word);
+    const redisReply *reads = rc == 0 ? s_groups (r, 3, 5, &groups) : NULL;
+    if (rc == 0 && (s_u64 (r, 1, &epoch) || !reads || groups != n))
         rc = -2;
-    out->recovering = flag != 0;
-    out->found = found != 0;
-    if (!out->found) {
-        out->value = NULL;
-        out->value_len = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rb_get_reply_t *o = &out[i];
+        uint64_t flag = 0, found = 0;
+        const char *reg;
+        size_t reg_len;
+        if (s_u64 (reads, 5 * i, &o->seq) || s_u64 (reads, 5 * i + 1, &flag) ||
+            s_u64 (reads, 5 * i + 2, &found) ||
+            s_bytes (reads, 5 * i + 3, &o->value, &o->value_len) ||
+            s_bytes (reads, 5 * i + 4, &reg, &reg_len) || reg_len > 1) {
+            rc = -2;
+            break;
+        }
+        o->epoch = epoch;
+        o->registered = reg_len == 1 && (reg[0] == 'f' || reg[0] == 'a');
+        o->recovering = flag != 0;
+        o->found = found != 0;
+        if (!o->found) {
+            o->value = NULL;
+            o->value_len = 0;
+        }
     }
-    return s_done (rc, out, sizeof *out);
+    if (rc == -2)
+        word[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (rc != 0)
+            memset (&out[i], 0, sizeof out[i]);
+        memcpy (out[i].word, word, sizeof word);
+    }
+    return rc;
 }
 
 /*  Fills push's current record from APPLY's current list (quads of

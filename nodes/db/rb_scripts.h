@@ -60,7 +60,10 @@ const char *rb_script_name (int script);
     say when a parser answered -2 for it.  */
 const char *rb_reply_error (const redisReply *r);
 
-/*  GET: {'ok', epoch, seq, flag, found, value, dataset} or {state}. */
+/*  GET: {'ok', epoch, dataset, reads} or {state}; reads holds seq,
+    flag, found, value and reg for each key asked, in order. One item per
+    key; a refusal or a reply not understood gives every item the same
+    word (and nothing else).  */
 typedef struct {
     char word[RB_REPLY_WORD];
     uint64_t epoch;    /* the dataset's, as the reply was read */
@@ -69,9 +72,12 @@ typedef struct {
     bool found;        /* a record that is not a tombstone */
     const char *value; /* found: the value (borrowed); else NULL */
     size_t value_len;
+    bool registered; /* the call registered the asking node in a set that
+                        only expires (rb:f:KEY or rb:fa) */
 } rb_get_reply_t;
 
-int rb_get_reply_parse (const redisReply *r, rb_get_reply_t *out);
+/*  Parses a GET call that asked n keys into out[0 .. n-1].  */
+int rb_get_reply_parse (const redisReply *r, size_t n, rb_get_reply_t *out);
 
 /*  One push an APPLY asks for, about one of the orders it applied. */
 typedef struct {

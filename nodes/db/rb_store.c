@@ -22,6 +22,7 @@ struct rb_store {
     int64_t next_try;              /* earliest reconnect, zclock_mono () ms */
     int backoff;                   /* ms until the next try after a failure */
     char err[256];                 /* last error */
+    uint64_t connects;             /* connections made, in all */
 };
 
 static int
@@ -177,7 +178,14 @@ rb_store_connect (rb_store_t *self)
     }
     self->backoff = RB_BACKOFF_MIN;
     self->err[0] = '\0';
+    self->connects++;
     return 0;
+}
+
+uint64_t
+rb_store_connects (rb_store_t *self)
+{
+    return self->connects;
 }
 
 /*  Appends one call to the output buffer (no I/O yet). */

@@ -45,6 +45,9 @@ void rb_store_destroy (rb_store_t **self_p);
 /*  Connects if not connected (respecting the back-off). 0 if connected. */
 int rb_store_connect (rb_store_t *self);
 bool rb_store_connected (rb_store_t *self);
+/*  Connections made so far: a change means the Redis may be another (a
+    restart), and what it held may be gone.  */
+uint64_t rb_store_connects (rb_store_t *self);
 /*  Why the store is not connected, or the last error; borrowed.  */
 const char *rb_store_errstr (rb_store_t *self);
 

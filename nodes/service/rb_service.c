@@ -199,6 +199,7 @@ s_on_terminals (zloop_t *loop, zsock_t *sock, void *arg)
         s_on_get (self, msg);
         zmsg_destroy (&msg);
     }
+    rb_waits__flush (self->waits); /* the burst's misses, together */
     return 0;
 }
 
@@ -236,6 +237,13 @@ s_on_push (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
             break;
         default: break;
     }
+}
+
+/*  The polls that pushes and DB answers started go out together.  */
+static void
+s_on_bus_idle (rb_bus_t *bus, void *arg)
+{
+    rb_waits__flush (((svc_t *) arg)->waits);
 }
 
 static const char *const s_counter_names[RB_CNT_COUNT] = {
@@ -294,6 +302,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
 {
     svc_t *self = (svc_t *) arg;
     rb_waits__tick (self->waits);
+    rb_waits__flush (self->waits);
     int64_t now = zclock_mono ();
     if (self->opts.verbose && self->opts.stats_every_s > 0 &&
         now >= self->next_stats) {
@@ -364,6 +373,7 @@ s_svc_new (zsock_t *pipe, const rb_service_opts_t *opts)
     self->waits = rb_waits__new (&wo, self->bus, self->cache, s_answer, self);
     rb_bus_on_push (self->bus, s_on_push, self);
     rb_bus_on_request (self->bus, s_on_request, self);
+    rb_bus_on_idle (self->bus, s_on_bus_idle, self);
     return self;
 }
 

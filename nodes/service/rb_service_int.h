@@ -74,6 +74,9 @@ void rb_waits__updated (rb_waits_t *self, rb_str_t key, uint64_t seq,
                         uint64_t epoch);
 /*  A RECOVERED push for key: poll it now.  */
 void rb_waits__recovered (rb_waits_t *self, rb_str_t key);
+/*  Sends the polls queued since the last flush (as few GETS as it
+    can); call it when a wake-up's work is done.  */
+void rb_waits__flush (rb_waits_t *self);
 /*  Deadlines and due re-polls; called every few ms.  */
 void rb_waits__tick (rb_waits_t *self);
 

@@ -13,7 +13,12 @@
     starves every other node's GETs). So they are let out at most
     poll_rate a second (a token bucket holding one second's worth); a
     re-poll due past that waits in a FIFO for its turn. First GETs and
-    polls a RECOVERED push asks for are not held.  */
+    polls a RECOVERED push asks for are not held.
+
+    Polls are not sent one by one: the ones a wake-up starts are queued
+    and go out together when it ends (rb_waits__flush), as GETS of up to
+    RB_WAITS_BATCH keys, one request and one answer for all of them at
+    every hop. A poll alone goes as a plain GET.  */
 #include "rb_service_int.h"
 #include "rb_timers.h"
 #include "rb_slots.h"
@@ -22,6 +27,15 @@
 #include <string.h>
 
 #define RB_WAITS_MAX (1u << 20)
+/*  Keys in one GETS. At the default max-value (64 KiB) its answer stays
+    under 4.1 MiB, well below the broker's default max-frame.  */
+#define RB_WAITS_BATCH 64
+
+/*  A GETS in flight: the waits its keys are for, in order. */
+typedef struct {
+    uint32_t n;
+    uint64_t wids[RB_WAITS_BATCH];
+} rb_batch_t;
 
 /*  A terminal request waiting for an answer. */
 typedef struct {
@@ -36,8 +50,10 @@ typedef struct {
     char key[RB_KEY_MAX + 1];
     rb_waiter_t *waiters;
     uint32_t n_waiters, cap_waiters;
-    bool in_flight;    /* a GET to "db" is out */
+    bool in_flight;    /* a GET to "db" is out, or queued to go */
     bool poll_again;   /* RECOVERED came while it was out */
+    bool alone;        /* poll it in a GET of its own: a GETS that held it
+                          was too large (bad_request) */
     int64_t next_poll; /* when to send the next GET, if not in flight */
     int backoff_ms;    /* delay before the one after */
     uint64_t pushed_seq, pushed_epoch; /* the newest UPDATE for the key */
@@ -62,6 +78,9 @@ struct rb_waits {
     int64_t refilled;    /* when tokens were last topped up */
     zlistx_t *fifo;      /* id + 1 of each wait whose re-poll is held */
     uint64_t held;       /* re-polls held, in all */
+    uint64_t *queued;    /* waits whose poll goes at the next flush */
+    uint32_t n_queued;   /* (at most waits_max: one per wait) */
+    rb_slots_t *batches; /* rb_batch_t of each GETS in flight */
 };
 
 rb_waits_t *
@@ -80,6 +99,9 @@ rb_waits__new (const rb_waits_opts_t *opts, rb_bus_t *bus, rb_cache_t *cache,
     self->wait_ids = zhashx_new ();
     self->timers = rb_timers_new ();
     self->fifo = zlistx_new ();
+    self->queued = (uint64_t *) calloc (opts->waits_max, sizeof (uint64_t));
+    assert (self->queued);
+    self->batches = rb_slots_new (sizeof (rb_batch_t), opts->waits_max);
     self->tokens = opts->poll_rate;
     self->refilled = zclock_mono ();
     return self;
@@ -116,6 +138,8 @@ rb_waits__destroy (rb_waits_t **self_p)
     zhashx_destroy (&self->wait_ids);
     rb_timers_destroy (&self->timers);
     zlistx_destroy (&self->fifo);
+    free (self->queued);
+    rb_slots_destroy (&self->batches);
     free (self);
     *self_p = NULL;
 }
@@ -172,10 +196,9 @@ s_schedule (rb_waits_t *self, rb_wait_t *w, uint64_t wid)
     (flagged, an older epoch, ERROR, timeout) decides by the policy. The
     cache's epoch is the newest the node has seen.  */
 static void
-s_on_data (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-           zmsg_t **msg_p, void *arg, uint64_t wid)
+s_on_read (rb_waits_t *self, rb_bus_t *bus, const rb_header_t *h,
+           const rb_body_t *b, uint64_t wid)
 {
-    rb_waits_t *self = (rb_waits_t *) arg;
     rb_wait_t *w = s_wait (self, wid);
     if (!w)
         return; /* every waiter gave up meanwhile */
@@ -214,22 +237,135 @@ s_on_data (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
     s_schedule (self, w, wid);
 }
 
+/*  The answer to a GET. */
+static void
+s_on_data (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+           zmsg_t **msg_p, void *arg, uint64_t wid)
+{
+    s_on_read ((rb_waits_t *) arg, bus, h, b, wid);
+}
+
+/*  The answer to a GETS (id bid): each record goes to its wait as the
+    DATA a GET would have had. Anything else (an ERROR, a timeout, records
+    that are not the keys asked) is each wait's failed poll.  */
+static void
+s_on_records (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+              zmsg_t **msg_p, void *arg, uint64_t bid)
+{
+    rb_waits_t *self = (rb_waits_t *) arg;
+    rb_batch_t *found = (rb_batch_t *) rb_slots_get (self->batches, bid);
+    if (!found)
+        return;
+    rb_batch_t batch = *found;
+    rb_slots_free (self->batches, bid);
+    bool ok = h->kind == RB_K_REPLY && b->type == RB_T_RECORDS &&
+              b->n_recs == batch.n;
+    bool too_large = h->kind == RB_K_ERROR && h->status == RB_S_BAD_REQUEST;
+    for (uint32_t i = 0; i < batch.n; i++) {
+        rb_wait_t *w = s_wait (self, batch.wids[i]);
+        if (w && too_large)
+            w->alone = true;
+        if (!ok) {
+            s_on_read (self, bus, h, b, batch.wids[i]);
+            continue;
+        }
+        const rb_record_t *r = &b->recs[i];
+        rb_header_t dh = *h;
+        dh.type = RB_T_DATA;
+        rb_body_t d;
+        rb_body_init (&d, RB_T_DATA);
+        d.key = r->key;
+        d.has_value = r->has_value;
+        d.value = r->value;
+        d.seq = r->seq;
+        d.recovering = r->recovering;
+        d.epoch = b->epoch;
+        s_on_read (self, bus, &dh, &d, batch.wids[i]);
+    }
+}
+
+/*  Queues a poll of wid for the next flush. */
 static void
 s_poll (rb_waits_t *self, uint64_t wid)
 {
     rb_wait_t *w = s_wait (self, wid);
-    rb_body_t get;
-    rb_body_init (&get, RB_T_GET);
-    get.key = rb_str (w->key);
-    if (rb_bus_request (self->bus, RB_ADDR_SERVICE, "db", &get,
-                        (uint32_t) self->opts.db_timeout_ms, s_on_data, self,
-                        wid)) {
-        s_schedule (self, w, wid); /* too many pending: later */
-        return;
-    }
+    assert (!w->in_flight && self->n_queued < self->opts.waits_max);
     w->in_flight = true;
-    w->poll_reg = rb_bus_registrations (self->bus);
-    self->polls++;
+    self->queued[self->n_queued++] = wid;
+}
+
+/*  Sends the polls queued[first .. first + n - 1] as one GET or GETS;
+    if the bus refuses (too many pending), each is scheduled again.  */
+static void
+s_send (rb_waits_t *self, uint32_t first, uint32_t n)
+{
+    uint64_t *wids = &self->queued[first];
+    rb_body_t get;
+    rb_str_t keys[RB_WAITS_BATCH];
+    int rc;
+    if (n == 1) {
+        rb_body_init (&get, RB_T_GET);
+        get.key = rb_str (s_wait (self, wids[0])->key);
+        rc = rb_bus_request (self->bus, RB_ADDR_SERVICE, "db", &get,
+                             (uint32_t) self->opts.db_timeout_ms, s_on_data,
+                             self, wids[0]);
+    } else {
+        uint64_t bid;
+        rb_batch_t *batch = (rb_batch_t *) rb_slots_alloc (self->batches, &bid);
+        assert (batch); /* a batch per wait at most */
+        rb_body_init (&get, RB_T_GETS);
+        for (uint32_t i = 0; i < n; i++) {
+            keys[i] = rb_str (s_wait (self, wids[i])->key);
+            batch->wids[i] = wids[i];
+        }
+        batch->n = n;
+        get.keys = keys;
+        get.n_keys = n;
+        rc = rb_bus_request (self->bus, RB_ADDR_SERVICE, "db", &get,
+                             (uint32_t) self->opts.db_timeout_ms, s_on_records,
+                             self, bid);
+        if (rc)
+            rb_slots_free (self->batches, bid);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        rb_wait_t *w = s_wait (self, wids[i]);
+        if (rc) {
+            w->in_flight = false;
+            w->poll_again = false; /* a timed poll, not one queued now */
+            s_schedule (self, w, wids[i]); /* too many pending: later */
+        } else {
+            w->poll_reg = rb_bus_registrations (self->bus);
+            self->polls++;
+        }
+    }
+}
+
+void
+rb_waits__flush (rb_waits_t *self)
+{
+    /* a wait gone since its poll was queued is dropped; s_send may
+       schedule a poll again, never queue one */
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < self->n_queued; i++)
+        if (s_wait (self, self->queued[i]))
+            self->queued[n++] = self->queued[i];
+    self->n_queued = n;
+    /* the ones asked alone first, one GET each */
+    uint32_t together = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t wid = self->queued[i];
+        if (s_wait (self, wid)->alone) {
+            self->queued[i] = self->queued[together];
+            self->queued[together++] = wid;
+        }
+    }
+    for (uint32_t i = 0; i < together; i++)
+        s_send (self, i, 1);
+    for (uint32_t first = together; first < n; first += RB_WAITS_BATCH)
+        s_send (self, first,
+                n - first < RB_WAITS_BATCH ? n - first : RB_WAITS_BATCH);
+    assert (self->n_queued == n);
+    self->n_queued = 0;
 }
 
 /*  The wait on key, or NULL; *wid its id.  */

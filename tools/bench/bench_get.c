@@ -98,7 +98,7 @@ s_script_only (const rb_bench_opts_t *o, int depth, double seconds)
     snprintf (digest, sizeof digest, "%s", sha ? sha->str : "");
     freeReplyObject (sha);
     for (int i = 0; i < depth; i++)
-        redisAppendCommand (r, "EVALSHA %s 0 /0 bench-svc 600 64 k%d", digest,
+        redisAppendCommand (r, "EVALSHA %s 0 /0 600 64 bench-svc k%d 0", digest,
                             i % KEYS);
     long done = 0;
     int next = depth;
@@ -109,7 +109,7 @@ s_script_only (const rb_bench_opts_t *o, int depth, double seconds)
             break;
         freeReplyObject (reply);
         done++;
-        redisAppendCommand (r, "EVALSHA %s 0 /0 bench-svc 600 64 k%d", digest,
+        redisAppendCommand (r, "EVALSHA %s 0 /0 600 64 bench-svc k%d 0", digest,
                             next++ % KEYS);
         now = rb_now_us ();
     }
