@@ -134,7 +134,7 @@ static const rb_opt_t s_service[] = {
     {"cache-size", "cache-size", 0, RB_OPT_INT, "100000", 0, 100000000, NULL,
      "N", "records cached, at most (0: no cache)"},
     {"cache-ttl", NULL, 0, RB_OPT_INT, "300", 1, 86400, NULL, NULL,
-     "seconds a cached record is trusted (keep below the DB's fetch-ttl)"},
+     "seconds a cached record is trusted (keep below 9/10 of the DB's fetch-ttl)"},
     {"poll-min", NULL, 0, RB_OPT_INT, "20", 1, 60000, NULL, NULL,
      "first re-poll delay of a flagged key, ms"},
     {"poll-max", NULL, 0, RB_OPT_INT, "500", 1, 600000, NULL, NULL,

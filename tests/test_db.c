@@ -574,6 +574,28 @@ START_TEST (db_registers_a_fetcher_once_and_again_on_a_new_connection)
 }
 END_TEST
 
+START_TEST (db_reads_a_known_key_without_a_script_and_sees_the_state_move)
+{
+    rb_tnode_t *ops = &s_f->ops, *svc = &s_f->svc;
+    ck_assert_int_eq (rb_tnode_order (ops, 1, "+81-1", "alice"), 0);
+    ck_assert_int_eq (rb_tnode_get (svc, "+81-1").rc, 0); /* registers */
+    uint64_t plain = rb_tnode_status_num (svc, "gets_plain");
+    rb_got_t g = rb_tnode_get (svc, "+81-1");
+    ck_assert_int_eq (g.rc, 0);
+    ck_assert_str_eq (g.value, "alice");
+    ck_assert (!g.recovering);
+    ck_assert_uint_eq (rb_tnode_status_num (svc, "gets_plain"), plain + 1);
+    /* the dataset leaves normal behind the node's back (in its epoch, as
+       no real transition does): a plain read sees it in its brackets and
+       the key is read by the script, flagged */
+    freeReplyObject (rb_redis_cmd (s_c->redis, "HSET rb:meta state "
+                                               "recovering list_done 0"));
+    g = rb_tnode_get (svc, "+81-1");
+    ck_assert_int_eq (g.rc, 0);
+    ck_assert (g.recovering);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -599,6 +621,8 @@ main (void)
     tcase_add_test (tc, db_reads_flag_and_data_together_while_a_diff_lands);
     tcase_add_test (tc,
                     db_registers_a_fetcher_once_and_again_on_a_new_connection);
+    tcase_add_test (
+        tc, db_reads_a_known_key_without_a_script_and_sees_the_state_move);
     suite_add_tcase (s, tc);
     return rb_test_run (s);
 }

@@ -100,6 +100,7 @@ typedef struct {
     uint64_t gets;    /* keys answered */
     uint64_t flagged; /* of them, with the recovering flag */
     uint64_t refused; /* GET and GETS requests refused */
+    uint64_t plain;   /* keys answered by plain reads, no script */
 } rb_db_read_counts_t;
 
 /*  Everything passed is borrowed.  */

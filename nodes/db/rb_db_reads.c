@@ -248,29 +248,64 @@ s_memo_add (rb_db_reads_t *self, const rb_read_t *r, const rb_get_reply_t *reps,
     }
 }
 
-/*  One script call: reads [first_read, end_read) and their keys. */
+/*  A read is done by a plain HMGET per key, no script, when nothing the
+    script does is needed: the dataset was normal when last seen (no
+    flag to read) and no registration is due (every key's pair is in the
+    memo, or the asker is not a service node).  */
+static bool
+s_plain_ok (rb_db_reads_t *self, const rb_read_t *r)
+{
+    if (rb_db__view_state (self->view) != RB_DB_NORMAL ||
+        !rb_db__view_dataset (self->view)[0])
+        return false;
+    for (uint32_t k = r->first; k < r->first + r->n; k++)
+        if (r->header.role == RB_ROLE_SERVICE && !self->known[k])
+            return false;
+    return true;
+}
+
+/*  One round trip's worth of work: a script call, or a plain read of
+    some keys bracketed by two reads of the dataset's state. Its reads
+    are order[first .. end - 1] (indices into reads); its calls
+    calls[first_call ..].  */
 typedef struct {
-    uint32_t first_read, end_read;
-    uint32_t first_key, n_keys;
+    bool plain;
+    uint32_t first, end;
+    uint32_t n_keys;
+    uint32_t first_call, n_calls;
 } rb_chunk_t;
 
-/*  Cuts the reads into calls of at most RB_GETS_PER_CALL keys, a read
-    never split; returns how many (chunks holds n_reads at most).  */
-static uint32_t
-s_chunk (rb_db_reads_t *self, rb_chunk_t *chunks)
+/*  The buffers of one round. */
+typedef struct {
+    uint32_t *order; /* read indices, the chunks' reads in turn */
+    rb_chunk_t *chunks;
+    uint32_t n_chunks;
+    rb_call_t *calls;
+    uint32_t n_calls;
+    const char **argv;
+    size_t *lens;
+    char (*names)[6 + RB_KEY_MAX]; /* "rb:r:KEY" per key of plain reads */
+} rb_round_t;
+
+/*  Cuts the reads whose state is want (plain or not) into chunks of at
+    most RB_GETS_PER_CALL keys, a read never split.  */
+static void
+s_chunk (rb_db_reads_t *self, rb_round_t *rd, const uint8_t *state,
+         uint8_t want, uint32_t *n_order)
 {
-    uint32_t n = 0;
+    rb_chunk_t *c = NULL;
     for (uint32_t i = 0; i < self->n_reads; i++) {
+        if (state[i] != want)
+            continue;
         rb_read_t *r = &self->reads[i];
-        rb_chunk_t *c = n ? &chunks[n - 1] : NULL;
         if (!c || c->n_keys + r->n > RB_GETS_PER_CALL) {
-            c = &chunks[n++];
-            *c = (rb_chunk_t){i, i, r->first, 0};
+            c = &rd->chunks[rd->n_chunks++];
+            *c = (rb_chunk_t){want == 1, *n_order, *n_order, 0, 0, 0};
         }
-        c->end_read = i + 1;
+        rd->order[(*n_order)++] = i;
+        c->end = *n_order;
         c->n_keys += r->n;
     }
-    return n;
 }
 
 /*  Answers a GET (DATA) or a GETS (RECORDS) from reps, its keys' reads;
@@ -279,12 +314,14 @@ static void
 s_answer (rb_db_reads_t *self, rb_read_t *r, const rb_get_reply_t *reps,
           const redisReply *reply)
 {
-    if (strcmp (reps[0].word, "ok") != 0) {
+    for (uint32_t i = 0; i < r->n; i++) {
+        if (strcmp (reps[i].word, "ok") == 0)
+            continue;
         zhashx_purge (self->memo); /* FLUSHALL, a restore ...: start over */
         self->counts.refused++;
         rb_db__refuse (self->bus, self->store, self->view, self->opts->name,
                        &r->header, r->multi ? "GETS" : "GET", reply,
-                       reps[0].word);
+                       reps[i].word);
         return;
     }
     size_t bytes = 0;
@@ -322,71 +359,192 @@ s_answer (rb_db_reads_t *self, rb_read_t *r, const rb_get_reply_t *reps,
     rb_bus_reply (self->bus, &r->header, &d);
 }
 
+/*  What each read collected is at in a flush. */
+enum { RB_READ_LUA, RB_READ_PLAIN, RB_READ_DONE };
+
+/*  "HMGET rb:meta dataset epoch state": the plain reads' brackets. */
+static const char *s_meta_argv[] = {"HMGET", "rb:meta", RB_META_FIELDS};
+static const size_t s_meta_lens[] = {5, 7, 7, 5, 5};
+
+/*  Fills rd's calls for its chunks: a script call per script chunk, and
+    for a plain chunk the meta read, an HMGET per key, the meta read.  */
+static void
+s_build (rb_db_reads_t *self, rb_round_t *rd, const char *ds)
+{
+    char ttl[16], cap[16];
+    snprintf (ttl, sizeof ttl, "%d", self->opts->fetch_ttl_s);
+    snprintf (cap, sizeof cap, "%d", self->opts->fetch_cap);
+    const char **a = rd->argv;
+    size_t *l = rd->lens;
+    uint32_t name = 0;
+    for (uint32_t c = 0; c < rd->n_chunks; c++) {
+        rb_chunk_t *ch = &rd->chunks[c];
+        ch->first_call = rd->n_calls;
+        if (ch->plain)
+            rd->calls[rd->n_calls++] =
+                (rb_call_t){-1, 5, s_meta_argv, s_meta_lens, NULL};
+        else {
+            rd->calls[rd->n_calls++] = (rb_call_t){
+                RB_SCRIPT_GET, 3 + 3 * (int) ch->n_keys, a, l, NULL};
+            a[0] = ds, l[0] = strlen (ds);
+            a[1] = ttl, l[1] = strlen (ttl);
+            a[2] = cap, l[2] = strlen (cap);
+            a += 3, l += 3;
+        }
+        for (uint32_t o = ch->first; o < ch->end; o++) {
+            rb_read_t *r = &self->reads[rd->order[o]];
+            /* only service nodes get UPDATE and RECOVERED pushes */
+            const char *node =
+                r->header.role == RB_ROLE_SERVICE ? r->header.sender : "";
+            for (uint32_t k = r->first; k < r->first + r->n; k++) {
+                rb_str_t key = self->keys[k];
+                if (!ch->plain) {
+                    a[0] = node, l[0] = strlen (node);
+                    a[1] = key.ptr, l[1] = key.len;
+                    a[2] = self->known[k] ? "1" : "0", l[2] = 1;
+                    a += 3, l += 3;
+                    continue;
+                }
+                char *n = rd->names[name++];
+                memcpy (n, "rb:r:", 5);
+                memcpy (n + 5, key.ptr, key.len);
+                rd->calls[rd->n_calls++] = (rb_call_t){-1, 5, a, l, NULL};
+                a[0] = "HMGET", l[0] = 5;
+                a[1] = n, l[1] = 5 + key.len;
+                a[2] = "v", a[3] = "s", a[4] = "d";
+                l[2] = l[3] = l[4] = 1;
+                a += 5, l += 5;
+            }
+        }
+        if (ch->plain)
+            rd->calls[rd->n_calls++] =
+                (rb_call_t){-1, 5, s_meta_argv, s_meta_lens, NULL};
+        ch->n_calls = rd->n_calls - ch->first_call;
+    }
+}
+
+/*  Reads of a chunk from its replies into reps (the chunk's keys in
+    order). A plain chunk whose brackets do not both say the dataset and
+    epoch in state normal read nothing usable: false, and its reads go
+    by script in the next round. rc: the run's.  */
+static bool
+s_parse (rb_db_reads_t *self, const rb_round_t *rd, const rb_chunk_t *ch,
+         int rc, rb_get_reply_t *reps)
+{
+    memset (reps, 0, ch->n_keys * sizeof *reps);
+    if (rc)
+        return true; /* no reply: every read refused (unavailable) */
+    rb_call_t *calls = &rd->calls[ch->first_call];
+    if (!ch->plain) {
+        rb_get_reply_parse (calls[0].reply, ch->n_keys, reps);
+        return true;
+    }
+    const char *id = rb_db__view_dataset (self->view);
+    uint64_t epoch = self->memo_epoch;
+    /* the state was normal at both ends and the epoch the same: normal
+       all along (only a restore leaves normal, and it moves the epoch),
+       so no key read between them was flagged */
+    if (!rb_meta_reply_normal (calls[0].reply, id, epoch) ||
+        !rb_meta_reply_normal (calls[ch->n_calls - 1].reply, id, epoch))
+        return false;
+    for (uint32_t k = 0; k < ch->n_keys; k++)
+        rb_record_reply_parse (calls[1 + k].reply, epoch, &reps[k]);
+    return true;
+}
+
+/*  One round trip: every read in state RB_READ_LUA or RB_READ_PLAIN.
+    Each is answered (RB_READ_DONE), but for plain reads that found the
+    state moved: those are left RB_READ_LUA for the next round.  */
+static void
+s_round (rb_db_reads_t *self, uint8_t *state, int64_t start)
+{
+    uint32_t n = self->n_reads, n_order = 0;
+    rb_round_t rd = {0};
+    rd.order = (uint32_t *) calloc (n, sizeof (uint32_t));
+    rd.chunks = (rb_chunk_t *) calloc (2 * n, sizeof (rb_chunk_t));
+    s_chunk (self, &rd, state, RB_READ_PLAIN, &n_order);
+    s_chunk (self, &rd, state, RB_READ_LUA, &n_order);
+    size_t calls = 0, args = 0, names = 0;
+    for (uint32_t c = 0; c < rd.n_chunks; c++) {
+        rb_chunk_t *ch = &rd.chunks[c];
+        calls += ch->plain ? ch->n_keys + 2 : 1;
+        args +=
+            ch->plain ? 5 * (size_t) ch->n_keys : 3 + 3 * (size_t) ch->n_keys;
+        names += ch->plain ? ch->n_keys : 0;
+    }
+    rd.calls = (rb_call_t *) calloc (calls, sizeof (rb_call_t));
+    rd.argv = (const char **) calloc (args + 1, sizeof (char *));
+    rd.lens = (size_t *) calloc (args + 1, sizeof (size_t));
+    rd.names = calloc (names + 1, sizeof *rd.names);
+    rb_get_reply_t *reps =
+        (rb_get_reply_t *) calloc (RB_GETS_MAX, sizeof (rb_get_reply_t));
+    assert (rd.order && rd.chunks && rd.calls && rd.argv && rd.lens &&
+            rd.names && reps);
+    char ds[64];
+    rb_db__view_arg (self->view, ds, sizeof ds);
+    s_build (self, &rd, ds);
+    assert (rd.n_calls == calls);
+    int rc = rb_store_run (self->store, rd.calls, (int) rd.n_calls);
+    for (uint32_t c = 0; c < rd.n_chunks; c++) {
+        rb_chunk_t *ch = &rd.chunks[c];
+        bool usable = s_parse (self, &rd, ch, rc, reps);
+        /* what a refusal names: the script's reply, or for plain reads
+           one that is there (a record not understood: internal) */
+        const redisReply *reply = rd.calls[ch->first_call].reply;
+        uint32_t at = 0;
+        for (uint32_t o = ch->first; o < ch->end; o++) {
+            uint32_t i = rd.order[o];
+            rb_read_t *r = &self->reads[i];
+            if (!usable) {
+                state[i] = RB_READ_LUA;
+                continue;
+            }
+            s_answer (self, r, &reps[at], rc ? NULL : reply);
+            if (rc == 0 && ch->plain)
+                self->counts.plain += r->n;
+            if (rc == 0 && !ch->plain && strcmp (reps[at].word, "ok") == 0)
+                s_memo_add (self, r, &reps[at], start);
+            at += r->n;
+            state[i] = RB_READ_DONE;
+            zmsg_destroy (&r->msg);
+        }
+    }
+    rb_store_free_replies (rd.calls, (int) rd.n_calls);
+    free (rd.order);
+    free (rd.chunks);
+    free (rd.calls);
+    free (rd.argv);
+    free (rd.lens);
+    free (rd.names);
+    free (reps);
+}
+
 void
 rb_db__reads_flush (rb_db_reads_t *self)
 {
     if (self->n_reads == 0)
         return;
-    char ds[64], ttl[16], cap[16];
-    rb_db__view_arg (self->view, ds, sizeof ds);
-    snprintf (ttl, sizeof ttl, "%d", self->opts->fetch_ttl_s);
-    snprintf (cap, sizeof cap, "%d", self->opts->fetch_cap);
     int64_t start = zclock_mono ();
     rb_store_connect (self->store); /* so the memo knows which connection */
     s_memo_check (self, start);
-    rb_chunk_t *chunks =
-        (rb_chunk_t *) calloc (self->n_reads, sizeof (rb_chunk_t));
-    uint32_t n_calls = s_chunk (self, chunks);
-    size_t n_args = 3 * (size_t) n_calls + 3 * (size_t) self->n_keys;
-    rb_call_t *calls = (rb_call_t *) calloc (n_calls, sizeof (rb_call_t));
-    const char **argv = (const char **) calloc (n_args, sizeof (char *));
-    size_t *lens = (size_t *) calloc (n_args, sizeof (size_t));
-    rb_get_reply_t *reps =
-        (rb_get_reply_t *) calloc (self->n_keys, sizeof (rb_get_reply_t));
-    assert (chunks && calls && argv && lens && reps);
-    const char **a = argv;
-    size_t *l = lens;
-    for (uint32_t c = 0; c < n_calls; c++) {
-        calls[c] = (rb_call_t){RB_SCRIPT_GET, 3 + 3 * (int) chunks[c].n_keys, a,
-                               l, NULL};
-        a[0] = ds, l[0] = strlen (ds);
-        a[1] = ttl, l[1] = strlen (ttl);
-        a[2] = cap, l[2] = strlen (cap);
-        a += 3, l += 3;
-        for (uint32_t i = chunks[c].first_read; i < chunks[c].end_read; i++) {
-            rb_read_t *r = &self->reads[i];
-            /* only service nodes get UPDATE and RECOVERED pushes */
-            const char *node =
-                r->header.role == RB_ROLE_SERVICE ? r->header.sender : "";
-            for (uint32_t k = r->first; k < r->first + r->n; k++) {
-                a[0] = node, l[0] = strlen (node);
-                a[1] = self->keys[k].ptr, l[1] = self->keys[k].len;
-                a[2] = self->known[k] ? "1" : "0", l[2] = 1;
-                a += 3, l += 3;
-            }
-        }
+    uint8_t *state = (uint8_t *) calloc (self->n_reads, 1);
+    assert (state);
+    bool plain = false;
+    for (uint32_t i = 0; i < self->n_reads; i++) {
+        state[i] =
+            s_plain_ok (self, &self->reads[i]) ? RB_READ_PLAIN : RB_READ_LUA;
+        plain |= state[i] == RB_READ_PLAIN;
     }
-    int rc = rb_store_run (self->store, calls, (int) n_calls);
-    for (uint32_t c = 0; c < n_calls; c++) {
-        /* no reply at all (rc): every item's word is "", which answers
-           unavailable with the store's error */
-        if (rc == 0)
-            rb_get_reply_parse (calls[c].reply, chunks[c].n_keys,
-                                &reps[chunks[c].first_key]);
-        for (uint32_t i = chunks[c].first_read; i < chunks[c].end_read; i++) {
-            rb_read_t *r = &self->reads[i];
-            s_answer (self, r, &reps[r->first], calls[c].reply);
-            if (rc == 0 && strcmp (reps[r->first].word, "ok") == 0)
-                s_memo_add (self, r, &reps[r->first], start);
-            zmsg_destroy (&r->msg);
-        }
-    }
-    rb_store_free_replies (calls, (int) n_calls);
+    s_round (self, state, start);
+    /* plain reads that found the state moved go by script now */
+    bool again = false;
+    for (uint32_t i = 0; plain && i < self->n_reads; i++)
+        again |= state[i] != RB_READ_DONE;
+    if (again)
+        s_round (self, state, start);
+    for (uint32_t i = 0; i < self->n_reads; i++)
+        assert (state[i] == RB_READ_DONE);
+    free (state);
     self->n_reads = 0;
     self->n_keys = 0;
-    free (chunks);
-    free (calls);
-    free (argv);
-    free (lens);
-    free (reps);
 }

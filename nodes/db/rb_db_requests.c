@@ -332,6 +332,7 @@ s_on_status (rb_db_requests_t *self, const rb_header_t *h)
     const rb_db_read_counts_t *reads = rb_db__reads_counts (self->reads);
     s_num (&info, "gets", reads->gets);
     s_num (&info, "flagged_answers", reads->flagged);
+    s_num (&info, "gets_plain", reads->plain);
     s_num (&info, "orders", self->n_orders);
     s_num (&info, "refused", self->n_refused + reads->refused);
     s_num (&info, "pushes", self->n_pushes);

@@ -474,6 +474,45 @@ rb_get_reply_parse (const redisReply *r, size_t n, rb_get_reply_t *out)
     return rc;
 }
 
+bool
+rb_meta_reply_normal (const redisReply *r, const char *id, uint64_t epoch)
+{
+    uint64_t e = 0;
+    const redisReply *d = s_element (r, 0, REDIS_REPLY_STRING);
+    const redisReply *st = s_element (r, 2, REDIS_REPLY_STRING);
+    return r && r->elements == 3 && d && st && s_u64 (r, 1, &e) == 0 &&
+           e == epoch && strcmp (d->str, id) == 0 &&
+           strcmp (st->str, "normal") == 0;
+}
+
+int
+rb_record_reply_parse (const redisReply *r, uint64_t epoch, rb_get_reply_t *out)
+{
+    memset (out, 0, sizeof *out);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+        return -2;
+    const redisReply *v = r->element[0], *s = r->element[1], *d = r->element[2];
+    bool has_seq = s->type != REDIS_REPLY_NIL;
+    /* as the GET script reads it: no seq, no record; a value may be
+       missing (""); a seq we cannot read is not understood */
+    if ((has_seq && s_u64 (r, 1, &out->seq)) ||
+        (v->type != REDIS_REPLY_STRING && v->type != REDIS_REPLY_NIL) ||
+        (d->type != REDIS_REPLY_STRING && d->type != REDIS_REPLY_NIL)) {
+        memset (out, 0, sizeof *out);
+        return -2;
+    }
+    strcpy (out->word, "ok");
+    out->epoch = epoch;
+    out->found = has_seq &&
+                 !(d->type == REDIS_REPLY_STRING && strcmp (d->str, "1") == 0);
+    if (out->found && v->type == REDIS_REPLY_STRING) {
+        out->value = v->str;
+        out->value_len = v->len;
+    } else if (out->found)
+        out->value = "";
+    return 0;
+}
+
 /*  Fills push's current record from APPLY's current list (quads of
     order index, seq, deleted, value), for order idx (from 1).  */
 static int

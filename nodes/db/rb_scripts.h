@@ -79,6 +79,21 @@ typedef struct {
 /*  Parses a GET call that asked n keys into out[0 .. n-1].  */
 int rb_get_reply_parse (const redisReply *r, size_t n, rb_get_reply_t *out);
 
+/*  The plain read of a key that needs no script (rb_db_reads.c): the
+    replies of HMGET rb:meta dataset epoch state (before and after) and
+    HMGET rb:r:KEY v s d.  */
+#define RB_META_FIELDS   "dataset", "epoch", "state"
+#define RB_RECORD_FIELDS "v", "s", "d"
+
+/*  Whether a plain HMGET of RB_META_FIELDS says dataset id at epoch, in
+    state normal.  */
+bool rb_meta_reply_normal (const redisReply *r, const char *id, uint64_t epoch);
+/*  Parses a plain HMGET of RB_RECORD_FIELDS into out, as GET would read
+    the key in state normal (flag false, registered false), with epoch.
+    0, or -2 if it is not that shape.  */
+int rb_record_reply_parse (const redisReply *r, uint64_t epoch,
+                           rb_get_reply_t *out);
+
 /*  One push an APPLY asks for, about one of the orders it applied. */
 typedef struct {
     char kind;         /* 'u' UPDATE with the order's record, 'c' UPDATE
