@@ -87,7 +87,9 @@ s_mark (broker_t *self, rb_peer_t *p)
 {
     rb_header_t h = rb_outbox__header (RB_K_HEARTBEAT, RB_T_NONE,
                                        rb_budget_mark (&p->budget));
-    long n = rb_outbox__send (self->out, p->id, p->id_len, &h, NULL);
+    zmq_msg_t header;
+    rb_outbox__encode (&header, &h);
+    long n = rb_outbox__send (self->out, p->id, p->id_len, &header, NULL);
     if (n > 0)
         rb_budget_sent (&p->budget, (size_t) n);
     else if (n == RB_OUT_FULL)
@@ -112,16 +114,29 @@ s_charge (broker_t *self, rb_peer_t *p, long n)
     return n > 0 ? 0 : -1;
 }
 
+/*  Sends p [header][body?] (header encoded: rb_outbox__encode); both
+    are consumed. 0, or -1 if nothing was sent.  */
 static int
-s_send (broker_t *self, rb_peer_t *p, const rb_header_t *h, zmq_msg_t *body)
+s_send (broker_t *self, rb_peer_t *p, zmq_msg_t *header, zmq_msg_t *body)
 {
     if (p->over_budget) {
+        zmq_msg_close (header);
         if (body)
             zmq_msg_close (body);
         return -1;
     }
-    return s_charge (self, p,
-                     rb_outbox__send (self->out, p->id, p->id_len, h, body));
+    return s_charge (
+        self, p, rb_outbox__send (self->out, p->id, p->id_len, header, body));
+}
+
+/*  h encoded into header, and a copy of [header][body?] held for the
+    tap (rb_outbox__tap): body is not consumed.  */
+static void
+s_encode_tap (broker_t *self, const rb_header_t *h, zmq_msg_t *header,
+              zmq_msg_t *body)
+{
+    rb_outbox__encode (header, h);
+    rb_outbox__tap (self->out, h, header, body);
 }
 
 static void
@@ -198,8 +213,9 @@ s_forward (broker_t *self, rb_peer_t *req, rb_peer_t *worker,
     out.corr = fid;
     memcpy (out.sender, req->name, sizeof out.sender);
     out.role = req->role;
-    rb_outbox__tap (self->out, &out, body);
-    if (s_send (self, worker, &out, body) == 0) {
+    zmq_msg_t header;
+    s_encode_tap (self, &out, &header, body);
+    if (s_send (self, worker, &header, body) == 0) {
         worker->inflight++;
         self->routed[h->type]++;
         return;
@@ -380,6 +396,12 @@ int
 rb_broker__on_tick (zloop_t *loop, int timer_id, void *arg)
 {
     broker_t *self = (broker_t *) arg;
+    /* subscriptions and connection events wait for the tick: the loop
+       polls only the ROUTER and the pipe, so that a message's wake-up
+       costs no look at sockets that seldom have anything */
+    while (rb_outbox__on_tap (self->out, self->cert != NULL))
+        ;
+    rb_conns__drain (self->conns);
     int64_t now = zclock_mono ();
     uint32_t cursor = 0;
     rb_peer_t *p;
@@ -406,6 +428,7 @@ rb_broker__on_tick (zloop_t *loop, int timer_id, void *arg)
     rb_broker__drop_over (self);
     s_tell_dropped (self, now);
     rb_conns__expire (self->conns, now);
+    rb_outbox__flush (self->out);
     return 0;
 }
 
@@ -495,9 +518,10 @@ s_on_hello (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
     rb_body_init (&w, RB_T_WELCOME);
     w.heartbeat_ms = (uint64_t) self->opts.heartbeat_ms;
     w.liveness = (uint64_t) self->opts.liveness;
-    zmq_msg_t wm;
+    zmq_msg_t header, wm;
+    rb_outbox__encode (&header, &out);
     rb_outbox__body (&wm, &w);
-    s_send (self, p, &out, &wm);
+    s_send (self, p, &header, &wm);
     s_dispatch_worker (self, p);
 }
 
@@ -546,10 +570,10 @@ s_introspect (broker_t *self, rb_peer_t *req, const rb_header_t *h)
         return;
     }
     rb_header_t out = rb_outbox__header (RB_K_REPLY, b.type, h->corr);
-    zmq_msg_t m;
+    zmq_msg_t header, m;
     rb_outbox__body (&m, &b);
-    rb_outbox__tap (self->out, &out, &m);
-    s_send (self, req, &out, &m);
+    s_encode_tap (self, &out, &header, &m);
+    s_send (self, req, &header, &m);
     rb_body_release (&b);
     free (services);
 }
@@ -619,11 +643,15 @@ s_on_reply (broker_t *self, rb_peer_t *worker, const rb_header_t *h,
     rb_slots_free (self->flights, h->corr);
     worker->inflight--;
     self->routed[h->type]++;
-    rb_outbox__tap (self->out, &out, body);
+    zmq_msg_t header;
+    s_encode_tap (self, &out, &header, body);
     if (req)
-        s_send (self, req, &out, body);
-    else if (body)
-        zmq_msg_close (body);
+        s_send (self, req, &header, body);
+    else {
+        zmq_msg_close (&header);
+        if (body)
+            zmq_msg_close (body);
+    }
     s_dispatch_worker (self, worker);
 }
 
@@ -635,13 +663,17 @@ s_on_push (broker_t *self, rb_peer_t *from, const rb_header_t *h,
     memcpy (out.sender, from->name, sizeof out.sender);
     out.role = from->role;
     self->routed[h->type]++;
-    rb_outbox__tap (self->out, &out, body);
+    zmq_msg_t header;
+    s_encode_tap (self, &out, &header, body);
     if (h->addr == RB_ADDR_NODE) {
         rb_peer_t *target = rb_peers__by_name (self->peers, h->dest);
         if (target)
-            s_send (self, target, &out, body);
-        else if (body)
-            zmq_msg_close (body);
+            s_send (self, target, &header, body);
+        else {
+            zmq_msg_close (&header);
+            if (body)
+                zmq_msg_close (body);
+        }
         return;
     }
     int role = h->addr == RB_ADDR_ROLE ? rb_role_lookup (h->dest) : -1;
@@ -650,12 +682,15 @@ s_on_push (broker_t *self, rb_peer_t *from, const rb_header_t *h,
     while (role > 0 && (p = rb_peers__next (self->peers, &cursor))) {
         if (p->role != role || p == from)
             continue;
-        zmq_msg_t copy;
+        zmq_msg_t hcopy, copy; /* shared, not copied */
+        zmq_msg_init (&hcopy);
+        zmq_msg_copy (&hcopy, &header);
         zmq_msg_init (&copy);
         if (body)
-            zmq_msg_copy (&copy, body); /* shared, not copied */
-        s_send (self, p, &out, body ? &copy : NULL);
+            zmq_msg_copy (&copy, body);
+        s_send (self, p, &hcopy, body ? &copy : NULL);
     }
+    zmq_msg_close (&header);
     if (body)
         zmq_msg_close (body);
 }

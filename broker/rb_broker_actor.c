@@ -1,7 +1,8 @@
 /*  rb_broker_actor: the broker's sockets and loop (see rb_broker.h):
-    reads the ROUTER, the tap, the connection monitor and the actor's
-    pipe, decodes each message's header and hands it to rb_broker.c;
-    binds, starts CurveZMQ, and makes and destroys the broker.  */
+    polls the ROUTER and the actor's pipe (the tap's subscriptions and
+    the connection monitor are read at each tick, rb_broker__on_tick),
+    decodes each message's header and hands it to rb_broker.c; binds,
+    starts CurveZMQ, and makes and destroys the broker.  */
 #include "rb_broker_int.h"
 #include "rb_curve.h"
 #include "rb_slots.h"
@@ -11,7 +12,7 @@
 #include <string.h>
 
 #define RB_BATCH   256 /* messages handled per wake-up */
-#define RB_TICK_MS 10  /* expiry timer */
+#define RB_TICK_MS 10  /* expiry timer; the tap publishes its batches */
 
 /*  Rate-limited log of bad input: one line a second at most. */
 static void
@@ -65,7 +66,6 @@ static int
 s_on_router (zloop_t *loop, zsock_t *sock, void *arg)
 {
     broker_t *self = (broker_t *) arg;
-    rb_conns__drain (self->conns); /* each connection's accept first */
     for (int n = 0; n < RB_BATCH; n++) {
         zmq_msg_t frames[3];
         int count = s_recv (self, frames);
@@ -85,12 +85,17 @@ s_on_router (zloop_t *loop, zsock_t *sock, void *arg)
                             "body frame does not match the header's type");
         else {
             rb_authz_key_t key = {self->cert != NULL, NULL, NULL};
-            if (key.curve) { /* the peer's key, as ZAP vouched for it */
-                key.role = zmq_msg_gets (&frames[1], "role");
-                key.name = zmq_msg_gets (&frames[1], "name");
+            int fd = -1;
+            if (h.kind == RB_K_HELLO) { /* the only kind that needs these */
+                if (key.curve) { /* the peer's key, as ZAP vouched for it */
+                    key.role = zmq_msg_gets (&frames[1], "role");
+                    key.name = zmq_msg_gets (&frames[1], "name");
+                }
+                fd = zmq_msg_get (&frames[1], ZMQ_SRCFD);
+                /* its connection's accept first (rb_conns.c) */
+                rb_conns__drain (self->conns);
             }
-            rb_broker__route (self, &frames[0], &h, &key,
-                              zmq_msg_get (&frames[1], ZMQ_SRCFD),
+            rb_broker__route (self, &frames[0], &h, &key, fd,
                               count == 3 ? &frames[2] : NULL);
             kept = 2; /* the body, if any, was consumed */
         }
@@ -98,23 +103,6 @@ s_on_router (zloop_t *loop, zsock_t *sock, void *arg)
             zmq_msg_close (&frames[i]);
     }
     rb_broker__drop_over (self);
-    return 0;
-}
-
-/*  Subscriptions arriving on the XPUB tap. */
-static int
-s_on_tap (zloop_t *loop, zsock_t *sock, void *arg)
-{
-    broker_t *self = (broker_t *) arg;
-    rb_outbox__on_tap (self->out, self->cert != NULL);
-    return 0;
-}
-
-static int
-s_on_conns (zloop_t *loop, zsock_t *sock, void *arg)
-{
-    broker_t *self = (broker_t *) arg;
-    rb_conns__drain (self->conns);
     return 0;
 }
 
@@ -194,7 +182,7 @@ s_broker_new (zsock_t *pipe, const rb_broker_opts_t *opts)
     self->conns = rb_conns__new (self->router_h, opts->hello_timeout_ms);
     self->drops = (uint64_t *) calloc (opts->nodes_max + 1, sizeof (uint64_t));
     assert (self->drops);
-    self->out = rb_outbox__new (self->router_h, NULL);
+    self->out = rb_outbox__new (self->router_h, NULL, 0);
     bool curve = opts->curve_cert && *opts->curve_cert;
     if (curve && s_curve_start (self, opts))
         return self; /* no endpoints: the actor reports the failure */
@@ -216,7 +204,8 @@ s_broker_new (zsock_t *pipe, const rb_broker_opts_t *opts)
     }
     rb_outbox__destroy (&self->out);
     self->out = rb_outbox__new (self->router_h,
-                                self->tap ? zsock_resolve (self->tap) : NULL);
+                                self->tap ? zsock_resolve (self->tap) : NULL,
+                                opts->tap_hwm);
     return self;
 }
 
@@ -263,9 +252,6 @@ rb_broker_actor (zsock_t *pipe, void *args)
     zsys_info ("broker: bus on %s, tap on %s", self->bus_ep,
                self->tap_ep ? self->tap_ep : "(none)");
     zloop_reader (loop, self->router, s_on_router, self);
-    zloop_reader (loop, rb_conns__socket (self->conns), s_on_conns, self);
-    if (self->tap)
-        zloop_reader (loop, self->tap, s_on_tap, self);
     zloop_timer (loop, RB_TICK_MS, 0, rb_broker__on_tick, self);
     self->last_beat = zclock_mono ();
     zsock_signal (pipe, 0);

@@ -168,33 +168,41 @@ typedef struct {
     uint64_t errors[RB_CODES]; /* ERRORs sent by status */
 } rb_outbox_stats_t;
 
-/*  Sends on router and tap (libzmq handles, borrowed; tap may be NULL).  */
-rb_outbox_t *rb_outbox__new (void *router, void *tap);
+/*  Sends on router and tap (libzmq handles, borrowed; tap may be NULL,
+    else each subscriber's queue holds tap_hwm messages, 0 unbounded). */
+rb_outbox_t *rb_outbox__new (void *router, void *tap, int tap_hwm);
 void rb_outbox__destroy (rb_outbox_t **self_p);
 
 /*  Takes one subscription message from the tap: counted, and with
     monitors_only (CurveZMQ, XPUB_MANUAL) applied only for monitor keys
-    (others counted as tap_refused).  */
-void rb_outbox__on_tap (rb_outbox_t *self, bool monitors_only);
+    (others counted as tap_refused). false if none was waiting.  */
+bool rb_outbox__on_tap (rb_outbox_t *self, bool monitors_only);
 const rb_outbox_stats_t *rb_outbox__stats (rb_outbox_t *self);
 
-/*  A header from the broker itself; a body encoded into a frame.  */
+/*  A header from the broker itself; a header or a body encoded into a
+    frame.  */
 rb_header_t rb_outbox__header (int kind, int type, uint64_t corr);
+void rb_outbox__encode (zmq_msg_t *m, const rb_header_t *h);
 void rb_outbox__body (zmq_msg_t *m, const rb_body_t *b);
 
-/*  Publishes a copy of a routed message on the tap, if anyone listens:
-    [topic = body type or kind name][header][body?]. body is shared, not
-    consumed.  */
-void rb_outbox__tap (rb_outbox_t *self, const rb_header_t *h, zmq_msg_t *body);
+/*  Holds a copy of a routed message for the tap, if anyone listens:
+    [topic = h's body type or kind name][header][body?], published at
+    the next rb_outbox__flush, or with its batch when the copies held
+    reach their bound (rb_outbox.c). header (h encoded) and body are
+    shared, not consumed.  */
+void rb_outbox__tap (rb_outbox_t *self, const rb_header_t *h, zmq_msg_t *header,
+                     zmq_msg_t *body);
+/*  Publishes the tap copies held, in order (at each tick).  */
+void rb_outbox__flush (rb_outbox_t *self);
 /*  What rb_outbox__send returns when nothing was sent.  */
 #define RB_OUT_GONE -1 /* no such peer (disconnected) */
 #define RB_OUT_FULL -2 /* its queue is at the high-water mark */
 
-/*  Sends [id][header][body?] on the router; body (may be NULL) is
-    consumed either way. Returns the bytes sent (header and body), or
-    RB_OUT_GONE or RB_OUT_FULL.  */
+/*  Sends [id][header][body?] on the router; header and body (may be
+    NULL) are consumed either way. Returns the bytes sent (header and
+    body), or RB_OUT_GONE or RB_OUT_FULL.  */
 long rb_outbox__send (rb_outbox_t *self, const uint8_t *id, size_t id_len,
-                      const rb_header_t *h, zmq_msg_t *body);
+                      zmq_msg_t *header, zmq_msg_t *body);
 /*  Sends ERROR {text} with status code to a routing id, and taps it;
     returns as rb_outbox__send.  */
 long rb_outbox__error (rb_outbox_t *self, const uint8_t *id, size_t id_len,
@@ -214,9 +222,8 @@ typedef struct {
     is closed; hello_ms 0 never closes.  */
 rb_conns_t *rb_conns__new (void *router, int64_t hello_ms);
 void rb_conns__destroy (rb_conns_t **self_p);
-/*  The socket of monitor events, for the loop; drain reads every event
-    waiting (before each batch of messages from the ROUTER).  */
-zsock_t *rb_conns__socket (rb_conns_t *self);
+/*  Reads every monitor event waiting: before each HELLO from the
+    ROUTER, and at each tick.  */
 void rb_conns__drain (rb_conns_t *self);
 /*  A node registered on connection fd (its HELLO's ZMQ_SRCFD) / its
     node was removed: it waits for a HELLO again. -1 is ignored.  */
@@ -288,8 +295,8 @@ typedef struct {
 } broker_t;
 
 /*  One message from the ROUTER, its header decoded: from routing id, with
-    what its key says (key), on connection fd (-1 if unknown); body (may
-    be NULL) is consumed.  */
+    what its key says (key), on connection fd (-1 if unknown); key and fd
+    are read for a HELLO only. body (may be NULL) is consumed.  */
 void rb_broker__route (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
                        const rb_authz_key_t *key, int fd, zmq_msg_t *body);
 /*  Drops the peers found over their send budget since the last call. */

@@ -14,10 +14,13 @@
     A descriptor is reused once libzmq closes it. Events arrive in
     order, and libzmq emits a connection's ACCEPTED before any of its
     messages can reach the ROUTER (and DISCONNECTED before its number
-    is free), so the broker reads every waiting event before each batch
-    of messages (rb_conns__drain): a HELLO always finds its own
-    connection. Before shutting one down we also check that it is still
-    the connection we saw accepted (same peer address).  */
+    is free), so the broker reads every waiting event before it handles
+    a HELLO (rb_conns__drain), and the rest at its tick: a HELLO always
+    finds its own connection. Other messages do not look at
+    connections, and a removal's re-arm (rb_conns__left) that an unread
+    DISCONNECTED makes stale is undone by the generation that event
+    bumps. Before shutting one down we also check that it is still the
+    connection we saw accepted (same peer address).  */
 #include "rb_broker_int.h"
 #include "rb_timers.h"
 
@@ -84,12 +87,6 @@ rb_conns__destroy (rb_conns_t **self_p)
     free (self->conns);
     free (self);
     *self_p = NULL;
-}
-
-zsock_t *
-rb_conns__socket (rb_conns_t *self)
-{
-    return self->monitor;
 }
 
 const rb_conns_stats_t *

@@ -59,6 +59,18 @@ s_hello (zsock_t *sock, const peer_t *p, const char *service)
     rb_msg_send (zsock_resolve (sock), &h, &b);
 }
 
+/*  Echoes a HEARTBEAT carrying a mark of the broker's send budget, as
+    every node does (docs/protocol.md, "Send budget"): without it the
+    broker drops the peer once 2 x peer-queue-max messages went to it.  */
+static void
+s_echo_mark (zsock_t *sock, const rb_header_t *h)
+{
+    if (h->kind != RB_K_HEARTBEAT || h->corr == 0)
+        return;
+    rb_header_t echo = {.kind = RB_K_HEARTBEAT, .corr = h->corr};
+    rb_msg_send (zsock_resolve (sock), &echo, NULL);
+}
+
 /*  The echo worker: answers each request with a REPLY carrying its
     correlation id and the request's body. Over the proxy the frames come
     after the client's routing id, which it sends back first.  */
@@ -77,10 +89,9 @@ s_worker (zsock_t *pipe, void *args)
         zframe_t *id = via_broker ? NULL : zmsg_pop (msg);
         zframe_t *hf = zmsg_pop (msg);
         rb_header_t h;
-        if (hf &&
-            rb_header_decode (zframe_data (hf), zframe_size (hf), &h, NULL) ==
-                0 &&
-            h.kind == RB_K_REQUEST) {
+        bool ok = hf && rb_header_decode (zframe_data (hf), zframe_size (hf),
+                                          &h, NULL) == 0;
+        if (ok && h.kind == RB_K_REQUEST) {
             rb_header_t r = {
                 .kind = RB_K_REPLY, .type = h.type, .corr = h.corr};
             zframe_t *rf = rb_header_frame (&r);
@@ -88,7 +99,8 @@ s_worker (zsock_t *pipe, void *args)
             if (id)
                 zmsg_prepend (msg, &id);
             zmsg_send (&msg, sock);
-        }
+        } else if (ok && via_broker)
+            s_echo_mark (sock, &h);
         zframe_destroy (&id);
         zframe_destroy (&hf);
         zmsg_destroy (&msg);
@@ -169,16 +181,17 @@ s_client (const peer_t *p, int depth, double seconds, rb_samples_t *lat)
         rb_header_t r;
         zframe_t *hf = zmsg_first (msg);
         now = rb_now_us ();
-        if (rb_header_decode (zframe_data (hf), zframe_size (hf), &r, NULL) ==
-                0 &&
-            r.kind == RB_K_REPLY && r.corr < (uint64_t) depth) {
+        bool ok = rb_header_decode (zframe_data (hf), zframe_size (hf), &r,
+                                    NULL) == 0;
+        if (ok && r.kind == RB_K_REPLY && r.corr < (uint64_t) depth) {
             if (lat)
                 rb_samples_add (lat, now - sent[r.corr]);
             done++;
             h.corr = r.corr;
             sent[r.corr] = now;
             rb_msg_send (zsock_resolve (sock), &h, &body);
-        }
+        } else if (ok && p->via_broker)
+            s_echo_mark (sock, &r);
         zmsg_destroy (&msg);
     }
     free (sent);
