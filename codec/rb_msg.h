@@ -297,6 +297,31 @@ char *rb_str_dup (rb_str_t s);
     which the broker paid nine times per HELLO.  */
 void rb_str_to (char *dst, size_t cap, rb_str_t s);
 
+/*  --- the terminals' hot path (rb_quick.c) ---------------------------- */
+
+/*  A terminal's GET as a service node reads it by the thousand: decodes
+    [header][body] as rb_header_decode and rb_body_decode do, without the
+    field names they keep for their error lines. Returns RB_OK, *h as
+    rb_header_decode fills it and *key pointing into body, only for kind
+    REQUEST, type GET, dest and sender empty and a body of the key alone;
+    else -1 (*h may be written): the full decoders say what it is.  */
+int rb_get_quick (const void *head, size_t head_len, const void *body,
+                  size_t body_len, rb_header_t *h, rb_str_t *key);
+
+#define RB_QUICK_HEAD_MAX 32 /* bytes of an ANSWER's header, at most */
+#define RB_QUICK_BODY_MAX 64 /* bytes of its body besides key and value */
+
+/*  The frames of the ANSWER a service node sends a terminal, written byte
+    for byte as rb_header_encode and rb_body_encode write them from the
+    same fields, without msgpack-c's packer: header kind REPLY, type
+    ANSWER, corr (the rest empty or 0) into head (RB_QUICK_HEAD_MAX
+    bytes), its size into *head_len; body {key, status (an
+    rb_answer_t), seq, value (nil unless has_value)} into body (key.len +
+    value.len + RB_QUICK_BODY_MAX bytes). Returns the body's size.  */
+size_t rb_answer_quick (uint8_t *head, size_t *head_len, uint8_t *body,
+                        uint64_t corr, rb_str_t key, int status, uint64_t seq,
+                        bool has_value, rb_str_t value);
+
 /*  --- zmsg helpers --------------------------------------------------- */
 
 /*  Builds [header][body] (body may be NULL). Each is encoded straight

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rb_cache.h"
+#include "rb_msg.h"
 #include "rb_testing.h"
 
 static bool
@@ -118,6 +119,131 @@ START_TEST (cache_entries_past_their_ttl_are_misses)
 }
 END_TEST
 
+/*  The model the cache must agree with: a list of records with the
+    time each was last used, walked in full at every step.  */
+#define MODEL_MAX  100 /* records the model holds, at most */
+#define MODEL_KEYS 300
+
+typedef struct {
+    char key[RB_KEY_MAX + 1];
+    bool found;
+    char value[16];
+    uint64_t seq, epoch, used;
+} model_rec_t;
+
+typedef struct {
+    model_rec_t recs[MODEL_MAX];
+    int n, max;
+    uint64_t epoch, clock;
+} model_t;
+
+static model_rec_t *
+s_model_find (model_t *m, const char *key)
+{
+    for (int i = 0; i < m->n; i++)
+        if (streq (m->recs[i].key, key))
+            return &m->recs[i];
+    return NULL;
+}
+
+static bool
+s_model_older (const model_rec_t *r, uint64_t seq, uint64_t epoch)
+{
+    return epoch < r->epoch || (epoch == r->epoch && seq < r->seq);
+}
+
+static void
+s_model_set (model_rec_t *r, const char *value, uint64_t seq, uint64_t epoch)
+{
+    r->found = value != NULL;
+    snprintf (r->value, sizeof r->value, "%s", value ? value : "");
+    r->seq = seq;
+    r->epoch = epoch;
+}
+
+static bool
+s_model_put (model_t *m, const char *key, const char *value, uint64_t seq,
+             uint64_t epoch, bool refresh)
+{
+    model_rec_t *r = s_model_find (m, key);
+    if (epoch < m->epoch || (r && s_model_older (r, seq, epoch)) ||
+        (!r && refresh))
+        return false;
+    if (!r) {
+        if (m->n == m->max) { /* evict the least recently used */
+            int lru = 0;
+            for (int i = 1; i < m->n; i++)
+                if (m->recs[i].used < m->recs[lru].used)
+                    lru = i;
+            m->recs[lru] = m->recs[--m->n];
+        }
+        r = &m->recs[m->n++];
+        snprintf (r->key, sizeof r->key, "%s", key);
+    }
+    s_model_set (r, value, seq, epoch);
+    if (!refresh)
+        r->used = ++m->clock;
+    return true;
+}
+
+/*  Small (its table never grows: probes wrap round its end often) and
+    large (grown twice).  */
+START_TEST (cache_agrees_with_a_model_through_churn)
+{
+    int sizes[] = {24, MODEL_MAX};
+    rb_cache_t *c = rb_cache_new ((uint32_t) sizes[_i]);
+    model_t m = {.n = 0, .max = sizes[_i]};
+    srand (4711);
+    char buf[64];
+    for (int step = 0; step < 200000; step++) {
+        /* keys of every length up to the protocol's 64 */
+        char key[RB_KEY_MAX + 1];
+        int k = rand () % MODEL_KEYS;
+        int len = snprintf (key, sizeof key, "%d:", k);
+        memset (key + len, 'x', (size_t) (k % (RB_KEY_MAX - 4)));
+        key[len + k % (RB_KEY_MAX - 4)] = '\0';
+        uint64_t seq = (uint64_t) (rand () % 8);
+        uint64_t epoch = m.epoch + (uint64_t) (rand () % 3 == 0);
+        char value[16];
+        snprintf (value, sizeof value, "v%d", step);
+        const char *v = rand () % 4 ? value : NULL;
+        int op = rand () % 100;
+        if (op < 45) { /* a lookup */
+            model_rec_t *r = s_model_find (&m, key);
+            const char *got = s_value (c, key, buf);
+            ck_assert_int_eq (got != NULL, r != NULL);
+            if (r) {
+                ck_assert_str_eq (got, r->found ? r->value : "-");
+                r->used = ++m.clock;
+            }
+        } else if (op < 80)
+            ck_assert_int_eq (s_put (c, key, v, seq, epoch),
+                              s_model_put (&m, key, v, seq, epoch, false));
+        else if (op < 98)
+            ck_assert_int_eq (
+                rb_cache_refresh (c, key, strlen (key), v != NULL, v,
+                                  v ? (uint32_t) strlen (v) : 0, seq, epoch),
+                s_model_put (&m, key, v, seq, epoch, true));
+        else if (op < 99) { /* a RESET drops the older epochs */
+            m.epoch++;
+            int dropped = 0;
+            for (int i = 0; i < m.n;)
+                if (m.recs[i].epoch < m.epoch) {
+                    m.recs[i] = m.recs[--m.n];
+                    dropped++;
+                } else
+                    i++;
+            ck_assert_uint_eq (rb_cache_reset (c, m.epoch), dropped);
+        } else { /* a new registration drops all */
+            ck_assert_uint_eq (rb_cache_clear (c), m.n);
+            m.n = 0;
+        }
+        ck_assert_uint_eq (rb_cache_size (c), m.n);
+    }
+    rb_cache_destroy (&c);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -128,6 +254,7 @@ main (void)
     tcase_add_test (tc,
                     cache_holds_at_most_its_size_and_evicts_the_least_recent);
     tcase_add_test (tc, cache_reset_drops_older_epochs_and_refuses_them_after);
+    tcase_add_loop_test (tc, cache_agrees_with_a_model_through_churn, 0, 2);
     tcase_add_test (tc, cache_entries_past_their_ttl_are_misses);
     suite_add_tcase (s, tc);
     return rb_test_run (s);

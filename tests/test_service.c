@@ -469,6 +469,91 @@ START_TEST (service_refuses_malformed_terminal_requests)
 }
 END_TEST
 
+/*  Sends the i-th request of a burst: a GET of key (every tenth with
+    dest set, which terminals need not send but may), or a REPLY, or a
+    GET without its body frame.  */
+static void
+s_send_odd (zsock_t *t, int i, const char *key)
+{
+    rb_header_t h = {.kind = RB_K_REQUEST, .type = RB_T_GET, .corr = i};
+    rb_body_t b;
+    rb_body_init (&b, RB_T_GET);
+    b.key = rb_str (key);
+    if (i % 10 == 3)
+        snprintf (h.dest, sizeof h.dest, "db");
+    if (i % 10 == 5)
+        h.kind = RB_K_REPLY;
+    zmsg_t *msg = rb_msg_new (&h, i % 10 == 7 ? NULL : &b);
+    ck_assert_int_eq (zmsg_send (&msg, t), 0);
+}
+
+/*  Reads n replies on t: *kinds[corr] gets each one's kind, and values
+    (when given) the value of each ANSWER.  */
+static void
+s_recv_burst (zsock_t *t, int n, uint8_t *kinds, char (*values)[8])
+{
+    zpoller_t *p = zpoller_new (t, NULL);
+    int64_t until = zclock_mono () + 10000;
+    for (int got = 0; got < n && zclock_mono () < until;) {
+        rb_bus_poll (s_f->ops.bus, 0);
+        if (!zpoller_wait (p, 5))
+            continue;
+        zmsg_t *msg = zmsg_recv (t);
+        rb_header_t h;
+        rb_body_t b;
+        rb_body_init (&b, RB_T_NONE);
+        ck_assert_int_eq (rb_msg_decode (msg, NULL, &h, &b, NULL), 0);
+        ck_assert_uint_lt (h.corr, (uint64_t) n);
+        ck_assert_int_eq (kinds[h.corr], 0); /* one reply a request */
+        kinds[h.corr] = h.kind;
+        if (values && h.kind == RB_K_REPLY)
+            snprintf (values[h.corr], sizeof values[0], "%.*s",
+                      (int) b.value.len, b.value.ptr);
+        rb_body_release (&b);
+        zmsg_destroy (&msg);
+        got++;
+    }
+    zpoller_destroy (&p);
+}
+
+START_TEST (service_serves_bursts_of_hits_and_odd_requests)
+{
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 1, "k", "v1"), 0);
+    ck_assert_str_eq (s_ask (s_f->latest_ep, "k").value, "v1"); /* cached */
+    uint64_t malformed = s_counter ("svc-latest", "malformed");
+    /* 300 at once: hits, and the requests the quick decode leaves to the
+       full one, each answered as before, whatever its place in a chunk */
+    enum { N = 300 };
+    zsock_t *t = s_terminal (s_f->latest_ep);
+    for (int i = 0; i < N; i++)
+        s_send_odd (t, i, "k");
+    uint8_t kinds[N] = {0};
+    char values[N][8] = {{0}};
+    s_recv_burst (t, N, kinds, values);
+    for (int i = 0; i < N; i++) {
+        bool odd = i % 10 == 5 || i % 10 == 7;
+        ck_assert_int_eq (kinds[i], odd ? RB_K_ERROR : RB_K_REPLY);
+        if (!odd)
+            ck_assert_str_eq (values[i], "v1");
+    }
+    ck_assert_uint_eq (s_counter ("svc-latest", "malformed"),
+                       malformed + N / 5);
+    /* a burst right after an order's ACK: none answered the old value */
+    uint64_t misses = s_counter ("svc-latest", "cache.misses");
+    ck_assert_int_eq (rb_tnode_order (&s_f->ops, 2, "k", "v2"), 0);
+    for (int i = 0; i < N; i++)
+        s_send_get (t, "k", (uint64_t) i);
+    memset (kinds, 0, sizeof kinds);
+    s_recv_burst (t, N, kinds, values);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq (kinds[i], RB_K_REPLY);
+        ck_assert_str_eq (values[i], "v2");
+    }
+    ck_assert_uint_eq (s_counter ("svc-latest", "cache.misses"), misses);
+    zsock_destroy (&t);
+}
+END_TEST
+
 /*  Runs recobus-terminal with args; returns its exit status, output in
  *out (caller frees), while the ops node keeps heartbeating.  */
 static int
@@ -570,6 +655,7 @@ main (void)
     tcase_add_test (tc, service_caps_its_waits_and_answers_the_rest_at_once);
     tcase_add_test (tc, service_holds_timed_re_polls_to_poll_rate);
     tcase_add_test (tc, service_refuses_malformed_terminal_requests);
+    tcase_add_test (tc, service_serves_bursts_of_hits_and_odd_requests);
     tcase_add_test (tc, terminal_prints_one_line_per_key_and_escapes_bytes);
     tcase_add_test (tc, terminal_exits_69_when_the_service_does_not_answer);
     suite_add_tcase (s, tc);

@@ -8,6 +8,7 @@
 
 #define RB_TICK_MS    5   /* deadlines and re-polls */
 #define RB_TERM_BURST 512 /* terminal requests handled per wake-up */
+#define RB_TERM_CHUNK 64  /* of them taken before the bus is drained */
 
 typedef enum {
     RB_CNT_OK,
@@ -28,6 +29,14 @@ typedef enum {
     RB_CNT_COUNT
 } rb_counter_t;
 
+/*  One terminal request as taken off the socket: [id][header][body] in
+    place, or the whole of anything else.  */
+typedef struct {
+    zmq_msg_t id, head, body;
+    int parts;     /* of id, head, body: how many were read */
+    zmsg_t *whole; /* not three frames: the request as a zmsg, else NULL */
+} term_req_t;
+
 typedef struct {
     rb_service_opts_t opts; /* strings owned */
     zsock_t *pipe;
@@ -38,6 +47,10 @@ typedef struct {
     rb_cache_t *cache; /* its epoch: the newest seen (RESET or DATA) */
     rb_waits_t *waits; /* cache misses waiting for the DB */
     rb_body_t body;    /* reused for decoding terminal requests */
+    term_req_t chunk[RB_TERM_CHUNK]; /* requests taken, to be served */
+    bool bus_handled;                /* a drain of the bus handled something */
+    uint8_t *out;                    /* where an ANSWER's body is encoded */
+    size_t out_cap;
     uint64_t counters[RB_CNT_COUNT];
     int64_t next_stats;
     uint32_t registrations; /* the bus registration the cache is good for */
@@ -62,6 +75,40 @@ rb_policy_name (int policy)
 
 /*  --- answering terminals ------------------------------------------------ */
 
+/*  Sends [id][header][body] of an ANSWER to a terminal: the routing id
+    frame id is moved into it (the caller closes it all the same), header
+    and body are written by the codec's quick path. A ROUTER drops for a
+    gone or full terminal: never blocks.  */
+static void
+s_send (svc_t *self, zmq_msg_t *id, uint64_t corr, rb_str_t key, int status,
+        uint64_t seq, bool has_value, rb_str_t value)
+{
+    bool has = has_value && status != RB_ANS_UNAVAILABLE;
+    if (!has)
+        value = rb_strn (NULL, 0);
+    size_t cap = (size_t) key.len + value.len + RB_QUICK_BODY_MAX;
+    if (cap > self->out_cap) {
+        free (self->out);
+        self->out = (uint8_t *) malloc (cap);
+        assert (self->out);
+        self->out_cap = cap;
+    }
+    uint8_t head[RB_QUICK_HEAD_MAX];
+    size_t head_len;
+    size_t body_len = rb_answer_quick (head, &head_len, self->out, corr, key,
+                                       status, seq, has, value);
+    void *sock = zsock_resolve (self->terminals);
+    if (zmq_msg_send (id, sock, ZMQ_SNDMORE) != -1) {
+        zmq_send (sock, head, head_len, ZMQ_SNDMORE);
+        zmq_send (sock, self->out, body_len, 0);
+    }
+    int counter = status == RB_ANS_OK          ? RB_CNT_OK
+                  : status == RB_ANS_NOT_FOUND ? RB_CNT_NOT_FOUND
+                  : status == RB_ANS_STALE     ? RB_CNT_STALE
+                                               : RB_CNT_UNAVAILABLE;
+    self->counters[counter]++;
+}
+
 /*  Sends ANSWER to one terminal, with d's seq and value (if d); an
     rb_waits__answer_fn.  */
 static void
@@ -69,27 +116,12 @@ s_answer (void *arg, const rb_asker_t *to, const char *key, int status,
           const rb_body_t *d)
 {
     svc_t *self = (svc_t *) arg;
-    rb_header_t h;
-    memset (&h, 0, sizeof h);
-    h.kind = RB_K_REPLY;
-    h.type = RB_T_ANSWER;
-    h.corr = to->corr;
-    rb_body_t a;
-    rb_body_init (&a, RB_T_ANSWER);
-    a.key = rb_str (key);
-    a.answer = (uint8_t) status;
-    a.seq = d ? d->seq : 0;
-    a.has_value = d && d->has_value && status != RB_ANS_UNAVAILABLE;
-    a.value = a.has_value ? d->value : rb_strn (NULL, 0);
-    zmsg_t *msg = rb_msg_new (&h, &a);
-    zmsg_pushmem (msg, to->id, to->id_len);
-    /* a ROUTER drops for a gone or full terminal: never blocks */
-    zmsg_send (&msg, self->terminals);
-    int counter = status == RB_ANS_OK          ? RB_CNT_OK
-                  : status == RB_ANS_NOT_FOUND ? RB_CNT_NOT_FOUND
-                  : status == RB_ANS_STALE     ? RB_CNT_STALE
-                                               : RB_CNT_UNAVAILABLE;
-    self->counters[counter]++;
+    zmq_msg_t id;
+    zmq_msg_init_size (&id, to->id_len);
+    memcpy (zmq_msg_data (&id), to->id, to->id_len);
+    s_send (self, &id, to->corr, rb_str (key), status, d ? d->seq : 0,
+            d && d->has_value, d ? d->value : rb_strn (NULL, 0));
+    zmq_msg_close (&id);
 }
 
 static void
@@ -129,22 +161,32 @@ s_cache_usable (svc_t *self)
     return rb_bus_registered (self->bus);
 }
 
-/*  A cache hit: answered at once. */
+/*  A terminal's GET of key: answered from the cache at once, or parked
+    until the DB answers. id holds the terminal's routing id; a hit's
+    answer takes it over.  */
 static void
-s_answer_cached (svc_t *self, const rb_asker_t *to, rb_str_t key,
-                 const rb_cached_t *c)
+s_get (svc_t *self, zmq_msg_t *id, uint64_t corr, rb_str_t key)
 {
-    char k[RB_KEY_MAX + 1];
-    snprintf (k, sizeof k, "%.*s", (int) key.len, key.ptr);
-    rb_body_t d;
-    rb_body_init (&d, RB_T_DATA);
-    d.seq = c->seq;
-    d.has_value = c->found;
-    d.value = rb_strn (c->value, c->value_len);
-    s_answer (self, to, k, c->found ? RB_ANS_OK : RB_ANS_NOT_FOUND, &d);
+    rb_asker_t from = {zmq_msg_data (id), zmq_msg_size (id), corr};
+    rb_cached_t c;
+    if (s_cache_usable (self) &&
+        rb_cache_get (self->cache, key.ptr, key.len, &c) &&
+        c.epoch >= rb_cache_epoch (self->cache)) {
+        self->counters[RB_CNT_HITS]++;
+        s_send (self, id, corr, key, c.found ? RB_ANS_OK : RB_ANS_NOT_FOUND,
+                c.seq, c.found, rb_strn (c.value, c.value_len));
+    } else if (from.id_len > RB_SVC__ID_MAX)
+        self->counters[RB_CNT_DROPPED]++;
+    else {
+        self->counters[RB_CNT_MISSES]++;
+        if (rb_waits__add (self->waits, key, &from)) /* full */
+            s_send (self, id, corr, key, RB_ANS_UNAVAILABLE, 0, false,
+                    rb_strn (NULL, 0));
+    }
 }
 
-/*  One terminal request: [id][header][body]. */
+/*  A terminal request the quick decode did not take, whole as a zmsg:
+    [id][header][body], or anything else, which is answered ERROR.  */
 static void
 s_on_get (svc_t *self, zmsg_t *msg)
 {
@@ -159,45 +201,121 @@ s_on_get (svc_t *self, zmsg_t *msg)
     if (rc != RB_OK) {
         if (id && zframe_size (id) <= 255)
             s_error (self, id, h.kind ? h.corr : 0, RB_S_MALFORMED, err.text);
-        zframe_destroy (&id);
-        return;
-    }
-    rb_str_t key = self->body.key;
-    rb_asker_t from = {zframe_data (id), zframe_size (id), h.corr};
-    rb_cached_t c;
-    if (s_cache_usable (self) &&
-        rb_cache_get (self->cache, key.ptr, key.len, &c) &&
-        c.epoch >= rb_cache_epoch (self->cache)) {
-        self->counters[RB_CNT_HITS]++;
-        s_answer_cached (self, &from, key, &c);
-    } else if (from.id_len > RB_SVC__ID_MAX)
-        self->counters[RB_CNT_DROPPED]++;
-    else {
-        self->counters[RB_CNT_MISSES]++;
-        if (rb_waits__add (self->waits, key, &from)) { /* full */
-            char k[RB_KEY_MAX + 1];
-            snprintf (k, sizeof k, "%.*s", (int) key.len, key.ptr);
-            s_answer (self, &from, k, RB_ANS_UNAVAILABLE, NULL);
-        }
+    } else {
+        zmq_msg_t idm;
+        zmq_msg_init_size (&idm, zframe_size (id));
+        memcpy (zmq_msg_data (&idm), zframe_data (id), zframe_size (id));
+        s_get (self, &idm, h.corr, self->body.key);
+        zmq_msg_close (&idm);
     }
     zframe_destroy (&id);
 }
 
+/*  The frames of r read so far, and those that follow, as one zmsg. */
+static zmsg_t *
+s_whole (void *sock, term_req_t *r, bool more)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmq_msg_t *part[3] = {&r->id, &r->head, &r->body};
+    for (int i = 0; i < r->parts; i++)
+        zmsg_addmem (msg, zmq_msg_data (part[i]), zmq_msg_size (part[i]));
+    while (more) {
+        zframe_t *frame = zframe_recv (sock);
+        if (!frame)
+            break;
+        more = zframe_more (frame);
+        zmsg_append (msg, &frame);
+    }
+    return msg;
+}
+
+/*  Takes one request off the terminals without waiting: 0, or -1 when
+    none is there. Its frames after the first are there with it.  */
+static int
+s_recv (void *sock, term_req_t *r)
+{
+    zmq_msg_t *part[3] = {&r->id, &r->head, &r->body};
+    zmq_msg_init (&r->id);
+    if (zmq_msg_recv (&r->id, sock, ZMQ_DONTWAIT) == -1) {
+        zmq_msg_close (&r->id);
+        return -1;
+    }
+    r->parts = 1;
+    r->whole = NULL;
+    bool more = zmq_msg_more (&r->id);
+    while (more && r->parts < 3) {
+        zmq_msg_t *p = part[r->parts];
+        zmq_msg_init (p);
+        if (zmq_msg_recv (p, sock, 0) == -1) { /* interrupted: what came */
+            zmq_msg_close (p);
+            more = false;
+            break;
+        }
+        r->parts++;
+        more = zmq_msg_more (p);
+    }
+    if (more || r->parts != 3) /* not [id][header][body]: the slow way */
+        r->whole = s_whole (sock, r, more);
+    return 0;
+}
+
+/*  Serves one request taken by s_recv and frees its frames. */
+static void
+s_serve (svc_t *self, term_req_t *r)
+{
+    rb_header_t h;
+    rb_str_t key;
+    if (!r->whole &&
+        rb_get_quick (zmq_msg_data (&r->head), zmq_msg_size (&r->head),
+                      zmq_msg_data (&r->body), zmq_msg_size (&r->body), &h,
+                      &key) == RB_OK)
+        s_get (self, &r->id, h.corr, key);
+    else {
+        zmsg_t *msg = r->whole ? r->whole : s_whole (NULL, r, false);
+        s_on_get (self, msg);
+        zmsg_destroy (&msg);
+    }
+    zmq_msg_t *part[3] = {&r->id, &r->head, &r->body};
+    for (int i = 0; i < r->parts; i++)
+        zmq_msg_close (part[i]);
+}
+
+/*  Handles what waits on the bus: drains until one finds nothing, at
+    most times drains (one handles RB_BUS_BURST messages at most).  */
+static void
+s_drain_bus (svc_t *self, int times)
+{
+    for (int i = 0; i < times; i++) {
+        self->bus_handled = false;
+        rb_bus_drain (self->bus);
+        if (!self->bus_handled)
+            break;
+    }
+}
+
+/*  Up to RB_TERM_BURST terminal requests a wake-up, in chunks: up to
+    RB_TERM_CHUNK are taken off the socket, then the bus is drained, then
+    they are served in order. A request was waiting on the terminals
+    socket before that drain began, so every push and DB answer that came
+    to the bus socket before it is handled before it is served: a
+    terminal that asks after an order was acknowledged is not answered
+    from a cache the order's UPDATE has not reached yet (the DB sends the
+    UPDATE before the ACK). docs/service.md has the argument.  */
 static int
 s_on_terminals (zloop_t *loop, zsock_t *sock, void *arg)
 {
     svc_t *self = (svc_t *) arg;
-    for (int n = 0; n < RB_TERM_BURST && (zsock_events (sock) & ZMQ_POLLIN);
-         n++) {
-        /* pushes and DB answers that came first are handled first: a
-           terminal that asks after an order was acknowledged must not be
-           answered from a cache the order's UPDATE has not reached yet */
-        rb_bus_drain (self->bus);
-        zmsg_t *msg = zmsg_recv (sock);
-        if (!msg)
-            break;
-        s_on_get (self, msg);
-        zmsg_destroy (&msg);
+    void *handle = zsock_resolve (sock);
+    int n = RB_TERM_CHUNK;
+    for (int total = 0; n == RB_TERM_CHUNK && total < RB_TERM_BURST;
+         total += n) {
+        n = 0;
+        while (n < RB_TERM_CHUNK && s_recv (handle, &self->chunk[n]) == 0)
+            n++;
+        if (n)
+            s_drain_bus (self, n);
+        for (int i = 0; i < n; i++)
+            s_serve (self, &self->chunk[i]);
     }
     rb_waits__flush (self->waits); /* the burst's misses, together */
     return 0;
@@ -239,11 +357,15 @@ s_on_push (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
     }
 }
 
-/*  The polls that pushes and DB answers started go out together.  */
+/*  The polls that pushes and DB answers started go out together. The
+    bus calls it after a drain that handled any message: s_drain_bus
+    learns from it that there may be more.  */
 static void
 s_on_bus_idle (rb_bus_t *bus, void *arg)
 {
-    rb_waits__flush (((svc_t *) arg)->waits);
+    svc_t *self = (svc_t *) arg;
+    self->bus_handled = true;
+    rb_waits__flush (self->waits);
 }
 
 static const char *const s_counter_names[RB_CNT_COUNT] = {
@@ -386,6 +508,7 @@ s_svc_destroy (svc_t **self_p)
     rb_waits__destroy (&self->waits);
     rb_cache_destroy (&self->cache);
     rb_body_release (&self->body);
+    free (self->out);
     zsock_destroy (&self->terminals);
     zstr_free (&self->endpoint);
     free ((char *) self->opts.name);
