@@ -40,9 +40,6 @@ typedef struct {
     char err[800];
     char *resp; /* a command being formatted (restore) */
     size_t resp_cap;
-    char *seqs; /* restore: "HSET rb:seq" fields of this round */
-    size_t seqs_len, seqs_cap;
-    int seqs_n; /* fields (keys + seqs) in it */
 } job_t;
 
 static uint64_t
@@ -189,51 +186,6 @@ s_open_backup (job_t *job, rb_backup_header_t *h, char **path_p)
     return NULL;
 }
 
-/*  Adds KEY and SEQ to this round's HSET rb:seq (see s_flush_seqs). */
-static void
-s_note_seq (job_t *job, const char *key, uint32_t key_len, const char *seq,
-            size_t seq_len)
-{
-    size_t need = job->seqs_len + key_len + seq_len + 32;
-    if (need > job->seqs_cap) {
-        job->seqs_cap = need * 2;
-        job->seqs = (char *) realloc (job->seqs, job->seqs_cap);
-        assert (job->seqs);
-    }
-    char *p = job->seqs + job->seqs_len;
-    p += sprintf (p, "$%u\r\n", key_len);
-    memcpy (p, key, key_len);
-    p += key_len;
-    p += sprintf (p, "\r\n$%zu\r\n%s\r\n", seq_len, seq);
-    job->seqs_len = (size_t) (p - job->seqs);
-    job->seqs_n += 2;
-}
-
-/*  Appends this round's HSET rb:seq k1 s1 k2 s2 ... as one command.
-    Returns the number of commands appended (0 or 1), -1 on failure.  */
-static int
-s_flush_seqs (job_t *job)
-{
-    if (job->seqs_n == 0)
-        return 0;
-    char head[64];
-    int hlen =
-        snprintf (head, sizeof head, "*%d\r\n$4\r\nHSET\r\n$6\r\nrb:seq\r\n",
-                  job->seqs_n + 2);
-    size_t len = (size_t) hlen + job->seqs_len;
-    if (len > job->resp_cap) {
-        free (job->resp);
-        job->resp_cap = len * 2;
-        job->resp = (char *) malloc (job->resp_cap);
-        assert (job->resp);
-    }
-    memcpy (job->resp, head, (size_t) hlen);
-    memcpy (job->resp + hlen, job->seqs, job->seqs_len);
-    job->seqs_len = 0;
-    job->seqs_n = 0;
-    return rb_store_append_resp (job->store, job->resp, len) ? -1 : 1;
-}
-
 /*  Appends one record: HSET rb:r:KEY v VALUE s SEQ d 0|1, and for a
     tombstone SADD rb:tombs KEY, formatted straight into the protocol
     (one copy of the value). Returns the number of commands.  */
@@ -260,7 +212,6 @@ s_append_record (job_t *job, const rb_backup_record_t *rec)
                   slen, seq, rec->tombstone ? '1' : '0');
     if (rb_store_append_resp (job->store, job->resp, (size_t) (p - job->resp)))
         return -1;
-    s_note_seq (job, rec->key, rec->key_len, seq, (size_t) slen);
     if (!rec->tombstone)
         return 1;
     const char *sadd[] = {"SADD", "rb:tombs", rec->key};
@@ -290,10 +241,6 @@ s_load (job_t *job, rb_backup_reader_t *reader, uint64_t *records)
         size_t llens[] = {4, 7, 13, strlen (until)};
         rb_store_append (job->store, 4, lease, llens);
         batch++;
-        int flushed = s_flush_seqs (job);
-        if (flushed < 0)
-            return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-        batch += flushed;
         /* read the previous batch's replies: this one goes out first */
         if (queued && rb_store_drain (job->store, queued))
             return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
@@ -302,10 +249,6 @@ s_load (job_t *job, rb_backup_reader_t *reader, uint64_t *records)
         if (s_stopping (job))
             return s_fail (job, RB_S_INTERNAL, "stopped");
     }
-    int flushed = s_flush_seqs (job);
-    if (flushed < 0)
-        return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-    batch += flushed;
     if (queued + batch && rb_store_drain (job->store, queued + batch))
         return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
     if (rc < 0)
@@ -595,7 +538,6 @@ s_job_actor (zsock_t *pipe, void *arg)
     rb_store_destroy (&job.store);
     rb_sign_key_destroy (&job.key);
     free (job.resp);
-    free (job.seqs);
     free (job.args->path);
     free (job.args);
     char *command = zstr_recv (pipe); /* wait for $TERM */
