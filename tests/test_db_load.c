@@ -1,10 +1,13 @@
-/*  test_db_load: how the recovery list is written, against a real
-    redis-server: the list's targets written as they come and compared
-    when read, a refused batch that changes nothing, and END dropping the
-    listed keys already current.  */
+/*  test_db_load: how a restore loads Redis and how the recovery list is
+    written, against a real redis-server: records restored with RESTORE
+    as Redis serializes them (every size of value, tombstones), HSET when
+    Redis refuses RESTORE, no index beside the records; the list's targets
+    written as they come and compared when read, a refused batch that
+    changes nothing, and END dropping the listed keys already current.  */
 #include <check.h>
 #include <czmq.h>
 
+#include "rb_encode.h"
 #include "rb_fixture.h"
 #include "rb_testing.h"
 
@@ -48,6 +51,146 @@ s_expect_str (const char *want, const char *fmt, const char *arg)
     ck_assert_str_eq (r->str, want);
     freeReplyObject (r);
 }
+
+/*  rb:r:KEY holds exactly v VALUE (len bytes), s SEQ, d DELETED.  */
+static void
+s_expect_record (const char *key, const char *value, size_t len,
+                 const char *seq, const char *deleted)
+{
+    redisReply *r = rb_redis_cmd (s_c->redis, "HGETALL rb:r:%s", key);
+    ck_assert_ptr_nonnull (r);
+    ck_assert_int_eq (r->type, REDIS_REPLY_ARRAY);
+    ck_assert_uint_eq (r->elements, 6);
+    int seen = 0;
+    for (size_t i = 0; i < 6; i += 2) {
+        const redisReply *f = r->element[i], *v = r->element[i + 1];
+        if (streq (f->str, "v")) {
+            ck_assert_uint_eq (v->len, len);
+            ck_assert (memcmp (v->str, value, len) == 0);
+        } else if (streq (f->str, "s"))
+            ck_assert_str_eq (v->str, seq);
+        else {
+            ck_assert_str_eq (f->str, "d");
+            ck_assert_str_eq (v->str, deleted);
+        }
+        seen++;
+    }
+    ck_assert_int_eq (seen, 3);
+    freeReplyObject (r);
+}
+
+/*  A value of n bytes of c (caller frees).  */
+static char *
+s_value (size_t n, char c)
+{
+    char *v = (char *) malloc (n + 1);
+    memset (v, c, n);
+    v[n] = '\0';
+    return v;
+}
+
+/*  Orders for every shape of record the load writes, a backup, the
+    disaster, the restore. Returns the 64 KiB value (caller frees).  */
+static char *
+s_backup_and_restore (void)
+{
+    rb_tnode_t *ops = &s_f->ops;
+    char *big = s_value (65536, 'b'), *mid = s_value (5000, 'm');
+    char *hundred = s_value (100, 'h');
+    ck_assert_int_eq (rb_tnode_order (ops, 1, "small", "x"), 0);
+    ck_assert_int_eq (rb_tnode_order (ops, 2, "hundred", hundred), 0);
+    ck_assert_int_eq (rb_tnode_order (ops, 3, "mid", mid), 0);
+    ck_assert_int_eq (rb_tnode_order (ops, 4, "big", big), 0);
+    ck_assert_int_eq (rb_tnode_order (ops, 5, "empty", ""), 0);
+    ck_assert_int_eq (rb_tnode_order (ops, 6, "number", "12345"), 0);
+    ck_assert_int_eq (rb_tnode_order (ops, 7, "gone", "soon"), 0);
+    ck_assert_int_eq (rb_tnode_order (ops, 123456789, "gone", NULL), 0);
+    uint64_t records, watermark;
+    char *path = rb_tnode_backup (ops, &records, &watermark);
+    ck_assert_uint_eq (records, 7);
+    /* the disaster: Redis lost, the restore starts from nothing */
+    freeReplyObject (rb_redis_cmd (s_c->redis, "FLUSHALL"));
+    rb_reply_t r;
+    ck_assert_int_eq (rb_tnode_restore (ops, path, &r), 0);
+    ck_assert_uint_eq (r.b.records, 7);
+    rb_reply_done (&r);
+    free (path);
+    free (mid);
+    free (hundred);
+    return big;
+}
+
+/*  Every record as it was, and nothing but the records, rb:meta and
+    rb:tombs.  */
+static void
+s_expect_restored (const char *big)
+{
+    char *mid = s_value (5000, 'm'), *hundred = s_value (100, 'h');
+    s_expect_record ("small", "x", 1, "1", "0");
+    s_expect_record ("hundred", hundred, 100, "2", "0");
+    s_expect_record ("mid", mid, 5000, "3", "0");
+    s_expect_record ("big", big, 65536, "4", "0");
+    s_expect_record ("empty", "", 0, "5", "0");
+    s_expect_record ("number", "12345", 5, "6", "0");
+    s_expect_record ("gone", "", 0, "123456789", "1");
+    ck_assert_int_eq (s_int ("SISMEMBER rb:tombs %s", "gone"), 1);
+    ck_assert_int_eq (s_int ("SCARD %s", "rb:tombs"), 1);
+    ck_assert_int_eq (s_int ("EXISTS %s", "rb:seq"), 0);
+    ck_assert_int_eq (s_int ("DBSIZE", NULL), 7 + 2);
+    rb_tnode_t *ops = &s_f->ops;
+    ck_assert_uint_eq (rb_tnode_status_num (ops, "keys"), 6);
+    ck_assert_uint_eq (rb_tnode_status_num (ops, "tombstones"), 1);
+    rb_got_t g = rb_tnode_get (&s_f->svc, "number");
+    ck_assert_str_eq (g.value, "12345");
+    ck_assert_uint_eq (g.seq, 6);
+    free (mid);
+    free (hundred);
+}
+
+START_TEST (load_restores_records_whole_as_redis_serializes_them)
+{
+    /* Redis checks every entry of what it is given, not just the frame */
+    freeReplyObject (
+        rb_redis_cmd (s_c->redis, "CONFIG SET sanitize-dump-payload yes"));
+    char *big = s_backup_and_restore ();
+    s_expect_restored (big);
+    /* taken whole: a 100-byte value stays in the compact encoding, where
+       HSET would have built a hash table (hash-max-listpack-value 64) */
+    s_expect_str ("listpack", "OBJECT ENCODING rb:r:%s", "hundred");
+    /* and APPLY writes over such a record as over any other */
+    rb_order_t put = {8, rb_str ("hundred"), RB_OP_PUT, true, rb_str ("new")};
+    rb_reply_t r;
+    ck_assert_int_eq (rb_tnode_diff (&s_f->ops, &put, 1, &r), 0);
+    rb_reply_done (&r);
+    s_expect_record ("hundred", "new", 3, "8", "0");
+    free (big);
+}
+END_TEST
+
+START_TEST (load_falls_back_to_hset_when_redis_refuses_restore)
+{
+    freeReplyObject (rb_redis_cmd (s_c->redis, "ACL SETUSER default -restore"));
+    char *big = s_backup_and_restore ();
+    s_expect_restored (big);
+    s_expect_str ("hashtable", "OBJECT ENCODING rb:r:%s", "hundred");
+    freeReplyObject (rb_redis_cmd (s_c->redis, "ACL SETUSER default +restore"));
+    free (big);
+}
+END_TEST
+
+START_TEST (load_payload_crc_is_redis_crc64)
+{
+    ck_assert_uint_eq (rb_dump_crc64 (0, "123456789", 9),
+                       0xe9c6d914c4b8d9caULL);
+    /* split anywhere, the same */
+    uint64_t crc = rb_dump_crc64 (0, "1234", 4);
+    ck_assert_uint_eq (rb_dump_crc64 (crc, "56789", 5), 0xe9c6d914c4b8d9caULL);
+    char digits[20];
+    ck_assert_uint_eq (rb_encode_digits (digits, 0), 1);
+    ck_assert_uint_eq (rb_encode_digits (digits, UINT64_MAX), 20);
+    ck_assert (memcmp (digits, "18446744073709551615", 20) == 0);
+}
+END_TEST
 
 /*  Restores a backup of records a (seq 1) and b (seq 2); recovering.  */
 static void
@@ -157,6 +300,9 @@ main (void)
     TCase *tc = tcase_create ("load");
     tcase_set_timeout (tc, 60);
     tcase_add_checked_fixture (tc, s_setup, s_teardown);
+    tcase_add_test (tc, load_restores_records_whole_as_redis_serializes_them);
+    tcase_add_test (tc, load_falls_back_to_hset_when_redis_refuses_restore);
+    tcase_add_test (tc, load_payload_crc_is_redis_crc64);
     tcase_add_test (tc, list_refused_leaves_the_recovering_set_as_it_was);
     tcase_add_test (
         tc, list_targets_are_compared_when_read_and_dropped_when_reached);

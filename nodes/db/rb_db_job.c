@@ -17,7 +17,6 @@
 #include <stdarg.h>
 #include <sys/time.h>
 
-#define RB_LOAD_BATCH 5000  /* commands per pipeline round, restoring */
 #define RB_SCAN_COUNT 2000  /* keys per SCAN step when backing up */
 #define RB_LEASE_MS   15000 /* a restore's claim on Redis, renewed */
 
@@ -38,8 +37,6 @@ typedef struct {
     rb_sign_key_t *key;      /* the backup key, if the node has one */
     rb_backup_trust_t trust; /* what a backup read here must hold */
     char err[800];
-    char *resp; /* a command being formatted (restore) */
-    size_t resp_cap;
 } job_t;
 
 static uint64_t
@@ -186,75 +183,27 @@ s_open_backup (job_t *job, rb_backup_header_t *h, char **path_p)
     return NULL;
 }
 
-/*  Appends one record: HSET rb:r:KEY v VALUE s SEQ d 0|1, and for a
-    tombstone SADD rb:tombs KEY, formatted straight into the protocol
-    (one copy of the value). Returns the number of commands.  */
-static int
-s_append_record (job_t *job, const rb_backup_record_t *rec)
+static bool
+s_load_stopping (void *arg)
 {
-    size_t need = rec->value_len + 256;
-    if (need > job->resp_cap) {
-        free (job->resp);
-        job->resp_cap = need * 2;
-        job->resp = (char *) malloc (job->resp_cap);
-        assert (job->resp);
-    }
-    char seq[24];
-    int slen = snprintf (seq, sizeof seq, "%" PRIu64, rec->seq);
-    char *p = job->resp;
-    p += sprintf (p, "*8\r\n$4\r\nHSET\r\n$%u\r\nrb:r:", rec->key_len + 5);
-    memcpy (p, rec->key, rec->key_len);
-    p += rec->key_len;
-    p += sprintf (p, "\r\n$1\r\nv\r\n$%u\r\n", rec->value_len);
-    memcpy (p, rec->value, rec->value_len);
-    p += rec->value_len;
-    p += sprintf (p, "\r\n$1\r\ns\r\n$%d\r\n%s\r\n$1\r\nd\r\n$1\r\n%c\r\n",
-                  slen, seq, rec->tombstone ? '1' : '0');
-    if (rb_store_append_resp (job->store, job->resp, (size_t) (p - job->resp)))
-        return -1;
-    if (!rec->tombstone)
-        return 1;
-    const char *sadd[] = {"SADD", "rb:tombs", rec->key};
-    size_t slens[] = {4, 8, rec->key_len};
-    return rb_store_append (job->store, 3, sadd, slens) ? -1 : 2;
+    return s_stopping ((job_t *) arg);
 }
 
-/*  Loads every record of the reader into Redis, renewing our lease.
-    Two batches stay in flight: Redis works on one while we write the
-    next, as redis-cli --pipe does.  */
+static uint64_t
+s_lease_until (void *arg)
+{
+    return s_wall_ms () + RB_LEASE_MS;
+}
+
+/*  Loads the records (rb_db_load.c). 0, or -1 once failed.  */
 static int
 s_load (job_t *job, rb_backup_reader_t *reader, uint64_t *records)
 {
-    rb_backup_record_t rec;
-    int batch = 0, queued = 0, rc; /* this batch; earlier, unread */
-    while ((rc = rb_backup_reader_next (reader, &rec)) == 1) {
-        int added = s_append_record (job, &rec);
-        if (added < 0)
-            return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-        batch += added;
-        (*records)++;
-        if (batch < RB_LOAD_BATCH)
-            continue;
-        char until[24];
-        snprintf (until, sizeof until, "%" PRIu64, s_wall_ms () + RB_LEASE_MS);
-        const char *lease[] = {"HSET", "rb:meta", "restore_until", until};
-        size_t llens[] = {4, 7, 13, strlen (until)};
-        rb_store_append (job->store, 4, lease, llens);
-        batch++;
-        /* read the previous batch's replies: this one goes out first */
-        if (queued && rb_store_drain (job->store, queued))
-            return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-        queued = batch;
-        batch = 0;
-        if (s_stopping (job))
-            return s_fail (job, RB_S_INTERNAL, "stopped");
-    }
-    if (queued + batch && rb_store_drain (job->store, queued + batch))
-        return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-    if (rc < 0)
-        return s_fail (job, RB_S_CORRUPT, "%s",
-                       rb_backup_reader_error (reader));
-    return 0;
+    rb_db_load_opts_t lo = {job->args->opts.name, s_lease_until,
+                            s_load_stopping, job};
+    char err[256];
+    int code = rb_db__load (job->store, reader, &lo, records, err, sizeof err);
+    return code ? s_fail (job, code, "%s", err) : 0;
 }
 
 /*  RESTORE_BEGIN: flush and claim Redis; *epoch gets the new epoch. */
@@ -537,7 +486,6 @@ s_job_actor (zsock_t *pipe, void *arg)
         s_backup (&job);
     rb_store_destroy (&job.store);
     rb_sign_key_destroy (&job.key);
-    free (job.resp);
     free (job.args->path);
     free (job.args);
     char *command = zstr_recv (pipe); /* wait for $TERM */
