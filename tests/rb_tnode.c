@@ -47,8 +47,8 @@ rb_tnode_start (rb_tnode_t *n, rb_cluster_t *c, int role, const char *name)
     rb_bus_opts_t o = {.endpoint = c->bus,
                        .role = role,
                        .name = name,
-                       .curve_cert = rb_cluster_key (c, rb_role_name (role),
-                                                     name),
+                       .curve_cert =
+                           rb_cluster_key (c, rb_role_name (role), name),
                        .broker_cert = c->broker_cert};
     n->bus = rb_bus_new (&o);
     rb_bus_on_push (n->bus, s_pushed, n);
@@ -196,6 +196,19 @@ rb_tnode_restore (rb_tnode_t *ops, const char *path, rb_reply_t *r)
     req.text = rb_str (name ? name + 1 : path);
     req.journal_seq = UINT64_MAX; /* a test node keeps no journal */
     return rb_tnode_ask (ops, &req, r);
+}
+
+uint64_t
+rb_tnode_backup_restore (rb_tnode_t *ops)
+{
+    uint64_t records, watermark;
+    char *path = rb_tnode_backup (ops, &records, &watermark);
+    rb_reply_t r;
+    ck_assert_int_eq (rb_tnode_restore (ops, path, &r), 0);
+    ck_assert_uint_eq (r.b.records, records);
+    rb_reply_done (&r);
+    free (path);
+    return records;
 }
 
 int

@@ -71,6 +71,9 @@ char *rb_tnode_backup (rb_tnode_t *n, uint64_t *records, uint64_t *watermark);
 /*  RESTORE of path's file name (the DB looks it up in its backup dir),
     with no journal to bound the backup's watermark.  */
 int rb_tnode_restore (rb_tnode_t *n, const char *path, rb_reply_t *r);
+/*  A BACKUP, then a RESTORE of it, which must take every record; the
+    records.  */
+uint64_t rb_tnode_backup_restore (rb_tnode_t *n);
 int rb_tnode_list (rb_tnode_t *n, const rb_entry_t *entries, uint32_t count,
                    bool last, rb_reply_t *r);
 int rb_tnode_diff (rb_tnode_t *n, const rb_order_t *orders, uint32_t count,

@@ -5,6 +5,7 @@
       rb_db_requests.c  the request table, a handler per request type
       rb_db_reads.c     GET and GETS, batched into few script calls
       rb_db_job.c       backup and restore, in a thread of their own
+      rb_db_load.c      a restore's load of the records into Redis
       rb_db_view.c      what the node knows of the dataset in Redis (id,
                         epoch, state); the RESET push; BACKUP_DIR/.dataset
 
@@ -20,6 +21,7 @@
 #error "rb_db_int.h is internal to its floor; include its public header"
 #endif
 
+#include "rb_backup.h"
 #include "rb_bus.h"
 #include "rb_db.h"
 #include "rb_msg.h"
@@ -82,6 +84,26 @@ bool rb_db__job_running (rb_db_job_t *self);
     header with corr 0 and kind 0 (a scheduled backup) gets no answer.  */
 void rb_db__job_start (rb_db_job_t *self, const rb_header_t *h,
                        const rb_body_t *b);
+
+/*  --- rb_db_load.c ------------------------------------------------------- */
+
+typedef struct {
+    const char *name; /* the node's, for the log */
+    /* each round: the restore lease's new end (ms since the epoch), and
+       whether to give up */
+    uint64_t (*lease_until) (void *arg);
+    bool (*stopping) (void *arg);
+    void *arg;
+} rb_db_load_opts_t;
+
+/*  Loads every record reader has left into Redis (store), which
+    RESTORE_BEGIN emptied, renewing the restore's lease each round.
+    *records gets the records loaded. 0, or an RB_S_ code with err:
+    RB_S_IO (Redis), RB_S_CORRUPT (the file, checked again as it is
+    read), RB_S_INTERNAL (stopping).  */
+int rb_db__load (rb_store_t *store, rb_backup_reader_t *reader,
+                 const rb_db_load_opts_t *opts, uint64_t *records, char *err,
+                 size_t errlen);
 
 /*  --- rb_db_reads.c ------------------------------------------------------ */
 

@@ -17,7 +17,6 @@
 #include <stdarg.h>
 #include <sys/time.h>
 
-#define RB_LOAD_BATCH 5000  /* commands per pipeline round, restoring */
 #define RB_SCAN_COUNT 2000  /* keys per SCAN step when backing up */
 #define RB_LEASE_MS   15000 /* a restore's claim on Redis, renewed */
 
@@ -38,11 +37,6 @@ typedef struct {
     rb_sign_key_t *key;      /* the backup key, if the node has one */
     rb_backup_trust_t trust; /* what a backup read here must hold */
     char err[800];
-    char *resp; /* a command being formatted (restore) */
-    size_t resp_cap;
-    char *seqs; /* restore: "HSET rb:seq" fields of this round */
-    size_t seqs_len, seqs_cap;
-    int seqs_n; /* fields (keys + seqs) in it */
 } job_t;
 
 static uint64_t
@@ -189,129 +183,27 @@ s_open_backup (job_t *job, rb_backup_header_t *h, char **path_p)
     return NULL;
 }
 
-/*  Adds KEY and SEQ to this round's HSET rb:seq (see s_flush_seqs). */
-static void
-s_note_seq (job_t *job, const char *key, uint32_t key_len, const char *seq,
-            size_t seq_len)
+static bool
+s_load_stopping (void *arg)
 {
-    size_t need = job->seqs_len + key_len + seq_len + 32;
-    if (need > job->seqs_cap) {
-        job->seqs_cap = need * 2;
-        job->seqs = (char *) realloc (job->seqs, job->seqs_cap);
-        assert (job->seqs);
-    }
-    char *p = job->seqs + job->seqs_len;
-    p += sprintf (p, "$%u\r\n", key_len);
-    memcpy (p, key, key_len);
-    p += key_len;
-    p += sprintf (p, "\r\n$%zu\r\n%s\r\n", seq_len, seq);
-    job->seqs_len = (size_t) (p - job->seqs);
-    job->seqs_n += 2;
+    return s_stopping ((job_t *) arg);
 }
 
-/*  Appends this round's HSET rb:seq k1 s1 k2 s2 ... as one command.
-    Returns the number of commands appended (0 or 1), -1 on failure.  */
-static int
-s_flush_seqs (job_t *job)
+static uint64_t
+s_lease_until (void *arg)
 {
-    if (job->seqs_n == 0)
-        return 0;
-    char head[64];
-    int hlen =
-        snprintf (head, sizeof head, "*%d\r\n$4\r\nHSET\r\n$6\r\nrb:seq\r\n",
-                  job->seqs_n + 2);
-    size_t len = (size_t) hlen + job->seqs_len;
-    if (len > job->resp_cap) {
-        free (job->resp);
-        job->resp_cap = len * 2;
-        job->resp = (char *) malloc (job->resp_cap);
-        assert (job->resp);
-    }
-    memcpy (job->resp, head, (size_t) hlen);
-    memcpy (job->resp + hlen, job->seqs, job->seqs_len);
-    job->seqs_len = 0;
-    job->seqs_n = 0;
-    return rb_store_append_resp (job->store, job->resp, len) ? -1 : 1;
+    return s_wall_ms () + RB_LEASE_MS;
 }
 
-/*  Appends one record: HSET rb:r:KEY v VALUE s SEQ d 0|1, and for a
-    tombstone SADD rb:tombs KEY, formatted straight into the protocol
-    (one copy of the value). Returns the number of commands.  */
-static int
-s_append_record (job_t *job, const rb_backup_record_t *rec)
-{
-    size_t need = rec->value_len + 256;
-    if (need > job->resp_cap) {
-        free (job->resp);
-        job->resp_cap = need * 2;
-        job->resp = (char *) malloc (job->resp_cap);
-        assert (job->resp);
-    }
-    char seq[24];
-    int slen = snprintf (seq, sizeof seq, "%" PRIu64, rec->seq);
-    char *p = job->resp;
-    p += sprintf (p, "*8\r\n$4\r\nHSET\r\n$%u\r\nrb:r:", rec->key_len + 5);
-    memcpy (p, rec->key, rec->key_len);
-    p += rec->key_len;
-    p += sprintf (p, "\r\n$1\r\nv\r\n$%u\r\n", rec->value_len);
-    memcpy (p, rec->value, rec->value_len);
-    p += rec->value_len;
-    p += sprintf (p, "\r\n$1\r\ns\r\n$%d\r\n%s\r\n$1\r\nd\r\n$1\r\n%c\r\n",
-                  slen, seq, rec->tombstone ? '1' : '0');
-    if (rb_store_append_resp (job->store, job->resp, (size_t) (p - job->resp)))
-        return -1;
-    s_note_seq (job, rec->key, rec->key_len, seq, (size_t) slen);
-    if (!rec->tombstone)
-        return 1;
-    const char *sadd[] = {"SADD", "rb:tombs", rec->key};
-    size_t slens[] = {4, 8, rec->key_len};
-    return rb_store_append (job->store, 3, sadd, slens) ? -1 : 2;
-}
-
-/*  Loads every record of the reader into Redis, renewing our lease.
-    Two batches stay in flight: Redis works on one while we write the
-    next, as redis-cli --pipe does.  */
+/*  Loads the records (rb_db_load.c). 0, or -1 once failed.  */
 static int
 s_load (job_t *job, rb_backup_reader_t *reader, uint64_t *records)
 {
-    rb_backup_record_t rec;
-    int batch = 0, queued = 0, rc; /* this batch; earlier, unread */
-    while ((rc = rb_backup_reader_next (reader, &rec)) == 1) {
-        int added = s_append_record (job, &rec);
-        if (added < 0)
-            return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-        batch += added;
-        (*records)++;
-        if (batch < RB_LOAD_BATCH)
-            continue;
-        char until[24];
-        snprintf (until, sizeof until, "%" PRIu64, s_wall_ms () + RB_LEASE_MS);
-        const char *lease[] = {"HSET", "rb:meta", "restore_until", until};
-        size_t llens[] = {4, 7, 13, strlen (until)};
-        rb_store_append (job->store, 4, lease, llens);
-        batch++;
-        int flushed = s_flush_seqs (job);
-        if (flushed < 0)
-            return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-        batch += flushed;
-        /* read the previous batch's replies: this one goes out first */
-        if (queued && rb_store_drain (job->store, queued))
-            return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-        queued = batch;
-        batch = 0;
-        if (s_stopping (job))
-            return s_fail (job, RB_S_INTERNAL, "stopped");
-    }
-    int flushed = s_flush_seqs (job);
-    if (flushed < 0)
-        return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-    batch += flushed;
-    if (queued + batch && rb_store_drain (job->store, queued + batch))
-        return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-    if (rc < 0)
-        return s_fail (job, RB_S_CORRUPT, "%s",
-                       rb_backup_reader_error (reader));
-    return 0;
+    rb_db_load_opts_t lo = {job->args->opts.name, s_lease_until,
+                            s_load_stopping, job};
+    char err[256];
+    int code = rb_db__load (job->store, reader, &lo, records, err, sizeof err);
+    return code ? s_fail (job, code, "%s", err) : 0;
 }
 
 /*  RESTORE_BEGIN: flush and claim Redis; *epoch gets the new epoch. */
@@ -594,8 +486,6 @@ s_job_actor (zsock_t *pipe, void *arg)
         s_backup (&job);
     rb_store_destroy (&job.store);
     rb_sign_key_destroy (&job.key);
-    free (job.resp);
-    free (job.seqs);
     free (job.args->path);
     free (job.args);
     char *command = zstr_recv (pipe); /* wait for $TERM */

@@ -10,6 +10,7 @@
     (rb_db_job.c); what the node knows of the dataset is the view's
     (rb_db_view.c).  */
 #include "rb_db_int.h"
+#include "rb_encode.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -26,9 +27,17 @@ struct rb_db_requests {
     rb_db_reads_t *reads;         /* GET and GETS (owned) */
     uint64_t n_orders, n_refused; /* counters */
     uint64_t n_pushes;            /* pushes sent */
+    rb_resp_t list_cmd;           /* a recovery-list batch's commands */
+    struct {
+        bool waiting;  /* a batch is in Redis, its replies unread */
+        rb_header_t h; /* the request it answers */
+        uint32_t n;    /* keys it listed */
+    } list;
 };
 
 /*  --- script calls ------------------------------------------------------ */
+
+static void s_list_read (rb_db_requests_t *self);
 
 /*  Answers a script call that did not go through (rb_db__refuse), and
     counts it.  */
@@ -46,6 +55,7 @@ static redisReply *
 s_run1 (rb_db_requests_t *self, int script, int argc, const char **argv,
         const size_t *lens)
 {
+    s_list_read (self); /* the connection must have nothing in flight */
     rb_call_t call = {script, argc, argv, lens, NULL};
     if (rb_store_run (self->store, &call, 1))
         return NULL;
@@ -57,6 +67,7 @@ static void
 s_on_idle (rb_bus_t *bus, void *arg)
 {
     rb_db_requests_t *self = (rb_db_requests_t *) arg;
+    s_list_read (self);
     rb_db__reads_flush (self->reads);
 }
 
@@ -169,26 +180,62 @@ s_on_order (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b)
 
 /*  --- recovery list and end --------------------------------------------- */
 
-static void
-s_on_list (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b)
+/*  Appends one recovery-list batch as one MULTI/EXEC: FLAG_OPEN, HSET
+    rb:rec KEY TARGET ... (when the batch lists keys), FLAG (rb_scripts.c:
+    plain writes, no read of the records; a refused batch changes
+    nothing). The scripts go as EVAL: inside MULTI a missing script
+    (EVALSHA's NOSCRIPT) would leave the HSET unguarded. 0, or -1 when
+    Redis cannot be reached.  */
+static int
+s_list_send (rb_db_requests_t *self, const rb_body_t *b)
 {
     char ds[64];
     rb_db__view_arg (self->view, ds, sizeof ds);
+    const char *open = rb_script_source (RB_SCRIPT_FLAG_OPEN);
+    const char *flag = rb_script_source (RB_SCRIPT_FLAG);
     uint32_t n = b->n_entries;
-    int argc = 2 + 2 * (int) n;
-    const char **argv = (const char **) calloc ((size_t) argc, sizeof (char *));
-    size_t *lens = (size_t *) calloc ((size_t) argc, sizeof (size_t));
-    char (*targets)[24] = calloc (n ? n : 1, 24);
-    assert (argv && lens && targets);
-    argv[0] = ds, lens[0] = strlen (ds);
-    argv[1] = b->last ? "1" : "0", lens[1] = 1;
-    for (uint32_t i = 0; i < n; i++) {
-        snprintf (targets[i], 24, "%" PRIu64, b->entries[i].target);
-        argv[2 + 2 * i] = b->entries[i].key.ptr;
-        lens[2 + 2 * i] = b->entries[i].key.len;
-        argv[3 + 2 * i] = targets[i], lens[3 + 2 * i] = strlen (targets[i]);
+    rb_resp_t *q = &self->list_cmd;
+    q->len = 0;
+    rb_resp_array (q, 1);
+    rb_resp_bulk (q, "MULTI", 5);
+    rb_resp_array (q, 4);
+    rb_resp_bulk (q, "EVAL", 4);
+    rb_resp_bulk (q, open, strlen (open));
+    rb_resp_bulk (q, "0", 1);
+    rb_resp_bulk (q, ds, strlen (ds));
+    if (n) {
+        rb_resp_array (q, 2 + 2 * (size_t) n);
+        rb_resp_bulk (q, "HSET", 4);
+        rb_resp_bulk (q, "rb:rec", 6);
+        for (uint32_t i = 0; i < n; i++) {
+            rb_resp_bulk (q, b->entries[i].key.ptr, b->entries[i].key.len);
+            rb_resp_uint (q, b->entries[i].target);
+        }
     }
-    redisReply *r = s_run1 (self, RB_SCRIPT_FLAG, argc, argv, lens);
+    rb_resp_array (q, 6);
+    rb_resp_bulk (q, "EVAL", 4);
+    rb_resp_bulk (q, flag, strlen (flag));
+    rb_resp_bulk (q, "0", 1);
+    rb_resp_bulk (q, ds, strlen (ds));
+    rb_resp_bulk (q, b->last ? "1" : "0", 1);
+    rb_resp_uint (q, n);
+    rb_resp_array (q, 1);
+    rb_resp_bulk (q, "EXEC", 4);
+    return rb_store_append_resp (self->store, q->data, q->len);
+}
+
+/*  Answers the batch of h from EXEC's reply (NULL: no reply): the ACK
+    and the RECOVERED pushes FLAG lists, or the refusal.  */
+static void
+s_list_answer (rb_db_requests_t *self, const rb_header_t *h, uint32_t n,
+               const redisReply *exec)
+{
+    /* EXEC's replies: FLAG_OPEN's, HSET's (when keys were listed), FLAG's;
+       anything else (EXECABORT ...) goes to the parser as it is */
+    const redisReply *r = exec;
+    if (exec && exec->type == REDIS_REPLY_ARRAY &&
+        exec->elements == (n ? 3u : 2u))
+        r = exec->element[exec->elements - 1];
     rb_flag_reply_t rep;
     if (rb_flag_reply_parse (r, &rep) == 0) {
         rb_body_t ack;
@@ -205,10 +252,40 @@ s_on_list (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b)
     } else
         s_refuse (self, h, "FLAG", r, rep.word);
     rb_flag_reply_release (&rep);
+}
+
+/*  Reads the replies of the batch in flight, if any, and answers it.  */
+static void
+s_list_read (rb_db_requests_t *self)
+{
+    if (!self->list.waiting)
+        return;
+    self->list.waiting = false;
+    int replies = self->list.n ? 5 : 4; /* +OK, a +QUEUED each, EXEC's */
+    redisReply *r = NULL;
+    for (int i = 0; i < replies; i++) {
+        freeReplyObject (r);
+        if (!(r = rb_store_next_reply (self->store)))
+            break;
+    }
+    s_list_answer (self, &self->list.h, self->list.n, r);
     freeReplyObject (r);
-    free (argv);
-    free (lens);
-    free (targets);
+}
+
+/*  A batch goes out, and the one before it (if any) is read: Redis works
+    on each while the next is decoded and written. The last one is read
+    when the bus is idle, or before anything else uses Redis.  */
+static void
+s_on_list (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b)
+{
+    bool sent = s_list_send (self, b) == 0;
+    s_list_read (self);
+    if (sent && rb_store_connected (self->store)) {
+        self->list.waiting = true;
+        self->list.h = *h;
+        self->list.n = b->n_entries;
+    } else /* not sent, or gone with the connection the one before broke */
+        s_list_answer (self, h, b->n_entries, NULL);
 }
 
 static void
@@ -505,6 +582,7 @@ rb_db__requests_destroy (rb_db_requests_t **self_p)
     if (!self)
         return;
     rb_db__reads_destroy (&self->reads);
+    rb_resp_free (&self->list_cmd);
     free (self);
     *self_p = NULL;
 }

@@ -152,7 +152,6 @@ static const char s_apply[] =
     "      redis.call('HSET', rk, 'v', '', 's', seq, 'd', '1')\n"
     "      redis.call('SADD', 'rb:tombs', key)\n"
     "    end\n"
-    "    redis.call('HSET', 'rb:seq', key, seq)\n"
     "    applied = applied + 1\n"
     "    push('u', idx, 'rb:f:' .. key)\n"
     "    if not cur and push('u', idx, 'rb:fa') > 0 then adopt(key) end\n"
@@ -169,56 +168,74 @@ static const char s_apply[] =
     "    if absent > 0 then adopt(key) end\n"
     "  end\n"
     "  if seq > wm then wm = seq end\n"
+    /* a listed key reaches its target: it was behind until this order
+       (cleared, RECOVERED), or was listed already current (GET compared
+       and never flagged it: it just goes) */
     "  local t = tonumber(redis.call('HGET', 'rb:rec', key))\n"
     "  if t and t <= math.max(seq, cur or 0) then\n"
     "    redis.call('HDEL', 'rb:rec', key)\n"
-    "    cleared = cleared + 1\n"
-    "    push('r', idx, 'rb:p:' .. key)\n"
-    "    redis.call('DEL', 'rb:p:' .. key)\n"
-    "    redis.call('SREM', 'rb:polled', key)\n"
+    "    if t > (cur or 0) then\n"
+    "      cleared = cleared + 1\n"
+    "      push('r', idx, 'rb:p:' .. key)\n"
+    "      redis.call('DEL', 'rb:p:' .. key)\n"
+    "      redis.call('SREM', 'rb:polled', key)\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "redis.call('HSET', 'rb:meta', 'watermark', wm)\n"
     "if dtotal > 0 then redis.call('HINCRBY', 'rb:meta', 'total', dtotal) end\n"
     "return {'ok', applied, skipped, cleared, wm, pushes, current, m[2]}\n";
 
-/*  FLAG: ARGV dataset, last ("1" or "0"), then key, target for each.
-    -> {'ok', flagged, current, recovered} where recovered is a flat
-    list of key, node for polled keys no longer behind (last batch).  */
+/*  FLAG is one MULTI/EXEC of three commands (rb_db_requests.c): the
+    FLAG_OPEN script, HSET rb:rec KEY TARGET ... of every listed key, the
+    FLAG script. The targets are written as they come, with no read of
+    the records: GET compares each record's seq with its target when it
+    reads it, so a key listed already current is never answered flagged,
+    and APPLY drops its entry once an order reaches the target (END drops
+    the rest). Both scripts take ARGV dataset first and come to the same
+    verdict (they read only rb:meta, which the HSET between them does not
+    touch): when it is a refusal, FLAG_OPEN moves rb:rec aside, so the
+    HSET writes into a new one, and FLAG throws that away and puts
+    rb:rec back: a refused batch changes nothing.  */
+#define FLAG_VERDICT \
+    "local function verdict()\n" \
+    PROLOGUE ("'state'") \
+    "  if m[3] ~= 'recovering' then return {'wrong_state', m[3]} end\n" \
+    "  return {'ok'}\n" \
+    "end\n" \
+    "local v = verdict()\n"
+
+/*  FLAG_OPEN: ARGV dataset. -> {'ok'} or the refusal.  */
+static const char s_flag_open[] =
+    FLAG_VERDICT
+    "if v[1] ~= 'ok' then\n"
+    "  redis.call('DEL', 'rb:rec:held')\n"
+    "  if redis.call('EXISTS', 'rb:rec') == 1 then\n"
+    "    redis.call('RENAME', 'rb:rec', 'rb:rec:held')\n"
+    "  end\n"
+    "end\n"
+    "return v\n";
+
+/*  FLAG: ARGV dataset, last ("1" or "0"), keys in the batch.
+    -> {'ok', flagged, current, recovered} where flagged is the keys whose
+    target was stored (all of them: which are behind is decided at read
+    time), current 0, and recovered a flat list of key, node for the
+    polled keys not behind their target (last batch); or the refusal.  */
 static const char s_flag[] =
-    PROLOGUE ("'state'")
-    "if m[3] ~= 'recovering' then return {'wrong_state', m[3]} end\n"
-    "local flagged, current, fields = 0, 0, {}\n"
-    "local function store()\n"
-    "  if #fields > 0 then redis.call('HSET', 'rb:rec', unpack(fields)) end\n"
-    "  fields = {}\n"
-    "end\n"
-    /* the records' seqs, a chunk at a time from rb:seq (one call) */
-    "for first = 3, #ARGV, 4000 do\n"
-    "  local keys = {}\n"
-    "  for i = first, math.min(first + 3998, #ARGV), 2 do\n"
-    "    keys[#keys + 1] = ARGV[i]\n"
+    FLAG_VERDICT
+    "if v[1] ~= 'ok' then\n"
+    "  redis.call('DEL', 'rb:rec')\n"
+    "  if redis.call('EXISTS', 'rb:rec:held') == 1 then\n"
+    "    redis.call('RENAME', 'rb:rec:held', 'rb:rec')\n"
     "  end\n"
-    "  local seqs = redis.call('HMGET', 'rb:seq', unpack(keys))\n"
-    "  for j = 1, #keys do\n"
-    "    local target = ARGV[first + 2 * j - 1]\n"
-    "    if (tonumber(seqs[j]) or 0) < tonumber(target) then\n"
-    "      fields[#fields + 1] = keys[j]\n"
-    "      fields[#fields + 1] = target\n"
-    "      flagged = flagged + 1\n"
-    "      if #fields >= 4000 then store() end\n"
-    "    else\n"
-    "      current = current + 1\n"
-    "    end\n"
-    "  end\n"
+    "  return v\n"
     "end\n"
-    "store()\n"
     "local recovered = {}\n"
     "if ARGV[2] == '1' then\n"
     "  redis.call('HSET', 'rb:meta', 'list_done', '1')\n"
     "  for _, key in ipairs(redis.call('SMEMBERS', 'rb:polled')) do\n"
     "    local t = tonumber(redis.call('HGET', 'rb:rec', key))\n"
-    "    local s = tonumber(redis.call('HGET', 'rb:seq', key)) or 0\n"
+    "    local s = tonumber(redis.call('HGET', 'rb:r:' .. key, 's')) or 0\n"
     "    if not t or t <= s then\n"
     "      for _, n in ipairs(redis.call('SMEMBERS', 'rb:p:' .. key)) do\n"
     "        recovered[#recovered + 1] = key\n"
@@ -229,7 +246,7 @@ static const char s_flag[] =
     "    end\n"
     "  end\n"
     "end\n"
-    "return {'ok', flagged, current, recovered}\n";
+    "return {'ok', tonumber(ARGV[3]) or 0, 0, recovered}\n";
 
 /*  END: ARGV dataset. -> {'ok'} (also when already normal),
     {'list_incomplete'}, {'incomplete', n} or {state}.  */
@@ -238,8 +255,21 @@ static const char s_end[] =
     "if m[3] == 'normal' then return {'ok'} end\n"
     "if m[3] ~= 'recovering' then return {m[3]} end\n"
     "if m[4] ~= '1' then return {'list_incomplete'} end\n"
-    "local n = redis.call('HLEN', 'rb:rec')\n"
-    "if n > 0 then return {'incomplete', n} end\n"
+    /* the listed keys no order has reached yet: those at their target
+       go; the first one still behind ends the look */
+    "local cursor = '0'\n"
+    "repeat\n"
+    "  local r = redis.call('HSCAN', 'rb:rec', cursor, 'COUNT', 1000)\n"
+    "  cursor = r[1]\n"
+    "  for i = 1, #r[2], 2 do\n"
+    "    local key = r[2][i]\n"
+    "    local s = tonumber(redis.call('HGET', 'rb:r:' .. key, 's')) or 0\n"
+    "    if tonumber(r[2][i + 1]) > s then\n"
+    "      return {'incomplete', redis.call('HLEN', 'rb:rec')}\n"
+    "    end\n"
+    "    redis.call('HDEL', 'rb:rec', key)\n"
+    "  end\n"
+    "until cursor == '0'\n"
     "redis.call('HSET', 'rb:meta', 'state', 'normal')\n"
     "redis.call('DEL', 'rb:polled')\n"
     "return {'ok'}\n";
@@ -287,7 +317,6 @@ static const char s_restore_end[] =
     "  end\n"
     "end\n"
     "local other = 1 + redis.call('EXISTS', 'rb:tombs')\n"
-    "  + redis.call('EXISTS', 'rb:seq')\n"
     "local total = redis.call('DBSIZE') - other\n"
     "redis.call('HSET', 'rb:meta', 'state', 'recovering', 'list_done', '0',\n"
     "  'watermark', ARGV[2], 'restored_watermark', ARGV[2], 'total', total)\n"
@@ -311,6 +340,7 @@ static const struct {
 } s_scripts[RB_SCRIPT_COUNT] = {
     [RB_SCRIPT_GET] = {"get", s_get},
     [RB_SCRIPT_APPLY] = {"apply", s_apply},
+    [RB_SCRIPT_FLAG_OPEN] = {"flag_open", s_flag_open},
     [RB_SCRIPT_FLAG] = {"flag", s_flag},
     [RB_SCRIPT_END] = {"end", s_end},
     [RB_SCRIPT_INIT] = {"init", s_init},

@@ -4,9 +4,10 @@
       rb:meta        hash: dataset, epoch, state, watermark, list_done,
                      total, restored_watermark, restore_owner/until
       rb:r:KEY       hash per record: v (value), s (seq), d ("1": deleted)
-      rb:seq         hash KEY -> the record's seq (for FLAG, in bulk)
       rb:tombs       set of keys whose record is a tombstone
-      rb:rec         hash, the recovering-key set: KEY -> target seq
+      rb:rec         hash, the recovering-key set: KEY -> target seq, for
+                     every listed key until an order reaches the target;
+                     recovering while the record's seq is below it
       rb:f:KEY       set of service nodes that fetched KEY (for UPDATE)
       rb:p:KEY       set of service nodes answered "recovering" for KEY
       rb:polled      set of keys that have an rb:p:KEY set
@@ -22,7 +23,8 @@
 typedef enum {
     RB_SCRIPT_GET,           /* read value, seq, flag, epoch at once */
     RB_SCRIPT_APPLY,         /* apply orders, clear flags, watermark */
-    RB_SCRIPT_FLAG,          /* store recovery-list targets */
+    RB_SCRIPT_FLAG_OPEN,     /* a recovery-list batch: the guard */
+    RB_SCRIPT_FLAG,          /* ... and the end of its MULTI/EXEC */
     RB_SCRIPT_END,           /* RECOVERING -> NORMAL if nothing left */
     RB_SCRIPT_INIT,          /* new dataset on an empty Redis */
     RB_SCRIPT_RESTORE_BEGIN, /* flush, epoch + 1, state restoring */
@@ -112,7 +114,8 @@ typedef struct {
 typedef struct {
     char word[RB_REPLY_WORD];
     uint64_t applied, skipped, cleared; /* orders applied, skipped as not
-                                           newer, flags cleared */
+                                           newer, flags cleared (keys that
+                                           were behind their target) */
     uint64_t watermark;                 /* after the orders */
     uint64_t epoch;                     /* the dataset's: pushes carry it */
     rb_apply_push_t *pushes;            /* owned; n_pushes of them */
@@ -133,8 +136,8 @@ typedef struct {
 /*  FLAG: {'ok', flagged, current, recovered} or {word, ...}. */
 typedef struct {
     char word[RB_REPLY_WORD];
-    uint64_t flagged;               /* keys stored as behind their target */
-    uint64_t current;               /* keys already at their target */
+    uint64_t flagged;               /* keys whose target was stored */
+    uint64_t current;               /* 0: no record is read (GET compares) */
     rb_flag_recovered_t *recovered; /* owned; n_recovered of them */
     size_t n_recovered;
 } rb_flag_reply_t;
@@ -187,7 +190,7 @@ typedef struct {
     uint64_t epoch, watermark;
     uint64_t total;      /* record hashes, tombstones included */
     uint64_t tombs;      /* tombstones */
-    uint64_t recovering; /* keys flagged now */
+    uint64_t recovering; /* listed keys no order has reached yet */
     uint64_t list_done;  /* 1 once the recovery list's last batch came */
     uint64_t restored_watermark;
 } rb_status_reply_t;

@@ -171,9 +171,9 @@ s_phase_report (recovery_t *r, const char *phase, const ops_sender_t *s,
             rb_out_json_uint (obj, "cleared", s->cleared);
         ops_emit (obj);
     } else if (streq (phase, "list"))
-        ops_say ("list: %zu keys, %" PRIu64 " batches, %.2f s: flagged %" PRIu64
-                 ", already current %" PRIu64,
-                 r->n, s->batches, secs, s->flagged, s->current);
+        ops_say ("list: %zu keys, %" PRIu64
+                 " batches, %.2f s: targets stored %" PRIu64,
+                 r->n, s->batches, secs, s->flagged);
     else
         ops_say ("diffs: %zu keys, %" PRIu64
                  " batches, %.2f s: applied %" PRIu64 ", skipped %" PRIu64
