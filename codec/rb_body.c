@@ -340,14 +340,14 @@ s_dec_entries (rb_dec_t *d, rb_body_t *b)
         return rc;
     s_reserve ((void **) &b->entries, &b->cap_entries, n, sizeof (rb_entry_t));
     for (uint32_t i = 0; i < n && rc == 0; i++) {
-        size_t mark = rb_dec_push_where (d, "[%u]", i);
+        int mark = rb_dec_enter (d, i);
         rb_entry_t *e = &b->entries[i];
         rc = rb_dec_tuple (d, 2);
         if (rc == 0)
             rc = rb_dec_key (d, &e->key);
         if (rc == 0)
             rc = rb_dec_uint (d, &e->target);
-        d->where[mark] = '\0';
+        rb_dec_leave (d, mark);
         b->n_entries = i + 1;
     }
     return rc;
@@ -359,10 +359,10 @@ s_check_op (rb_dec_t *d, uint8_t op, bool has_value)
 {
     if (op == RB_OP_PUT && !has_value)
         return rb_dec_fail (d->err, RB_E_WRONG_TYPE,
-                            "%s: a put needs a bin value", d->where);
+                            "%s: a put needs a bin value", rb_dec_where (d));
     if (op == RB_OP_DELETE && has_value)
         return rb_dec_fail (d->err, RB_E_WRONG_TYPE, "%s: a delete takes nil",
-                            d->where);
+                            rb_dec_where (d));
     return 0;
 }
 
@@ -392,9 +392,9 @@ s_dec_orders (rb_dec_t *d, rb_body_t *b)
         return rc;
     s_reserve ((void **) &b->orders, &b->cap_orders, n, sizeof (rb_order_t));
     for (uint32_t i = 0; i < n && rc == 0; i++) {
-        size_t mark = rb_dec_push_where (d, "[%u]", i);
+        int mark = rb_dec_enter (d, i);
         rc = s_dec_order (d, &b->orders[i]);
-        d->where[mark] = '\0';
+        rb_dec_leave (d, mark);
         b->n_orders = i + 1;
     }
     return rc;
@@ -406,22 +406,22 @@ s_dec_items (rb_dec_t *d, rb_body_t *b)
     uint32_t n;
     int rc = rb_mp_read_map (&d->r, &n);
     if (rc)
-        return rb_dec_read_fail (d->err, rc, &d->r, d->where, "map");
+        return rb_dec_read_fail (d->err, rc, &d->r, rb_dec_where (d), "map");
     if (n > RB_ITEMS_MAX)
         return rb_dec_fail (d->err, RB_E_BATCH, "%s: %u items over the %d max",
-                            d->where, n, RB_ITEMS_MAX);
+                            rb_dec_where (d), n, RB_ITEMS_MAX);
     s_reserve ((void **) &b->items, &b->cap_items, n, sizeof (rb_item_t));
     for (uint32_t i = 0; i < n && rc == 0; i++) {
         rb_item_t *it = &b->items[i];
         memset (it, 0, sizeof *it);
-        size_t mark = rb_dec_push_where (d, "[%u]", i);
+        int mark = rb_dec_enter (d, i);
         rc = rb_dec_text (d, &it->name, RB_NAME_MAX);
         if (rc == 0) {
             it->is_text = strcmp (rb_mp_peek_name (&d->r), "str") == 0;
             rc = it->is_text ? rb_dec_text (d, &it->text, RB_TEXT_MAX)
                              : rb_dec_uint (d, &it->num);
         }
-        d->where[mark] = '\0';
+        rb_dec_leave (d, mark);
         b->n_items = i + 1;
     }
     return rc;
@@ -453,9 +453,9 @@ s_dec_nodes (rb_dec_t *d, rb_body_t *b)
         return rc;
     s_reserve ((void **) &b->nodes, &b->cap_nodes, n, sizeof (rb_node_t));
     for (uint32_t i = 0; i < n && rc == 0; i++) {
-        size_t mark = rb_dec_push_where (d, "[%u]", i);
+        int mark = rb_dec_enter (d, i);
         rc = s_dec_node (d, &b->nodes[i]);
-        d->where[mark] = '\0';
+        rb_dec_leave (d, mark);
         b->n_nodes = i + 1;
     }
     return rc;
@@ -467,9 +467,9 @@ s_dec_services (rb_dec_t *d, rb_body_t *b)
     uint32_t n;
     int rc = rb_dec_array (d, RB_SERVICES_MAX, &n);
     for (uint32_t i = 0; i < n && rc == 0; i++) {
-        size_t mark = rb_dec_push_where (d, "[%u]", i);
+        int mark = rb_dec_enter (d, i);
         rc = rb_dec_name (d, &b->services[i]);
-        d->where[mark] = '\0';
+        rb_dec_leave (d, mark);
         b->n_services = i + 1;
     }
     return rc;
@@ -482,14 +482,15 @@ s_dec_keys (rb_dec_t *d, rb_body_t *b)
     uint32_t n;
     int rc = rb_dec_array (d, RB_GETS_MAX, &n);
     if (rc == 0 && n == 0)
-        return rb_dec_fail (d->err, RB_E_SHAPE, "%s: no keys", d->where);
+        return rb_dec_fail (d->err, RB_E_SHAPE, "%s: no keys",
+                            rb_dec_where (d));
     if (rc)
         return rc;
     s_reserve ((void **) &b->keys, &b->cap_keys, n, sizeof (rb_str_t));
     for (uint32_t i = 0; i < n && rc == 0; i++) {
-        size_t mark = rb_dec_push_where (d, "[%u]", i);
+        int mark = rb_dec_enter (d, i);
         rc = rb_dec_key (d, &b->keys[i]);
-        d->where[mark] = '\0';
+        rb_dec_leave (d, mark);
         b->n_keys = i + 1;
     }
     return rc;
@@ -519,9 +520,9 @@ s_dec_records (rb_dec_t *d, rb_body_t *b)
         return rc;
     s_reserve ((void **) &b->recs, &b->cap_recs, n, sizeof (rb_record_t));
     for (uint32_t i = 0; i < n && rc == 0; i++) {
-        size_t mark = rb_dec_push_where (d, "[%u]", i);
+        int mark = rb_dec_enter (d, i);
         rc = s_dec_record (d, &b->recs[i]);
-        d->where[mark] = '\0';
+        rb_dec_leave (d, mark);
         b->n_recs = i + 1;
     }
     return rc;
@@ -548,7 +549,8 @@ s_dec_field (rb_dec_t *d, rb_body_t *b, int f)
         case F_KEYS: return s_dec_keys (d, b);
         case F_RECORDS: return s_dec_records (d, b);
     }
-    return rb_dec_fail (d->err, RB_E_TYPE, "%s: no such field kind", d->where);
+    return rb_dec_fail (d->err, RB_E_TYPE, "%s: no such field kind",
+                        rb_dec_where (d));
 }
 
 /*  Reads one "name: value" pair of the body map into b. */
@@ -556,7 +558,7 @@ static int
 s_dec_pair (rb_dec_t *d, rb_body_t *b, uint32_t *seen)
 {
     const char *tname = rb_type_name (b->type);
-    snprintf (d->where, sizeof d->where, "%s", tname);
+    rb_dec_at (d, tname, NULL);
     rb_str_t name;
     int rc = rb_dec_str (d, &name);
     if (rc)
@@ -570,9 +572,10 @@ s_dec_pair (rb_dec_t *d, rb_body_t *b, uint32_t *seen)
                             tname, (int) (name.len > 24 ? 24 : name.len),
                             name.ptr);
     int f = s_schema[b->type][j];
-    snprintf (d->where, sizeof d->where, "%s.%s", tname, s_fields[f].name);
+    rb_dec_at (d, tname, s_fields[f].name);
     if (*seen & (1u << j))
-        return rb_dec_fail (d->err, RB_E_EXTRA, "%s: repeated", d->where);
+        return rb_dec_fail (d->err, RB_E_EXTRA, "%s: repeated",
+                            rb_dec_where (d));
     *seen |= 1u << j;
     return s_dec_field (d, b, f);
 }
@@ -601,11 +604,11 @@ rb_body_decode (const void *buf, size_t len, rb_type_t type,
     s_body_clear (b, type);
     rb_dec_t d;
     rb_dec_init (&d, buf, len, limits, err);
-    snprintf (d.where, sizeof d.where, "%s", rb_type_name (type));
+    rb_dec_at (&d, rb_type_name (type), NULL);
     uint32_t pairs, seen = 0;
     int rc = rb_mp_read_map (&d.r, &pairs);
     if (rc)
-        return rb_dec_read_fail (err, rc, &d.r, d.where, "map");
+        return rb_dec_read_fail (err, rc, &d.r, rb_dec_where (&d), "map");
     for (uint32_t i = 0; i < pairs && rc == 0; i++)
         rc = s_dec_pair (&d, b, &seen);
     if (rc)

@@ -19,13 +19,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define RB_DEC_DEPTH 4 /* array indices a place can hold */
+
 /*  Decoding context: the reader, the limits and where we are, for
-    messages like "DIFF.orders[3].key: ...".  */
+    messages like "DIFF.orders[3].key: ...". The place is kept as its
+    parts (names are static strings) and written out only when a message
+    needs it (rb_dec_where): a body that decodes costs no formatting.  */
 typedef struct {
-    rb_mp_reader_t r;          /* the bytes being decoded */
-    const rb_limits_t *limits; /* value and batch maxima */
-    rb_err_t *err;             /* where failures are written; may be NULL */
-    char where[64];            /* the field being read, for messages */
+    rb_mp_reader_t r;             /* the bytes being decoded */
+    const rb_limits_t *limits;    /* value and batch maxima */
+    rb_err_t *err;                /* where failures are written; may be NULL */
+    const char *type;             /* the body type's name, or NULL */
+    const char *field;            /* the field's name, or NULL */
+    uint32_t index[RB_DEC_DEPTH]; /* the array elements, outermost first */
+    int depth;                    /* how many of index are in use */
+    char where[64];               /* rb_dec_where's text */
 } rb_dec_t;
 
 /*  The word sets of body fields (rb_names.c holds the words). */
@@ -71,8 +79,13 @@ int rb_dec_array (rb_dec_t *d, uint32_t max, uint32_t *n);
 /*  The header of a fixed-size tuple, [a, b, ...], of size elements. */
 int rb_dec_tuple (rb_dec_t *d, uint32_t size);
 
-/*  Appends "[i]" or ".name" (printf-formatted) to d->where and returns
-    the old length: set d->where[mark] = '\0' to restore it after use.  */
-size_t rb_dec_push_where (rb_dec_t *d, const char *fmt, ...);
+/*  The place being read: "TYPE", "TYPE.field", "TYPE.field[3]" ...  */
+void rb_dec_at (rb_dec_t *d, const char *type, const char *field);
+/*  Enters element i of the array being read; returns the depth to give
+    rb_dec_leave after it.  */
+int rb_dec_enter (rb_dec_t *d, uint32_t i);
+void rb_dec_leave (rb_dec_t *d, int mark);
+/*  The place as text, for a message (written into d->where).  */
+const char *rb_dec_where (rb_dec_t *d);
 
 #endif
