@@ -34,8 +34,9 @@ void rb_bcluster_stop (rb_bcluster_t *c);
     the DB node's layout (seq 1), so a scenario starts with data.  */
 int rb_bcluster_fill (const rb_bench_opts_t *o, int n, int value_len);
 
-/*  The value every answer must carry: len bytes at ptr; ptr NULL: any
-    answer counts (a baseline that echoes).  */
+/*  The value every answer must carry: len bytes at ptr; ptr NULL: the
+    answer must be the GET itself, echoed (a baseline that echoes), and
+    it is decoded and checked as fully as an ANSWER.  */
 typedef struct {
     const char *ptr;
     size_t len;
