@@ -366,14 +366,13 @@ enum { RB_READ_LUA, RB_READ_PLAIN, RB_READ_DONE };
 static const char *s_meta_argv[] = {"HMGET", "rb:meta", RB_META_FIELDS};
 static const size_t s_meta_lens[] = {5, 7, 7, 5, 5};
 
-/*  Fills rd's calls for its chunks: a script call per script chunk, and
-    for a plain chunk the meta read, an HMGET per key, the meta read.  */
+/*  Fills rd's calls for its chunks: a script call per script chunk (its
+    first arguments ds, ttl and cap: they must outlive the run), and for
+    a plain chunk the meta read, an HMGET per key, the meta read.  */
 static void
-s_build (rb_db_reads_t *self, rb_round_t *rd, const char *ds)
+s_build (rb_db_reads_t *self, rb_round_t *rd, const char *ds, const char *ttl,
+         const char *cap)
 {
-    char ttl[16], cap[16];
-    snprintf (ttl, sizeof ttl, "%d", self->opts->fetch_ttl_s);
-    snprintf (cap, sizeof cap, "%d", self->opts->fetch_cap);
     const char **a = rd->argv;
     size_t *l = rd->lens;
     uint32_t name = 0;
@@ -480,9 +479,12 @@ s_round (rb_db_reads_t *self, uint8_t *state, int64_t start)
         (rb_get_reply_t *) calloc (RB_GETS_MAX, sizeof (rb_get_reply_t));
     assert (rd.order && rd.chunks && rd.calls && rd.argv && rd.lens &&
             rd.names && reps);
-    char ds[64];
+    /* the script calls' arguments point into these until the run is read */
+    char ds[64], ttl[16], cap[16];
     rb_db__view_arg (self->view, ds, sizeof ds);
-    s_build (self, &rd, ds);
+    snprintf (ttl, sizeof ttl, "%d", self->opts->fetch_ttl_s);
+    snprintf (cap, sizeof cap, "%d", self->opts->fetch_cap);
+    s_build (self, &rd, ds, ttl, cap);
     assert (rd.n_calls == calls);
     int rc = rb_store_run (self->store, rd.calls, (int) rd.n_calls);
     for (uint32_t c = 0; c < rd.n_chunks; c++) {
