@@ -602,6 +602,54 @@ START_TEST (db_reads_a_known_key_without_a_script_and_sees_the_state_move)
 }
 END_TEST
 
+#define BIG_KEYS  130 /* of 65,000 bytes each: over a RECORDS' 8 MiB */
+#define BIG_BYTES 65000
+
+START_TEST (db_answers_gets_in_key_order_and_refuses_one_too_large)
+{
+    rb_tnode_t *ops = &s_f->ops, *svc = &s_f->svc;
+    char *big = malloc (BIG_BYTES + 1);
+    memset (big, 'x', BIG_BYTES);
+    big[BIG_BYTES] = '\0';
+    char names[BIG_KEYS][16];
+    rb_str_t keys[BIG_KEYS];
+    for (int i = 0; i < BIG_KEYS; i++) {
+        snprintf (names[i], sizeof names[i], "big-%d", i);
+        keys[i] = rb_str (names[i]);
+        ck_assert_int_eq (rb_tnode_order (ops, (uint64_t) i + 1, names[i], big),
+                          0);
+    }
+    /* RECORDS in the order asked, an absent key among them */
+    rb_str_t few[] = {keys[2], rb_str ("nobody"), keys[0]};
+    rb_body_t req;
+    rb_body_init (&req, RB_T_GETS);
+    req.keys = few;
+    req.n_keys = 3;
+    rb_reply_t r;
+    ck_assert_int_eq (rb_tnode_ask (svc, &req, &r), 0);
+    ck_assert_int_eq (r.b.type, RB_T_RECORDS);
+    ck_assert_uint_eq (r.b.n_recs, 3);
+    ck_assert (rb_str_eq (r.b.recs[0].key, "big-2"));
+    ck_assert_uint_eq (r.b.recs[0].seq, 3);
+    ck_assert_uint_eq (r.b.recs[0].value.len, BIG_BYTES);
+    ck_assert (rb_str_eq (r.b.recs[1].key, "nobody") && !r.b.recs[1].has_value);
+    ck_assert (rb_str_eq (r.b.recs[2].key, "big-0"));
+    ck_assert_uint_eq (r.b.recs[2].seq, 1);
+    ck_assert (!r.b.recs[0].recovering && !r.b.recs[2].recovering);
+    rb_reply_done (&r);
+    /* every key at once: 8.5 MB of values, refused with a clear error;
+       each key is still answered on its own */
+    req.keys = keys;
+    req.n_keys = BIG_KEYS;
+    ck_assert_int_eq (rb_tnode_ask (svc, &req, &r), RB_S_BAD_REQUEST);
+    rb_reply_done (&r);
+    rb_got_t g = rb_tnode_get (svc, "big-129");
+    ck_assert_int_eq (g.rc, 0);
+    ck_assert_uint_eq (g.seq, BIG_KEYS);
+    free (big);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -629,6 +677,7 @@ main (void)
                     db_registers_a_fetcher_once_and_again_on_a_new_connection);
     tcase_add_test (
         tc, db_reads_a_known_key_without_a_script_and_sees_the_state_move);
+    tcase_add_test (tc, db_answers_gets_in_key_order_and_refuses_one_too_large);
     suite_add_tcase (s, tc);
     return rb_test_run (s);
 }
