@@ -3,7 +3,9 @@
     Connects a DEALER to the broker, registers (HELLO → WELCOME) with a
     role, a name and the services it offers, heartbeats both ways, and
     re-registers by itself after broker loss or ERROR unknown_node, with
-    jittered back-off from 100 ms to 5 s. Requests carry a correlation id
+    jittered back-off from 100 ms to 5 s. Given a broker pair it does all
+    that with each, and a request whose broker is lost is sent again
+    through the other (docs/ha.md). Requests carry a correlation id
     and a deadline; their replies (or a local ERROR timeout) come back to a
     callback. Works inside a zloop (rb_bus_attach) or synchronously
     (rb_bus_poll / rb_bus_call), for command-line tools.  */
@@ -13,10 +15,14 @@
 #include <czmq.h>
 #include "rb_msg.h"
 
+#define RB_BUS_BROKERS_MAX 2 /* a broker pair */
+
 typedef struct rb_bus rb_bus_t;
 
 typedef struct {
-    const char *endpoint;                  /* the broker's bus endpoint */
+    /* the broker's bus endpoint; or a broker pair's two, separated by a
+       comma: the node registers with both (docs/ha.md) */
+    const char *endpoint;
     int role;                              /* rb_role_t */
     const char *name;                      /* unique node name */
     const char *services[RB_SERVICES_MAX]; /* offered, as a worker */
@@ -88,8 +94,15 @@ bool rb_bus_registered (rb_bus_t *self);
 /*  Why registration last failed ("name_taken: ..."), or NULL. */
 const char *rb_bus_problem (rb_bus_t *self);
 uint32_t rb_bus_pending (rb_bus_t *self);
-/*  Times registered (1 at first WELCOME, +1 after each re-registration). */
+/*  Times registered: +1 at each WELCOME from any broker (with a pair,
+    2 once registered with both). A change means pushes sent meanwhile
+    may have missed this node.  */
 uint32_t rb_bus_registrations (rb_bus_t *self);
+/*  Brokers given (1, or 2 for a pair). */
+int rb_bus_brokers (rb_bus_t *self);
+/*  Requests sent again through the other broker of a pair after theirs
+    was lost.  */
+uint64_t rb_bus_resent (rb_bus_t *self);
 
 /*  --- synchronous use ------------------------------------------------- */
 

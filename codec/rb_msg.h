@@ -160,15 +160,17 @@ typedef struct {
 
 /*  The header frame. Names are copied in: a header owns no memory.  */
 typedef struct {
-    uint8_t kind;               /* rb_kind_t */
-    uint8_t type;               /* rb_type_t of the body frame, NONE if none */
-    uint8_t addr;               /* rb_addr_t: how dest is read */
-    uint8_t role;               /* sender's rb_role_t, stamped by the broker */
-    uint16_t status;            /* rb_code_t of an ERROR, else 0 */
-    uint32_t timeout_ms;        /* REQUEST: how long the requester waits; 0 =
-                                   the broker's default */
-    uint64_t corr;              /* correlation id chosen by the requester */
-    char dest[RB_NAME_MAX + 1]; /* service, node or role name */
+    uint8_t kind;        /* rb_kind_t */
+    uint8_t type;        /* rb_type_t of the body frame, NONE if none */
+    uint8_t addr;        /* rb_addr_t: how dest is read */
+    uint8_t role;        /* sender's rb_role_t, stamped by the broker */
+    uint8_t via;         /* which broker of a pair it came through: set by the
+                            receiving rb_bus, not on the wire (0 if one broker) */
+    uint16_t status;     /* rb_code_t of an ERROR, else 0 */
+    uint32_t timeout_ms; /* REQUEST: how long the requester waits; 0 =
+                            the broker's default */
+    uint64_t corr;       /* correlation id chosen by the requester */
+    char dest[RB_NAME_MAX + 1];   /* service, node or role name */
     char sender[RB_NAME_MAX + 1]; /* stamped by the broker */
 } rb_header_t;
 

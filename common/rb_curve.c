@@ -30,12 +30,33 @@ s_loopback_v4 (const char *host, size_t len)
            c < 256 && d < 256;
 }
 
+/*  Whether one endpoint (of a list) is local. */
+static bool s_local_one (const char *endpoint);
+
 bool
 rb_endpoint_local (const char *endpoint)
 {
-    const char *host;
     if (!endpoint)
         return false;
+    if (!strchr (endpoint, ','))
+        return s_local_one (endpoint);
+    /* a broker pair: "EP1,EP2", local only if both are */
+    char copy[512];
+    if (strlen (endpoint) >= sizeof copy)
+        return false;
+    strcpy (copy, endpoint);
+    char *save = NULL;
+    for (char *ep = strtok_r (copy, ",", &save); ep;
+         ep = strtok_r (NULL, ",", &save))
+        if (!s_local_one (ep))
+            return false;
+    return true;
+}
+
+static bool
+s_local_one (const char *endpoint)
+{
+    const char *host;
     if (s_prefixed (endpoint, "ipc://", &host) ||
         s_prefixed (endpoint, "inproc://", &host))
         return true;

@@ -16,7 +16,8 @@
 #include <stddef.h>
 
 /*  Whether an endpoint stays on this host: ipc://, inproc://, or tcp://
-    on 127.0.0.0/8, [::1] or localhost. Plain (unencrypted) traffic is
+    on 127.0.0.0/8, [::1] or localhost; a comma-separated list (a broker
+    pair) if each of its endpoints does. Plain (unencrypted) traffic is
     only allowed on those.  */
 bool rb_endpoint_local (const char *endpoint);
 

@@ -77,7 +77,7 @@ static const rb_opt_t s_db[] = {
     {"name", "name", 0, RB_OPT_STR, "db-1", 1, 64, NULL, "NAME",
      "node name on the bus"},
     {"broker", "broker", 0, RB_OPT_STR, "tcp://127.0.0.1:5555", 1, 255, NULL,
-     "EP", "the broker's bus endpoint"},
+     "EP[,EP]", "the broker's bus endpoint (a pair: both, docs/ha.md)"},
     {"redis", "redis", 0, RB_OPT_STR, "127.0.0.1:6379", 1, 255, NULL,
      "HOST:PORT|unix:PATH", "the Redis holding the live data"},
     {"redis-user", NULL, 0, RB_OPT_STR, "", 0, 255, NULL, NULL,
@@ -128,13 +128,14 @@ static const rb_opt_t s_service[] = {
     {"listen", "listen", 0, RB_OPT_STR, "tcp://127.0.0.1:5570", 1, 255, NULL,
      "EP", "endpoint terminals connect to"},
     {"broker", "broker", 0, RB_OPT_STR, "tcp://127.0.0.1:5555", 1, 255, NULL,
-     "EP", "the broker's bus endpoint"},
+     "EP[,EP]", "the broker's bus endpoint (a pair: both, docs/ha.md)"},
     {"max-wait", "max-wait", 0, RB_OPT_INT, "5000", 1, 600000, NULL, "MS",
      "longest a terminal waits for a current answer"},
     {"cache-size", "cache-size", 0, RB_OPT_INT, "100000", 0, 100000000, NULL,
      "N", "records cached, at most (0: no cache)"},
     {"cache-ttl", NULL, 0, RB_OPT_INT, "300", 1, 86400, NULL, NULL,
-     "seconds a cached record is trusted (keep below 9/10 of the DB's fetch-ttl)"},
+     "seconds a cached record is trusted (keep below 9/10 of the DB's "
+     "fetch-ttl)"},
     {"poll-min", NULL, 0, RB_OPT_INT, "20", 1, 60000, NULL, NULL,
      "first re-poll delay of a flagged key, ms"},
     {"poll-max", NULL, 0, RB_OPT_INT, "500", 1, 600000, NULL, NULL,
@@ -189,7 +190,7 @@ const rb_program_t rb_program_terminal = {
 
 static const rb_opt_t s_ops[] = {
     {"broker", "broker", 0, RB_OPT_STR, "tcp://127.0.0.1:5555", 1, 255, NULL,
-     "EP", "the broker's bus endpoint"},
+     "EP[,EP]", "the broker's bus endpoint (a pair: both, docs/ha.md)"},
     {"journal", "journal", 0, RB_OPT_STR, "ops.journal", 1, 4096, NULL, "FILE",
      "the order journal (source of truth for order numbers)"},
     {"json", "json", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
@@ -237,8 +238,8 @@ const rb_program_t rb_program_ops = {
 };
 
 static const rb_opt_t s_monitor[] = {
-    {"tap", "tap", 0, RB_OPT_STR, "tcp://127.0.0.1:5556", 1, 255, NULL, "EP",
-     "the broker's tap endpoint"},
+    {"tap", "tap", 0, RB_OPT_STR, "tcp://127.0.0.1:5556", 1, 255, NULL,
+     "EP[,EP]", "the broker's tap endpoint (a pair: both)"},
     {"json", "json", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
      "one JSON object per message (or per stats table)"},
     {"type", "type", 0, RB_OPT_STR, NULL, 0, 32, NULL, "TYPE",

@@ -88,8 +88,15 @@ bt_pushed (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
 void
 bt_node (node_t *n, int role, const char *name, const char *service)
 {
+    bt_node_at (n, bt_bus_ep, role, name, service);
+}
+
+void
+bt_node_at (node_t *n, const char *endpoint, int role, const char *name,
+            const char *service)
+{
     memset (n, 0, sizeof *n);
-    rb_bus_opts_t o = {.endpoint = bt_bus_ep, .role = role, .name = name};
+    rb_bus_opts_t o = {.endpoint = endpoint, .role = role, .name = name};
     if (service) {
         o.services[0] = service;
         o.n_services = 1;

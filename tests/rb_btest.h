@@ -49,6 +49,9 @@ void bt_teardown (void);
 
 /*  A node named name of role on the broker, worker of service if any. */
 void bt_node (node_t *n, int role, const char *name, const char *service);
+/*  The same on the broker(s) at endpoint (a pair: "EP1,EP2"). */
+void bt_node_at (node_t *n, const char *endpoint, int role, const char *name,
+                 const char *service);
 /*  Handlers bt_node installs: answer ECHO (unless hold), count pushes. */
 void bt_serve (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
                zmsg_t **msg_p, void *arg);

@@ -72,8 +72,11 @@ s_daemon (rb_pcluster_t *self, args_t *a, const char *name, const char *ready,
     return NULL;
 }
 
+/*  Starts broker i (0, or 1 of a pair) into *p; its endpoints in
+    self->bus_ep[i] and (the first one's tap) self->c->tap.  */
 static int
-s_broker (rb_pcluster_t *self, const rb_pcluster_opts_t *opts)
+s_broker (rb_pcluster_t *self, const rb_pcluster_opts_t *opts, int i,
+          rb_proc_t **p)
 {
     char *bin = zsys_sprintf ("%s/recobus-broker", opts->bin_dir);
     char beat[16];
@@ -86,18 +89,32 @@ s_broker (rb_pcluster_t *self, const rb_pcluster_opts_t *opts)
     s_arg (&a, opts->tap ? "tcp://127.0.0.1:*" : "");
     s_arg (&a, "--heartbeat");
     s_arg (&a, beat);
-    s_common (self, &a, "broker", "broker");
-    char line[600] = "", bus[256] = "", tap[256] = "";
-    self->broker = s_daemon (self, &a, "broker", "recobus-broker: bus ", line,
-                             sizeof line);
+    s_common (self, &a, "broker", i ? "broker-2" : "broker");
+    char line[600] = "", bus[128] = "", tap[256] = "";
+    *p = s_daemon (self, &a, i ? "broker-2" : "broker", "recobus-broker: bus ",
+                   line, sizeof line);
     zstr_free (&bin);
-    if (!self->broker ||
-        sscanf (line, "recobus-broker: bus %255s tap %255s", bus, tap) != 2)
+    if (!*p ||
+        sscanf (line, "recobus-broker: bus %127s tap %255s", bus, tap) != 2)
         return -1;
-    snprintf (self->c->bus, sizeof self->c->bus, "%s", bus);
-    snprintf (self->c->tap, sizeof self->c->tap, "%s",
-              strcmp (tap, "-") ? tap : "");
+    snprintf (self->bus_ep[i], sizeof self->bus_ep[i], "%s", bus);
+    if (i == 0)
+        snprintf (self->c->tap, sizeof self->c->tap, "%s",
+                  strcmp (tap, "-") ? tap : "");
     return 0;
+}
+
+/*  The broker, or both of a pair; c->bus is what the daemons are given. */
+static int
+s_brokers (rb_pcluster_t *self, const rb_pcluster_opts_t *opts)
+{
+    int rc = s_broker (self, opts, 0, &self->broker);
+    if (rc == 0 && opts->pair)
+        rc = s_broker (self, opts, 1, &self->broker2);
+    if (rc == 0)
+        snprintf (self->c->bus, sizeof self->c->bus, "%s%s%s", self->bus_ep[0],
+                  opts->pair ? "," : "", opts->pair ? self->bus_ep[1] : "");
+    return rc;
 }
 
 static int
@@ -170,7 +187,7 @@ rb_pcluster_new (const rb_pcluster_opts_t *opts)
     if (rc == 0)
         rc = s_config (self, opts->config);
     if (rc == 0)
-        rc = s_broker (self, opts);
+        rc = s_brokers (self, opts);
     if (rc == 0)
         rc = s_db (self, opts);
     for (int i = 0;
@@ -185,6 +202,7 @@ bool
 rb_pcluster_alive (rb_pcluster_t *self)
 {
     bool alive = rb_proc_wait (self->broker, 0) == -1 &&
+                 (!self->broker2 || rb_proc_wait (self->broker2, 0) == -1) &&
                  rb_proc_wait (self->db, 0) == -1;
     for (int i = 0; i < self->n_svc; i++)
         alive = alive && rb_proc_wait (self->svc[i], 0) == -1;
@@ -224,6 +242,7 @@ rb_pcluster_stop (rb_pcluster_t **self_p)
                                                         : "a service node");
     bad += s_stop (&self->db, "db-1");
     bad += s_stop (&self->broker, "the broker");
+    bad += s_stop (&self->broker2, "the second broker");
     rb_cluster_destroy (&self->c);
     if (self->dir)
         rb_remove_tree (self->dir);

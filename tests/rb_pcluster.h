@@ -36,6 +36,8 @@ typedef struct {
     bool curve;          /* CurveZMQ on bus and tap */
     bool tap;            /* the broker's tap */
     int heartbeat_ms;    /* the broker's --heartbeat; 0: 500 */
+    bool pair;           /* two brokers; every daemon is given both, and
+                            c->bus says "EP1,EP2" (docs/ha.md) */
     const char *config;  /* ZPL text of the config file every daemon reads
                             (-c): the options that have no flag; NULL:
                             none */
@@ -48,6 +50,8 @@ typedef struct {
     char *dir;       /* temp dir: the config file and the logs */
     char config[512];
     rb_proc_t *broker, *db; /* the daemons */
+    rb_proc_t *broker2;     /* with pair: the second broker */
+    char bus_ep[2][128];    /* each broker's bus endpoint */
     rb_proc_t *svc[RB_PCLUSTER_SERVICES];
     char svc_ep[RB_PCLUSTER_SERVICES][64]; /* their terminal endpoints */
     const char *svc_name[RB_PCLUSTER_SERVICES];

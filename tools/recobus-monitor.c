@@ -70,7 +70,8 @@ s_subscribe (rb_config_t *cfg, rb_monitor_t *mon, int *rc)
     zsock_set_linger (sub, 0);
     for (const char *const *t = rb_monitor_topics (mon); *t; t++)
         zsock_set_subscribe (sub, *t);
-    if (zsock_connect (sub, "%s", tap)) {
+    /* a broker pair's two taps: "EP1,EP2" (each routes its own share) */
+    if (*tap == '@' || *tap == '>' || zsock_attach (sub, tap, false)) {
         rb_cli_error (s_program, "bad tap endpoint '%s'", tap);
         zsock_destroy (&sub);
     }
