@@ -26,6 +26,7 @@ typedef struct {
     uint64_t cookie;  /* given back to fn beside arg */
     int64_t deadline; /* zclock_mono () ms: local timeout */
     int leg;          /* the leg it went out on */
+    uint32_t tried;   /* the legs it went out on, a bit each */
     zmsg_t *copy;     /* with a pair: the request, to send again */
 } rb_pending_t;
 
@@ -166,9 +167,36 @@ s_resend_from (rb_bus_t *self, int lost)
             continue;
         zmsg_t *again = zmsg_dup (p->copy);
         p->leg = to;
+        p->tried |= 1u << to;
         if (again && s_send_msg (self, to, &again) == 0)
             self->resent++;
     }
+}
+
+/*  A broker answered the request corr through leg that it cannot route
+    it (no worker there, the worker lost, or we are unknown to it): with
+    a pair, the request goes out through a registered leg it has not
+    tried, and true says the ERROR is not the answer. True also when it
+    was sent elsewhere already (its leg was found lost meanwhile).  */
+static bool
+s_retry_elsewhere (rb_bus_t *self, int leg, uint64_t corr)
+{
+    rb_pending_t *p = (rb_pending_t *) rb_slots_get (self->pending, corr);
+    if (!p || !p->copy)
+        return false;
+    if (p->leg != leg)
+        return true;
+    for (int i = 0; i < self->n_legs; i++) {
+        if (i == leg || !self->legs[i].registered || (p->tried & (1u << i)))
+            continue;
+        zmsg_t *again = zmsg_dup (p->copy);
+        p->leg = i;
+        p->tried |= 1u << i;
+        if (again && s_send_msg (self, i, &again) == 0)
+            self->resent++;
+        return true;
+    }
+    return false;
 }
 
 /*  Starts registering leg again; after broker loss also on a fresh
@@ -361,6 +389,7 @@ s_request (rb_bus_t *self, int addr, const char *dest, const rb_body_t *b,
        broker's own ERROR timeout (naming the cause) arrives first */
     p->deadline = zclock_mono () + timeout_ms + RB_LOCAL_SLACK_MS;
     p->leg = s_leg_for_requests (self);
+    p->tried = 1u << p->leg;
     p->copy = NULL;
     rb_header_t h = s_header (RB_K_REQUEST, b);
     h.addr = (uint8_t) addr;
@@ -383,7 +412,7 @@ rb_bus_request (rb_bus_t *self, int addr, const char *dest, const rb_body_t *b,
                 uint64_t cookie)
 {
     uint64_t corr;
-    rb_pending_t answer = {fn, arg, cookie, 0, 0, NULL};
+    rb_pending_t answer = {fn, arg, cookie, 0, 0, 0, NULL};
     return s_request (self, addr, dest, b, timeout_ms, answer, &corr);
 }
 
@@ -462,6 +491,10 @@ s_on_error (rb_bus_t *self, int leg, const rb_header_t *h, zmsg_t **msg_p)
                       l->endpoint, l->problem);
         return;
     }
+    if ((h->status == RB_S_UNKNOWN_SERVICE || h->status == RB_S_WORKER_LOST ||
+         h->status == RB_S_UNKNOWN_NODE) &&
+        s_retry_elsewhere (self, leg, h->corr))
+        return;
     s_answer (self, h, msg_p);
 }
 
@@ -728,7 +761,7 @@ rb_bus_call (rb_bus_t *self, int addr, const char *dest, const rb_body_t *req,
     rb_call_t call = {false, NULL, {0}};
     uint64_t corr;
     *reply = NULL;
-    rb_pending_t answer = {s_call_done, &call, 0, 0, 0, NULL};
+    rb_pending_t answer = {s_call_done, &call, 0, 0, 0, 0, NULL};
     if (s_request (self, addr, dest, req, timeout_ms, answer, &corr))
         return RB_S_OVERLOADED;
     while (!call.done)

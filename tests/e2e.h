@@ -112,6 +112,7 @@ typedef enum {
     E2E_F_RESTORE_KILL,     /* SIGKILL of the restoring DB node */
     E2E_F_RESTORE_TAKEOVER, /* the same, the lease taken over by db-2 */
     E2E_F_BACKUP_FLOW,      /* restore from a backup taken mid-orders */
+    E2E_F_PAIR_KILL,        /* SIGKILL of one broker of a pair, restarted */
     E2E_F_COUNT
 } e2e_fault_t;
 

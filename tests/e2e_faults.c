@@ -118,6 +118,10 @@ e2e_faults_plan (e2e_world_t *w)
     p->race_in_recover = e2e_frand (w, 3) == 0;
     p->recover_delay_ms =
         e2e_frand (w, 3) ? 1500 + (int) e2e_frand (w, 1501) : 0;
+    /* drawn last, so that the draws above stay what they were */
+    p->pair = e2e_frand (w, 4) == 0;
+    if (p->pair)
+        p->episodes[0][p->n_episodes[0]++] = E2E_F_PAIR_KILL;
     s_print_plan (w);
 }
 
@@ -321,6 +325,26 @@ s_broker_pause (e2e_world_t *w)
     s_settle (w);
 }
 
+/*  One broker of the pair killed with SIGKILL for 1-5 s while orders go
+    (not an outage: the other carries them), then back on its port.  */
+static void
+s_pair_kill (e2e_world_t *w)
+{
+    bool second = e2e_frand (w, 2);
+    int64_t until = zclock_mono () + s_pause_ms (w);
+    int window = e2e_fault_begin (&w->m, E2E_F_PAIR_KILL, -1);
+    e2e_kill (w, second ? &w->broker2 : &w->broker,
+              second ? "the second broker" : "the broker");
+    s_orders (w, 1 + (int) e2e_frand (w, 3), false);
+    s_last_until (until);
+    if (second)
+        e2e_broker2_start (w);
+    else
+        e2e_broker_start (w, false);
+    e2e_heal (w, window);
+    s_settle (w);
+}
+
 /*  --- recobus-ops killed after its fsync -------------------------------- */
 
 /*  How many journaled orders carry value. */
@@ -428,6 +452,7 @@ e2e_fault_run (e2e_world_t *w, int fault)
         case E2E_F_OPS_KILL: s_ops_kill (w); break;
         case E2E_F_SVC_KILL: s_svc_kill (w); break;
         case E2E_F_SVC_PAUSE: s_svc_pause (w); break;
+        case E2E_F_PAIR_KILL: s_pair_kill (w); break;
         default: e2e_world_abort (w, "no episode %d", fault);
     }
 }

@@ -36,6 +36,8 @@ static const struct {
     [E2E_F_RESTORE_KILL] = {"restore:kill-db", true, true},
     [E2E_F_RESTORE_TAKEOVER] = {"restore:takeover", true, true},
     [E2E_F_BACKUP_FLOW] = {"backup-flow", false},
+    /* not an outage: the other broker carries every request (docs/ha.md) */
+    [E2E_F_PAIR_KILL] = {"pair-kill", false},
 };
 
 const char *

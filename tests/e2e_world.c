@@ -62,14 +62,27 @@ e2e_step (e2e_world_t *w, const char *fmt, ...)
 
 /*  --- broker and DB nodes ------------------------------------------------- */
 
-void
-e2e_broker_start (e2e_world_t *w, bool new_port)
+/*  c->bus: the broker's endpoint, or a pair's two. */
+static void
+s_set_bus (e2e_world_t *w)
 {
-    for (int attempt = 0; attempt < 5 && !w->broker; attempt++) {
-        if (new_port || !w->port)
-            w->port = rb_free_port ();
+    if (w->plan.pair)
+        snprintf (w->c->bus, sizeof w->c->bus,
+                  "tcp://127.0.0.1:%d,tcp://127.0.0.1:%d", w->port, w->port2);
+    else
+        snprintf (w->c->bus, sizeof w->c->bus, "tcp://127.0.0.1:%d", w->port);
+}
+
+/*  Starts a broker into *p_p on *port (a free one if new_port or none). */
+static void
+s_broker_start (e2e_world_t *w, rb_proc_t **p_p, int *port, bool new_port,
+                const char *what)
+{
+    for (int attempt = 0; attempt < 5 && !*p_p; attempt++) {
+        if (new_port || !*port)
+            *port = rb_free_port ();
         char bind[64];
-        snprintf (bind, sizeof bind, "tcp://127.0.0.1:%d", w->port);
+        snprintf (bind, sizeof bind, "tcp://127.0.0.1:%d", *port);
         char *argv[] = {BROKER_BIN,
                         "--bind",
                         bind,
@@ -85,14 +98,26 @@ e2e_broker_start (e2e_world_t *w, bool new_port)
         rb_proc_t *p = rb_proc_start (argv, NULL);
         ck_assert_ptr_nonnull (p);
         if (rb_proc_wait_output (p, "recobus-broker: bus", 5000) == 0) {
-            e2e_step (w, "broker started on %s", bind);
-            w->broker = p;
-            snprintf (w->c->bus, sizeof w->c->bus, "%s", bind);
+            e2e_step (w, "%s started on %s", what, bind);
+            *p_p = p;
         } else
             rb_proc_destroy (&p); /* the port was taken meanwhile */
     }
-    if (!w->broker)
-        e2e_world_abort (w, "the broker did not start");
+    if (!*p_p)
+        e2e_world_abort (w, "%s did not start", what);
+    s_set_bus (w);
+}
+
+void
+e2e_broker_start (e2e_world_t *w, bool new_port)
+{
+    s_broker_start (w, &w->broker, &w->port, new_port, "the broker");
+}
+
+void
+e2e_broker2_start (e2e_world_t *w)
+{
+    s_broker_start (w, &w->broker2, &w->port2, false, "the second broker");
 }
 
 void
@@ -359,6 +384,8 @@ e2e_world_start (e2e_world_t *w, uint64_t seed)
     /* the secure path is the tested path: CurveZMQ on the bus */
     w->c = rb_fixture_cluster (
         &(rb_cluster_opts_t){.no_broker = true, .curve = true});
+    if (w->plan.pair) /* its port first: c->bus names both */
+        e2e_broker2_start (w);
     e2e_broker_start (w, true);
     for (int i = 0; i < w->plan.n_db; i++)
         e2e_db_start (w, i, i == 0);
@@ -384,6 +411,7 @@ e2e_world_stop (e2e_world_t *w)
         rb_proc_destroy (&w->db[i]);
     }
     rb_proc_destroy (&w->broker);
+    rb_proc_destroy (&w->broker2);
     rb_cluster_destroy (&w->c);
     if (w->dir)
         rb_remove_tree (w->dir);
@@ -417,6 +445,7 @@ e2e_world_abort (e2e_world_t *w, const char *fmt, ...)
     fprintf (stderr, "e2e: RECOBUS_SEED=%" PRIu64 " timeline:\n%s", w->m.seed,
              w->timeline);
     s_print_log (w, "broker", w->broker);
+    s_print_log (w, "broker-2", w->broker2);
     s_print_log (w, "db-1", w->db[0]);
     s_print_log (w, "db-2", w->db[1]);
     uint64_t seed = w->m.seed;

@@ -30,13 +30,14 @@ typedef struct {
     int batch; /* recover --batch */
     /* the fault episodes (e2e_fault_t), from a generator of their own so
        that the draws above stay what they were before them */
-    int episodes[2][2]; /* before the disaster, after the recovery */
+    int episodes[2][3]; /* before the disaster, after the recovery */
     int n_episodes[2];
     int restore_fault;    /* E2E_F_RESTORE_KILL / _TAKEOVER, or -1 */
     bool backup_flow;     /* the DB backs up every second */
     bool race_in_recover; /* orders at once while recover runs */
     int recover_delay_ms; /* the DB stays recovering before recover runs */
     int svc_proc;         /* the service run as a program, or -1 */
+    bool pair;            /* a broker pair (docs/ha.md): pair-kill */
 } e2e_plan_t;
 
 typedef struct {
@@ -48,6 +49,8 @@ typedef struct {
     rb_cluster_t *c; /* redis-server and the backup dir */
     int port;        /* the broker's */
     rb_proc_t *broker;
+    int port2;          /* with plan.pair: the second broker's */
+    rb_proc_t *broker2; /* c->bus then names both */
     rb_proc_t *db[2];
     zactor_t *svc[2];       /* in-process service nodes */
     rb_proc_t *svc_proc[2]; /* or the recobus-service program */
@@ -84,6 +87,8 @@ void e2e_world_abort (e2e_world_t *w, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3), noreturn));
 
 void e2e_broker_start (e2e_world_t *w, bool new_port);
+/*  The second broker of a pair (plan.pair), on its port once it has one. */
+void e2e_broker2_start (e2e_world_t *w);
 void e2e_db_start (e2e_world_t *w, int i, bool init);
 /*  SIGKILL of *p_p, reaped.  */
 void e2e_kill (e2e_world_t *w, rb_proc_t **p_p, const char *what);

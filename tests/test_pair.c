@@ -138,6 +138,34 @@ START_TEST (pair_request_in_flight_when_its_broker_dies_is_answered_once)
 }
 END_TEST
 
+START_TEST (pair_request_a_broker_cannot_route_goes_through_the_other)
+{
+    /* the worker is registered with the second broker only (it has not
+       come back to the first yet, say): the client's request goes to
+       the first, which knows no worker, so it goes through the second */
+    node_t worker, client;
+    bt_node_at (&worker, s_eps[1], RB_ROLE_DB, "db-1", "echo");
+    s_node (&client, RB_ROLE_SERVICE, "svc-1", NULL);
+    node_t *all[] = {&worker, &client};
+    ck_assert (s_registered (all, 2, 1));
+    ck_assert (s_registered (&all[1], 1, 2));
+    answers_t a = {0};
+    bt_ask (&client, RB_ADDR_SERVICE, "echo", 5, 2000, &a);
+    bt_pump (all, 2, &a.done, WAIT_MS);
+    ck_assert_int_eq (a.replies, 5);
+    ck_assert_int_eq (a.errors, 0);
+    ck_assert_uint_eq (rb_bus_resent (client.bus), 5);
+    /* a service neither broker has: the error, once both said so */
+    answers_t none = {0};
+    bt_ask (&client, RB_ADDR_SERVICE, "nobody", 1, 2000, &none);
+    bt_pump (all, 2, &none.done, WAIT_MS);
+    ck_assert_int_eq (none.errors, 1);
+    ck_assert_int_eq (none.last_status, RB_S_UNKNOWN_SERVICE);
+    rb_bus_destroy (&worker.bus);
+    rb_bus_destroy (&client.bus);
+}
+END_TEST
+
 START_TEST (pair_push_goes_through_both_and_survives_one_broker)
 {
     node_t db, svc;
@@ -339,6 +367,8 @@ main (void)
     tcase_add_test (tc, pair_node_registers_with_both_brokers);
     tcase_add_test (
         tc, pair_request_in_flight_when_its_broker_dies_is_answered_once);
+    tcase_add_test (tc,
+                    pair_request_a_broker_cannot_route_goes_through_the_other);
     tcase_add_test (tc, pair_push_goes_through_both_and_survives_one_broker);
     tcase_add_test (tc, pair_endpoints_badly_given_are_refused);
     suite_add_tcase (s, tc);
