@@ -332,9 +332,14 @@ s_reroute (broker_t *self, uint64_t fid, rb_flight_t *f, const rb_peer_t *lost,
         req = NULL;
     rb_service_t *svc =
         kept && req ? rb_services__find (self->services, h.dest) : NULL;
-    if (svc && s_has_worker (self, svc)) {
+    /* a send that fails re-routes again, to the next worker: as deep as
+       the sends that fail in a row, which RB_REROUTE_DEPTH bounds */
+    if (svc && s_has_worker (self, svc) &&
+        self->reroute_depth < RB_REROUTE_DEPTH) {
         self->rerouted++;
+        self->reroute_depth++;
         s_to_service (self, svc, req, &h, h.type ? &body : NULL, deadline);
+        self->reroute_depth--;
         if (!h.type)
             zmq_msg_close (&body);
         return;

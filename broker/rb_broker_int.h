@@ -258,7 +258,8 @@ void rb_nodelog__line (rb_nodelog_t *self, bool warning, const char *fmt, ...)
 
 /*  --- rb_broker.c and rb_broker_actor.c: the broker ---------------------- */
 
-#define RB_TOLD_MAX 64 /* dropped peers still to be told, at most */
+#define RB_TOLD_MAX      64 /* dropped peers still to be told, at most */
+#define RB_REROUTE_DEPTH 8  /* failed sends in a row one request may take */
 
 /*  A request in flight: an entry of the flights table, whose id is the
     correlation id the worker sees.  */
@@ -325,6 +326,7 @@ typedef struct {
     uint64_t rerouted;            /* requests in flight sent to another
                                      worker (or queued) when theirs was lost */
     rb_kept_t kept;               /* what flights keep to be sent again */
+    uint32_t reroute_depth;       /* re-routes nested now (failed sends) */
     uint64_t nodes_refused;       /* HELLOs refused: table of nodes full */
     uint64_t queued_bytes;        /* request bodies waiting in service queues */
     rb_nodelog_t node_log;        /* node event lines, rate-limited */

@@ -139,12 +139,10 @@ START_TEST (broker_answers_worker_lost_when_a_worker_dies_mid_request)
 }
 END_TEST
 
-/*  A worker on a raw DEALER, registered for service (its WELCOME read). */
-static zsock_t *
-s_raw_worker (const char *name, const char *service)
+/*  Sends HELLO from a raw worker of service called name.  */
+static void
+s_raw_hello (zsock_t *raw, const char *name, const char *service)
 {
-    zsock_t *raw = zsock_new_dealer (bt_bus_ep);
-    zsock_set_rcvtimeo (raw, 3000);
     rb_body_t hello;
     rb_body_init (&hello, RB_T_HELLO);
     hello.role = RB_ROLE_DB;
@@ -153,6 +151,15 @@ s_raw_worker (const char *name, const char *service)
     hello.n_services = 1;
     rb_header_t hh = {.kind = RB_K_HELLO, .type = RB_T_HELLO};
     ck_assert_int_eq (rb_msg_send (zsock_resolve (raw), &hh, &hello), 0);
+}
+
+/*  A worker on a raw DEALER, registered for service (its WELCOME read). */
+static zsock_t *
+s_raw_worker (const char *name, const char *service)
+{
+    zsock_t *raw = zsock_new_dealer (bt_bus_ep);
+    zsock_set_rcvtimeo (raw, 3000);
+    s_raw_hello (raw, name, service);
     zmsg_t *msg = zmsg_recv (raw); /* WELCOME */
     ck_assert_ptr_nonnull (msg);
     zmsg_destroy (&msg);
@@ -189,23 +196,34 @@ s_slow_expiry (void)
     bt_start (&o, NULL);
 }
 
+/*  A broker with slow expiry; c a client that sent three ECHO requests,
+    in flight at the raw worker wa (returned, got their headers), and wb
+    a second worker of echo that registered after they were sent.  */
+static zsock_t *
+s_three_in_flight (node_t *c, node_t *wb, answers_t *a, rb_header_t got[3])
+{
+    s_slow_expiry ();
+    bt_node (c, RB_ROLE_OPS, "client", NULL);
+    node_t *all[] = {c, wb};
+    ck_assert (bt_all_ready (all, 1, 3000));
+    zsock_t *wa = s_raw_worker ("wa", "echo");
+    bt_ask (c, RB_ADDR_SERVICE, "echo", 3, 4000, a);
+    s_take (wa, c, 3, got); /* all three in flight at wa */
+    bt_node (wb, RB_ROLE_DB, "wb", "echo");
+    ck_assert (bt_all_ready (all, 2, 3000));
+    return wa;
+}
+
 /*  Issue 16 item 5: a worker whose socket closes with requests in
     flight is removed at once, and those requests are answered, once
     each, by the other worker of the service.  */
 START_TEST (broker_reroutes_a_closed_workers_requests_to_another_worker)
 {
-    s_slow_expiry ();
     node_t c, wb;
-    bt_node (&c, RB_ROLE_OPS, "client", NULL);
     node_t *all[] = {&c, &wb};
-    ck_assert (bt_all_ready (all, 1, 3000));
-    zsock_t *wa = s_raw_worker ("wa", "echo");
     answers_t a = {0};
-    bt_ask (&c, RB_ADDR_SERVICE, "echo", 3, 4000, &a);
     rb_header_t got[3];
-    s_take (wa, &c, 3, got); /* all three in flight at wa */
-    bt_node (&wb, RB_ROLE_DB, "wb", "echo");
-    ck_assert (bt_all_ready (all, 2, 3000));
+    zsock_t *wa = s_three_in_flight (&c, &wb, &a, got);
     int64_t closed = zclock_mono ();
     zsock_destroy (&wa);
     bt_pump (all, 2, &a.done, 2000);
@@ -228,27 +246,13 @@ END_TEST
     the first sends afterwards for them are strays, never passed on.  */
 START_TEST (broker_drops_a_lost_workers_late_replies_as_strays)
 {
-    s_slow_expiry ();
     node_t c, wb;
-    bt_node (&c, RB_ROLE_OPS, "client", NULL);
     node_t *all[] = {&c, &wb};
-    ck_assert (bt_all_ready (all, 1, 3000));
-    zsock_t *wa = s_raw_worker ("wa", "echo");
     answers_t a = {0};
-    bt_ask (&c, RB_ADDR_SERVICE, "echo", 3, 4000, &a);
     rb_header_t got[3];
-    s_take (wa, &c, 3, got);
-    bt_node (&wb, RB_ROLE_DB, "wb", "echo");
-    ck_assert (bt_all_ready (all, 2, 3000));
+    zsock_t *wa = s_three_in_flight (&c, &wb, &a, got);
     /* wa says HELLO again on the same socket: a new registration */
-    rb_body_t hello;
-    rb_body_init (&hello, RB_T_HELLO);
-    hello.role = RB_ROLE_DB;
-    hello.name = rb_str ("wa");
-    hello.services[0] = rb_str ("echo");
-    hello.n_services = 1;
-    rb_header_t hh = {.kind = RB_K_HELLO, .type = RB_T_HELLO};
-    ck_assert_int_eq (rb_msg_send (zsock_resolve (wa), &hh, &hello), 0);
+    s_raw_hello (wa, "wa", "echo");
     bt_pump (all, 2, &a.done, 2000);
     ck_assert_int_eq (a.replies, 3);
     ck_assert_int_eq (wb.served, 3);
