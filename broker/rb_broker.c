@@ -12,50 +12,30 @@
 #include "rb_timers.h"
 
 #include <assert.h>
-#include <stdarg.h>
 #include <string.h>
-
-/*  --- logging node events ----------------------------------------------- */
-
-#define RB_NODE_LOGS 20 /* node event lines a second, at most */
-
-/*  A line about a node (registered, removed, a HELLO refused): at most
-    RB_NODE_LOGS a second, the rest counted and said in one line when the
-    next second begins, so that a flood of HELLOs cannot flood the log
-    (nor cost the broker a write per HELLO).  */
-static void __attribute__ ((format (printf, 3, 4)))
-s_log_node (broker_t *self, bool warning, const char *fmt, ...)
-{
-    int64_t now = zclock_mono ();
-    if (now - self->node_log_at >= 1000) {
-        if (self->node_logs_held)
-            zsys_warning ("broker: %" PRIu64 " more node events not logged "
-                          "(at most %d a second)",
-                          self->node_logs_held, RB_NODE_LOGS);
-        self->node_log_at = now;
-        self->node_logs = 0;
-        self->node_logs_held = 0;
-    }
-    if (self->node_logs >= RB_NODE_LOGS) {
-        self->node_logs_held++;
-        return;
-    }
-    self->node_logs++;
-    char line[512];
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (line, sizeof line, fmt, args);
-    va_end (args);
-    if (warning)
-        zsys_warning ("broker: %s", line);
-    else
-        zsys_info ("broker: %s", line);
-}
 
 /*  --- sending: each peer within its budget ------------------------------ */
 
-/*  Marks p to be dropped at the end of this step (rb_broker__drop_over):
-   nothing more is sent to it meanwhile.  */
+/*  The key of p in the drops list and the connections' table.  */
+static uint64_t
+s_key (broker_t *self, const rb_peer_t *p)
+{
+    return (uint64_t) p->gen << 32 | rb_peers__index (self->peers, p);
+}
+
+/*  Lists p to be dropped at the end of this step (rb_broker__drop_over).
+    A peer removed and its slot taken again within one step can leave
+    an entry more than there are peers: past the array's room it is
+    found by the next tick instead (rb_broker__on_tick).  */
+static void
+s_drop_later (broker_t *self, rb_peer_t *p)
+{
+    if (self->n_drops <= self->opts.nodes_max)
+        self->drops[self->n_drops++] = s_key (self, p);
+}
+
+/*  Marks p to be dropped for not reading: nothing more is sent to it
+    meanwhile.  */
 static void
 s_over_budget (broker_t *self, rb_peer_t *p)
 {
@@ -63,12 +43,18 @@ s_over_budget (broker_t *self, rb_peer_t *p)
         return;
     p->over_budget = true;
     self->over_budget++;
-    /* a peer removed and its slot taken again within one step can leave
-       an entry more than there are peers: past the array's room it is
-       found by the next tick instead (rb_broker__on_tick) */
-    if (self->n_drops <= self->opts.nodes_max)
-        self->drops[self->n_drops++] =
-            (uint64_t) p->gen << 32 | rb_peers__index (self->peers, p);
+    s_drop_later (self, p);
+}
+
+/*  Marks p to be dropped as unreachable (a send to it failed: its
+    connection is gone): nothing more is sent to it, nor picked.  */
+static void
+s_gone (broker_t *self, rb_peer_t *p)
+{
+    if (p->gone || p->over_budget)
+        return;
+    p->gone = true;
+    s_drop_later (self, p);
 }
 
 /*  Whether p must be dropped at now (rb_budget_drop): it stalls once
@@ -111,6 +97,8 @@ s_charge (broker_t *self, rb_peer_t *p, long n)
             s_mark (self, p);
     } else if (n == RB_OUT_FULL)
         s_over_budget (self, p);
+    else
+        s_gone (self, p);
     return n > 0 ? 0 : -1;
 }
 
@@ -119,7 +107,7 @@ s_charge (broker_t *self, rb_peer_t *p, long n)
 static int
 s_send (broker_t *self, rb_peer_t *p, zmq_msg_t *header, zmq_msg_t *body)
 {
-    if (p->over_budget) {
+    if (p->over_budget || p->gone) {
         zmq_msg_close (header);
         if (body)
             zmq_msg_close (body);
@@ -143,7 +131,7 @@ static void
 s_error (broker_t *self, rb_peer_t *p, uint64_t corr, int code,
          const char *text)
 {
-    if (!p->over_budget)
+    if (!p->over_budget && !p->gone)
         s_charge (
             self, p,
             rb_outbox__error (self->out, p->id, p->id_len, corr, code, text));
@@ -151,7 +139,6 @@ s_error (broker_t *self, rb_peer_t *p, uint64_t corr, int code,
 
 /*  --- requests: workers, flights, queues -------------------------------- */
 
-/*  The live worker with the fewest requests in flight and credit left. */
 /*  A message its sender's role may not send: answered FORBIDDEN (a
     request, so its sender does not wait), counted, logged at most once a
     minute per peer; nothing else happens.  */
@@ -174,19 +161,35 @@ s_refuse (broker_t *self, rb_peer_t *p, const rb_header_t *h, zmq_msg_t *body)
                  "not allowed for this node's role");
 }
 
+/*  The live worker with the fewest requests in flight and credit left. */
 static rb_peer_t *
 s_pick (broker_t *self, rb_service_t *svc)
 {
     rb_peer_t *best = NULL;
     for (uint32_t i = 0; i < svc->n_workers; i++) {
         rb_peer_t *w = rb_peers__get (self->peers, svc->workers[i]);
-        if (!w->over_budget &&
+        if (!w->over_budget && !w->gone &&
             w->inflight < (uint32_t) self->opts.worker_credit &&
             (!best || w->inflight < best->inflight))
             best = w;
     }
     return best;
 }
+
+/*  Whether svc has a worker that may still be sent to (credit or not). */
+static bool
+s_has_worker (broker_t *self, rb_service_t *svc)
+{
+    for (uint32_t i = 0; i < svc->n_workers; i++) {
+        rb_peer_t *w = rb_peers__get (self->peers, svc->workers[i]);
+        if (!w->over_budget && !w->gone)
+            return true;
+    }
+    return false;
+}
+
+static void s_reroute (broker_t *self, uint64_t fid, rb_flight_t *f,
+                       const rb_peer_t *lost, const char *text);
 
 /*  Forwards a request to worker, stamped with the requester's identity
     and the flight's id as correlation id. Consumes body.  */
@@ -215,13 +218,14 @@ s_forward (broker_t *self, rb_peer_t *req, rb_peer_t *worker,
     out.role = req->role;
     zmq_msg_t header;
     s_encode_tap (self, &out, &header, body);
+    if (h->addr == RB_ADDR_SERVICE)
+        rb_flights__keep (f, h->type, &header, body, &self->kept);
     if (s_send (self, worker, &header, body) == 0) {
         worker->inflight++;
         self->routed[h->type]++;
         return;
     }
-    rb_slots_free (self->flights, fid);
-    s_error (self, req, h->corr, RB_S_WORKER_LOST, "worker unreachable");
+    s_reroute (self, fid, f, NULL, "worker unreachable");
 }
 
 /*  Serves queued requests of svc while a worker has credit. */
@@ -295,30 +299,76 @@ s_enqueue (broker_t *self, rb_service_t *svc, rb_peer_t *req,
         zmq_msg_move (&e->body, body);
 }
 
+/*  A request to svc: to a worker with credit, or into its queue.  */
+static void
+s_to_service (broker_t *self, rb_service_t *svc, rb_peer_t *req,
+              const rb_header_t *h, zmq_msg_t *body, int64_t deadline)
+{
+    rb_peer_t *worker = rb_queue_size (svc->queue) ? NULL : s_pick (self, svc);
+    if (worker)
+        s_forward (self, req, worker, h, body, deadline);
+    else
+        s_enqueue (self, svc, req, h, body, deadline);
+}
+
+/*  A flight whose worker was lost (removed, or a send to it failed):
+    the request it kept goes to another worker of its service, or waits
+    in its queue, with its first deadline; one that kept nothing, or
+    whose service has no other worker left, is answered worker_lost
+    (text) as before. The flight is freed: a late reply to its id is a
+    stray. lost, when given, is the removed peer, never answered.  */
+static void
+s_reroute (broker_t *self, uint64_t fid, rb_flight_t *f, const rb_peer_t *lost,
+           const char *text)
+{
+    rb_peer_t *req = rb_peers__at (self->peers, f->requester, f->req_gen);
+    rb_header_t h;
+    zmq_msg_t body;
+    bool kept = rb_flights__take (f, &h, &body, &self->kept) == 0;
+    uint64_t corr = f->corr;
+    int64_t deadline = f->deadline;
+    rb_slots_free (self->flights, fid);
+    if (req == lost)
+        req = NULL;
+    rb_service_t *svc =
+        kept && req ? rb_services__find (self->services, h.dest) : NULL;
+    /* a send that fails re-routes again, to the next worker: as deep as
+       the sends that fail in a row, which RB_REROUTE_DEPTH bounds */
+    if (svc && s_has_worker (self, svc) &&
+        self->reroute_depth < RB_REROUTE_DEPTH) {
+        self->rerouted++;
+        self->reroute_depth++;
+        s_to_service (self, svc, req, &h, h.type ? &body : NULL, deadline);
+        self->reroute_depth--;
+        if (!h.type)
+            zmq_msg_close (&body);
+        return;
+    }
+    zmq_msg_close (&body);
+    if (req)
+        s_error (self, req, corr, RB_S_WORKER_LOST, text);
+}
+
 /*  --- nodes: registration, removal and expiry ---------------------------- */
 
-/*  Removes a peer: requests in flight to it are answered worker_lost at
-    once; it leaves every service; its name is free again.  */
+/*  Removes a peer: it leaves every service, and each request in flight
+    to it is re-routed or answered worker_lost at once (s_reroute); its
+    name is free again.  */
 static void
 s_peer_remove (broker_t *self, rb_peer_t *p, const char *why)
 {
     uint32_t index = rb_peers__index (self->peers, p);
+    for (uint32_t i = 0; i < p->n_services; i++)
+        rb_services__leave (self->services, p->services[i], index);
+    p->gone = true; /* nothing more goes to it meanwhile */
     uint32_t cursor = 0;
     uint64_t fid;
     rb_flight_t *f;
-    while ((f = (rb_flight_t *) rb_slots_next (self->flights, &cursor, &fid))) {
-        if (f->worker != index || f->worker_gen != p->gen)
-            continue;
-        rb_peer_t *req = rb_peers__at (self->peers, f->requester, f->req_gen);
-        uint64_t corr = f->corr;
-        rb_slots_free (self->flights, fid);
-        if (req && req != p)
-            s_error (self, req, corr, RB_S_WORKER_LOST, p->name);
-    }
-    for (uint32_t i = 0; i < p->n_services; i++)
-        rb_services__leave (self->services, p->services[i], index);
-    s_log_node (self, false, "node %s (%s) removed: %s", p->name,
-                rb_role_name (p->role), why);
+    while ((f = (rb_flight_t *) rb_slots_next (self->flights, &cursor, &fid)))
+        if (f->worker == index && f->worker_gen == p->gen)
+            s_reroute (self, fid, f, p, p->name);
+    rb_nodelog__line (&self->node_log, false, "node %s (%s) removed: %s",
+                      p->name, rb_role_name (p->role), why);
     rb_conns__left (self->conns, p->fd);
     rb_peers__remove (self->peers, p);
 }
@@ -335,7 +385,12 @@ rb_broker__drop_over (broker_t *self)
         rb_peer_t *p =
             rb_peers__at (self->peers, (uint32_t) key, (uint32_t) (key >> 32));
         if (!p)
-            continue; /* removed meanwhile */
+            continue;          /* removed meanwhile */
+        if (!p->over_budget) { /* gone: a send to it failed */
+            self->nodes_lost++;
+            s_peer_remove (self, p, "unreachable (a send to it failed)");
+            continue;
+        }
         char why[160];
         snprintf (why, sizeof why,
                   "over its send budget (%" PRIu64 " messages, %" PRIu64
@@ -351,6 +406,21 @@ rb_broker__drop_over (broker_t *self)
         s_peer_remove (self, p, why);
     }
     self->n_drops = 0;
+}
+
+void
+rb_broker__conns (broker_t *self)
+{
+    rb_conns__drain (self->conns);
+    uint64_t key;
+    while (rb_conns__closed (self->conns, &key)) {
+        rb_peer_t *p =
+            rb_peers__at (self->peers, (uint32_t) key, (uint32_t) (key >> 32));
+        if (!p)
+            continue; /* removed before its connection closed */
+        self->nodes_lost++;
+        s_peer_remove (self, p, "its connection closed");
+    }
 }
 
 /*  Tells each dropped peer it is unknown now, once its queue takes it;
@@ -388,8 +458,19 @@ s_reap_flights (broker_t *self, int64_t now)
         rb_peer_t *w = rb_peers__at (self->peers, f->worker, f->worker_gen);
         if (w && w->inflight)
             w->inflight--;
+        rb_flights__release (f, &self->kept);
         rb_slots_free (self->flights, fid);
     }
+}
+
+void
+rb_broker__release_flights (broker_t *self)
+{
+    uint32_t cursor = 0;
+    uint64_t fid;
+    rb_flight_t *f;
+    while ((f = (rb_flight_t *) rb_slots_next (self->flights, &cursor, &fid)))
+        rb_flights__release (f, &self->kept);
 }
 
 int
@@ -401,7 +482,7 @@ rb_broker__on_tick (zloop_t *loop, int timer_id, void *arg)
        costs no look at sockets that seldom have anything */
     while (rb_outbox__on_tap (self->out, self->cert != NULL))
         ;
-    rb_conns__drain (self->conns);
+    rb_broker__conns (self);
     int64_t now = zclock_mono ();
     uint32_t cursor = 0;
     rb_peer_t *p;
@@ -414,12 +495,9 @@ rb_broker__on_tick (zloop_t *loop, int timer_id, void *arg)
         self->last_beat = now;
         cursor = 0;
         while ((p = rb_peers__next (self->peers, &cursor)))
-            if (p->over_budget) { /* missed by its step: drop it now */
-                if (self->n_drops <= self->opts.nodes_max)
-                    self->drops[self->n_drops++] =
-                        (uint64_t) p->gen << 32 |
-                        rb_peers__index (self->peers, p);
-            } else if (s_past_budget (self, p, now))
+            if (p->over_budget || p->gone) /* missed by its step */
+                s_drop_later (self, p);
+            else if (s_past_budget (self, p, now))
                 s_over_budget (self, p); /* it stopped reading */
             else
                 s_mark (self, p); /* the heartbeat, with a mark */
@@ -464,8 +542,8 @@ s_hello_allowed (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
     if (!refusal)
         return true;
     self->refused++;
-    s_log_node (self, true, "HELLO from %.*s refused: %s", (int) b->name.len,
-                b->name.ptr, refusal);
+    rb_nodelog__line (&self->node_log, true, "HELLO from %.*s refused: %s",
+                      (int) b->name.len, b->name.ptr, refusal);
     rb_outbox__error (self->out, (const uint8_t *) zmq_msg_data (id),
                       zmq_msg_size (id), h->corr, RB_S_FORBIDDEN, refusal);
     return false;
@@ -507,12 +585,13 @@ s_on_hello (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
         s_peer_remove (self, same, "registered again");
     rb_peer_t *p = rb_peers__add (self->peers, &b, idb, id_len);
     p->fd = fd;
-    rb_conns__hello (self->conns, fd);
+    rb_conns__hello (self->conns, fd, s_key (self, p));
     uint32_t index = rb_peers__index (self->peers, p);
     for (uint32_t i = 0; i < p->n_services; i++)
         rb_services__join (self->services, p->services[i], index);
-    s_log_node (self, false, "node %s (%s) registered, %u service(s)", p->name,
-                rb_role_name (p->role), p->n_services);
+    rb_nodelog__line (&self->node_log, false,
+                      "node %s (%s) registered, %u service(s)", p->name,
+                      rb_role_name (p->role), p->n_services);
     rb_header_t out = rb_outbox__header (RB_K_WELCOME, RB_T_WELCOME, h->corr);
     rb_body_t w;
     rb_body_init (&w, RB_T_WELCOME);
@@ -528,38 +607,12 @@ s_on_hello (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
 /*  --- introspection: the built-in "broker" service ---------------------- */
 
 static void
-s_reply_info (broker_t *self, rb_body_t *b)
-{
-    rb_info__begin (b);
-    const rb_outbox_stats_t *out = rb_outbox__stats (self->out);
-    rb_info__item (b, "nodes", rb_peers__live (self->peers));
-    rb_info__item (b, "inflight", rb_slots_used (self->flights));
-    rb_info__item (b, "queued", rb_services__queued (self->services));
-    rb_info__item (b, "queued_bytes", self->queued_bytes);
-    rb_info__item (b, "services", rb_services__count (self->services));
-    rb_info__item (b, "expired", self->expired);
-    rb_info__item (b, "malformed", self->malformed);
-    rb_info__item (b, "strays", self->strays);
-    rb_info__item (b, "send_fails", out->send_fails);
-    rb_info__item (b, "tap_subscribers", (uint64_t) out->tap_subs);
-    rb_info__item (b, "tap_drops", out->tap_drops);
-    rb_info__item (b, "refused", self->refused);
-    rb_info__item (b, "tap_refused", out->tap_refused);
-    rb_info__item (b, "over_budget", self->over_budget);
-    rb_info__item (b, "nodes_refused", self->nodes_refused);
-    rb_info__item (b, "connections", rb_conns__stats (self->conns)->accepted);
-    rb_info__item (b, "idle_closed",
-                   rb_conns__stats (self->conns)->idle_closed);
-    rb_info__counts (b, self->routed, out);
-}
-
-static void
 s_introspect (broker_t *self, rb_peer_t *req, const rb_header_t *h)
 {
     rb_body_t b;
     char (*services)[RB_TEXT_MAX] = NULL;
     if (h->type == RB_T_STATUS)
-        s_reply_info (self, &b);
+        rb_info__broker (self, &b);
     else if (h->type == RB_T_NODES) {
         services = calloc (rb_peers__slots (self->peers) + 1, RB_TEXT_MAX);
         assert (services);
@@ -613,11 +666,7 @@ s_on_request (broker_t *self, rb_peer_t *req, const rb_header_t *h,
         s_error (self, req, h->corr, RB_S_UNKNOWN_SERVICE, h->dest);
         return;
     }
-    rb_peer_t *worker = rb_queue_size (svc->queue) ? NULL : s_pick (self, svc);
-    if (worker)
-        s_forward (self, req, worker, h, body, deadline);
-    else
-        s_enqueue (self, svc, req, h, body, deadline);
+    s_to_service (self, svc, req, h, body, deadline);
 }
 
 /*  A REPLY or ERROR from a worker: back to the requester of its flight. */
@@ -640,6 +689,7 @@ s_on_reply (broker_t *self, rb_peer_t *worker, const rb_header_t *h,
     out.role = worker->role;
     if (req)
         memcpy (out.dest, req->name, sizeof out.dest);
+    rb_flights__release (f, &self->kept);
     rb_slots_free (self->flights, h->corr);
     worker->inflight--;
     self->routed[h->type]++;

@@ -92,8 +92,9 @@ s_on_router (zloop_t *loop, zsock_t *sock, void *arg)
                     key.name = zmq_msg_gets (&frames[1], "name");
                 }
                 fd = zmq_msg_get (&frames[1], ZMQ_SRCFD);
-                /* its connection's accept first (rb_conns.c) */
-                rb_conns__drain (self->conns);
+                /* its connection's accept first, and the closing of a
+                   node's old one (rb_conns.c) */
+                rb_broker__conns (self);
             }
             rb_broker__route (self, &frames[0], &h, &key, fd,
                               count == 3 ? &frames[2] : NULL);
@@ -164,6 +165,8 @@ s_broker_new (zsock_t *pipe, const rb_broker_opts_t *opts)
     self->flights = rb_slots_new (sizeof (rb_flight_t), opts->max_inflight);
     self->flight_due = rb_timers_new ();
     self->grace_ms = (int64_t) opts->heartbeat_ms * opts->liveness;
+    /* what flights keep to re-route is bounded as the queues are */
+    self->kept.max = (uint64_t) opts->queue_bytes;
     self->router = zsock_new (ZMQ_ROUTER);
     zsock_set_router_mandatory (self->router, 1);
     zsock_set_maxmsgsize (self->router, (int) opts->max_frame);
@@ -215,6 +218,8 @@ s_broker_destroy (broker_t **self_p)
     broker_t *self = *self_p;
     if (!self)
         return;
+    if (self->flights)
+        rb_broker__release_flights (self);
     rb_services__destroy (&self->services);
     rb_peers__destroy (&self->peers);
     rb_outbox__destroy (&self->out);

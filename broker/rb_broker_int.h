@@ -9,9 +9,12 @@
     (rb_queue.c); rb_outbox.c, the sending end (ROUTER and tap);
     rb_authz.c, the table of who may say what; rb_info.c, the STATUS
     answer; rb_conns.c, the TCP connections, closed when they never
-    register; rb_budget.c, what each peer was sent and has read. None
-    calls back, so calls go one way: rb_broker -> rb_peers, rb_services
-    -> rb_queue, rb_outbox, rb_authz, rb_info, rb_conns, rb_budget.  */
+    register, and told when a registered one closes; rb_budget.c, what
+    each peer was sent and has read; rb_flights.c, what a request in
+    flight keeps to be sent again; rb_nodelog.c, its lines about nodes.
+    None calls back, so calls go one way:
+    rb_broker -> rb_peers, rb_services -> rb_queue, rb_outbox, rb_authz,
+    rb_info, rb_conns, rb_budget, rb_flights, rb_nodelog.  */
 #ifndef RB_BROKER_INT_H
 #define RB_BROKER_INT_H
 
@@ -71,6 +74,7 @@ typedef struct {
     int fd;                         /* its TCP connection's descriptor, or -1 */
     rb_budget_t budget;             /* sent to it, and read by it */
     bool over_budget; /* to be dropped: nothing more is sent to it */
+    bool gone;        /* a send to it failed (disconnected): likewise */
 } rb_peer_t;
 
 typedef struct rb_peers rb_peers_t;
@@ -225,27 +229,37 @@ void rb_conns__destroy (rb_conns_t **self_p);
 /*  Reads every monitor event waiting: before each HELLO from the
     ROUTER, and at each tick.  */
 void rb_conns__drain (rb_conns_t *self);
-/*  A node registered on connection fd (its HELLO's ZMQ_SRCFD) / its
-    node was removed: it waits for a HELLO again. -1 is ignored.  */
-void rb_conns__hello (rb_conns_t *self, int fd);
+/*  A node registered on connection fd (its HELLO's ZMQ_SRCFD), owner
+    being the caller's key for it / its node was removed: it waits for a
+    HELLO again. -1 is ignored.  */
+void rb_conns__hello (rb_conns_t *self, int fd, uint64_t owner);
 void rb_conns__left (rb_conns_t *self, int fd);
+/*  The owner of a registered connection that closed (seen by the last
+    rb_conns__drain), each once; false when there is none left.  */
+bool rb_conns__closed (rb_conns_t *self, uint64_t *owner);
 /*  Closes the connections whose wait for a HELLO is over by now.  */
 void rb_conns__expire (rb_conns_t *self, int64_t now);
 const rb_conns_stats_t *rb_conns__stats (rb_conns_t *self);
 
-/*  --- rb_info.c: the STATUS answer --------------------------------------- */
+/*  --- rb_nodelog.c: lines about nodes, rate-limited ---------------------- */
 
-/*  An empty INFO body with room for RB_ITEMS_MAX items (release it). */
-void rb_info__begin (rb_body_t *b);
-/*  One counter (name must outlive b); a zero "a.b" one is left out.  */
-void rb_info__item (rb_body_t *b, const char *name, uint64_t num);
-/*  routed.TYPE for each body type, errors.CODE for each status sent. */
-void rb_info__counts (rb_body_t *b, const uint64_t *routed,
-                      const rb_outbox_stats_t *out);
+typedef struct {
+    int64_t at;    /* when this second of lines began */
+    uint32_t sent; /* lines logged in it */
+    uint64_t held; /* and not logged */
+} rb_nodelog_t;
+
+/*  A line about a node (registered, removed, a HELLO refused), prefixed
+    "broker: ", at warning or info level: at most RB_NODE_LOGS a second,
+    the rest counted and said in one line when the next second begins.  */
+#define RB_NODE_LOGS 20
+void rb_nodelog__line (rb_nodelog_t *self, bool warning, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
 /*  --- rb_broker.c and rb_broker_actor.c: the broker ---------------------- */
 
-#define RB_TOLD_MAX 64 /* dropped peers still to be told, at most */
+#define RB_TOLD_MAX      64 /* dropped peers still to be told, at most */
+#define RB_REROUTE_DEPTH 8  /* failed sends in a row one request may take */
 
 /*  A request in flight: an entry of the flights table, whose id is the
     correlation id the worker sees.  */
@@ -254,7 +268,36 @@ typedef struct {
     uint32_t worker, worker_gen; /* who was asked */
     uint64_t corr;               /* the requester's correlation id */
     int64_t deadline;            /* after which the requester gave up */
+    bool kept;                   /* header and body kept, to be sent again */
+    zmq_msg_t header;            /* as forwarded (shared with what was sent) */
+    zmq_msg_t body;              /* likewise; empty when the request has none */
 } rb_flight_t;
+
+/*  --- rb_flights.c: what a request in flight keeps ---------------------- */
+
+/*  What flights keep: bytes now, and the most they may.  */
+typedef struct {
+    uint64_t bytes, max;
+} rb_kept_t;
+
+/*  Whether a request of body type may be sent again to another worker
+    when its worker is lost (the table in rb_flights.c; docs/faults.md
+    says why each is, or is not).  */
+bool rb_flights__reroutable (int type);
+/*  Keeps in f shared copies (zmq_msg_copy: counted references, no bytes
+    copied) of the header and body (may be NULL) forwarded for a request
+    of body type to a service, if its type may be re-routed and the bytes
+    kept stay within kept->max; else f keeps nothing.  */
+void rb_flights__keep (rb_flight_t *f, int type, zmq_msg_t *header,
+                       zmq_msg_t *body, rb_kept_t *kept);
+/*  Closes what f keeps (nothing if it keeps nothing).  */
+void rb_flights__release (rb_flight_t *f, rb_kept_t *kept);
+/*  The request f kept, as its requester sent it: *h decoded, with the
+    requester's corr; the body moved into body (initialized here, empty
+    when none). f keeps nothing after. -1 (body still initialized) if f
+    kept nothing or its header does not decode.  */
+int rb_flights__take (rb_flight_t *f, rb_header_t *h, zmq_msg_t *body,
+                      rb_kept_t *kept);
 
 typedef struct {
     rb_broker_opts_t opts;
@@ -278,11 +321,15 @@ typedef struct {
     } told[RB_TOLD_MAX]; /* dropped peers to tell unknown_node */
     uint32_t n_told;
     uint64_t over_budget;         /* peers dropped for not reading */
+    uint64_t nodes_lost;          /* removed at once: connection closed or a
+                                     send to it failed */
+    uint64_t rerouted;            /* requests in flight sent to another
+                                     worker (or queued) when theirs was lost */
+    rb_kept_t kept;               /* what flights keep to be sent again */
+    uint32_t reroute_depth;       /* re-routes nested now (failed sends) */
     uint64_t nodes_refused;       /* HELLOs refused: table of nodes full */
     uint64_t queued_bytes;        /* request bodies waiting in service queues */
-    int64_t node_log_at;          /* when this second of node logs began */
-    uint32_t node_logs;           /* node event lines logged in it */
-    uint64_t node_logs_held;      /* and not logged */
+    rb_nodelog_t node_log;        /* node event lines, rate-limited */
     int64_t grace_ms;             /* a worker's silence before expiry */
     int64_t last_beat;            /* when heartbeats last went out */
     uint64_t routed[RB_T_COUNT_]; /* forwarded messages by body type */
@@ -294,13 +341,25 @@ typedef struct {
     uint64_t refused;  /* messages and HELLOs the table refused */
 } broker_t;
 
+/*  --- rb_info.c: the STATUS answer --------------------------------------- */
+
+/*  b filled as the broker's INFO: its counters, routed.TYPE for each
+    body type, errors.CODE for each status sent (release it).  */
+void rb_info__broker (broker_t *self, rb_body_t *b);
+
 /*  One message from the ROUTER, its header decoded: from routing id, with
     what its key says (key), on connection fd (-1 if unknown); key and fd
     are read for a HELLO only. body (may be NULL) is consumed.  */
 void rb_broker__route (broker_t *self, zmq_msg_t *id, const rb_header_t *h,
                        const rb_authz_key_t *key, int fd, zmq_msg_t *body);
-/*  Drops the peers found over their send budget since the last call. */
+/*  Drops the peers found over their send budget, or unreachable, since
+    the last call.  */
 void rb_broker__drop_over (broker_t *self);
+/*  Reads the connection events waiting (rb_conns__drain) and removes at
+    once each node whose connection closed.  */
+void rb_broker__conns (broker_t *self);
+/*  Closes what every flight still keeps (at the broker's end).  */
+void rb_broker__release_flights (broker_t *self);
 /*  The periodic tick (a zloop timer handler; arg is the broker).  */
 int rb_broker__on_tick (zloop_t *loop, int timer_id, void *arg);
 

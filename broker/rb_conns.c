@@ -20,7 +20,14 @@
     connections, and a removal's re-arm (rb_conns__left) that an unread
     DISCONNECTED makes stale is undone by the generation that event
     bumps. Before shutting one down we also check that it is still the
-    connection we saw accepted (same peer address).  */
+    connection we saw accepted (same peer address).
+
+    A registered connection that closes (its node killed, its socket
+    closed) is told to the broker (rb_conns__closed) with the key the
+    broker gave at its HELLO, so that the node is removed at once rather
+    than after heartbeat x liveness of silence. At most one such entry
+    waits per descriptor: the broker takes them right after each drain,
+    and a descriptor registers again only after a drain.  */
 #include "rb_broker_int.h"
 #include "rb_timers.h"
 
@@ -35,6 +42,7 @@ typedef struct {
     bool registered; /* a HELLO came in on it, its node not removed */
     struct sockaddr_storage peer; /* the address it was accepted from */
     socklen_t peer_len;
+    uint64_t owner; /* the broker's key for its node, while registered */
 } rb_conn_t;
 
 struct rb_conns {
@@ -42,7 +50,9 @@ struct rb_conns {
     zsock_t *monitor; /* PAIR receiving the ROUTER's monitor events */
     int64_t hello_ms; /* unregistered this long: closed (0: never) */
     rb_conn_t *conns; /* indexed by descriptor */
-    int cap;          /* entries in conns */
+    int cap;          /* entries in conns, and room in closed */
+    uint64_t *closed; /* owners of registered connections that closed */
+    int n_closed;
     rb_timers_t *due; /* (when idle too long, gen << 32 | fd) */
     rb_conns_stats_t stats;
     int64_t last_log; /* when a closing was last logged */
@@ -85,6 +95,7 @@ rb_conns__destroy (rb_conns_t **self_p)
     zsock_destroy (&self->monitor);
     rb_timers_destroy (&self->due);
     free (self->conns);
+    free (self->closed);
     free (self);
     *self_p = NULL;
 }
@@ -109,6 +120,9 @@ s_conn (rb_conns_t *self, int fd)
         assert (self->conns);
         memset (self->conns + self->cap, 0,
                 (cap - self->cap) * sizeof (rb_conn_t));
+        self->closed =
+            (uint64_t *) realloc (self->closed, cap * sizeof (uint64_t));
+        assert (self->closed);
         self->cap = cap;
     }
     return &self->conns[fd];
@@ -156,7 +170,10 @@ s_event (rb_conns_t *self)
             self->stats.accepted++;
             s_arm (self, c, (int) value);
         } else if (c && event == ZMQ_EVENT_DISCONNECTED) {
+            if (c->open && c->registered && self->n_closed < self->cap)
+                self->closed[self->n_closed++] = c->owner;
             c->open = false;
+            c->registered = false;
             c->gen++;
         }
     }
@@ -173,10 +190,21 @@ rb_conns__drain (rb_conns_t *self)
 }
 
 void
-rb_conns__hello (rb_conns_t *self, int fd)
+rb_conns__hello (rb_conns_t *self, int fd, uint64_t owner)
 {
-    if (fd >= 0 && fd < self->cap && self->conns[fd].open)
+    if (fd >= 0 && fd < self->cap && self->conns[fd].open) {
         self->conns[fd].registered = true;
+        self->conns[fd].owner = owner;
+    }
+}
+
+bool
+rb_conns__closed (rb_conns_t *self, uint64_t *owner)
+{
+    if (self->n_closed == 0)
+        return false;
+    *owner = self->closed[--self->n_closed];
+    return true;
 }
 
 void

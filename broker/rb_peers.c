@@ -167,6 +167,7 @@ rb_peers__add (rb_peers_t *self, const rb_body_t *hello, const uint8_t *id,
     p->last_refused_log = 0;
     rb_budget_init (&p->budget, p->last_heard);
     p->over_budget = false;
+    p->gone = false;
     self->n_live++;
     p->n_services = hello->n_services;
     for (uint32_t i = 0; i < hello->n_services; i++)

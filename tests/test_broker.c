@@ -139,6 +139,148 @@ START_TEST (broker_answers_worker_lost_when_a_worker_dies_mid_request)
 }
 END_TEST
 
+/*  Sends HELLO from a raw worker of service called name.  */
+static void
+s_raw_hello (zsock_t *raw, const char *name, const char *service)
+{
+    rb_body_t hello;
+    rb_body_init (&hello, RB_T_HELLO);
+    hello.role = RB_ROLE_DB;
+    hello.name = rb_str (name);
+    hello.services[0] = rb_str (service);
+    hello.n_services = 1;
+    rb_header_t hh = {.kind = RB_K_HELLO, .type = RB_T_HELLO};
+    ck_assert_int_eq (rb_msg_send (zsock_resolve (raw), &hh, &hello), 0);
+}
+
+/*  A worker on a raw DEALER, registered for service (its WELCOME read). */
+static zsock_t *
+s_raw_worker (const char *name, const char *service)
+{
+    zsock_t *raw = zsock_new_dealer (bt_bus_ep);
+    zsock_set_rcvtimeo (raw, 3000);
+    s_raw_hello (raw, name, service);
+    zmsg_t *msg = zmsg_recv (raw); /* WELCOME */
+    ck_assert_ptr_nonnull (msg);
+    zmsg_destroy (&msg);
+    return raw;
+}
+
+/*  Reads n requests from a raw worker into got (heartbeats skipped),
+    keeping the requester's bus polled.  */
+static void
+s_take (zsock_t *raw, node_t *requester, int n, rb_header_t *got)
+{
+    for (int i = 0; i < n;) {
+        rb_bus_poll (requester->bus, 1);
+        zmsg_t *msg = zmsg_recv (raw);
+        ck_assert_ptr_nonnull (msg);
+        rb_body_t b;
+        rb_body_init (&b, RB_T_NONE);
+        rb_err_t err;
+        ck_assert_int_eq (rb_msg_decode (msg, NULL, &got[i], &b, &err), 0);
+        zmsg_destroy (&msg);
+        i += got[i].kind == RB_K_REQUEST;
+    }
+}
+
+/*  A broker whose silent nodes expire only after 5 s: what the tests
+    below see within 2 s is not expiry.  */
+static void
+s_slow_expiry (void)
+{
+    zactor_destroy (&bt_broker);
+    rb_broker_opts_t o = bt_fast ();
+    o.heartbeat_ms = 1000;
+    o.liveness = 5;
+    bt_start (&o, NULL);
+}
+
+/*  A broker with slow expiry; c a client that sent three ECHO requests,
+    in flight at the raw worker wa (returned, got their headers), and wb
+    a second worker of echo that registered after they were sent.  */
+static zsock_t *
+s_three_in_flight (node_t *c, node_t *wb, answers_t *a, rb_header_t got[3])
+{
+    s_slow_expiry ();
+    bt_node (c, RB_ROLE_OPS, "client", NULL);
+    node_t *all[] = {c, wb};
+    ck_assert (bt_all_ready (all, 1, 3000));
+    zsock_t *wa = s_raw_worker ("wa", "echo");
+    bt_ask (c, RB_ADDR_SERVICE, "echo", 3, 4000, a);
+    s_take (wa, c, 3, got); /* all three in flight at wa */
+    bt_node (wb, RB_ROLE_DB, "wb", "echo");
+    ck_assert (bt_all_ready (all, 2, 3000));
+    return wa;
+}
+
+/*  Issue 16 item 5: a worker whose socket closes with requests in
+    flight is removed at once, and those requests are answered, once
+    each, by the other worker of the service.  */
+START_TEST (broker_reroutes_a_closed_workers_requests_to_another_worker)
+{
+    node_t c, wb;
+    node_t *all[] = {&c, &wb};
+    answers_t a = {0};
+    rb_header_t got[3];
+    zsock_t *wa = s_three_in_flight (&c, &wb, &a, got);
+    int64_t closed = zclock_mono ();
+    zsock_destroy (&wa);
+    bt_pump (all, 2, &a.done, 2000);
+    ck_assert_int_eq (a.replies, 3);
+    ck_assert_int_eq (a.errors, 0);
+    ck_assert_int_eq (wb.served, 3);
+    ck_assert_str_eq (a.last_sender, "wb");
+    ck_assert_int_lt (a.at - closed, 1000); /* not its 5 s expiry */
+    ck_assert_uint_eq (bt_counter (&c, "rerouted"), 3);
+    ck_assert_uint_eq (bt_counter (&c, "nodes_lost"), 1);
+    ck_assert_uint_eq (bt_counter (&c, "expired"), 0);
+    ck_assert_int_eq (a.replies + a.errors, 3); /* nothing came twice */
+    rb_bus_destroy (&wb.bus);
+    rb_bus_destroy (&c.bus);
+}
+END_TEST
+
+/*  A worker that registers again drops its registration with its
+    requests in flight: they go to the other worker, and the replies
+    the first sends afterwards for them are strays, never passed on.  */
+START_TEST (broker_drops_a_lost_workers_late_replies_as_strays)
+{
+    node_t c, wb;
+    node_t *all[] = {&c, &wb};
+    answers_t a = {0};
+    rb_header_t got[3];
+    zsock_t *wa = s_three_in_flight (&c, &wb, &a, got);
+    /* wa says HELLO again on the same socket: a new registration */
+    s_raw_hello (wa, "wa", "echo");
+    bt_pump (all, 2, &a.done, 2000);
+    ck_assert_int_eq (a.replies, 3);
+    ck_assert_int_eq (wb.served, 3);
+    /* and now answers what it was sent before: too late */
+    for (int i = 0; i < 3; i++) {
+        rb_header_t r = {.kind = RB_K_REPLY, .type = RB_T_ECHO};
+        r.corr = got[i].corr;
+        rb_body_t echo;
+        rb_body_init (&echo, RB_T_ECHO);
+        ck_assert_int_eq (rb_msg_send (zsock_resolve (wa), &r, &echo), 0);
+    }
+    int64_t deadline = zclock_mono () + 2000;
+    uint64_t strays = 0;
+    while ((strays = bt_counter (&c, "strays")) < 3 &&
+           zclock_mono () < deadline)
+        bt_pump (all, 2, NULL, 5);
+    ck_assert_uint_eq (strays, 3);
+    /* what the broker sent c before that STATUS answer has arrived */
+    ck_assert_int_eq (a.replies, 3);
+    ck_assert_int_eq (a.errors, 0);
+    ck_assert_str_eq (a.last_sender, "wb");
+    ck_assert_uint_eq (bt_counter (&c, "rerouted"), 3);
+    zsock_destroy (&wa);
+    rb_bus_destroy (&wb.bus);
+    rb_bus_destroy (&c.bus);
+}
+END_TEST
+
 START_TEST (broker_expires_queued_requests_and_bounds_the_queue)
 {
     zactor_destroy (&bt_broker);
@@ -585,6 +727,9 @@ main (void)
     tcase_add_test (tc, broker_shares_work_between_two_workers);
     tcase_add_test (tc,
                     broker_answers_worker_lost_when_a_worker_dies_mid_request);
+    tcase_add_test (
+        tc, broker_reroutes_a_closed_workers_requests_to_another_worker);
+    tcase_add_test (tc, broker_drops_a_lost_workers_late_replies_as_strays);
     tcase_add_test (tc, broker_expires_queued_requests_and_bounds_the_queue);
     tcase_add_test (tc, broker_survives_a_storm_of_random_frames);
     tcase_add_test (tc, broker_restart_on_the_same_endpoint_is_survived);
