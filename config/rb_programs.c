@@ -80,6 +80,12 @@ static const rb_opt_t s_db[] = {
      "EP", "the broker's bus endpoint"},
     {"redis", "redis", 0, RB_OPT_STR, "127.0.0.1:6379", 1, 255, NULL,
      "HOST:PORT|unix:PATH", "the Redis holding the live data"},
+    {"redis-sentinels", "redis-sentinels", 0, RB_OPT_STR, "", 0, 1023, NULL,
+     "HOST:PORT,...",
+     "Redis Sentinels to ask where the master is, instead "
+     "of redis (with redis-master-name)"},
+    {"redis-master-name", "redis-master-name", 0, RB_OPT_STR, "", 0, 255, NULL,
+     "NAME", "the master the sentinels watch (with redis-sentinels)"},
     {"redis-user", NULL, 0, RB_OPT_STR, "", 0, 255, NULL, NULL,
      "Redis ACL user (with redis-password)"},
     {"redis-password", NULL, 0, RB_OPT_STR, "", 0, 255, NULL, NULL,
@@ -134,7 +140,8 @@ static const rb_opt_t s_service[] = {
     {"cache-size", "cache-size", 0, RB_OPT_INT, "100000", 0, 100000000, NULL,
      "N", "records cached, at most (0: no cache)"},
     {"cache-ttl", NULL, 0, RB_OPT_INT, "300", 1, 86400, NULL, NULL,
-     "seconds a cached record is trusted (keep below 9/10 of the DB's fetch-ttl)"},
+     "seconds a cached record is trusted (keep below 9/10 of the DB's "
+     "fetch-ttl)"},
     {"poll-min", NULL, 0, RB_OPT_INT, "20", 1, 60000, NULL, NULL,
      "first re-poll delay of a flagged key, ms"},
     {"poll-max", NULL, 0, RB_OPT_INT, "500", 1, 600000, NULL, NULL,
