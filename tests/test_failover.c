@@ -300,9 +300,15 @@ START_TEST (db_follows_a_sentinel_failover_and_recovers_the_lost_write)
         rb_tnode_pump (&rb_ot.probe, 20);
     }
     s_lose_a_write ();
+    int64_t killed = zclock_mono ();
     ck_assert_int_eq (
         rb_sentinels_wait_master (s_set, rb_redis_address (replica), 30000), 0);
+    int64_t switched = zclock_mono ();
     rb_got_t g = s_get_until_epoch ("k1", 2, 3);
+    fprintf (stderr,
+             "test_failover: master killed; sentinels switched after %d ms, "
+             "a GET answered flagged at epoch 2 after %d ms\n",
+             (int) (switched - killed), (int) (zclock_mono () - killed));
     ck_assert (g.recovering);
     s_expect_one_transition ();
     s_recover_and_expect ("k1", "lost", 3);
@@ -349,6 +355,25 @@ START_TEST (db_refuses_sentinel_options_that_do_not_add_up)
 }
 END_TEST
 
+/*  A "sentinel" that is a plain Redis answers an error, not an address:
+    said, and nothing is created.  */
+START_TEST (db_says_why_when_no_sentinel_gives_an_address)
+{
+    rb_db_opts_t o = rb_cluster_db_opts (rb_ot.c, "db-1");
+    char list[200], err[700];
+    snprintf (list, sizeof list, "127.0.0.1:1,%s", rb_ot.c->redis_address);
+    o.redis = "";
+    o.redis_sentinels = list;
+    o.redis_master_name = MASTER_NAME;
+    ck_assert_int_eq (rb_db_init_dataset (&o, err, sizeof err), EX_UNAVAILABLE);
+    ck_assert_msg (strstr (err, "no sentinel says where master " MASTER_NAME) &&
+                       strstr (err, "127.0.0.1:1: Connection refused") &&
+                       strstr (err, "unknown command"),
+                   "%s", err);
+    s_expect_meta ("dataset", "(nil)");
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -359,6 +384,7 @@ s_suite (void)
     tcase_add_test (tc, failover_script_moves_the_epoch_once_per_sign_of_loss);
     tcase_add_test (tc, db_restarted_redis_behind_an_ack_answers_nothing_stale);
     tcase_add_test (tc, db_refuses_sentinel_options_that_do_not_add_up);
+    tcase_add_test (tc, db_says_why_when_no_sentinel_gives_an_address);
     suite_add_tcase (s, tc);
     TCase *ts = tcase_create ("sentinel");
     tcase_set_timeout (ts, 90);
