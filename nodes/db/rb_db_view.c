@@ -117,10 +117,12 @@ s_check_connection (rb_store_t *store, void *arg)
         return -1; /* the connection went: its error says why */
     rb_failover_reply_t rep;
     int rc = rb_failover_reply_parse (call.reply, &rep);
-    if (rc == 0)
+    if (rc == -1 && !streq (rep.word, "no_replid"))
+        rc = 0; /* needs_restore, foreign: every script will refuse too */
+    if (rc == 0 && rep.epoch)
         s_checked (self, &rep);
-    else if (rc == -1 && !streq (rep.word, "no_replid"))
-        rb_db__view_saw_state (self, rep.word); /* needs_restore, foreign */
+    else if (rc == 0)
+        rb_db__view_saw_state (self, rep.word);
     else {
         const char *error = rb_reply_error (call.reply);
         zsys_error ("db %s: Redis at %s: the failover check was not "
@@ -131,7 +133,7 @@ s_check_connection (rb_store_t *store, void *arg)
                                : "unexpected reply");
     }
     rb_store_free_replies (&call, 1);
-    return rc == 0 || (rc == -1 && !streq (rep.word, "no_replid")) ? 0 : -1;
+    return rc == 0 ? 0 : -1;
 }
 
 /*  --- the view ------------------------------------------------------------ */
