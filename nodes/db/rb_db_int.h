@@ -7,7 +7,9 @@
       rb_db_job.c       backup and restore, in a thread of their own
       rb_db_load.c      a restore's load of the records into Redis
       rb_db_view.c      what the node knows of the dataset in Redis (id,
-                        epoch, state); the RESET push; BACKUP_DIR/.dataset
+                        epoch, state); the RESET push; BACKUP_DIR/.dataset;
+                        the check of every new Redis connection
+      rb_db_opts.c      the options' fields; the store's from the node's
 
     and below them all rb_scripts (the Lua and their replies), rb_store
     (Redis) and rb_backup (the file). Each module owns its struct, in its
