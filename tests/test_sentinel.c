@@ -1,4 +1,4 @@
-/*  test_failover: a DB node whose Redis may have lost acknowledged writes
+/*  test_sentinel: a DB node whose Redis may have lost acknowledged writes
     (a failover to a replica, a restart from a snapshot) answers nothing
     from it as current: the dataset goes RECOVERING at a new epoch (one
     bump, however many DB nodes find it), and recobus-ops recover brings
@@ -377,8 +377,8 @@ END_TEST
 static Suite *
 s_suite (void)
 {
-    Suite *s = suite_create ("failover");
-    TCase *tc = tcase_create ("failover");
+    Suite *s = suite_create ("sentinel");
+    TCase *tc = tcase_create ("redis");
     tcase_set_timeout (tc, 60);
     tcase_add_checked_fixture (tc, rb_ot_setup, s_teardown);
     tcase_add_test (tc, failover_script_moves_the_epoch_once_per_sign_of_loss);
