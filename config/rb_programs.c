@@ -80,6 +80,12 @@ static const rb_opt_t s_db[] = {
      "EP[,EP]", "the broker's bus endpoint (a pair: both, docs/ha.md)"},
     {"redis", "redis", 0, RB_OPT_STR, "127.0.0.1:6379", 1, 255, NULL,
      "HOST:PORT|unix:PATH", "the Redis holding the live data"},
+    {"redis-sentinels", "redis-sentinels", 0, RB_OPT_STR, "", 0, 1023, NULL,
+     "HOST:PORT,...",
+     "Redis Sentinels to ask where the master is, instead "
+     "of redis (with redis-master-name)"},
+    {"redis-master-name", "redis-master-name", 0, RB_OPT_STR, "", 0, 255, NULL,
+     "NAME", "the master the sentinels watch (with redis-sentinels)"},
     {"redis-user", NULL, 0, RB_OPT_STR, "", 0, 255, NULL, NULL,
      "Redis ACL user (with redis-password)"},
     {"redis-password", NULL, 0, RB_OPT_STR, "", 0, 255, NULL, NULL,

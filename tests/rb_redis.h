@@ -46,8 +46,9 @@ redisReply *rb_redis_cmd (rb_redis_t *self, const char *fmt, ...);
 long long rb_redis_used_memory (const char *address);
 
 /*  Kills it (SIGKILL) and starts it again on the same port and dir, with
-    no data; waits for PING as start does. Returns 0, or -1 with its log
-    on stderr (it is then not running).  */
+    no data (unless a SAVE left dump.rdb in its dir: it loads that, with
+    a replication id of its own); waits for PING as start does. Returns 0, or -1
+   with its log on stderr (it is then not running).  */
 int rb_redis_restart (rb_redis_t *self);
 
 /*  Stops it (SIGTERM, then SIGKILL after 2 s), reaps it and removes its

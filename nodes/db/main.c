@@ -6,6 +6,7 @@
 #include "rb_curve.h"
 #include "rb_db.h"
 #include "rb_programs.h"
+#include "rb_sentinel.h"
 #include "rb_sign.h"
 
 static const rb_program_t *const s_program = &rb_program_db;
@@ -15,6 +16,38 @@ s_opts_from (rb_config_t *cfg, rb_db_opts_t *o)
 {
     rb_db_opts_default (o);
     rb_bind_config (cfg, rb_db_binds, o);
+}
+
+/*  Sentinels replace the one address: both given, or one half of the
+    pair, or a list that does not parse, stops start-up.  */
+static int
+s_check_sentinels (rb_config_t *cfg, const rb_db_opts_t *o)
+{
+    bool sentinels = *o->redis_sentinels, name = *o->redis_master_name;
+    if (sentinels && rb_config_is_set (cfg, "redis")) {
+        rb_cli_error (s_program,
+                      "redis and redis-sentinels are both set: give one "
+                      "Redis address, or the sentinels that say where the "
+                      "master is");
+        return EX_CONFIG;
+    }
+    if (sentinels != name) {
+        rb_cli_error (s_program, "%s is set without %s",
+                      sentinels ? "redis-sentinels" : "redis-master-name",
+                      sentinels ? "redis-master-name" : "redis-sentinels");
+        return EX_CONFIG;
+    }
+    char err[600];
+    rb_sentinel_t *s =
+        sentinels ? rb_sentinel_new (o->redis_sentinels, o->redis_master_name,
+                                     500, err, sizeof err)
+                  : NULL;
+    if (sentinels && !s) {
+        rb_cli_error (s_program, "%s", err);
+        return EX_CONFIG;
+    }
+    rb_sentinel_destroy (&s);
+    return 0;
 }
 
 /*  Redis settings this build cannot honour: refused before we start. */
@@ -92,6 +125,8 @@ main (int argc, char **argv)
         rc = EX_CONFIG;
     } else
         rb_curve_daemon_threads (opts.curve_cert);
+    if (rc == 0)
+        rc = s_check_sentinels (cli.config, &opts);
     if (rc == 0)
         rc = s_check_redis (&opts);
     if (rc == 0)

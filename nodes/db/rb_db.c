@@ -19,6 +19,10 @@
     NORMAL         BACKUP (ops)        write file in a thread    NORMAL
     RESTORING      GET, ORDER, DIFF    ERROR unavailable         RESTORING
     NEEDS_RESTORE  GET, ORDER, DIFF    ERROR unavailable         NEEDS_RESTORE
+    NORMAL/RECOV.  new Redis connection FAILOVER: epoch + 1,      RECOVERING
+                   behind (other replid, RESET, flag all until
+                   or watermark gone     the list is complete
+                   back: rb_failover.h)
     any            Redis empty/foreign (seen by any script)      NEEDS_RESTORE
 */
 #include "rb_db_int.h"
@@ -30,8 +34,8 @@
 
 /*  What INIT answered, said in err; returns the exit code. */
 static int
-s_init_answered (const rb_db_opts_t *opts, const char *id,
-                 const redisReply *reply, char *err, size_t errlen)
+s_init_answered (const char *where, const char *id, const redisReply *reply,
+                 char *err, size_t errlen)
 {
     rb_init_reply_t rep;
     int parsed = rb_init_reply_parse (reply, &rep);
@@ -42,23 +46,24 @@ s_init_answered (const rb_db_opts_t *opts, const char *id,
         snprintf (err, errlen,
                   "Redis at %s holds %llu key(s); --init needs an empty "
                   "Redis (it never overwrites data)",
-                  opts->redis, (unsigned long long) rep.keys);
+                  where, (unsigned long long) rep.keys);
     else
-        snprintf (err, errlen, "Redis at %s: unexpected INIT reply%s%s",
-                  opts->redis, error ? ": " : "", error ? error : "");
+        snprintf (err, errlen, "Redis at %s: unexpected INIT reply%s%s", where,
+                  error ? ": " : "", error ? error : "");
     return parsed == 0 ? 0 : EX_DATAERR;
 }
 
 int
 rb_db_init_dataset (const rb_db_opts_t *opts, char *err, size_t errlen)
 {
-    rb_store_opts_t so = {opts->redis, opts->redis_user, opts->redis_password,
-                          opts->redis_timeout_ms};
+    rb_store_opts_t so;
+    rb_db__store_opts (opts, &so);
     rb_store_t *store = rb_store_new (&so, err, errlen);
     if (!store)
         return EX_CONFIG;
     if (rb_store_connect (store)) {
-        snprintf (err, errlen, "%s: %s", opts->redis, rb_store_errstr (store));
+        snprintf (err, errlen, "%s: %s", rb_store_address (store),
+                  rb_store_errstr (store));
         rb_store_destroy (&store);
         return EX_UNAVAILABLE;
     }
@@ -70,9 +75,12 @@ rb_db_init_dataset (const rb_db_opts_t *opts, char *err, size_t errlen)
     size_t lens[] = {32};
     rb_call_t call = {RB_SCRIPT_INIT, 1, argv, lens, NULL};
     int rc = EX_UNAVAILABLE;
-    snprintf (err, errlen, "%s: %s", opts->redis, rb_store_errstr (store));
     if (rb_store_run (store, &call, 1) == 0)
-        rc = s_init_answered (opts, id, call.reply, err, errlen);
+        rc = s_init_answered (rb_store_address (store), id, call.reply, err,
+                              errlen);
+    else
+        snprintf (err, errlen, "%s: %s", rb_store_address (store),
+                  rb_store_errstr (store));
     rb_store_free_replies (&call, 1);
     rb_store_destroy (&store);
     return rc;
@@ -108,6 +116,8 @@ s_opts_copy (rb_db_opts_t *copy, const rb_db_opts_t *opts)
     copy->name = s_dup (opts->name);
     copy->broker = s_dup (opts->broker);
     copy->redis = s_dup (opts->redis);
+    copy->redis_sentinels = s_dup (opts->redis_sentinels);
+    copy->redis_master_name = s_dup (opts->redis_master_name);
     copy->redis_user = s_dup (opts->redis_user);
     copy->redis_password = s_dup (opts->redis_password);
     copy->backup_dir = s_dup (opts->backup_dir);
@@ -120,6 +130,8 @@ s_opts_free (rb_db_opts_t *copy)
     free ((char *) copy->name);
     free ((char *) copy->broker);
     free ((char *) copy->redis);
+    free ((char *) copy->redis_sentinels);
+    free ((char *) copy->redis_master_name);
     free ((char *) copy->redis_user);
     free ((char *) copy->redis_password);
     free ((char *) copy->backup_dir);
@@ -134,8 +146,8 @@ s_db_new (zsock_t *pipe, const rb_db_opts_t *opts, char *err, size_t errlen)
     self->pipe = pipe;
     s_opts_copy (&self->opts, opts);
     const rb_db_opts_t *o = &self->opts;
-    rb_store_opts_t so = {o->redis, o->redis_user, o->redis_password,
-                          o->redis_timeout_ms};
+    rb_store_opts_t so;
+    rb_db__store_opts (o, &so);
     self->store = rb_store_new (&so, err, errlen);
     rb_bus_opts_t bo = {.endpoint = o->broker,
                         .role = RB_ROLE_DB,
@@ -226,7 +238,8 @@ rb_db_actor (zsock_t *pipe, void *args)
     rb_db__view_refresh (self->view);
     const char *dataset = rb_db__view_dataset (self->view);
     zsys_info ("db %s: serving %s from %s, state %s", self->opts.name,
-               dataset[0] ? dataset : "(no dataset)", self->opts.redis,
+               dataset[0] ? dataset : "(no dataset)",
+               rb_store_address (self->store),
                rb_db_state_name (rb_db__view_state (self->view)));
     zsock_signal (pipe, 0);
     zloop_start (self->loop);

@@ -20,22 +20,24 @@
 #include "rb_bind.h"
 
 typedef struct {
-    const char *name;           /* node name on the bus */
-    const char *broker;         /* broker endpoint */
-    const char *redis;          /* HOST:PORT or unix:PATH */
-    const char *redis_user;     /* ACL user or "" */
-    const char *redis_password; /* or "" */
-    int redis_timeout_ms;       /* connect/command timeout */
-    const char *backup_dir;     /* where backups are written and found */
-    const char *backup_key;     /* signing key file (rb_sign.h), or "" */
-    int backup_keep;            /* backups kept after a backup; 0 = all */
-    uint32_t max_value;         /* bytes in a value */
-    uint32_t max_batch;         /* entries in a list / orders in a diff */
-    int fetch_ttl_s;            /* how long "who fetched KEY" is kept */
-    int fetch_cap;              /* nodes remembered per key */
-    int backup_every_s;         /* scheduled backups; 0 = none */
-    const char *curve_cert;     /* CurveZMQ: ours (secret file), or "" */
-    const char *broker_cert;    /* and the broker's public certificate */
+    const char *name;              /* node name on the bus */
+    const char *broker;            /* broker endpoint */
+    const char *redis;             /* HOST:PORT or unix:PATH */
+    const char *redis_sentinels;   /* "HOST:PORT,...", or "": use redis */
+    const char *redis_master_name; /* with redis_sentinels */
+    const char *redis_user;        /* ACL user or "" */
+    const char *redis_password;    /* or "" */
+    int redis_timeout_ms;          /* connect/command timeout */
+    const char *backup_dir;        /* where backups are written and found */
+    const char *backup_key;        /* signing key file (rb_sign.h), or "" */
+    int backup_keep;               /* backups kept after a backup; 0 = all */
+    uint32_t max_value;            /* bytes in a value */
+    uint32_t max_batch;            /* entries in a list / orders in a diff */
+    int fetch_ttl_s;               /* how long "who fetched KEY" is kept */
+    int fetch_cap;                 /* nodes remembered per key */
+    int backup_every_s;            /* scheduled backups; 0 = none */
+    const char *curve_cert;        /* CurveZMQ: ours (secret file), or "" */
+    const char *broker_cert;       /* and the broker's public certificate */
 } rb_db_opts_t;
 
 /*  Built-in defaults, from the option table. */

@@ -7,7 +7,9 @@
       rb_db_job.c       backup and restore, in a thread of their own
       rb_db_load.c      a restore's load of the records into Redis
       rb_db_view.c      what the node knows of the dataset in Redis (id,
-                        epoch, state); the RESET push; BACKUP_DIR/.dataset
+                        epoch, state); the RESET push; BACKUP_DIR/.dataset;
+                        the check of every new Redis connection
+      rb_db_opts.c      the options' fields; the store's from the node's
 
     and below them all rb_scripts (the Lua and their replies), rb_store
     (Redis) and rb_backup (the file). Each module owns its struct, in its
@@ -28,6 +30,11 @@
 #include "rb_scripts.h"
 #include "rb_store.h"
 
+/*  --- rb_db_opts.c ------------------------------------------------------- */
+
+/*  The store's options from the node's (strings borrowed from o).  */
+void rb_db__store_opts (const rb_db_opts_t *o, rb_store_opts_t *so);
+
 /*  --- rb_db_view.c ------------------------------------------------------- */
 
 typedef struct rb_db_view rb_db_view_t;
@@ -46,6 +53,14 @@ const char *rb_db__view_dataset (rb_db_view_t *self);
 uint64_t rb_db__view_epoch (rb_db_view_t *self);
 int rb_db__view_state (rb_db_view_t *self);
 uint64_t rb_db__view_resets (rb_db_view_t *self);
+/*  Transitions to RECOVERING this node made on finding its Redis may be
+    behind (rb_failover.h), for STATUS.  */
+uint64_t rb_db__view_failovers (rb_db_view_t *self);
+/*  An ACK of ours told ops that orders up to watermark are applied, in
+    epoch: a Redis (re)connected later that holds less at that epoch
+    lost them (rb_failover.h).  */
+void rb_db__view_saw_acked (rb_db_view_t *self, uint64_t epoch,
+                            uint64_t watermark);
 /*  "ID/EPOCH" into buf: what every script checks Redis against.  */
 void rb_db__view_arg (rb_db_view_t *self, char *buf, size_t len);
 

@@ -470,9 +470,9 @@ s_job_actor (zsock_t *pipe, void *arg)
     job.args = (job_args_t *) arg;
     zsock_signal (pipe, 0);
     const rb_db_opts_t *o = &job.args->opts;
-    rb_store_opts_t so = {o->redis, o->redis_user, o->redis_password,
-                          o->redis_timeout_ms};
-    char err[256];
+    rb_store_opts_t so;
+    rb_db__store_opts (o, &so);
+    char err[700];
     job.store = rb_store_new (&so, err, sizeof err);
     if (s_trust (&job))
         ; /* said why */

@@ -1,6 +1,6 @@
 /*  rb_db_opts: the DB node's options: defaults from its option table
     (config/rb_programs.c), and which field each key fills.  */
-#include "rb_db.h"
+#include "rb_db_int.h"
 #include "rb_programs.h"
 
 #include <string.h>
@@ -11,6 +11,8 @@ const rb_bind_t rb_db_binds[] = {
     {"name", RB_FIELD_STR, F (name), 0},
     {"broker", RB_FIELD_STR, F (broker), 0},
     {"redis", RB_FIELD_STR, F (redis), 0},
+    {"redis-sentinels", RB_FIELD_STR, F (redis_sentinels), 0},
+    {"redis-master-name", RB_FIELD_STR, F (redis_master_name), 0},
     {"redis-user", RB_FIELD_STR, F (redis_user), 0},
     {"redis-password", RB_FIELD_STR, F (redis_password), 0},
     {"redis-timeout", RB_FIELD_INT, F (redis_timeout_ms), 0},
@@ -32,4 +34,15 @@ rb_db_opts_default (rb_db_opts_t *o)
 {
     memset (o, 0, sizeof *o);
     rb_bind_defaults (rb_program_db.opts, rb_db_binds, o);
+}
+
+void
+rb_db__store_opts (const rb_db_opts_t *o, rb_store_opts_t *so)
+{
+    *so = (rb_store_opts_t){.address = o->redis,
+                            .sentinels = o->redis_sentinels,
+                            .master_name = o->redis_master_name,
+                            .user = o->redis_user,
+                            .password = o->redis_password,
+                            .timeout_ms = o->redis_timeout_ms};
 }

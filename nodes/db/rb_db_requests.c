@@ -155,6 +155,7 @@ s_apply (rb_db_requests_t *self, const rb_header_t *h, const rb_order_t *orders,
         /* pushes first: by the time ops hears the order is applied, every
            service node caching the key has been sent the new record */
         s_push_changes (self, &rep, orders);
+        rb_db__view_saw_acked (self->view, rep.epoch, rep.watermark);
         rb_body_t ack;
         rb_body_init (&ack, RB_T_ACK);
         ack.applied = rep.applied;
@@ -382,7 +383,7 @@ s_on_status (rb_db_requests_t *self, const rb_header_t *h)
     }
     rb_info_t info;
     memset (&info, 0, sizeof info);
-    rb_item_t items[24];
+    rb_item_t items[28];
     rb_body_init (&info.body, RB_T_INFO);
     info.body.items = items;
     rb_status_reply_t st;
@@ -414,6 +415,8 @@ s_on_status (rb_db_requests_t *self, const rb_header_t *h)
     s_num (&info, "refused", self->n_refused + reads->refused);
     s_num (&info, "pushes", self->n_pushes);
     s_num (&info, "resets", rb_db__view_resets (self->view));
+    s_num (&info, "redis_connects", rb_store_connects (self->store));
+    s_num (&info, "failovers", rb_db__view_failovers (self->view));
     rb_bus_reply (self->bus, h, &info.body);
     free (newest);
     freeReplyObject (r);

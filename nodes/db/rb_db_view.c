@@ -9,6 +9,7 @@
     node (or its predecessor) served, so a Redis holding another one, or
     an old snapshot of it, is noticed after a restart.  */
 #include "rb_db_int.h"
+#include "rb_failover.h"
 #include "rb_file.h"
 
 #include <assert.h>
@@ -17,15 +18,18 @@
 #include <inttypes.h>
 
 struct rb_db_view {
-    const char *name;    /* the node's, for logs (borrowed) */
-    char *path;          /* BACKUP_DIR/.dataset */
-    rb_bus_t *bus;       /* RESETs go out on it (borrowed) */
-    rb_store_t *store;   /* STATUS is read from it (borrowed) */
-    char dataset[33];    /* the dataset id this node serves, "" if none */
-    uint64_t epoch;      /* highest epoch seen */
-    int state;           /* rb_db_state_t as last seen in Redis */
-    uint64_t n_resets;   /* RESETs sent */
-    uint32_t reset_regs; /* the bus registration a RESET was sent in */
+    const char *name;     /* the node's, for logs (borrowed) */
+    char *path;           /* BACKUP_DIR/.dataset */
+    rb_bus_t *bus;        /* RESETs go out on it (borrowed) */
+    rb_store_t *store;    /* STATUS is read from it (borrowed) */
+    char dataset[33];     /* the dataset id this node serves, "" if none */
+    uint64_t epoch;       /* highest epoch seen */
+    int state;            /* rb_db_state_t as last seen in Redis */
+    uint64_t n_resets;    /* RESETs sent */
+    uint32_t reset_regs;  /* the bus registration a RESET was sent in */
+    uint64_t acked_epoch; /* the epoch of acked_wm */
+    uint64_t acked_wm;    /* highest watermark an ACK of ours carried */
+    uint64_t failovers;   /* transitions this node made (FAILOVER moved) */
 };
 
 static const char *const s_state_names[RB_DB_STATE_COUNT] = {
@@ -72,6 +76,66 @@ s_save (rb_db_view_t *self)
     return rc;
 }
 
+/*  --- the check of every new Redis connection ------------------------------
+ */
+
+/*  What FAILOVER answered: a transition made here, or what the dataset
+    is at now (an epoch another node moved is followed, with a RESET).  */
+static void
+s_checked (rb_db_view_t *self, const rb_failover_reply_t *rep)
+{
+    if (rep->moved) {
+        self->failovers++;
+        zsys_warning ("db %s: Redis at %s may be behind what was "
+                      "acknowledged (another replication id, or a watermark "
+                      "gone back: a failover or a restart): dataset "
+                      "recovering at epoch %" PRIu64 "; run 'recobus-ops "
+                      "recover'",
+                      self->name, rb_store_address (self->store), rep->epoch);
+    } else if (rep->recorded)
+        zsys_info ("db %s: Redis at %s: replication id recorded", self->name,
+                   rb_store_address (self->store));
+    rb_db__view_saw_epoch (self, rep->epoch);
+    rb_db__view_saw_state (self, rep->state);
+}
+
+/*  Runs on every new connection, before anything is read from it: may
+    this Redis be behind what was acknowledged? (rb_failover.h). 0 to
+    serve from it; -1 drops it (a reply not understood changes nothing).  */
+static int
+s_check_connection (rb_store_t *store, void *arg)
+{
+    rb_db_view_t *self = (rb_db_view_t *) arg;
+    char ds[64], epoch[24], wm[24];
+    rb_db__view_arg (self, ds, sizeof ds);
+    snprintf (epoch, sizeof epoch, "%" PRIu64, self->acked_epoch);
+    snprintf (wm, sizeof wm, "%" PRIu64, self->acked_wm);
+    const char *argv[] = {ds, epoch, wm};
+    size_t lens[] = {strlen (ds), strlen (epoch), strlen (wm)};
+    rb_call_t call = {RB_SCRIPT_FAILOVER, 3, argv, lens, NULL};
+    if (rb_store_run (store, &call, 1))
+        return -1; /* the connection went: its error says why */
+    rb_failover_reply_t rep;
+    int rc = rb_failover_reply_parse (call.reply, &rep);
+    if (rc == -1 && !streq (rep.word, "no_replid"))
+        rc = 0; /* needs_restore, foreign: every script will refuse too */
+    if (rc == 0 && rep.epoch)
+        s_checked (self, &rep);
+    else if (rc == 0)
+        rb_db__view_saw_state (self, rep.word);
+    else {
+        const char *error = rb_reply_error (call.reply);
+        zsys_error ("db %s: Redis at %s: the failover check was not "
+                    "understood (%s): not serving from it",
+                    self->name, rb_store_address (store),
+                    error      ? error
+                    : rc == -1 ? "no master_replid in INFO"
+                               : "unexpected reply");
+    }
+    rb_store_free_replies (&call, 1);
+    return rc == 0 ? 0 : -1;
+}
+
 /*  --- the view ------------------------------------------------------------ */
 
 rb_db_view_t *
@@ -86,6 +150,8 @@ rb_db__view_new (const rb_db_opts_t *opts, rb_bus_t *bus, rb_store_t *store)
     self->store = store;
     self->state = RB_DB_NEEDS_RESTORE;
     s_load (self);
+    if (store)
+        rb_store_on_connect (store, s_check_connection, self);
     return self;
 }
 
@@ -122,6 +188,21 @@ uint64_t
 rb_db__view_resets (rb_db_view_t *self)
 {
     return self->n_resets;
+}
+
+uint64_t
+rb_db__view_failovers (rb_db_view_t *self)
+{
+    return self->failovers;
+}
+
+void
+rb_db__view_saw_acked (rb_db_view_t *self, uint64_t epoch, uint64_t watermark)
+{
+    if (epoch > self->acked_epoch)
+        self->acked_epoch = epoch, self->acked_wm = watermark;
+    else if (epoch == self->acked_epoch && watermark > self->acked_wm)
+        self->acked_wm = watermark;
 }
 
 void

@@ -5,6 +5,7 @@
     after the scripts, into the struct rb_scripts.h names for it; this is
     the only file that reads a reply's elements.  */
 #include "rb_scripts.h"
+#include "rb_failover.h"
 
 #include <assert.h>
 #include <stddef.h>
@@ -278,9 +279,10 @@ static const char s_end[] =
 static const char s_init[] =
     "local n = redis.call('DBSIZE')\n"
     "if n ~= 0 then return {'not_empty', n} end\n"
+    RB_LUA_REPLID
     "redis.call('HSET', 'rb:meta', 'dataset', ARGV[1], 'epoch', 1,\n"
     "  'state', 'normal', 'watermark', 0, 'list_done', '1', 'total', 0,\n"
-    "  'restored_watermark', 0)\n"
+    "  'restored_watermark', 0, 'replid', replid)\n"
     "return {'ok'}\n";
 
 /*  RESTORE_BEGIN: ARGV node, now_ms, lease_ms, file dataset, file epoch,
@@ -298,7 +300,9 @@ static const char s_restore_begin[] =
     "local epoch = math.max(tonumber(m[4]) or 0, tonumber(ARGV[5]),\n"
     "  tonumber(ARGV[6])) + 1\n"
     "redis.call('FLUSHDB')\n"
+    RB_LUA_REPLID
     "redis.call('HSET', 'rb:meta', 'dataset', ARGV[4], 'epoch', epoch,\n"
+    "  'replid', replid,\n"
     "  'state', 'restoring', 'watermark', 0, 'list_done', '0',\n"
     "  'total', 0, 'restored_watermark', 0, 'restore_owner', ARGV[1],\n"
     "  'restore_until', now + tonumber(ARGV[3]))\n"
@@ -325,6 +329,8 @@ static const char s_restore_end[] =
 
 /*  STATUS: ARGV dataset. -> {'ok', state, epoch, watermark, total, tombs,
     recovering, list_done, restored_watermark, dataset}  */
+static const char s_failover[] = RB_LUA_FAILOVER;
+
 static const char s_status[] =
     PROLOGUE ("'state', 'watermark', 'total', 'list_done', "
               "'restored_watermark'")
@@ -347,6 +353,7 @@ static const struct {
     [RB_SCRIPT_RESTORE_BEGIN] = {"restore_begin", s_restore_begin},
     [RB_SCRIPT_RESTORE_END] = {"restore_end", s_restore_end},
     [RB_SCRIPT_STATUS] = {"status", s_status},
+    [RB_SCRIPT_FAILOVER] = {"failover", s_failover},
 };
 
 const char *
@@ -458,6 +465,24 @@ const char *
 rb_reply_error (const redisReply *r)
 {
     return r && r->type == REDIS_REPLY_ERROR ? r->str : NULL;
+}
+
+int
+rb_reply_word (const redisReply *r, char *word)
+{
+    return s_word (r, word);
+}
+
+int
+rb_reply_u64 (const redisReply *r, size_t index, uint64_t *out)
+{
+    return s_u64 (r, index, out);
+}
+
+int
+rb_reply_text (const redisReply *r, size_t index, char *out, size_t len)
+{
+    return s_text (r, index, out, len);
 }
 
 /*  --- each script's reply ------------------------------------------------ */

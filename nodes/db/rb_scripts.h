@@ -2,7 +2,8 @@
     atomic in Redis. The key layout they share is in docs/db.md:
 
       rb:meta        hash: dataset, epoch, state, watermark, list_done,
-                     total, restored_watermark, restore_owner/until
+                     total, restored_watermark, restore_owner/until,
+                     replid (rb_failover.h)
       rb:r:KEY       hash per record: v (value), s (seq), d ("1": deleted)
       rb:tombs       set of keys whose record is a tombstone
       rb:rec         hash, the recovering-key set: KEY -> target seq, for
@@ -30,6 +31,7 @@ typedef enum {
     RB_SCRIPT_RESTORE_BEGIN, /* flush, epoch + 1, state restoring */
     RB_SCRIPT_RESTORE_END,   /* state recovering, counts, watermark */
     RB_SCRIPT_STATUS,        /* state and counts */
+    RB_SCRIPT_FAILOVER,      /* a new connection: may Redis be behind? */
     RB_SCRIPT_COUNT
 } rb_script_t;
 
@@ -61,6 +63,14 @@ const char *rb_script_name (int script);
 /*  Redis's message if r is an error reply (borrowed), else NULL: what to
     say when a parser answered -2 for it.  */
 const char *rb_reply_error (const redisReply *r);
+
+/*  For the parsers of scripts kept in files of their own (rb_failover):
+    r's status word into word (0 "ok", -1 another, -2 not a word that
+    fits); element index as an unsigned integer; element index, a
+    string shorter than len, into out (0, or -1 if it is not).  */
+int rb_reply_word (const redisReply *r, char *word);
+int rb_reply_u64 (const redisReply *r, size_t index, uint64_t *out);
+int rb_reply_text (const redisReply *r, size_t index, char *out, size_t len);
 
 /*  GET: {'ok', epoch, dataset, reads} or {state}; reads holds seq,
     flag, found, value and reg for each key asked, in order. One item per

@@ -1,6 +1,7 @@
 /*  rb_store: Redis connection with pipelined batches (see rb_store.h). */
 #include "rb_store.h"
 #include "rb_scripts.h"
+#include "rb_sentinel.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -10,6 +11,10 @@
 
 #define RB_BACKOFF_MIN 100
 #define RB_BACKOFF_MAX 5000
+/*  With Sentinels: how often a run asks them where the master is, and
+    how long each sentinel may take at most.  */
+#define RB_FOLLOW_MS   1000
+#define RB_SENTINEL_MS 500
 
 struct rb_store {
     char *host;            /* TCP host, or NULL for a unix socket */
@@ -21,8 +26,13 @@ struct rb_store {
     char sha[RB_SCRIPT_COUNT][41]; /* loaded script digests */
     int64_t next_try;              /* earliest reconnect, zclock_mono () ms */
     int backoff;                   /* ms until the next try after a failure */
-    char err[256];                 /* last error */
+    char err[700];                 /* last error */
     uint64_t connects;             /* connections made, in all */
+    rb_sentinel_t *sentinel;       /* where the master is, or NULL */
+    int64_t next_ask;              /* with sentinel: next look, mono ms */
+    char address[300];             /* connected to (or last tried) */
+    rb_store_check_fn *check;      /* run on each new connection */
+    void *check_arg;
 };
 
 static int
@@ -53,7 +63,16 @@ rb_store_new (const rb_store_opts_t *opts, char *err, size_t errlen)
 {
     rb_store_t *self = (rb_store_t *) calloc (1, sizeof *self);
     assert (self);
-    if (s_parse_address (self, opts->address, err, errlen)) {
+    int timeout = opts->timeout_ms > 0 ? opts->timeout_ms : 2000;
+    if (opts->sentinels && *opts->sentinels) {
+        self->sentinel = rb_sentinel_new (
+            opts->sentinels, opts->master_name,
+            timeout < RB_SENTINEL_MS ? timeout : RB_SENTINEL_MS, err, errlen);
+        snprintf (self->address, sizeof self->address, "%s (sentinels)",
+                  self->sentinel ? rb_sentinel_name (self->sentinel) : "");
+    } else if (s_parse_address (self, opts->address, err, errlen) == 0)
+        snprintf (self->address, sizeof self->address, "%s", opts->address);
+    if (!self->sentinel && !self->host && !self->path) {
         free (self);
         return NULL;
     }
@@ -61,7 +80,7 @@ rb_store_new (const rb_store_opts_t *opts, char *err, size_t errlen)
         self->user = strdup (opts->user);
     if (opts->password && *opts->password)
         self->password = strdup (opts->password);
-    self->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 2000;
+    self->timeout_ms = timeout;
     self->backoff = RB_BACKOFF_MIN;
     snprintf (self->err, sizeof self->err, "not connected yet");
     return self;
@@ -92,6 +111,7 @@ rb_store_destroy (rb_store_t **self_p)
         redisFree (self->ctx);
     free (self->host);
     free (self->path);
+    rb_sentinel_destroy (&self->sentinel);
     free (self->user);
     free (self->password);
     free (self);
@@ -148,12 +168,59 @@ s_load_scripts (rb_store_t *self)
     return 0;
 }
 
-int
-rb_store_connect (rb_store_t *self)
+/*  With Sentinels: host and port become where they say the master is. */
+static int
+s_resolve (rb_store_t *self)
 {
-    if (self->ctx)
+    if (!self->sentinel)
         return 0;
-    if (zclock_mono () < self->next_try)
+    char host[256], why[700];
+    int port = 0;
+    self->next_ask = zclock_mono () + RB_FOLLOW_MS;
+    if (rb_sentinel_ask (self->sentinel, host, sizeof host, &port)) {
+        snprintf (why, sizeof why, "no sentinel says where master %s is: %s",
+                  rb_sentinel_name (self->sentinel),
+                  rb_sentinel_errstr (self->sentinel));
+        s_drop (self, why);
+        return -1;
+    }
+    free (self->host);
+    self->host = strdup (host);
+    assert (self->host);
+    self->port = port;
+    snprintf (self->address, sizeof self->address, "%s:%d", host, port);
+    return 0;
+}
+
+/*  With Sentinels: the server must say it is a master (ROLE): a sentinel
+    may still name one that was just made a replica.  */
+static int
+s_check_role (rb_store_t *self)
+{
+    if (!self->sentinel)
+        return 0;
+    redisReply *r = (redisReply *) redisCommand (self->ctx, "ROLE");
+    const char *role = !r                             ? self->ctx->errstr
+                       : r->type == REDIS_REPLY_ERROR ? r->str
+                       : r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+                               r->element[0]->type == REDIS_REPLY_STRING
+                           ? r->element[0]->str
+                           : "(a reply not understood)";
+    int rc = strcmp (role, "master") == 0 ? 0 : -1;
+    if (rc)
+        snprintf (self->err, sizeof self->err,
+                  "%s is not the master of %s (ROLE: %.60s)", self->address,
+                  rb_sentinel_name (self->sentinel), role);
+    freeReplyObject (r);
+    return rc;
+}
+
+/*  Opens the connection: the address (asked of the sentinels, if any),
+    AUTH, the role, the scripts. 0, or -1 with nothing left open.  */
+static int
+s_open (rb_store_t *self)
+{
+    if (s_resolve (self))
         return -1;
     struct timeval tv = {self->timeout_ms / 1000,
                          (self->timeout_ms % 1000) * 1000};
@@ -161,8 +228,9 @@ rb_store_connect (rb_store_t *self)
                     ? redisConnectUnixWithTimeout (self->path, tv)
                     : redisConnectWithTimeout (self->host, self->port, tv);
     if (!self->ctx || self->ctx->err) {
-        char why[200];
-        snprintf (why, sizeof why, "cannot connect to Redis: %s",
+        char why[sizeof self->err];
+        snprintf (why, sizeof why, "cannot connect to Redis at %.300s: %.300s",
+                  self->address,
                   self->ctx ? self->ctx->errstr : "out of memory");
         if (self->ctx)
             redisFree (self->ctx), self->ctx = NULL;
@@ -170,16 +238,76 @@ rb_store_connect (rb_store_t *self)
         return -1;
     }
     redisSetTimeout (self->ctx, tv);
-    if (s_auth (self) || s_load_scripts (self)) {
-        char why[256];
+    if (s_auth (self) || s_check_role (self) || s_load_scripts (self)) {
+        char why[sizeof self->err];
         snprintf (why, sizeof why, "%s", self->err);
         s_drop (self, why);
         return -1;
     }
+    return 0;
+}
+
+int
+rb_store_connect (rb_store_t *self)
+{
+    if (self->ctx)
+        return 0;
+    if (zclock_mono () < self->next_try || s_open (self))
+        return -1;
+    self->connects++;
+    /* nothing of the caller's goes out before the check has passed */
+    if (self->check && self->check (self, self->check_arg) && self->ctx)
+        s_drop (self, "the check of a new Redis connection failed");
+    if (!self->ctx)
+        return -1;
     self->backoff = RB_BACKOFF_MIN;
     self->err[0] = '\0';
-    self->connects++;
     return 0;
+}
+
+void
+rb_store_on_connect (rb_store_t *self, rb_store_check_fn *check, void *arg)
+{
+    self->check = check;
+    self->check_arg = arg;
+}
+
+const char *
+rb_store_address (rb_store_t *self)
+{
+    return self->address;
+}
+
+/*  With Sentinels, once a second: if they say the master moved (a
+    failover), the connection goes and the next one is made at once.  */
+static void
+s_follow (rb_store_t *self)
+{
+    if (!self->sentinel || !self->ctx || zclock_mono () < self->next_ask)
+        return;
+    self->next_ask = zclock_mono () + RB_FOLLOW_MS;
+    char host[256], why[sizeof self->err];
+    int port = 0;
+    if (rb_sentinel_ask (self->sentinel, host, sizeof host, &port))
+        return; /* none answers now: the master we have is the best guess */
+    if (port == self->port && strcmp (host, self->host) == 0)
+        return;
+    snprintf (why, sizeof why,
+              "the master of %.100s moved from %.300s to %.200s:%d",
+              rb_sentinel_name (self->sentinel), self->address, host, port);
+    s_drop (self, why);
+    self->next_try = 0;
+    self->backoff = RB_BACKOFF_MIN;
+}
+
+/*  An error reply saying this Redis takes no writes now: a master made a
+    replica (READONLY), or a replica that lost its master (MASTERDOWN).  */
+static bool
+s_demoted (const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR &&
+           (strncmp (r->str, "READONLY", 8) == 0 ||
+            strncmp (r->str, "MASTERDOWN", 10) == 0);
 }
 
 uint64_t
@@ -259,6 +387,7 @@ rb_store_run (rb_store_t *self, rb_call_t *calls, int n)
 {
     for (int i = 0; i < n; i++)
         calls[i].reply = NULL;
+    s_follow (self);
     if (rb_store_connect (self))
         return -1;
     int rc = s_round (self, calls, n);
@@ -267,12 +396,21 @@ rb_store_run (rb_store_t *self, rb_call_t *calls, int n)
         if (s_load_scripts (self) == 0)
             rc = s_round (self, calls, n);
         else {
-            char why[256];
+            char why[sizeof self->err];
             snprintf (why, sizeof why, "%s", self->err);
             s_drop (self, why);
             rc = -1;
         }
     }
+    for (int i = 0; rc == 0 && i < n; i++)
+        if (s_demoted (calls[i].reply)) {
+            char why[sizeof self->err];
+            snprintf (why, sizeof why,
+                      "Redis at %.300s is no master now: %.200s", self->address,
+                      calls[i].reply->str);
+            s_drop (self, why);
+            rc = -1;
+        }
     if (rc != 0) {
         rb_store_free_replies (calls, n);
         return -1;
@@ -292,6 +430,7 @@ rb_store_free_replies (rb_call_t *calls, int n)
 redisReply *
 rb_store_command (rb_store_t *self, const char *fmt, ...)
 {
+    s_follow (self);
     if (rb_store_connect (self))
         return NULL;
     va_list args;
@@ -302,7 +441,8 @@ rb_store_command (rb_store_t *self, const char *fmt, ...)
         char why[200];
         snprintf (why, sizeof why, "Redis I/O: %s", self->ctx->errstr);
         s_drop (self, why);
-    }
+    } else if (s_demoted (r))
+        s_drop (self, r->str);
     return r;
 }
 

@@ -8,7 +8,17 @@
 
     A context that reported an error is dropped, never reused: the next
     call reconnects, at most once per back-off period (100 ms doubling to
-    5 s), so a Redis that is down costs nothing per request.  */
+    5 s), so a Redis that is down costs nothing per request. So is one
+    that answers READONLY or MASTERDOWN: it is no longer the master.
+
+    With Sentinels (rb_sentinel.h) instead of one address, each connect
+    asks them where the master is and checks with ROLE that it is one;
+    once a second a run asks them again, and drops the connection if the
+    master moved (a failover), so the next call connects to the new one.
+
+    A check given with rb_store_on_connect runs on every new connection
+    before any call of the caller's goes out on it: nothing is read from
+    a Redis that was just (re)connected until the check has passed.  */
 #ifndef RB_STORE_H
 #define RB_STORE_H
 
@@ -17,10 +27,12 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *address;  /* "HOST:PORT" or "unix:PATH" */
-    const char *user;     /* ACL user, or NULL/"" */
-    const char *password; /* AUTH password, or NULL/"" */
-    int timeout_ms;       /* connect and command timeout */
+    const char *address;     /* "HOST:PORT" or "unix:PATH" */
+    const char *sentinels;   /* "HOST:PORT,..." or NULL/"": use address */
+    const char *master_name; /* with sentinels: the master they watch */
+    const char *user;        /* ACL user, or NULL/"" */
+    const char *password;    /* AUTH password, or NULL/"" */
+    int timeout_ms;          /* connect and command timeout */
 } rb_store_opts_t;
 
 /*  One command of a batch. script >= 0 names one of rb_scripts (argv are
@@ -42,12 +54,22 @@ rb_store_t *rb_store_new (const rb_store_opts_t *opts, char *err,
                           size_t errlen);
 void rb_store_destroy (rb_store_t **self_p);
 
+/*  What runs on each new connection before anything else: 0 to use
+    it, -1 to drop it (the check sets no error of its own on the store:
+    say why in the log). It may call rb_store_run on self.  */
+typedef int (rb_store_check_fn) (rb_store_t *self, void *arg);
+void rb_store_on_connect (rb_store_t *self, rb_store_check_fn *check,
+                          void *arg);
+
 /*  Connects if not connected (respecting the back-off). 0 if connected. */
 int rb_store_connect (rb_store_t *self);
 bool rb_store_connected (rb_store_t *self);
 /*  Connections made so far: a change means the Redis may be another (a
     restart), and what it held may be gone.  */
 uint64_t rb_store_connects (rb_store_t *self);
+/*  The Redis connected to (or last tried): "HOST:PORT", "unix:PATH",
+    or with Sentinels "NAME (sentinels)" until one answered; borrowed.  */
+const char *rb_store_address (rb_store_t *self);
 /*  Why the store is not connected, or the last error; borrowed.  */
 const char *rb_store_errstr (rb_store_t *self);
 
