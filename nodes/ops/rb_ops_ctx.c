@@ -3,6 +3,7 @@
     further sends once one failed. Below every command and the sender.  */
 #include "rb_ops_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -65,6 +66,24 @@ ops_call (ops_t *self, int addr, const char *dest, const rb_body_t *req,
         b->text = rb_str ("");
     }
     return code;
+}
+
+/*  --- request ids ------------------------------------------------------ */
+
+int
+ops_unhex (const char *hex, size_t len, uint8_t rid[16])
+{
+    if (len != RB_OPS_RID_HEX)
+        return -1;
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        char two[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
+        if (!isxdigit ((unsigned char) two[0]) ||
+            !isxdigit ((unsigned char) two[1]) || sscanf (two, "%x", &v) != 1)
+            return -1;
+        rid[i] = (uint8_t) v;
+    }
+    return 0;
 }
 
 /*  --- the ops node's sidecar file ------------------------------------ */

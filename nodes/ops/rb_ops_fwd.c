@@ -17,22 +17,6 @@
 
 /*  --- request ids -------------------------------------------------------- */
 
-static int
-s_unhex (const char *hex, uint8_t out[16])
-{
-    if (strlen (hex) != RB_OPS_RID_HEX)
-        return -1;
-    for (int i = 0; i < 16; i++) {
-        unsigned v;
-        char two[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
-        if (!isxdigit ((unsigned char) two[0]) ||
-            !isxdigit ((unsigned char) two[1]) || sscanf (two, "%x", &v) != 1)
-            return -1;
-        out[i] = (uint8_t) v;
-    }
-    return 0;
-}
-
 static void
 s_hex (const uint8_t rid[16], char out[RB_OPS_RID_HEX + 1])
 {
@@ -44,7 +28,8 @@ int
 ops_fwd_rid (ops_t *self, uint32_t request, uint8_t rid[16])
 {
     const char *given = self->opts.request_id ? self->opts.request_id : "";
-    if (!self->has_rid && *given && s_unhex (given, self->rid))
+    if (!self->has_rid && *given &&
+        ops_unhex (given, strlen (given), self->rid))
         return ops_fail (self, EX_USAGE,
                          "--request-id: 32 hex digits, not '%s'", given);
     if (!self->has_rid && !*given &&

@@ -66,6 +66,9 @@ typedef struct {
 
 /*  Connects and registers (once); 0 or an rb_code_t with bus_why set. */
 int ops_connect (ops_t *self);
+/*  A request id from RB_OPS_RID_HEX hex digits (hex, len bytes): 0, or
+    -1 when it is not that.  */
+int ops_unhex (const char *hex, size_t len, uint8_t rid[16]);
 /*  The file beside the journal where the ops node names itself
     (JOURNAL.serve); its path into out.  */
 void ops_sidecar_path (const char *journal, char *out, size_t len);

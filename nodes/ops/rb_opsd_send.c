@@ -82,22 +82,6 @@ s_answer_orders (opsd_t *d, const rb_header_t *req, const char *request,
 
 /*  --- one SUBMIT ------------------------------------------------------- */
 
-static int
-s_unhex (rb_str_t text, uint8_t rid[16])
-{
-    if (text.len != RB_OPS_RID_HEX)
-        return -1;
-    for (int i = 0; i < 16; i++) {
-        unsigned v;
-        char two[3] = {text.ptr[2 * i], text.ptr[2 * i + 1], '\0'};
-        if (!isxdigit ((unsigned char) two[0]) ||
-            !isxdigit ((unsigned char) two[1]) || sscanf (two, "%x", &v) != 1)
-            return -1;
-        rid[i] = (uint8_t) v;
-    }
-    return 0;
-}
-
 static void
 s_sub_free (opsd_sub_t *sub)
 {
@@ -231,7 +215,7 @@ opsd_submit (opsd_t *d, const rb_header_t *h, const rb_body_t *b)
     d->submits++;
     uint8_t rid[16];
     char request[RB_OPS_RID_HEX + 1];
-    if (s_unhex (b->text, rid)) {
+    if (ops_unhex (b->text.ptr, b->text.len, rid)) {
         rb_bus_error (d->bus, h, RB_S_BAD_REQUEST,
                       "request: 32 hex digits expected");
         return;
