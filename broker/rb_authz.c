@@ -34,6 +34,7 @@ static const rb_authz_row_t s_table[RB_T_COUNT_] = {
     [RB_T_RECOVERY_LIST] = {OPS | BENCH, 0, 0},
     [RB_T_DIFF] = {OPS | BENCH, 0, 0},
     [RB_T_RECOVERY_END] = {OPS | BENCH, 0, 0},
+    [RB_T_SUBMIT] = {OPS, 0, 0}, /* to the ops node (recobus-ops serve) */
     [RB_T_STATUS] = {NODES, 0, 0},
     [RB_T_INFO] = {0, NODES, 0},
     [RB_T_BACKUP] = {OPS | BENCH, 0, 0},
@@ -51,6 +52,7 @@ static const rb_authz_row_t s_table[RB_T_COUNT_] = {
     which any role may offer (it carries only ECHO).  */
 static const char *const s_offers[RB_ROLE_MAX_ + 1] = {
     [RB_ROLE_DB] = "db",
+    [RB_ROLE_OPS] = "ops",
     [RB_ROLE_BENCH] = "*",
 };
 

@@ -82,6 +82,7 @@ enum {
     FLD_FORCE,
     FLD_KEYS,
     FLD_RECS,
+    FLD_REQUEST,
     FLD_END = -1
 };
 
@@ -118,6 +119,7 @@ static const rb_field_t s_fields[] = {
     [FLD_FORCE] = FIELD ("force", F_BOOL, force),
     [FLD_KEYS] = FIELD ("keys", F_KEYS, keys),
     [FLD_RECS] = FIELD ("records", F_RECORDS, recs),
+    [FLD_REQUEST] = FIELD ("request", F_TEXT, text),
 };
 
 #define SCHEMA_MAX 8
@@ -153,6 +155,7 @@ static const int s_schema[RB_T_COUNT_][SCHEMA_MAX] = {
     [RB_T_ECHO] = {FLD_VALUE, FLD_END},
     [RB_T_GETS] = {FLD_KEYS, FLD_END},
     [RB_T_RECORDS] = {FLD_EPOCH, FLD_RECS, FLD_END},
+    [RB_T_SUBMIT] = {FLD_REQUEST, FLD_ORDERS, FLD_END},
 };
 
 static int

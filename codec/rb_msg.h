@@ -92,6 +92,7 @@ typedef enum {
     RB_T_ECHO,
     RB_T_GETS,
     RB_T_RECORDS,
+    RB_T_SUBMIT, /* orders for the ops node to journal and send */
     RB_T_COUNT_
 } rb_type_t;
 

@@ -19,7 +19,8 @@ static const char *const s_type_names[RB_T_COUNT_] = {
     "DATA",         "ORDER",    "ACK",     "RECOVERY_LIST", "DIFF",
     "RECOVERY_END", "STATUS",   "INFO",    "BACKUP",        "BACKUP_DONE",
     "RESTORE",      "RESTORED", "RESET",   "UPDATE",        "RECOVERED",
-    "NODES",        "ANSWER",   "ECHO",    "GETS",          "RECORDS"};
+    "NODES",        "ANSWER",   "ECHO",    "GETS",          "RECORDS",
+    "SUBMIT"};
 
 static const char *const s_role_names[] = {"none", "db",      "service",
                                            "ops",  "monitor", "bench"};

@@ -208,7 +208,15 @@ static const rb_opt_t s_ops[] = {
     {"job-timeout", NULL, 0, RB_OPT_INT, "600000", 1000, 86400000, NULL, NULL,
      "deadline of a backup or restore, ms"},
     {"name", NULL, 0, RB_OPT_STR, "", 0, 64, NULL, NULL,
-     "node name on the bus (default: ops-PID)"},
+     "node name on the bus (default: ops-PID; serve: ops-serve)"},
+    {"auto-recover", "auto-recover", 0, RB_OPT_BOOL, "on", 0, 0, NULL, "on|off",
+     "serve: run the recovery by itself when the DB is recovering"},
+    {"watch-interval", "watch-interval", 0, RB_OPT_INT, "1000", 100, 60000,
+     NULL, "MS", "serve: how often it asks the DB's state"},
+    {"request-id", "request-id", 0, RB_OPT_STR, "", 0, 32, NULL, "HEX",
+     "the request id of put/delete/load sent to an ops node (32 hex "
+     "digits; default: random): run again with the same id, an order is "
+     "journaled once"},
     CURVE_CLIENT,
     END,
 };
@@ -238,7 +246,13 @@ const rb_program_t rb_program_ops = {
     "  journal check         each damaged record with its offset; exit 65 "
     "on damage\n"
     "  journal repair [--next-seq N]\n"
-    "                        keep the intact start, set the rest aside",
+    "                        keep the intact start, set the rest aside\n"
+    "  serve                 run as the ops node: the journal's single "
+    "writer;\n"
+    "                        takes put/delete/load/sync from the other "
+    "commands,\n"
+    "                        re-sends pending orders, recovers by itself\n"
+    "                        (auto-recover) when the DB is recovering",
     "ops",
     s_ops,
 };

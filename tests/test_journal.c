@@ -118,6 +118,44 @@ START_TEST (journal_refuses_bad_orders_and_stages_nothing)
 }
 END_TEST
 
+START_TEST (journal_remembers_request_ids_across_reopen)
+{
+    rb_journal_t *j = rb_jt_open (s_path);
+    const uint8_t rid[16] = {1, 2, 3}, other[16] = {9};
+    uint64_t seq, first = 0;
+    uint32_t count = 0;
+    rb_jt_put (j, "a", "v"); /* seq 1, no request id */
+    ck_assert_int_eq (rb_journal_add (j, RB_OP_PUT, "b", 1, "v", 1, &seq), 0);
+    ck_assert_int_eq (rb_journal_add (j, RB_OP_DELETE, "c", 1, NULL, 0, &seq),
+                      0);
+    ck_assert_int_eq (rb_journal_add_request (j, rid, 3, 2), -1); /* wrong */
+    ck_assert_int_eq (rb_journal_add_request (j, rid, 2, 2), 0);
+    ck_assert (!rb_journal_request (j, rid, &first, &count)); /* staged */
+    ck_assert_int_eq (rb_journal_commit (j), 0);
+    ck_assert (rb_journal_request (j, rid, &first, &count));
+    ck_assert_uint_eq (first, 2);
+    ck_assert_uint_eq (count, 2);
+    rb_journal_ack (j, &first, 1, 2);
+    ck_assert_uint_eq (rb_journal_pending_in (j, 2, 3), 1);
+    rb_journal_destroy (&j);
+    j = rb_jt_open (s_path);
+    ck_assert (rb_journal_request (j, rid, &first, &count));
+    ck_assert_uint_eq (first, 2);
+    ck_assert_uint_eq (count, 2);
+    ck_assert (!rb_journal_request (j, other, &first, &count));
+    ck_assert_uint_eq (rb_journal_pending_in (j, 1, 3), 2);
+    ck_assert_uint_eq (rb_journal_next_seq (j), 4);
+    /* a failed request is dropped with its orders */
+    ck_assert_int_eq (rb_journal_add (j, RB_OP_PUT, "d", 1, "v", 1, &seq), 0);
+    ck_assert_int_eq (rb_journal_add_request (j, other, 4, 1), 0);
+    rb_journal_drop_staged (j);
+    ck_assert_int_eq (rb_journal_commit (j), 0);
+    ck_assert (!rb_journal_request (j, other, &first, &count));
+    ck_assert_uint_eq (rb_journal_next_seq (j), 4);
+    rb_journal_destroy (&j);
+}
+END_TEST
+
 /*  A journal of four orders and an ack, then a last record (an order,
     or an ack when ack_last); *before is the file size before it.  */
 static void
@@ -686,6 +724,7 @@ main (void)
     tcase_add_test (tc, journal_seq_continues_across_reopen);
     tcase_add_test (tc, journal_staged_orders_count_only_once_committed);
     tcase_add_test (tc, journal_refuses_bad_orders_and_stages_nothing);
+    tcase_add_test (tc, journal_remembers_request_ids_across_reopen);
     tcase_add_test (tc, journal_cuts_a_torn_last_order_at_every_byte);
     tcase_add_test (tc, journal_cuts_a_torn_last_ack_at_every_byte);
     tcase_add_test (tc,

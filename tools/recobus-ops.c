@@ -34,6 +34,13 @@ main (int argc, char **argv)
         rb_cli_error (&rb_program_ops, "a COMMAND is needed");
         fprintf (stderr, "Try 'recobus-ops --help'.\n");
         rc = EX_USAGE;
+    } else if (streq (argv[cli.argi], "serve") && cli.argi + 1 < argc) {
+        rb_cli_error (&rb_program_ops, "serve takes no operands (try --help)");
+        rc = EX_USAGE;
+    } else if (streq (argv[cli.argi], "serve")) {
+        zsys_set_logstream (stderr); /* a daemon: its events on stderr */
+        zsys_catch_interrupts ();    /* SIGINT/SIGTERM: a clean stop */
+        rc = rb_ops_serve (&opts);
     } else
         rc = rb_ops_run (&opts, argc - cli.argi, argv + cli.argi);
     rb_config_destroy (&cli.config);

@@ -192,6 +192,44 @@ s_take_floor (rb_journal_t *self, const uint8_t *p, uint32_t len,
     return 0;
 }
 
+/*  A request id is now in the file: into the ring of the newest. */
+static void
+s_request_seen (rb_journal_t *self, const jreq_t *r)
+{
+    if (!self->reqs) {
+        self->reqs = (jreq_t *) calloc (RB_JOURNAL_REQUESTS, sizeof (jreq_t));
+        assert (self->reqs);
+    }
+    self->reqs[self->reqs_at] = *r;
+    self->reqs_at = (self->reqs_at + 1) % RB_JOURNAL_REQUESTS;
+    if (self->n_reqs < RB_JOURNAL_REQUESTS)
+        self->n_reqs++;
+}
+
+/*  Checks and takes one request record: its orders come before it in
+    the file (the same commit wrote them first); -1 with err.  */
+static int
+s_take_request (rb_journal_t *self, const uint8_t *p, uint32_t len,
+                uint64_t offset, rb_journal_err_t *err)
+{
+    jreq_t r;
+    memset (&r, 0, sizeof r);
+    if (len == REQUEST_SIZE) {
+        memcpy (r.rid, p + 1, RB_JOURNAL_RID_SIZE);
+        r.first = rb_jget64 (p + 17);
+        r.count = rb_jget32 (p + 25);
+    }
+    if (len != REQUEST_SIZE || r.count == 0 || r.first == 0 ||
+        (r.first + r.count > self->next && !self->salvage)) {
+        rb_journal_err_ (err, RB_JOURNAL_E_CORRUPT, offset,
+                         "%s: offset %" PRIu64 ": bad request record",
+                         self->path, offset);
+        return -1;
+    }
+    s_request_seen (self, &r);
+    return 0;
+}
+
 int
 rb_journal_take_ (rb_journal_t *self, const uint8_t *p, uint32_t len,
                   uint64_t offset, rb_journal_err_t *err)
@@ -202,6 +240,8 @@ rb_journal_take_ (rb_journal_t *self, const uint8_t *p, uint32_t len,
         return s_take_ranges (self, p, len, offset, err);
     if (p[0] == T_FLOOR)
         return s_take_floor (self, p, len, offset, err);
+    if (p[0] == T_REQUEST)
+        return s_take_request (self, p, len, offset, err);
     rb_journal_err_ (err, RB_JOURNAL_E_CORRUPT, offset,
                      "%s: offset %" PRIu64 ": unknown record type %u",
                      self->path, offset, p[0]);
@@ -427,6 +467,7 @@ rb_journal_destroy (rb_journal_t **self_p)
     free (self->marks);
     free (self->stage);
     free (self->staged);
+    free (self->reqs);
     free (self);
     *self_p = NULL;
 }
@@ -553,6 +594,78 @@ rb_journal_staged (rb_journal_t *self)
     return self->n_staged;
 }
 
+int
+rb_journal_add_request (rb_journal_t *self,
+                        const uint8_t rid[RB_JOURNAL_RID_SIZE], uint64_t first,
+                        uint32_t count)
+{
+    if (s_writable (self))
+        return -1;
+    if (count == 0 || self->has_staged_req || count != self->n_staged ||
+        first != self->staged[0].seq) {
+        snprintf (self->errstr, sizeof self->errstr,
+                  "journal %s: a request record must name the orders staged",
+                  self->path);
+        return -1;
+    }
+    rb_journal_grow_ ((void **) &self->stage, &self->stage_cap,
+                      self->stage_len + FRAME_SIZE + REQUEST_SIZE, 1);
+    uint8_t *p = self->stage + self->stage_len + FRAME_SIZE;
+    p[0] = T_REQUEST;
+    memcpy (p + 1, rid, RB_JOURNAL_RID_SIZE);
+    rb_jput64 (p + 17, first);
+    rb_jput32 (p + 25, count);
+    rb_journal_frame_ (self->stage + self->stage_len, REQUEST_SIZE);
+    self->stage_len += FRAME_SIZE + REQUEST_SIZE;
+    memcpy (self->staged_req.rid, rid, RB_JOURNAL_RID_SIZE);
+    self->staged_req.first = first;
+    self->staged_req.count = count;
+    self->has_staged_req = true;
+    return 0;
+}
+
+void
+rb_journal_drop_staged (rb_journal_t *self)
+{
+    self->n_staged = 0;
+    self->stage_len = 0;
+    self->has_staged_req = false;
+}
+
+bool
+rb_journal_request (rb_journal_t *self, const uint8_t rid[RB_JOURNAL_RID_SIZE],
+                    uint64_t *first, uint32_t *count)
+{
+    for (size_t i = 0; i < self->n_reqs; i++) { /* newest first */
+        size_t at =
+            (self->reqs_at + RB_JOURNAL_REQUESTS - 1 - i) % RB_JOURNAL_REQUESTS;
+        if (memcmp (self->reqs[at].rid, rid, RB_JOURNAL_RID_SIZE) == 0) {
+            *first = self->reqs[at].first;
+            *count = self->reqs[at].count;
+            return true;
+        }
+    }
+    return false;
+}
+
+uint64_t
+rb_journal_pending_in (rb_journal_t *self, uint64_t lo, uint64_t hi)
+{
+    uint64_t n = 0;
+    for (size_t i = s_pend_find (self, lo);
+         i < self->n_pend && self->pend[i].seq <= hi; i++)
+        n += self->pend[i].offset != UINT64_MAX;
+    return n;
+}
+
+int
+rb_journal_sync (rb_journal_t *self)
+{
+    if (self->readonly || self->fd < 0 || fsync (self->fd) == 0)
+        return 0;
+    return s_fail (self, "fsync");
+}
+
 /*  Appends bytes at the end; on a failed write the file is cut back. */
 static int
 s_append (rb_journal_t *self, const void *buf, size_t len, bool sync)
@@ -580,10 +693,13 @@ rb_journal_commit (rb_journal_t *self)
     for (size_t i = 0; rc == 0 && i < self->n_staged; i++)
         s_order_seen (self, self->staged[i].seq,
                       self->size + self->staged[i].offset);
+    if (rc == 0 && self->has_staged_req)
+        s_request_seen (self, &self->staged_req);
     if (rc == 0)
         self->size += self->stage_len;
     self->n_staged = 0;
     self->stage_len = 0;
+    self->has_staged_req = false;
     return rc;
 }
 

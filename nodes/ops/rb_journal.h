@@ -46,6 +46,12 @@
     and the DB refuses an order at 2^53 or above (RB_SEQ_MAX).  */
 #define RB_JOURNAL_SEQ_MAX ((1ull << 53) - 1)
 
+/*  Request ids (recobus-ops serve): 16 bytes each; the journal
+    remembers the newest RB_JOURNAL_REQUESTS of them (the window in which
+    a repeated request is recognised).  */
+#define RB_JOURNAL_RID_SIZE 16
+#define RB_JOURNAL_REQUESTS 16384
+
 /*  Open flags. */
 enum {
     RB_JOURNAL_READONLY = 1, /* no lock, no writes, torn tail ignored */
@@ -118,6 +124,26 @@ size_t rb_journal_staged (rb_journal_t *self);
     durable and pending. On failure (-1, errstr set) nothing of them
     stays in the file and their seqs are handed out again.  */
 int rb_journal_commit (rb_journal_t *self);
+
+/*  Stages a request record: the request id rid was journaled as the
+    orders first .. first + count - 1, which must be the ones staged
+    (one request per commit). Written by the same commit as its orders,
+    so both are durable or neither is. 0, or -1 (E_ARG) with errstr.  */
+int rb_journal_add_request (rb_journal_t *self,
+                            const uint8_t rid[RB_JOURNAL_RID_SIZE],
+                            uint64_t first, uint32_t count);
+/*  Drops whatever is staged (orders and request), writing nothing;
+    their seqs are handed out again.  */
+void rb_journal_drop_staged (rb_journal_t *self);
+/*  Whether rid is among the newest RB_JOURNAL_REQUESTS request ids
+    journaled; if so *first and *count get its orders.  */
+bool rb_journal_request (rb_journal_t *self,
+                         const uint8_t rid[RB_JOURNAL_RID_SIZE],
+                         uint64_t *first, uint32_t *count);
+/*  How many of the orders lo .. hi are pending. */
+uint64_t rb_journal_pending_in (rb_journal_t *self, uint64_t lo, uint64_t hi);
+/*  fsyncs the file (acknowledgements are written without): 0 or -1. */
+int rb_journal_sync (rb_journal_t *self);
 
 /*  The DB acknowledged these orders (seqs ascending); watermark is the
     DB's watermark from the ACK. Forgets them as pending and appends an

@@ -28,13 +28,14 @@
 #define ORDER_FIXED  23 /* type, seq, time, op, key_len, value_len */
 #define ACKS_FIXED   13 /* type, watermark, range count */
 #define FLOOR_SIZE   9  /* type, the next order's lowest seq */
+#define REQUEST_SIZE 29 /* type, request id, first seq, order count */
 #define RANGES_MAX   65536
 #define RECORD_MAX   (ORDER_FIXED + RB_JOURNAL_KEY_MAX + RB_JOURNAL_VALUE_MAX)
 #define INDEX_EVERY  1024 /* orders between two sparse index marks */
 #define LOCK_POLL_MS 20
 #define REOPEN_MAX   8 /* times a file replaced under a waiter is reopened */
 
-enum { T_ORDER = 1, T_ACK = 2, T_REJECT = 3, T_FLOOR = 4 };
+enum { T_ORDER = 1, T_ACK = 2, T_REJECT = 3, T_FLOOR = 4, T_REQUEST = 5 };
 
 /*  What the frame at an offset holds (rb_journal_frame_state_). */
 enum {
@@ -59,6 +60,13 @@ typedef struct {
 typedef struct {
     uint64_t seq, offset;
 } jmark_t;
+
+/*  A request id and the orders it was journaled as. */
+typedef struct {
+    uint8_t rid[RB_JOURNAL_RID_SIZE];
+    uint64_t first; /* seq of its first order */
+    uint32_t count; /* its orders: first .. first + count - 1 */
+} jreq_t;
 
 struct rb_journal {
     char *path;
@@ -86,6 +94,10 @@ struct rb_journal {
     size_t stage_len, stage_cap;
     jpend_t *staged; /* their seqs and offsets within stage */
     size_t n_staged, cap_staged;
+    jreq_t staged_req; /* the request record staged after them, if any */
+    bool has_staged_req;
+    jreq_t *reqs; /* the newest RB_JOURNAL_REQUESTS request ids, a ring */
+    size_t n_reqs, reqs_at; /* entries used; where the next one goes */
 };
 
 struct rb_journal_map {

@@ -16,28 +16,6 @@
 
 /*  --- put and delete ------------------------------------------------------ */
 
-static void
-s_order_result (ops_t *self, const char *key, uint64_t seq, const char *status,
-                const rb_body_t *ack)
-{
-    if (!self->opts.json) {
-        if (streq (status, "applied"))
-            ops_say ("seq %" PRIu64, seq);
-        return;
-    }
-    json_t *obj = ops_result (self);
-    json_object_set_new (obj, "key", json_string (key));
-    rb_out_json_uint (obj, "seq", seq);
-    json_object_set_new (obj, "status", json_string (status));
-    if (ack) {
-        rb_out_json_uint (obj, "applied", ack->applied);
-        rb_out_json_uint (obj, "skipped", ack->skipped);
-        rb_out_json_uint (obj, "cleared", ack->cleared);
-        rb_out_json_uint (obj, "watermark", ack->watermark);
-    }
-    ops_emit (obj);
-}
-
 /*  The order is journaled but the DB did not take it. */
 static int
 s_pending (ops_t *self, const char *key, uint64_t seq, const char *why)
@@ -46,7 +24,7 @@ s_pending (ops_t *self, const char *key, uint64_t seq, const char *why)
     char others[64] = "";
     if (n > 1)
         snprintf (others, sizeof others, " (with %" PRIu64 " earlier)", n - 1);
-    s_order_result (self, key, seq, "pending", NULL);
+    ops_order_result (self, key, seq, "pending", NULL);
     ops_note (self, "%s: journaled as seq %" PRIu64 ", pending%s: %s", key, seq,
               others, why);
     return EX_UNAVAILABLE;
@@ -72,8 +50,10 @@ s_send_order (ops_t *self, int op, const char *key, const char *value,
     int rc = 0;
     if (code == 0 && ack.type == RB_T_ACK) {
         rb_journal_ack (self->journal, &seq, 1, ack.watermark);
-        s_order_result (self, key, seq, ack.applied ? "applied" : "skipped",
-                        &ack);
+        ops_ack_t counts = {ack.applied, ack.skipped, ack.cleared,
+                            ack.watermark};
+        ops_order_result (self, key, seq, ack.applied ? "applied" : "skipped",
+                          &counts);
         if (!ack.applied)
             rc = ops_fail (self, EX_DATAERR,
                            "%s: seq %" PRIu64 " skipped: the DB holds a newer "
@@ -191,10 +171,13 @@ static int
 s_dispatch (ops_t *self, int argc, char **argv)
 {
     const char *cmd = argv[0];
+    bool fwd = self->owner[0] != '\0'; /* an ops node owns the journal */
     if (streq (cmd, "put"))
-        return ops_cmd_order (self, RB_OP_PUT, argv[1], argv[2]);
+        return fwd ? ops_fwd_order (self, RB_OP_PUT, argv[1], argv[2])
+                   : ops_cmd_order (self, RB_OP_PUT, argv[1], argv[2]);
     if (streq (cmd, "delete"))
-        return ops_cmd_order (self, RB_OP_DELETE, argv[1], NULL);
+        return fwd ? ops_fwd_order (self, RB_OP_DELETE, argv[1], NULL)
+                   : ops_cmd_order (self, RB_OP_DELETE, argv[1], NULL);
     if (streq (cmd, "load"))
         return ops_cmd_load (self, argv[1]);
     if (streq (cmd, "backup"))
@@ -208,16 +191,40 @@ s_dispatch (ops_t *self, int argc, char **argv)
     if (streq (cmd, "status"))
         return ops_cmd_status (self);
     if (streq (cmd, "sync"))
-        return ops_cmd_sync (self);
+        return fwd ? ops_fwd_sync (self) : ops_cmd_sync (self);
     if (streq (cmd, "journal"))
         return ops_cmd_journal (self, argc, argv);
     int batch, rc = s_recover_args (self, argc, argv, &batch);
     return rc ? rc : ops_cmd_recover (self, batch);
 }
 
-/*  Opens the journal: read-only for status when another ops holds it
-    (or when it does not exist yet); status goes on without a damaged
-    one (the DB's watermark helps a repair).  */
+/*  The writing commands: sent to the ops node when one owns the
+    journal; the others read it read-only then.  */
+static bool
+s_writing (const char *command)
+{
+    return streq (command, "put") || streq (command, "delete") ||
+           streq (command, "load") || streq (command, "sync");
+}
+
+/*  An ops node holds the journal's lock and names itself beside it:
+    the writing commands go to it, the others read the file read-only.  */
+static int
+s_owned (ops_t *self, rb_journal_err_t *err)
+{
+    if (s_writing (self->command))
+        return 0;
+    self->shared = true;
+    self->journal =
+        rb_journal_open (self->opts.journal, RB_JOURNAL_READONLY, 0, err);
+    return self->journal ? 0 : -1;
+}
+
+/*  Opens the journal: first without waiting for its lock, to learn
+    whether an ops node holds it (then s_owned); else as a writer,
+    waiting up to timeout for another recobus-ops; read-only for status
+    when another holds it (or when it does not exist yet); status goes
+    on without a damaged one (the DB's watermark helps a repair).  */
 static int
 s_open_journal (ops_t *self)
 {
@@ -225,8 +232,21 @@ s_open_journal (ops_t *self)
     bool status = streq (self->command, "status");
     if (status && access (self->opts.journal, F_OK) != 0)
         return 0;
-    self->journal = rb_journal_open (self->opts.journal, 0,
-                                     status ? 0 : self->opts.timeout_ms, &err);
+    self->journal = rb_journal_open (self->opts.journal, 0, 0, &err);
+    if (!self->journal && err.code == RB_JOURNAL_E_LOCKED &&
+        ops_sidecar_read (self->opts.journal, self->owner,
+                          sizeof self->owner) == 0 &&
+        s_owned (self, &err) == 0)
+        return 0;
+    self->owner[0] = '\0';
+    if (!self->journal && err.code == RB_JOURNAL_E_LOCKED && !status)
+        self->journal = rb_journal_open (self->opts.journal, 0,
+                                         self->opts.timeout_ms, &err);
+    if (self->journal) { /* we hold the lock: no ops node runs on it */
+        char sidecar[4200];
+        ops_sidecar_path (self->opts.journal, sidecar, sizeof sidecar);
+        unlink (sidecar);
+    }
     if (!self->journal && status && err.code == RB_JOURNAL_E_LOCKED) {
         self->shared = true;
         self->journal =

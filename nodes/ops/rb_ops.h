@@ -25,14 +25,17 @@
 #include "rb_bind.h"
 
 typedef struct {
-    const char *broker;  /* the broker's bus endpoint */
-    const char *journal; /* the journal file */
-    const char *name;    /* node name on the bus; "" or NULL: ops-PID */
-    bool json;           /* one JSON object per line on stdout */
-    int batch;           /* orders or keys per batch */
-    int timeout_ms;      /* deadline of one request (and of connecting) */
-    int job_timeout_ms;  /* deadline of a backup or restore */
-    bool progress;       /* draw progress bars on stderr */
+    const char *broker;      /* the broker's bus endpoint */
+    const char *journal;     /* the journal file */
+    const char *name;        /* node name on the bus; "" or NULL: ops-PID */
+    bool json;               /* one JSON object per line on stdout */
+    int batch;               /* orders or keys per batch */
+    int timeout_ms;          /* deadline of one request (and of connecting) */
+    int job_timeout_ms;      /* deadline of a backup or restore */
+    bool progress;           /* draw progress bars on stderr */
+    bool auto_recover;       /* serve: recover when the DB is recovering */
+    int watch_ms;            /* serve: how often it asks the DB's state */
+    const char *request_id;  /* 32 hex digits, or "": a random one */
     const char *curve_cert;  /* CurveZMQ: ours (secret file), or "" */
     const char *broker_cert; /* and the broker's public certificate */
 } rb_ops_opts_t;
@@ -47,5 +50,11 @@ extern const rb_bind_t rb_ops_binds[];
     input file missing, 69 unreachable / timed out / left pending, 70 our
     bug, 74 journal I/O error.  */
 int rb_ops_run (const rb_ops_opts_t *opts, int argc, char **argv);
+
+/*  recobus-ops serve: the ops node (rb_opsd.c, docs/operations.md "The
+    ops node"). Runs until SIGINT or SIGTERM; returns the exit code: 0
+    after a clean stop, 69 when the journal is held by another
+    recobus-ops, 65 a damaged journal, 74 journal I/O.  */
+int rb_ops_serve (const rb_ops_opts_t *opts);
 
 #endif

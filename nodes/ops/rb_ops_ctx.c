@@ -3,6 +3,9 @@
     further sends once one failed. Below every command and the sender.  */
 #include "rb_ops_int.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 /*  --- the bus --------------------------------------------------------- */
@@ -63,6 +66,55 @@ ops_call (ops_t *self, int addr, const char *dest, const rb_body_t *req,
         b->text = rb_str ("");
     }
     return code;
+}
+
+/*  --- request ids ------------------------------------------------------ */
+
+int
+ops_unhex (const char *hex, size_t len, uint8_t rid[16])
+{
+    if (len != RB_OPS_RID_HEX)
+        return -1;
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        char two[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
+        if (!isxdigit ((unsigned char) two[0]) ||
+            !isxdigit ((unsigned char) two[1]) || sscanf (two, "%x", &v) != 1)
+            return -1;
+        rid[i] = (uint8_t) v;
+    }
+    return 0;
+}
+
+/*  --- the ops node's sidecar file ------------------------------------ */
+
+void
+ops_sidecar_path (const char *journal, char *out, size_t len)
+{
+    snprintf (out, len, "%s.serve", journal);
+}
+
+int
+ops_sidecar_read (const char *journal, char *name, size_t len)
+{
+    char path[4200], line[128];
+    ops_sidecar_path (journal, path, sizeof path);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return -1;
+    long pid = 0;
+    name[0] = '\0';
+    while (fgets (line, sizeof line, f)) {
+        line[strcspn (line, "\n")] = '\0';
+        if (strncmp (line, "name=", 5) == 0 && strlen (line + 5) < len &&
+            rb_name_valid (line + 5, strlen (line + 5)))
+            snprintf (name, len, "%s", line + 5);
+        else if (strncmp (line, "pid=", 4) == 0)
+            pid = strtol (line + 4, NULL, 10);
+    }
+    fclose (f);
+    bool alive = pid > 0 && (kill ((pid_t) pid, 0) == 0 || errno == EPERM);
+    return name[0] && alive ? 0 : -1;
 }
 
 /*  --- command line --------------------------------------------------- */

@@ -18,6 +18,8 @@
 #include "rb_ops.h"
 
 #define RB_OPS_DB          "db"       /* the DB's service name */
+#define RB_OPS_SERVICE     "ops"      /* the ops node's service name */
+#define RB_OPS_RID_HEX     32         /* hex digits of a request id */
 #define RB_OPS_BROKER      "broker"   /* the broker's own service */
 #define RB_OPS_WINDOW      4          /* batches in flight at once */
 #define RB_OPS_BATCH_BYTES (4u << 20) /* key and value bytes in a batch */
@@ -37,12 +39,42 @@ typedef struct {
     bool stalled;   /* a send failed: journal, but send nothing more */
     int stall_code; /* its rb_code_t */
     char stall_why[400];
+    char owner[RB_NAME_MAX + 1]; /* the ops node that owns the journal
+                                    (the writing commands go to it), or "" */
+    uint8_t rid[16];             /* request id base, once made */
+    bool has_rid;
+    const int *stop; /* serve's recovery: set when it must stop, or NULL */
+    /* serve's recovery: told of each phase's start and progress */
+    void (*watch) (void *arg, const char *phase, uint64_t done, uint64_t total);
+    void *watch_arg;
 } ops_t;
+
+/*  What an ops node answered to a SUBMIT (INFO items by name). */
+typedef struct {
+    uint64_t seq, count; /* the request's orders: seq .. seq + count - 1 */
+    uint64_t left;       /* of them, still pending */
+    uint64_t rejected;   /* of them, refused by the DB for good */
+    uint64_t repeat;     /* 1: a request id journaled before */
+    uint64_t pending;    /* pending orders in the whole journal */
+    uint64_t applied, skipped, cleared, watermark; /* the DB's ACK */
+    uint64_t resent, first_seq, last_seq;          /* sync */
+    uint64_t next_seq;                             /* sync: nothing pending */
+    char message[600];                             /* why pending, or "" */
+} ops_reply_t;
 
 /*  --- rb_ops_ctx.c: the bus and the stall ------------------------------ */
 
 /*  Connects and registers (once); 0 or an rb_code_t with bus_why set. */
 int ops_connect (ops_t *self);
+/*  A request id from RB_OPS_RID_HEX hex digits (hex, len bytes): 0, or
+    -1 when it is not that.  */
+int ops_unhex (const char *hex, size_t len, uint8_t rid[16]);
+/*  The file beside the journal where the ops node names itself
+    (JOURNAL.serve); its path into out.  */
+void ops_sidecar_path (const char *journal, char *out, size_t len);
+/*  The ops node named in it, if its process is alive: 0 and name set,
+    else -1.  */
+int ops_sidecar_read (const char *journal, char *name, size_t len);
 /*  Marks the command as stalled by a failed send (the first one wins). */
 void ops_stall (ops_t *self, int code, const char *why);
 /*  If argv[*i] is the option name, as "NAME VALUE" (then *i steps past
@@ -66,6 +98,14 @@ int ops_fail (ops_t *self, int exit_code, const char *fmt, ...)
 /*  A note on stderr (not an error): "recobus-ops: COMMAND: message". */
 void ops_note (ops_t *self, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
+/*  The ACK counts a put or delete reports. */
+typedef struct {
+    uint64_t applied, skipped, cleared, watermark;
+} ops_ack_t;
+/*  An order's result: "seq N" when applied (text), or its JSON object
+    (ack may be NULL).  */
+void ops_order_result (ops_t *self, const char *key, uint64_t seq,
+                       const char *status, const ops_ack_t *ack);
 /*  A new result object {"command": ...}. */
 json_t *ops_result (ops_t *self);
 /*  Prints obj as one line on stdout, flushes, frees it. */
@@ -81,6 +121,7 @@ typedef struct {
     char what[32];
     uint64_t total, done;
     int64_t start, drawn;
+    ops_t *ops; /* whose watch hook hears of it */
 } ops_progress_t;
 
 void ops_progress_start (ops_progress_t *p, ops_t *ops, const char *what,
@@ -133,6 +174,21 @@ void ops_diff_free (ops_diff_t *d);
 /*  Re-sends every pending order in DIFF batches. 0 when none is left
     pending, else the rb_code_t that stopped it (stall set).  */
 int ops_resend (ops_t *self);
+
+/*  --- rb_ops_fwd.c: the writing commands sent to the ops node ------- */
+
+/*  The request id of the request-th request of this command (16 bytes):
+    --request-id or a random base, plus request. 0, or EX_USAGE.  */
+int ops_fwd_rid (ops_t *self, uint32_t request, uint8_t rid[16]);
+/*  Sends a SUBMIT of the orders in d (their seqs ignored) under rid to
+    the owner and waits: 0 with *r filled, else an rb_code_t (reported
+    by the caller: the orders may or may not be journaled).  */
+int ops_fwd_submit (ops_t *self, const ops_diff_t *d, const uint8_t rid[16],
+                    ops_reply_t *r, char *why, size_t len);
+/*  "... run again with --request-id HEX" for an unanswered request. */
+void ops_fwd_retry_hint (const uint8_t rid[16], char *out, size_t len);
+int ops_fwd_order (ops_t *self, int op, const char *key, const char *value);
+int ops_fwd_sync (ops_t *self);
 
 /*  --- the commands -------------------------------------------------- */
 

@@ -20,9 +20,10 @@ typedef struct {
     ops_diff_t diff; /* this batch */
     ops_sender_t sender;
     ops_progress_t progress;
-    uint64_t orders; /* journaled by this load */
-    uint64_t first;  /* their first seq */
-    uint64_t unsent; /* journaled after the DB stopped taking them */
+    uint64_t orders;   /* journaled by this load */
+    uint64_t first;    /* their first seq */
+    uint64_t unsent;   /* journaled after the DB stopped taking them */
+    uint32_t requests; /* batches sent to the ops node */
     int64_t start;
 } load_t;
 
@@ -72,6 +73,48 @@ s_parse (char *line, size_t len, size_t *key_len, char **value,
     return NULL;
 }
 
+/*  Sends the batch to the ops node that owns the journal: it journals
+    it (once per request id) and sends it on.  */
+static int
+s_forward (load_t *l)
+{
+    ops_t *ops = l->ops;
+    uint8_t rid[16];
+    ops_reply_t r;
+    char why[600], hint[200];
+    int rc = ops_fwd_rid (ops, l->requests++, rid);
+    int code =
+        rc ? 0 : ops_fwd_submit (ops, &l->diff, rid, &r, why, sizeof why);
+    if (rc || code) {
+        ops_progress_end (&l->progress);
+        ops_fwd_retry_hint (ops->rid, hint, sizeof hint);
+        return rc ? rc
+                  : ops_fail (ops, ops_exit_for (code),
+                              "%s:%" PRIu64 ": the ops node %s did not answer "
+                              "for the last %u line(s): %s; they may or may "
+                              "not be journaled: %s",
+                              l->file, l->line, ops->owner, l->diff.n, why,
+                              hint);
+    }
+    if (l->first == 0)
+        l->first = r.seq;
+    ops_sender_t *s = &l->sender;
+    s->batches++;
+    s->applied += r.applied;
+    s->skipped += r.skipped;
+    s->rejected += r.rejected;
+    l->unsent += r.left;
+    if (r.rejected && !s->why[0])
+        snprintf (s->why, sizeof s->why, "%.300s", r.message);
+    if (r.left)
+        ops_stall (ops, RB_S_UNAVAILABLE, r.message);
+    ops_progress_add (&l->progress, l->diff.n);
+    l->diff.n = 0;
+    l->diff.bytes = 0;
+    l->used = 0;
+    return 0;
+}
+
 /*  Journals the batch (one fsync), then sends it unless stalled. */
 static int
 s_flush (load_t *l)
@@ -79,6 +122,8 @@ s_flush (load_t *l)
     uint32_t n = l->diff.n;
     if (n == 0)
         return 0;
+    if (l->ops->owner[0])
+        return s_forward (l);
     if (rb_journal_commit (l->ops->journal))
         return ops_fail (l->ops, EX_IOERR,
                          "%s:%" PRIu64 ": the last %u line(s) were not "
@@ -100,9 +145,9 @@ static int
 s_add (load_t *l, const char *key, size_t key_len, const char *value,
        size_t value_len)
 {
-    uint64_t seq;
-    if (rb_journal_add (l->ops->journal, RB_OP_PUT, key, key_len, value,
-                        value_len, &seq))
+    uint64_t seq = 0; /* the ops node, if it owns the journal, numbers it */
+    if (!l->ops->owner[0] && rb_journal_add (l->ops->journal, RB_OP_PUT, key,
+                                             key_len, value, value_len, &seq))
         return ops_fail (l->ops, EX_SOFTWARE, "%s:%" PRIu64 ": %s", l->file,
                          l->line, rb_journal_errstr (l->ops->journal));
     if (l->orders++ == 0)
@@ -225,7 +270,8 @@ ops_cmd_load (ops_t *self, const char *file)
     if (!l.in)
         return ops_fail (self, EX_NOINPUT, "cannot read %s: %s", file,
                          strerror (errno));
-    ops_resend (self);
+    if (!self->owner[0])
+        ops_resend (self);
     if (!self->stalled && ops_connect (self))
         ops_stall (self, self->bus_code, self->bus_why);
     l.arena = (char *) malloc (ARENA_SIZE);

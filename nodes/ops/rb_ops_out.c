@@ -78,6 +78,28 @@ ops_note (ops_t *self, const char *fmt, ...)
     va_end (args);
 }
 
+void
+ops_order_result (ops_t *self, const char *key, uint64_t seq,
+                  const char *status, const ops_ack_t *ack)
+{
+    if (!self->opts.json) {
+        if (streq (status, "applied"))
+            ops_say ("seq %" PRIu64, seq);
+        return;
+    }
+    json_t *obj = ops_result (self);
+    json_object_set_new (obj, "key", json_string (key));
+    rb_out_json_uint (obj, "seq", seq);
+    json_object_set_new (obj, "status", json_string (status));
+    if (ack) {
+        rb_out_json_uint (obj, "applied", ack->applied);
+        rb_out_json_uint (obj, "skipped", ack->skipped);
+        rb_out_json_uint (obj, "cleared", ack->cleared);
+        rb_out_json_uint (obj, "watermark", ack->watermark);
+    }
+    ops_emit (obj);
+}
+
 json_t *
 ops_result (ops_t *self)
 {
@@ -124,6 +146,9 @@ ops_progress_start (ops_progress_t *p, ops_t *ops, const char *what,
     snprintf (p->what, sizeof p->what, "%s", what);
     p->total = total;
     p->start = zclock_mono ();
+    p->ops = ops;
+    if (ops->watch)
+        ops->watch (ops->watch_arg, what, 0, total);
 }
 
 /*  "1:05" from seconds. */
@@ -164,6 +189,8 @@ void
 ops_progress_add (ops_progress_t *p, uint64_t n)
 {
     p->done += n;
+    if (p->ops && p->ops->watch)
+        p->ops->watch (p->ops->watch_arg, p->what, p->done, p->total);
     int64_t now = zclock_mono ();
     if (p->on && now - p->drawn >= REDRAW_MS)
         s_draw (p, now);

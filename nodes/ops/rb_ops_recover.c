@@ -219,6 +219,8 @@ s_scan (recovery_t *r, rb_journal_map_t **map, uint64_t **offsets)
     r->map = *map;
     r->offsets = *offsets;
     r->n = (size_t) n;
+    if (r->ops->watch)
+        r->ops->watch (r->ops->watch_arg, "scan", r->n, r->n);
     double secs = ops_seconds (start);
     if (r->ops->opts.json) {
         json_t *obj = ops_result (r->ops);

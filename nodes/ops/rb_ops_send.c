@@ -98,6 +98,8 @@ int
 ops_sender_send (ops_sender_t *s, const rb_body_t *body, const uint64_t *seqs,
                  uint32_t n_seqs, uint32_t items)
 {
+    if (s->ops->stop && __atomic_load_n (s->ops->stop, __ATOMIC_RELAXED))
+        ops_stall (s->ops, RB_S_TIMEOUT, "stopped: the ops node is stopping");
     if (s->ops->stalled || s_wait_below (s, RB_OPS_WINDOW) || s->ops->stalled)
         return -1;
     batch_t *bt = (batch_t *) malloc (sizeof *bt + n_seqs * sizeof (uint64_t));

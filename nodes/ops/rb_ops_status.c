@@ -130,7 +130,11 @@ s_ask_nodes (status_t *st)
     json_object_foreach (st->nodes, name, node)
     {
         const char *role = json_string_value (json_object_get (node, "role"));
-        if (role && (streq (role, "db") || streq (role, "service")))
+        const char *svc =
+            json_string_value (json_object_get (node, "services"));
+        bool ops_node =
+            role && streq (role, "ops") && svc && streq (svc, RB_OPS_SERVICE);
+        if (role && (streq (role, "db") || streq (role, "service") || ops_node))
             s_ask (st, ASK_NODE, RB_ADDR_NODE, name, RB_T_STATUS, timeout);
     }
     s_wait (st);
@@ -176,6 +180,45 @@ s_journal_json (ops_t *ops)
     return obj;
 }
 
+/*  The ops node's STATUS (the node of role ops offering service ops
+    that answered), or NULL; *name its name.  */
+static json_t *
+s_ops_node (status_t *st, const char **name)
+{
+    json_t *n;
+    json_object_foreach (st->nodes, *name, n)
+    {
+        json_t *status = json_object_get (n, "status");
+        if (streq (s_text (n, "role"), "ops") && status)
+            return status;
+    }
+    return NULL;
+}
+
+/*  "ops node  NAME: auto-recover on, recovery diffs (run 1: ...)" */
+static void
+s_print_ops_node (status_t *st)
+{
+    const char *name = NULL;
+    json_t *o = st->nodes ? s_ops_node (st, &name) : NULL;
+    if (!o) {
+        ops_say ("%-14s none (the commands journal the orders themselves)",
+                 "ops node");
+        return;
+    }
+    ops_say ("%-14s %s: auto-recover %s, recovery %s (run %" PRIu64 ": %" PRIu64
+             " keys, %" PRIu64 " listed, %" PRIu64 " diffs sent)%s%s, %" PRIu64
+             " pending",
+             "ops node", name, s_num (o, "auto_recover") ? "on" : "off",
+             s_text (o, "recovery"), s_num (o, "recovery.runs"),
+             s_num (o, "recovery.keys"), s_num (o, "recovery.listed"),
+             s_num (o, "recovery.diffs"),
+             *s_text (o, "recovery.error") != '-' ? ": " : "",
+             *s_text (o, "recovery.error") != '-' ? s_text (o, "recovery.error")
+                                                  : "",
+             s_num (o, "pending"));
+}
+
 static void
 s_print_json (status_t *st)
 {
@@ -193,6 +236,13 @@ s_print_json (status_t *st)
         out, "broker", st->broker ? json_incref (st->broker) : json_object ());
     json_object_set_new (out, "nodes",
                          st->nodes ? json_incref (st->nodes) : json_object ());
+    const char *name = NULL;
+    json_t *o = st->nodes ? s_ops_node (st, &name) : NULL;
+    if (o) {
+        json_t *node = json_deep_copy (o);
+        json_object_set_new (node, "name", json_string (name));
+        json_object_set_new (out, "ops_node", node);
+    }
     ops_emit (out);
 }
 
@@ -251,6 +301,7 @@ s_print_human (status_t *st)
                  !j            ? " (no file yet)"
                  : ops->shared ? " (in use by another ops)"
                                : "");
+    s_print_ops_node (st);
     json_t *b = st->broker;
     if (b)
         ops_say ("%-14s %" PRIu64 " nodes, %" PRIu64 " in flight, %" PRIu64
