@@ -92,6 +92,12 @@ static const rb_opt_t s_db[] = {
      "Redis AUTH password"},
     {"redis-timeout", NULL, 0, RB_OPT_INT, "2000", 10, 600000, NULL, NULL,
      "Redis connect and command timeout, ms"},
+    {"redis-wait-replicas", "redis-wait-replicas", 0, RB_OPT_INT, "0", 0, 100,
+     NULL, "N",
+     "before acknowledging orders, WAIT until N replicas have them (0: no "
+     "wait; docs/ha.md)"},
+    {"redis-wait-timeout", NULL, 0, RB_OPT_INT, "100", 1, 60000, NULL, NULL,
+     "longest WAIT for the replicas, ms (then the ACK goes anyway)"},
     {"backup-dir", "backup-dir", 0, RB_OPT_STR, "backups", 1, 4096, NULL, "DIR",
      "where backups are written and found"},
     {"backup-key", "backup-key", 0, RB_OPT_STR, "", 0, 4096, NULL, "FILE",

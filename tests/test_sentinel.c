@@ -21,6 +21,7 @@
 
 static rb_sentinels_t *s_set; /* the sentinel set-up, or NULL */
 static rb_proc_t *s_dbs[N_DBS];
+static const char *s_db_extra[4]; /* more arguments for s_db_start */
 
 /*  --- fixtures ------------------------------------------------------------ */
 
@@ -67,6 +68,8 @@ s_db_start (int i, bool init)
         a[n++] = "--redis", a[n++] = rb_ot.c->redis_address;
     if (init)
         a[n++] = "--init";
+    for (int e = 0; e < 4 && s_db_extra[e]; e++)
+        a[n++] = s_db_extra[e];
     a[n] = NULL;
     s_dbs[i] = rb_proc_start ((char *const *) a, NULL);
     ck_assert_ptr_nonnull (s_dbs[i]);
@@ -338,6 +341,41 @@ s_expect_refused (const char *want, const char *const *args)
 #define REFUSED(want, ...)                                                     \
     s_expect_refused (want, (const char *[]){__VA_ARGS__, NULL})
 
+/*  redis-wait-replicas 1: an ACK waits until the replica has the order
+    (it holds it when the ACK is read), and a replica that cannot take it
+    (stopped) delays the ACK by redis-wait-timeout (100 ms), counted
+    short, never refuses it.  */
+START_TEST (db_waits_for_a_replica_before_acking_an_order)
+{
+    s_db_extra[0] = "--redis-wait-replicas", s_db_extra[1] = "1";
+    s_db_start (0, true);
+    s_db_extra[0] = s_db_extra[1] = NULL;
+    rb_redis_t *replica = rb_sentinels_replica (s_set, 0);
+    for (int i = 1; i <= 20; i++) {
+        char key[16], value[16];
+        snprintf (key, sizeof key, "w%d", i);
+        snprintf (value, sizeof value, "v%d", i);
+        ck_assert_int_eq (
+            rb_tnode_order (&rb_ot.probe, (uint64_t) i, key, value), 0);
+        redisReply *r = rb_redis_cmd (replica, "HGET rb:r:%s v", key);
+        ck_assert_msg (r && r->type == REDIS_REPLY_STRING &&
+                           streq (r->str, value),
+                       "the replica lacks %s once its ACK came", key);
+        freeReplyObject (r);
+    }
+    ck_assert_uint_eq (s_db_num (0, "replica_waits"), 20);
+    ck_assert_uint_eq (s_db_num (0, "replica_waits_short"), 0);
+    ck_assert_int_eq (kill (rb_redis_pid (replica), SIGSTOP), 0);
+    int64_t start = zclock_mono ();
+    int rc = rb_tnode_order (&rb_ot.probe, 21, "w21", "v21");
+    int64_t took = zclock_mono () - start;
+    ck_assert_int_eq (kill (rb_redis_pid (replica), SIGCONT), 0);
+    ck_assert_int_eq (rc, 0);
+    ck_assert_msg (took >= 100, "ACK after %d ms: no WAIT", (int) took);
+    ck_assert_uint_eq (s_db_num (0, "replica_waits_short"), 1);
+}
+END_TEST
+
 START_TEST (db_refuses_sentinel_options_that_do_not_add_up)
 {
     REFUSED ("both set", "--redis", "127.0.0.1:6379", "--redis-sentinels",
@@ -391,6 +429,7 @@ s_suite (void)
     tcase_add_checked_fixture (ts, s_setup_sentinels, s_teardown);
     tcase_add_test (ts,
                     db_follows_a_sentinel_failover_and_recovers_the_lost_write);
+    tcase_add_test (ts, db_waits_for_a_replica_before_acking_an_order);
     suite_add_tcase (s, ts);
     return s;
 }

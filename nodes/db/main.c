@@ -70,6 +70,15 @@ s_check_redis (const rb_db_opts_t *o)
                       o->redis_user);
         return EX_CONFIG;
     }
+    if (o->redis_wait_replicas &&
+        o->redis_wait_timeout_ms >= o->redis_timeout_ms) {
+        rb_cli_error (s_program,
+                      "redis-wait-timeout %d must be below redis-timeout %d "
+                      "(a WAIT longer than the command timeout would drop "
+                      "the connection)",
+                      o->redis_wait_timeout_ms, o->redis_timeout_ms);
+        return EX_CONFIG;
+    }
     return 0;
 }
 

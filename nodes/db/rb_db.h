@@ -28,6 +28,8 @@ typedef struct {
     const char *redis_user;        /* ACL user or "" */
     const char *redis_password;    /* or "" */
     int redis_timeout_ms;          /* connect/command timeout */
+    int redis_wait_replicas;       /* WAIT for them before an ACK; 0: none */
+    int redis_wait_timeout_ms;     /* and for at most this long */
     const char *backup_dir;        /* where backups are written and found */
     const char *backup_key;        /* signing key file (rb_sign.h), or "" */
     int backup_keep;               /* backups kept after a backup; 0 = all */

@@ -19,15 +19,17 @@
 
 /*  The handlers' state: what they borrow, what they keep. */
 struct rb_db_requests {
-    const rb_db_opts_t *opts;     /* the node's (borrowed) */
-    rb_bus_t *bus;                /* requests come, answers go (borrowed) */
-    rb_store_t *store;            /* Redis (borrowed) */
-    rb_db_view_t *view;           /* dataset, epoch, state (borrowed) */
-    rb_db_job_t *job;             /* BACKUP and RESTORE (borrowed) */
-    rb_db_reads_t *reads;         /* GET and GETS (owned) */
-    uint64_t n_orders, n_refused; /* counters */
-    uint64_t n_pushes;            /* pushes sent */
-    rb_resp_t list_cmd;           /* a recovery-list batch's commands */
+    const rb_db_opts_t *opts;        /* the node's (borrowed) */
+    rb_bus_t *bus;                   /* requests come, answers go (borrowed) */
+    rb_store_t *store;               /* Redis (borrowed) */
+    rb_db_view_t *view;              /* dataset, epoch, state (borrowed) */
+    rb_db_job_t *job;                /* BACKUP and RESTORE (borrowed) */
+    rb_db_reads_t *reads;            /* GET and GETS (owned) */
+    uint64_t n_orders, n_refused;    /* counters */
+    uint64_t n_pushes;               /* pushes sent */
+    uint64_t n_waits, n_waits_short; /* WAITs for replicas, and those that
+                                        ended with fewer than asked */
+    rb_resp_t list_cmd;              /* a recovery-list batch's commands */
     struct {
         bool waiting;  /* a batch is in Redis, its replies unread */
         rb_header_t h; /* the request it answers */
@@ -124,6 +126,31 @@ s_push_changes (rb_db_requests_t *self, const rb_apply_reply_t *rep,
     }
 }
 
+/*  With redis-wait-replicas: waits until that many replicas have what
+    this connection wrote (Redis's WAIT), at most redis-wait-timeout. An
+    order acknowledged before its replicas have it is not lost by a
+    failover (the ops journal has it, and the DB recovers the window),
+    so this only shrinks what a failover makes recovering; short is
+    counted, and the ACK goes anyway.  */
+static void
+s_wait_replicas (rb_db_requests_t *self)
+{
+    int want = self->opts->redis_wait_replicas;
+    if (want <= 0)
+        return;
+    char n[16], ms[16];
+    snprintf (n, sizeof n, "%d", want);
+    snprintf (ms, sizeof ms, "%d", self->opts->redis_wait_timeout_ms);
+    const char *argv[] = {"WAIT", n, ms};
+    size_t lens[] = {4, strlen (n), strlen (ms)};
+    rb_call_t call = {-1, 3, argv, lens, NULL};
+    self->n_waits++;
+    if (rb_store_run (self->store, &call, 1) || !call.reply ||
+        call.reply->type != REDIS_REPLY_INTEGER || call.reply->integer < want)
+        self->n_waits_short++;
+    rb_store_free_replies (&call, 1);
+}
+
 /*  Applies orders atomically in Redis and answers ACK. */
 static void
 s_apply (rb_db_requests_t *self, const rb_header_t *h, const rb_order_t *orders,
@@ -151,6 +178,7 @@ s_apply (rb_db_requests_t *self, const rb_header_t *h, const rb_order_t *orders,
     rb_apply_reply_t rep;
     if (rb_apply_reply_parse (r, n, &rep) == 0) {
         self->n_orders += n;
+        s_wait_replicas (self);
         rb_db__view_saw_epoch (self->view, rep.epoch);
         /* pushes first: by the time ops hears the order is applied, every
            service node caching the key has been sent the new record */
@@ -412,6 +440,8 @@ s_on_status (rb_db_requests_t *self, const rb_header_t *h)
     s_num (&info, "flagged_answers", reads->flagged);
     s_num (&info, "gets_plain", reads->plain);
     s_num (&info, "orders", self->n_orders);
+    s_num (&info, "replica_waits", self->n_waits);
+    s_num (&info, "replica_waits_short", self->n_waits_short);
     s_num (&info, "refused", self->n_refused + reads->refused);
     s_num (&info, "pushes", self->n_pushes);
     s_num (&info, "resets", rb_db__view_resets (self->view));
