@@ -5,7 +5,7 @@
                       [--out PREFIX] [--floods LIST] SCENARIO...
 
     Scenarios: broker curve get hit restore flag fresh load memory
-    overload storm, or all.
+    overload storm wait, or all.
     Without --redis a throwaway redis-server is started (and flushed at
     will): never point --redis at a Redis holding data you need.  */
 #include "rb_bench.h"
@@ -29,7 +29,7 @@ static const scenario_t s_scenarios[] = {
     {"flag", rb_bench_flag, true},      {"fresh", rb_bench_fresh, true},
     {"load", rb_bench_load, true},      {"memory", rb_bench_memory, true},
     {"curve", rb_bench_curve, true},    {"overload", rb_bench_overload, true},
-    {"storm", rb_bench_storm, true},
+    {"storm", rb_bench_storm, true},    {"wait", rb_bench_wait, true},
 };
 #define N_SCENARIOS ((int) (sizeof s_scenarios / sizeof s_scenarios[0]))
 
@@ -59,6 +59,8 @@ s_help (void)
             "(issue 14)\n"
             "  storm    p99 of 1000 terminals each missing a distinct key "
             "vs the same warm\n"
+            "  wait     orders with redis-wait-replicas 1 (one replica) vs "
+            "without\n"
             "  all      every scenario\n\n"
             "Options:\n"
             "  --runs N          runs of each side (default: 5)\n"
