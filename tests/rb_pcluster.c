@@ -134,15 +134,13 @@ s_redis_flags (rb_pcluster_t *self, const rb_pcluster_opts_t *opts, args_t *a)
 
 /*  DB node db-1 (which creates the dataset) or db-2, into *p. */
 static int
-s_db (rb_pcluster_t *self, const rb_pcluster_opts_t *opts, int i,
-      rb_proc_t **p)
+s_db (rb_pcluster_t *self, const rb_pcluster_opts_t *opts, int i, rb_proc_t **p)
 {
     char *bin = zsys_sprintf ("%s/recobus-db", opts->bin_dir);
     const char *name = i ? "db-2" : "db-1";
     args_t a = {{bin}, 1};
-    const char *words[] = {"--name",       name,
-                           "--broker",     self->c->bus,
-                           "--backup-dir", self->c->backups};
+    const char *words[] = {"--name",     name,           "--broker",
+                           self->c->bus, "--backup-dir", self->c->backups};
     for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)
         s_arg (&a, words[w]);
     s_redis_flags (self, opts, &a);
@@ -162,11 +160,10 @@ static int
 s_ops (rb_pcluster_t *self, const rb_pcluster_opts_t *opts)
 {
     char *bin = zsys_sprintf ("%s/recobus-ops", opts->bin_dir);
-    snprintf (self->journal, sizeof self->journal, "%s/ops.journal",
-              self->dir);
+    snprintf (self->journal, sizeof self->journal, "%s/ops.journal", self->dir);
     args_t a = {{bin}, 1};
     s_common (self, &a, "ops", "ops-serve");
-    const char *words[] = {"--broker",  self->c->bus,       "--journal",
+    const char *words[] = {"--broker",    self->c->bus,       "--journal",
                            self->journal, "--watch-interval", "200",
                            "serve"};
     for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)

@@ -30,19 +30,20 @@
 #include "rb_testing.h"
 #include "rb_tnode.h"
 
-#define MASTER     "rbha"
-#define REPLICAS   2
-#define KEYS       16 /* k0..k15: written before and after the kill */
-#define AT_RISK    16 /* k16..k31: written once while the replicas are cut
-                         off, never after (read all the time) */
+#define MASTER   "rbha"
+#define REPLICAS 2
+#define KEYS     16 /* k0..k15: written before and after the kill */
+#define AT_RISK                                                                \
+    16 /* k16..k31: written once while the replicas are cut                    \
+          off, never after (read all the time) */
 #define ALL_KEYS   (KEYS + AT_RISK)
 #define WARM       (2 * ALL_KEYS) /* writes before the cut */
-#define GET_MS     8000       /* a GET's deadline (max-wait is 5 s) */
-#define SUBMIT_MS  5000       /* an order's deadline */
-#define WAIT_MS    10000      /* the replicas catch up within this */
-#define NORMAL_MS  20000      /* the DB is normal again within this */
-#define AFTER_MS   500        /* load goes on this long after that */
-#define LOOK_MS    10         /* between two looks at a condition */
+#define GET_MS     8000           /* a GET's deadline (max-wait is 5 s) */
+#define SUBMIT_MS  5000           /* an order's deadline */
+#define WAIT_MS    10000          /* the replicas catch up within this */
+#define NORMAL_MS  20000          /* the DB is normal again within this */
+#define AFTER_MS   500            /* load goes on this long after that */
+#define LOOK_MS    10             /* between two looks at a condition */
 #define LEDGER_MAX 200000
 
 static rb_sentinels_t *s_set; /* the Sentinel set-up of the running side */
@@ -148,15 +149,14 @@ s_start_set (void)
 }
 
 /*  One write of key k<k> by one side, and reads.  */
-typedef void(s_step_fn) (void *side, int k);
+typedef void (s_step_fn) (void *side, int k);
 
 /*  The run up to the kill, the same for both sides: WARM writes over
     every key, the replicas caught up, then cut off for one write of each
     key from KEYS on, then the master killed. The writes acknowledged
     while they were cut off; when the master died into *killed.  */
 static int
-s_run_to_kill (s_step_fn *step, void *side, const ledger_t *l,
-               int64_t *killed)
+s_run_to_kill (s_step_fn *step, void *side, const ledger_t *l, int64_t *killed)
 {
     for (int i = 0; i < WARM; i++)
         step (side, i % ALL_KEYS);
@@ -178,12 +178,12 @@ typedef struct {
     char dead[64];   /* the killed master's address */
     uint64_t seq;    /* writes sent */
     ledger_t *ledger;
-    int at_risk;       /* acknowledged while the replicas were cut off */
-    int lost;          /* acknowledged, not on the new master */
-    int refused;       /* writes not acknowledged after the kill */
-    bool read_back;    /* the new master was read back */
-    int64_t killed;    /* when the master died, or 0 */
-    int64_t back;      /* the first write acknowledged after it */
+    int at_risk;    /* acknowledged while the replicas were cut off */
+    int lost;       /* acknowledged, not on the new master */
+    int refused;    /* writes not acknowledged after the kill */
+    bool read_back; /* the new master was read back */
+    int64_t killed; /* when the master died, or 0 */
+    int64_t back;   /* the first write acknowledged after it */
 } base_t;
 
 /*  The master the sentinels name now (not the killed one), if it says
@@ -196,10 +196,9 @@ s_base_connect (base_t *b)
         return -1;
     b->c = rb_redis_connect_at (at);
     struct timeval tv = {1, 0};
-    redisReply *r =
-        b->c && redisSetTimeout (b->c, tv) == REDIS_OK
-            ? (redisReply *) redisCommand (b->c, "ROLE")
-            : NULL;
+    redisReply *r = b->c && redisSetTimeout (b->c, tv) == REDIS_OK
+                        ? (redisReply *) redisCommand (b->c, "ROLE")
+                        : NULL;
     bool master = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
                   r->element[0]->type == REDIS_REPLY_STRING &&
                   streq (r->element[0]->str, "master");
@@ -220,8 +219,8 @@ s_base_step (void *side, int k)
 {
     base_t *b = (base_t *) side;
     uint64_t seq = ++b->seq;
-    redisReply *r = (redisReply *) redisCommand (b->c, "SET k%d %" PRIu64, k,
-                                                 seq);
+    redisReply *r =
+        (redisReply *) redisCommand (b->c, "SET k%d %" PRIu64, k, seq);
     bool ok = r && r->type == REDIS_REPLY_STATUS;
     freeReplyObject (r);
     if (ok)
@@ -310,18 +309,18 @@ typedef struct {
     int latest_bad;            /* latest-only answers not ok after it */
     int stale_stale, stale_na; /* stale-ok answers stale, not answered */
     int64_t last_bad;          /* the last latest-only answer not ok */
-    int64_t back;     /* the first latest-only ok asked after it, or 0 */
-    int64_t first_ok; /* the first latest-only ok asked after the kill */
-    int64_t fresh;    /* the first latest-only ok of an order journaled
-                         after the kill */
+    int64_t back;      /* the first latest-only ok asked after it, or 0 */
+    int64_t first_ok;  /* the first latest-only ok asked after the kill */
+    int64_t fresh;     /* the first latest-only ok of an order journaled
+                          after the kill */
     uint64_t kill_seq; /* the last seq acknowledged before the kill */
     int64_t slowest;   /* the longest latest-only answer after the kill */
-    int64_t applied;  /* the first order applied after the kill */
-    int64_t normal;   /* the DB seen normal at a new epoch */
-    int lost;         /* acknowledged orders not read back at the end */
-    uint64_t epoch;   /* the DB's at the end */
-    uint64_t runs;    /* the ops node's recovery runs */
-    char *ops_log;    /* what the ops node said, when it took too long */
+    int64_t applied;   /* the first order applied after the kill */
+    int64_t normal;    /* the DB seen normal at a new epoch */
+    int lost;          /* acknowledged orders not read back at the end */
+    uint64_t epoch;    /* the DB's at the end */
+    uint64_t runs;     /* the ops node's recovery runs */
+    char *ops_log;     /* what the ops node said, when it took too long */
 } world_t;
 
 /*  A numeric item of an INFO body, or 0. */

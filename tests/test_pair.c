@@ -298,7 +298,8 @@ START_TEST (pair_broker_killed_under_load_loses_nothing)
         char key[16];
         snprintf (key, sizeof key, "k%d", k);
         uint64_t seq = 0;
-        lost += rb_term_get (&w.latest, key, GET_MS, &seq) != RB_ANS_OK || seq < w.acked[k];
+        lost += rb_term_get (&w.latest, key, GET_MS, &seq) != RB_ANS_OK ||
+                seq < w.acked[k];
     }
     int64_t limit = 3 * HB_MS + 1000; /* heartbeat x liveness + 1 s */
     fprintf (stderr,
