@@ -8,7 +8,7 @@ PACKAGES = build-essential cmake pkg-config libzmq3-dev libczmq-dev \
            libmsgpack-dev libhiredis-dev libjansson-dev libsodium-dev check \
            redis-server redis-tools redis-sentinel clang
 
-.PHONY: all deps build check bench clean format
+.PHONY: all deps build check ha-test bench clean format
 
 all: build
 
@@ -28,6 +28,15 @@ check: deps
 	$(MAKE) build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) fuzz FUZZ_S=$(FUZZ_SMOKE_S)
+
+# The high-availability suites of issue 16 (docs/ha.md): the broker pair,
+# a DB node lost, Redis failovers, the ops node, and the Sentinel
+# deployment with its baseline (./build/tests/test_ha prints the figures).
+HA_SUITES = ^(pair|failover|sentinel|ops_serve|ha)$$
+
+ha-test: deps
+	$(MAKE) build
+	cd $(BUILD) && ctest --output-on-failure -R '$(HA_SUITES)'
 
 # libFuzzer targets (tests/fuzz/, docs/fuzzing.md) in a build of their
 # own with clang: each runs FUZZ_S seconds from its seeds; one line per

@@ -117,21 +117,60 @@ s_brokers (rb_pcluster_t *self, const rb_pcluster_opts_t *opts)
     return rc;
 }
 
+/*  Where DB node a finds Redis: the sentinels, or the one address. */
+static void
+s_redis_flags (rb_pcluster_t *self, const rb_pcluster_opts_t *opts, args_t *a)
+{
+    if (opts->sentinels && opts->master_name) {
+        s_arg (a, "--redis-sentinels");
+        s_arg (a, opts->sentinels);
+        s_arg (a, "--redis-master-name");
+        s_arg (a, opts->master_name);
+    } else {
+        s_arg (a, "--redis");
+        s_arg (a, self->c->redis_address);
+    }
+}
+
+/*  DB node db-1 (which creates the dataset) or db-2, into *p. */
 static int
-s_db (rb_pcluster_t *self, const rb_pcluster_opts_t *opts)
+s_db (rb_pcluster_t *self, const rb_pcluster_opts_t *opts, int i, rb_proc_t **p)
 {
     char *bin = zsys_sprintf ("%s/recobus-db", opts->bin_dir);
+    const char *name = i ? "db-2" : "db-1";
     args_t a = {{bin}, 1};
-    const char *words[] = {
-        "--name",       "db-1",           "--broker",
-        self->c->bus,   "--redis",        self->c->redis_address,
-        "--backup-dir", self->c->backups, "--init"};
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        s_arg (&a, words[i]);
-    s_common (self, &a, "db", "db-1");
-    self->db = s_daemon (self, &a, "db-1", "db-1 serving", NULL, 0);
+    const char *words[] = {"--name",     name,           "--broker",
+                           self->c->bus, "--backup-dir", self->c->backups};
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)
+        s_arg (&a, words[w]);
+    s_redis_flags (self, opts, &a);
+    if (i == 0)
+        s_arg (&a, "--init");
+    s_common (self, &a, "db", name);
+    char *ready = zsys_sprintf ("%s serving", name);
+    *p = s_daemon (self, &a, name, ready, NULL, 0);
+    zstr_free (&ready);
     zstr_free (&bin);
-    return self->db ? 0 : -1;
+    return *p ? 0 : -1;
+}
+
+/*  The ops node (named ops-serve: no --name, no certificate's name
+    under plain TCP), its journal in the temp dir.  */
+static int
+s_ops (rb_pcluster_t *self, const rb_pcluster_opts_t *opts)
+{
+    char *bin = zsys_sprintf ("%s/recobus-ops", opts->bin_dir);
+    snprintf (self->journal, sizeof self->journal, "%s/ops.journal", self->dir);
+    args_t a = {{bin}, 1};
+    s_common (self, &a, "ops", "ops-serve");
+    const char *words[] = {"--broker",    self->c->bus,       "--journal",
+                           self->journal, "--watch-interval", "200",
+                           "serve"};
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)
+        s_arg (&a, words[w]);
+    self->ops = s_daemon (self, &a, "ops-serve", "serving as ", NULL, 0);
+    zstr_free (&bin);
+    return self->ops ? 0 : -1;
 }
 
 static int
@@ -189,7 +228,11 @@ rb_pcluster_new (const rb_pcluster_opts_t *opts)
     if (rc == 0)
         rc = s_brokers (self, opts);
     if (rc == 0)
-        rc = s_db (self, opts);
+        rc = s_db (self, opts, 0, &self->db);
+    if (rc == 0 && opts->db2)
+        rc = s_db (self, opts, 1, &self->db2);
+    if (rc == 0 && opts->ops_node)
+        rc = s_ops (self, opts);
     for (int i = 0;
          rc == 0 && i < RB_PCLUSTER_SERVICES && opts->services[i].name; i++)
         rc = s_service (self, opts, i);
@@ -203,7 +246,9 @@ rb_pcluster_alive (rb_pcluster_t *self)
 {
     bool alive = rb_proc_wait (self->broker, 0) == -1 &&
                  (!self->broker2 || rb_proc_wait (self->broker2, 0) == -1) &&
-                 rb_proc_wait (self->db, 0) == -1;
+                 rb_proc_wait (self->db, 0) == -1 &&
+                 (!self->db2 || rb_proc_wait (self->db2, 0) == -1) &&
+                 (!self->ops || rb_proc_wait (self->ops, 0) == -1);
     for (int i = 0; i < self->n_svc; i++)
         alive = alive && rb_proc_wait (self->svc[i], 0) == -1;
     return alive;
@@ -240,6 +285,8 @@ rb_pcluster_stop (rb_pcluster_t **self_p)
     for (int i = RB_PCLUSTER_SERVICES - 1; i >= 0; i--)
         bad += s_stop (&self->svc[i], self->svc_name[i] ? self->svc_name[i]
                                                         : "a service node");
+    bad += s_stop (&self->ops, "the ops node");
+    bad += s_stop (&self->db2, "db-2");
     bad += s_stop (&self->db, "db-1");
     bad += s_stop (&self->broker, "the broker");
     bad += s_stop (&self->broker2, "the second broker");

@@ -4,7 +4,9 @@
     (--init) and recobus-service programs, each on tcp://127.0.0.1:* with
     its output in a log of its own. The Redis, the backup dir and, under
     CurveZMQ, the keys come from an rb_cluster without a broker actor
-    (rb_cluster_key works as for the in-process cluster). No Check here:
+    (rb_cluster_key works as for the in-process cluster). Optionally the
+    DB nodes follow Redis Sentinels, a second DB node and the ops node
+    (recobus-ops serve) run too (test_ha). No Check here:
     a part that will not start returns NULL with one line on stderr.
 
         rb_pcluster_opts_t o = {.bin_dir = BIN, .curve = true,
@@ -30,17 +32,25 @@ typedef struct {
 } rb_pcluster_service_t;
 
 typedef struct {
-    const char *bin_dir; /* where the recobus-* programs are */
-    const char *redis;   /* HOST:PORT of a Redis to use, flushed first;
-                            NULL: a throwaway redis-server of its own */
-    bool curve;          /* CurveZMQ on bus and tap */
-    bool tap;            /* the broker's tap */
-    int heartbeat_ms;    /* the broker's --heartbeat; 0: 500 */
-    bool pair;           /* two brokers; every daemon is given both, and
-                            c->bus says "EP1,EP2" (docs/ha.md) */
-    const char *config;  /* ZPL text of the config file every daemon reads
-                            (-c): the options that have no flag; NULL:
-                            none */
+    const char *bin_dir;     /* where the recobus-* programs are */
+    const char *redis;       /* HOST:PORT of a Redis to use, flushed first;
+                                NULL: a throwaway redis-server of its own */
+    bool curve;              /* CurveZMQ on bus and tap */
+    bool tap;                /* the broker's tap */
+    int heartbeat_ms;        /* the broker's --heartbeat; 0: 500 */
+    bool pair;               /* two brokers; every daemon is given both, and
+                                c->bus says "EP1,EP2" (docs/ha.md) */
+    const char *config;      /* ZPL text of the config file every daemon reads
+                                (-c): the options that have no flag; NULL:
+                                none */
+    const char *sentinels;   /* with master_name: the DB nodes follow the
+                                master these Redis Sentinels name
+                                (redis is then that master, to flush) */
+    const char *master_name; /* --redis-master-name */
+    bool db2;                /* a second DB node, db-2 (without --init) */
+    bool ops_node;           /* recobus-ops serve (name ops-serve,
+                                --watch-interval 200), its journal in
+                                the temp dir */
     rb_pcluster_service_t services[RB_PCLUSTER_SERVICES]; /* NULL names end */
 } rb_pcluster_opts_t;
 
@@ -51,6 +61,9 @@ typedef struct {
     char config[512];
     rb_proc_t *broker, *db; /* the daemons */
     rb_proc_t *broker2;     /* with pair: the second broker */
+    rb_proc_t *db2;         /* with db2: db-2 */
+    rb_proc_t *ops;         /* with ops_node: the ops node */
+    char journal[600];      /* with ops_node: its journal */
     char bus_ep[2][128];    /* each broker's bus endpoint */
     rb_proc_t *svc[RB_PCLUSTER_SERVICES];
     char svc_ep[RB_PCLUSTER_SERVICES][64]; /* their terminal endpoints */
@@ -66,10 +79,10 @@ rb_pcluster_t *rb_pcluster_new (const rb_pcluster_opts_t *opts);
 /*  Whether every daemon is still running.  */
 bool rb_pcluster_alive (rb_pcluster_t *self);
 
-/*  Stops the daemons with SIGTERM (services, DB, broker), waits up to 5 s
-    for each and destroys the cluster. Returns how many did not exit 0
-    (each named on stderr with its status and its log's tail). NULL-safe;
-    sets *self_p to NULL.  */
+/*  Stops the daemons with SIGTERM (services, ops node, DBs, brokers),
+    waits up to 5 s for each and destroys the cluster. Returns how many
+    did not exit 0 (each named on stderr with its status and its log's
+    tail). NULL-safe; sets *self_p to NULL.  */
 int rb_pcluster_stop (rb_pcluster_t **self_p);
 
 #endif

@@ -276,3 +276,55 @@ rb_tnode_wait_listed (rb_tnode_t *n, const char *name, bool listed, int ms)
     }
     return 0;
 }
+
+void
+rb_term_open (rb_term_t *t, const char *endpoint)
+{
+    memset (t, 0, sizeof *t);
+    t->sock = zsock_new_dealer (endpoint);
+    ck_assert_ptr_nonnull (t->sock);
+    zsock_set_linger (t->sock, 0);
+}
+
+void
+rb_term_close (rb_term_t *t)
+{
+    zsock_destroy (&t->sock);
+}
+
+/*  The status of msg if it answers GET corr (-1 for an ERROR), else 0. */
+static int
+s_term_answer (zmsg_t *msg, uint64_t corr, uint64_t *seq)
+{
+    rb_header_t h;
+    rb_body_t b;
+    rb_body_init (&b, RB_T_NONE);
+    int status = 0;
+    if (rb_msg_decode (msg, NULL, &h, &b, NULL) == 0 && h.corr == corr) {
+        status = h.kind == RB_K_REPLY && b.type == RB_T_ANSWER ? b.answer : -1;
+        *seq = b.seq;
+    }
+    rb_body_release (&b);
+    return status;
+}
+
+int
+rb_term_get (rb_term_t *t, const char *key, int timeout_ms, uint64_t *seq)
+{
+    rb_header_t h = {.kind = RB_K_REQUEST, .type = RB_T_GET, .corr = ++t->corr};
+    rb_body_t b;
+    rb_body_init (&b, RB_T_GET);
+    b.key = rb_str (key);
+    ck_assert_int_eq (rb_msg_send (zsock_resolve (t->sock), &h, &b), 0);
+    int status = 0;
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (!status && zclock_mono () < deadline) {
+        zsock_set_rcvtimeo (t->sock, (int) (deadline - zclock_mono ()));
+        zmsg_t *msg = zmsg_recv (t->sock);
+        if (!msg)
+            break;
+        status = s_term_answer (msg, t->corr, seq);
+        zmsg_destroy (&msg);
+    }
+    return status > 0 ? status : 0;
+}

@@ -80,6 +80,20 @@ int rb_tnode_diff (rb_tnode_t *n, const rb_order_t *orders, uint32_t count,
                    rb_reply_t *r);
 int rb_tnode_end (rb_tnode_t *n);
 
+/*  A terminal: a DEALER on a service node's endpoint, one GET at a time
+    (docs/protocol.md "Terminals and service nodes").  */
+typedef struct {
+    zsock_t *sock;
+    uint64_t corr; /* of the last GET sent */
+} rb_term_t;
+
+void rb_term_open (rb_term_t *t, const char *endpoint);
+void rb_term_close (rb_term_t *t);
+/*  One GET of key: the answer's status (an RB_ANS_*), or 0 when none
+    came within timeout_ms (or an ERROR did); the answer's seq goes into
+    *seq. An answer to an earlier GET is dropped.  */
+int rb_term_get (rb_term_t *t, const char *key, int timeout_ms, uint64_t *seq);
+
 /*  Pumps node's bus until cond holds or ms pass. */
 #define RB_PUMP_UNTIL(node, cond, ms)                                          \
     do {                                                                       \

@@ -228,48 +228,9 @@ END_TEST
 #define RUN_MS 2500 /* orders and GETs after the kill, at least */
 
 typedef struct {
-    zsock_t *t;    /* a terminal's DEALER */
-    uint64_t corr; /* the last one sent */
-} term_t;
-
-/*  One terminal GET of key, answered within GET_MS: the answer's status
-    (an RB_ANS_*, or 0 for none or an ERROR) and its seq.  */
-static int
-s_get (term_t *t, const char *key, uint64_t *seq)
-{
-    rb_header_t h;
-    memset (&h, 0, sizeof h);
-    h.kind = RB_K_REQUEST;
-    h.type = RB_T_GET;
-    h.corr = ++t->corr;
-    rb_body_t b;
-    rb_body_init (&b, RB_T_GET);
-    b.key = rb_str (key);
-    ck_assert_int_eq (rb_msg_send (zsock_resolve (t->t), &h, &b), 0);
-    int status = 0;
-    int64_t deadline = zclock_mono () + GET_MS;
-    while (!status && zclock_mono () < deadline) {
-        zsock_set_rcvtimeo (t->t, (int) (deadline - zclock_mono ()));
-        zmsg_t *msg = zmsg_recv (t->t);
-        if (!msg)
-            break;
-        rb_body_init (&b, RB_T_NONE);
-        rb_err_t err;
-        if (rb_msg_decode (msg, NULL, &h, &b, &err) == 0 && h.corr == t->corr) {
-            status =
-                h.kind == RB_K_REPLY && b.type == RB_T_ANSWER ? b.answer : -1;
-            *seq = b.seq;
-        }
-        rb_body_release (&b);
-        zmsg_destroy (&msg);
-    }
-    return status > 0 ? status : 0;
-}
-
-typedef struct {
     rb_pcluster_t *pc;
     rb_tnode_t ops;
-    term_t latest, stale;
+    rb_term_t latest, stale;
     uint64_t seq;         /* the last order's */
     uint64_t acked[KEYS]; /* each key's last acknowledged seq */
     int stale_answers;    /* latest-only answers older than acked */
@@ -289,11 +250,11 @@ s_step (world_t *w)
     if (rb_tnode_order (&w->ops, w->seq + 1, key, value) == 0)
         w->acked[k] = w->seq + 1;
     w->seq++;
-    term_t *terms[] = {&w->latest, &w->stale};
+    rb_term_t *terms[] = {&w->latest, &w->stale};
     for (int i = 0; i < 2; i++) {
         int64_t asked = zclock_mono ();
         uint64_t seq = 0;
-        int status = s_get (terms[i], key, &seq);
+        int status = rb_term_get (terms[i], key, GET_MS, &seq);
         if (i == 0 && status == RB_ANS_OK && seq < w->acked[k])
             w->stale_answers++;
         if (w->killed && status != RB_ANS_OK)
@@ -317,8 +278,8 @@ START_TEST (pair_broker_killed_under_load_loses_nothing)
     ck_assert_ptr_nonnull (w.pc);
     rb_tnode_start (&w.ops, w.pc->c, RB_ROLE_OPS, "ops-1");
     rb_tnode_wait_db (&w.ops);
-    w.latest.t = zsock_new_dealer (w.pc->svc_ep[0]);
-    w.stale.t = zsock_new_dealer (w.pc->svc_ep[1]);
+    rb_term_open (&w.latest, w.pc->svc_ep[0]);
+    rb_term_open (&w.stale, w.pc->svc_ep[1]);
     for (int i = 0; i < 4 * KEYS; i++)
         s_step (&w);
     ck_assert_int_eq (w.stale_answers, 0);
@@ -337,7 +298,8 @@ START_TEST (pair_broker_killed_under_load_loses_nothing)
         char key[16];
         snprintf (key, sizeof key, "k%d", k);
         uint64_t seq = 0;
-        lost += s_get (&w.latest, key, &seq) != RB_ANS_OK || seq < w.acked[k];
+        lost += rb_term_get (&w.latest, key, GET_MS, &seq) != RB_ANS_OK ||
+                seq < w.acked[k];
     }
     int64_t limit = 3 * HB_MS + 1000; /* heartbeat x liveness + 1 s */
     fprintf (stderr,
@@ -350,8 +312,8 @@ START_TEST (pair_broker_killed_under_load_loses_nothing)
     ck_assert_int_eq (w.stale_answers, 0);
     ck_assert (w.back[0] && w.back[0] - w.killed <= limit);
     ck_assert (w.back[1] && w.back[1] - w.killed <= limit);
-    zsock_destroy (&w.latest.t);
-    zsock_destroy (&w.stale.t);
+    rb_term_close (&w.latest);
+    rb_term_close (&w.stale);
     rb_tnode_stop (&w.ops);
     ck_assert_int_eq (rb_pcluster_stop (&w.pc), 0);
 }
