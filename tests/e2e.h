@@ -113,6 +113,7 @@ typedef enum {
     E2E_F_RESTORE_TAKEOVER, /* the same, the lease taken over by db-2 */
     E2E_F_BACKUP_FLOW,      /* restore from a backup taken mid-orders */
     E2E_F_PAIR_KILL,        /* SIGKILL of one broker of a pair, restarted */
+    E2E_F_REDIS_REWIND,     /* redis-server back from an older snapshot */
     E2E_F_COUNT
 } e2e_fault_t;
 
@@ -195,6 +196,14 @@ void e2e_model_add (e2e_model_t *m, uint64_t seq, int key, bool del,
     end and exited 0 first re-sent every order still pending when it
     took the journal: those are applied since its end.  */
 void e2e_model_settle (e2e_model_t *m, int64_t start, int64_t end);
+/*  The data changed under the services from start (a restore began,
+    Redis came back older than what was acknowledged) and the DB was
+    recovering (or restoring) by end: a span like a restore's, its
+    recovery not yet seen complete.  */
+void e2e_model_span (e2e_model_t *m, int64_t start, int64_t end);
+/*  The DB was seen normal at when: the recovery after the last span
+    ended then (if no earlier sighting said so).  */
+void e2e_model_recovered (e2e_model_t *m, int64_t when);
 /*  Order seq, or NULL if no command reported it. */
 const e2e_order_t *e2e_model_order (const e2e_model_t *m, uint64_t seq);
 void e2e_model_free (e2e_model_t *m);

@@ -38,6 +38,9 @@ static const struct {
     [E2E_F_BACKUP_FLOW] = {"backup-flow", false},
     /* not an outage: the other broker carries every request (docs/ha.md) */
     [E2E_F_PAIR_KILL] = {"pair-kill", false},
+    /* the DB nodes reconnect on their one-second refresh: the restore's
+       grace, though no restore heals it (the DB recovers by itself) */
+    [E2E_F_REDIS_REWIND] = {"redis-rewind", true, true},
 };
 
 const char *
@@ -136,6 +139,21 @@ e2e_model_settle (e2e_model_t *m, int64_t start, int64_t end)
         if (o->known && o->acked == E2E_NEVER && o->cmd_end < start)
             o->acked = end;
     }
+}
+
+void
+e2e_model_span (e2e_model_t *m, int64_t start, int64_t end)
+{
+    ck_assert_int_lt (m->n_restores, E2E_SPANS);
+    m->restores[m->n_restores] = (e2e_span_t){start, end};
+    m->normal[m->n_restores++] = E2E_NEVER;
+}
+
+void
+e2e_model_recovered (e2e_model_t *m, int64_t when)
+{
+    if (m->n_restores && m->normal[m->n_restores - 1] == E2E_NEVER)
+        m->normal[m->n_restores - 1] = when;
 }
 
 const e2e_order_t *

@@ -411,10 +411,7 @@ s_refused_for_now (const e2e_run_t *r)
 int
 e2e_restore (e2e_world_t *w, const char *path)
 {
-    ck_assert_int_lt (w->m.n_restores, E2E_SPANS);
-    e2e_span_t *span = &w->m.restores[w->m.n_restores];
-    w->m.normal[w->m.n_restores++] = E2E_NEVER;
-    span->start = e2e_us ();
+    int64_t start = e2e_us ();
     int64_t deadline = zclock_mono () + RESTORE_RETRY;
     e2e_run_t r;
     for (;;) {
@@ -426,10 +423,10 @@ e2e_restore (e2e_world_t *w, const char *path)
         e2e_run_done (&r);
         zclock_sleep (250); /* poll: the lease or the job ends by itself */
     }
-    span->end = r.end;
+    e2e_model_span (&w->m, start, r.end);
     int rc = r.rc;
     e2e_step (w, "restore %s (from %.1f ms): watermark %" PRIu64 ", exit %d",
-              path ? path : "(newest)", e2e_ms (w, span->start),
+              path ? path : "(newest)", e2e_ms (w, start),
               e2e_run_num (&r, "watermark"), rc);
     if (rc != 0 && rc != EX_UNAVAILABLE)
         e2e_expect (w, &r, 0, "restore");

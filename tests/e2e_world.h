@@ -30,7 +30,7 @@ typedef struct {
     int batch; /* recover --batch */
     /* the fault episodes (e2e_fault_t), from a generator of their own so
        that the draws above stay what they were before them */
-    int episodes[2][3]; /* before the disaster, after the recovery */
+    int episodes[2][4]; /* before the disaster, after the recovery */
     int n_episodes[2];
     int restore_fault;    /* E2E_F_RESTORE_KILL / _TAKEOVER, or -1 */
     bool backup_flow;     /* the DB backs up every second */

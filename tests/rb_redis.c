@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rb_proc.h"
 
@@ -176,6 +177,39 @@ rb_redis_restart (rb_redis_t *self)
              self->address);
     s_print_log (self);
     return -1;
+}
+
+int
+rb_redis_save (rb_redis_t *self)
+{
+    assert (self);
+    redisReply *r = rb_redis_cmd (self, "SAVE");
+    int rc = r->type == REDIS_REPLY_STATUS ? 0 : -1;
+    if (rc)
+        fprintf (stderr, "rb_redis: %s: SAVE: %s\n", self->address,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    freeReplyObject (r);
+    return rc;
+}
+
+int
+rb_redis_rewind (rb_redis_t *self)
+{
+    assert (self);
+    char *path;
+    if (asprintf (&path, "%s/dump.rdb", self->dir) < 0)
+        assert (!"out of memory");
+    int rc = -1;
+    if (access (path, R_OK) != 0)
+        fprintf (stderr, "rb_redis: %s: no snapshot to come back from\n",
+                 self->address);
+    else if ((rc = rb_redis_restart (self)) == 0 && unlink (path) != 0) {
+        fprintf (stderr, "rb_redis: %s: cannot remove its snapshot\n",
+                 self->address);
+        rc = -1; /* a later restart would come back from it too */
+    }
+    free (path);
+    return rc;
 }
 
 void

@@ -51,6 +51,18 @@ long long rb_redis_used_memory (const char *address);
    with its log on stderr (it is then not running).  */
 int rb_redis_restart (rb_redis_t *self);
 
+/*  SAVE: a snapshot of the dataset now, in dump.rdb in its dir (which
+    rb_redis_restart then loads). Returns 0, or -1 with one line on
+    stderr.  */
+int rb_redis_save (rb_redis_t *self);
+
+/*  Kills it (SIGKILL) and starts it again from the snapshot the last
+    rb_redis_save wrote: an older dataset than the one it held, with a
+    replication id of its own. Then removes dump.rdb, so that a later
+    rb_redis_restart comes back empty. Returns 0, or -1 (no snapshot, or
+    as rb_redis_restart).  */
+int rb_redis_rewind (rb_redis_t *self);
+
 /*  Stops it (SIGTERM, then SIGKILL after 2 s), reaps it and removes its
     temp dir. NULL-safe; sets *self_p to NULL.  */
 void rb_redis_stop (rb_redis_t **self_p);

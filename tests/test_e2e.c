@@ -6,7 +6,8 @@
     backups, fault episodes (e2e_faults.c: several recobus-ops at once on
     one journal, SIGSTOP of redis-server, of the DB nodes, of the broker
     or of a service node, SIGKILL of a DB node between APPLY and its
-    pushes, of recobus-ops after its fsync, of a service node), a disaster
+    pushes, of recobus-ops after its fsync, of a service node; Redis back
+    from a snapshot older than what was acknowledged), a disaster
     (FLUSHALL, a Redis restart, SIGKILL of the DB node or of the broker),
     a restore (maybe hit: its DB node killed, the lease taken over),
     orders while recovering, and the real `recobus-ops recover`, possibly
@@ -68,13 +69,6 @@ static const int s_recover_faults[F_COUNT] = {
 /*  One seed's world (a child process of its own under Check's fork).  */
 static e2e_world_t W;
 
-static void
-s_recovered_at (e2e_world_t *w, int64_t when)
-{
-    if (w->m.n_restores && w->m.normal[w->m.n_restores - 1] == E2E_NEVER)
-        w->m.normal[w->m.n_restores - 1] = when;
-}
-
 /*  --- recovery and the faults that hit it ------------------------------- */
 
 static int
@@ -129,7 +123,7 @@ s_recover_once (e2e_world_t *w, bool first)
             e2e_world_abort (w, "recover: exit 0, phase '%s'",
                              e2e_run_text (&r, "phase"));
         e2e_model_settle (&w->m, r.start, r.end);
-        s_recovered_at (w, r.end);
+        e2e_model_recovered (&w->m, r.end);
     }
     e2e_run_done (&r);
     if (faulty && w->plan.fault == F_KILL_DB)
@@ -162,7 +156,7 @@ s_recover_all (e2e_world_t *w)
         e2e_step (w, "the DB is %s", state);
         bool normal = streq (state, "normal");
         if (normal)
-            s_recovered_at (w, seen);
+            e2e_model_recovered (&w->m, seen);
         else if (streq (state, "needs_restore") || streq (state, "restoring"))
             s_restore (w, NULL);
         else if (streq (state, "recovering")) {
