@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 
 #define BATCH       1000
-#define VALUE_BYTES 100
+#define VALUE_BYTES RB_BENCH_VALUE_LEN
 #define LOAD_MS     600000 /* the longest a load may take */
 
 static char *
@@ -57,52 +57,13 @@ s_ops_load (const rb_bench_opts_t *o, rb_bcluster_t *c, int run, int n)
     return r.rc == 0 ? secs : 0;
 }
 
-typedef struct {
-    int pending, failed;
-} flow_t;
-
-static void
-s_acked (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-         zmsg_t **msg_p, void *arg, uint64_t cookie)
-{
-    flow_t *flow = (flow_t *) arg;
-    flow->pending--;
-    flow->failed += h->kind != RB_K_REPLY;
-}
-
 /*  The same orders as DIFF batches straight from the bench. */
 static double
 s_direct (rb_bcluster_t *c, int run, int n, uint64_t *seq)
 {
-    rb_order_t *orders = (rb_order_t *) calloc (BATCH, sizeof (rb_order_t));
-    char (*keys)[32] = calloc (BATCH, 32);
-    static char value[VALUE_BYTES];
-    memset (value, 'v', sizeof value);
-    flow_t flow = {0, 0};
-    double start = rb_now_us ();
-    for (int at = 0; at < n; at += BATCH) {
-        int count = n - at < BATCH ? n - at : BATCH;
-        for (int i = 0; i < count; i++) {
-            snprintf (keys[i], 32, "d%dk%d", run, at + i);
-            orders[i] = (rb_order_t){++*seq, rb_str (keys[i]), RB_OP_PUT, true,
-                                     rb_strn (value, VALUE_BYTES)};
-        }
-        rb_body_t req;
-        rb_body_init (&req, RB_T_DIFF);
-        req.orders = orders;
-        req.n_orders = (uint32_t) count;
-        while (flow.pending >= 4)
-            rb_bus_poll (c->ops, 1);
-        flow.pending++;
-        rb_bus_request (c->ops, RB_ADDR_SERVICE, "db", &req, 60000, s_acked,
-                        &flow, 0);
-    }
-    while (flow.pending > 0)
-        rb_bus_poll (c->ops, 1);
-    double secs = (rb_now_us () - start) / 1e6;
-    free (orders);
-    free (keys);
-    return flow.failed ? 0 : secs;
+    char tag[16];
+    snprintf (tag, sizeof tag, "d%d", run);
+    return rb_bench_diffs (c, tag, n, BATCH, 4, seq, NULL);
 }
 
 int

@@ -13,10 +13,9 @@
 
 #include <string.h>
 
-#define BATCH     1000
-#define WINDOW    4
-#define VALUE_LEN 100
-#define LINK_MS   10000 /* for the replica's link to come up */
+#define BATCH   1000
+#define WINDOW  4
+#define LINK_MS 10000 /* for the replica's link to come up */
 
 /*  A replica of the bench's Redis, its link up; NULL if it cannot be. */
 static rb_redis_t *
@@ -72,62 +71,6 @@ s_db_swap (rb_bcluster_t *c, int replicas)
     return -1;
 }
 
-typedef struct {
-    int pending, failed;
-} flow_t;
-
-static void
-s_acked (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
-         zmsg_t **msg_p, void *arg, uint64_t cookie)
-{
-    flow_t *flow = (flow_t *) arg;
-    flow->pending--;
-    flow->failed += h->kind != RB_K_REPLY;
-}
-
-/*  n orders of fresh keys "w<tag>k<i>" (seqs from *seq on) in DIFFs of
-    per, window of them in flight; returns seconds, 0 on a failure. Each
-    round trip goes into lat when given (then send them one at a time).  */
-static double
-s_orders (rb_bcluster_t *c, const char *tag, int n, int per, int window,
-          uint64_t *seq, rb_samples_t *lat)
-{
-    rb_order_t *orders = (rb_order_t *) calloc ((size_t) per, sizeof *orders);
-    char (*keys)[32] = calloc ((size_t) per, 32);
-    static char value[VALUE_LEN];
-    memset (value, 'v', sizeof value);
-    flow_t flow = {0, 0};
-    double start = rb_now_us ();
-    for (int at = 0; at < n; at += per) {
-        int count = n - at < per ? n - at : per;
-        for (int i = 0; i < count; i++) {
-            snprintf (keys[i], 32, "w%sk%d", tag, at + i);
-            orders[i] = (rb_order_t){++*seq, rb_str (keys[i]), RB_OP_PUT, true,
-                                     rb_strn (value, VALUE_LEN)};
-        }
-        rb_body_t req;
-        rb_body_init (&req, RB_T_DIFF);
-        req.orders = orders;
-        req.n_orders = (uint32_t) count;
-        while (flow.pending >= window)
-            rb_bus_poll (c->ops, 1);
-        double sent = rb_now_us ();
-        flow.pending++;
-        rb_bus_request (c->ops, RB_ADDR_SERVICE, "db", &req, 60000, s_acked,
-                        &flow, 0);
-        while (lat && flow.pending > 0)
-            rb_bus_poll (c->ops, 1);
-        if (lat)
-            rb_samples_add (lat, rb_now_us () - sent);
-    }
-    while (flow.pending > 0)
-        rb_bus_poll (c->ops, 1);
-    double secs = (rb_now_us () - start) / 1e6;
-    free (orders);
-    free (keys);
-    return flow.failed ? 0 : secs;
-}
-
 /*  One run of one side: the p50 of single orders' round trips (µs) into
  *p50, DIFF throughput (orders/s) returned; 0 on a failure.  */
 static double
@@ -138,13 +81,13 @@ s_side (rb_bcluster_t *c, const rb_bench_opts_t *o, int run, int replicas,
     if (s_db_swap (c, replicas))
         return 0;
     char tag[32];
-    snprintf (tag, sizeof tag, "%d-%d-s", run, replicas);
+    snprintf (tag, sizeof tag, "w%d-%d-s", run, replicas);
     rb_samples_t lat = {0};
-    double a = s_orders (c, tag, singles, 1, 1, seq, &lat);
+    double a = rb_bench_diffs (c, tag, singles, 1, 1, seq, &lat);
     *p50 = a > 0 ? rb_samples_pct (&lat, 50) : 0;
     rb_samples_free (&lat);
-    snprintf (tag, sizeof tag, "%d-%d-b", run, replicas);
-    double secs = s_orders (c, tag, bulk, BATCH, WINDOW, seq, NULL);
+    snprintf (tag, sizeof tag, "w%d-%d-b", run, replicas);
+    double secs = rb_bench_diffs (c, tag, bulk, BATCH, WINDOW, seq, NULL);
     return a > 0 && secs > 0 ? bulk / secs : 0;
 }
 

@@ -181,3 +181,58 @@ rb_bench_terminal_n (const char *endpoint, int depth, int nkeys,
         *answered = done;
     return done / ((now - start) / 1e6);
 }
+
+/*  --- orders ------------------------------------------------------------- */
+
+typedef struct {
+    int pending, failed;
+} flow_t;
+
+static void
+s_acked (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
+         zmsg_t **msg_p, void *arg, uint64_t cookie)
+{
+    flow_t *flow = (flow_t *) arg;
+    flow->pending--;
+    flow->failed += h->kind != RB_K_REPLY;
+}
+
+double
+rb_bench_diffs (rb_bcluster_t *c, const char *tag, int n, int per, int window,
+                uint64_t *seq, rb_samples_t *lat)
+{
+    rb_order_t *orders = (rb_order_t *) calloc ((size_t) per, sizeof *orders);
+    char (*keys)[32] = calloc ((size_t) per, 32);
+    static char value[RB_BENCH_VALUE_LEN];
+    memset (value, 'v', sizeof value);
+    flow_t flow = {0, 0};
+    double start = rb_now_us ();
+    for (int at = 0; at < n; at += per) {
+        int count = n - at < per ? n - at : per;
+        for (int i = 0; i < count; i++) {
+            snprintf (keys[i], 32, "%sk%d", tag, at + i);
+            orders[i] = (rb_order_t){++*seq, rb_str (keys[i]), RB_OP_PUT, true,
+                                     rb_strn (value, RB_BENCH_VALUE_LEN)};
+        }
+        rb_body_t req;
+        rb_body_init (&req, RB_T_DIFF);
+        req.orders = orders;
+        req.n_orders = (uint32_t) count;
+        while (flow.pending >= window)
+            rb_bus_poll (c->ops, 1);
+        double sent = rb_now_us ();
+        flow.pending++;
+        rb_bus_request (c->ops, RB_ADDR_SERVICE, "db", &req, 60000, s_acked,
+                        &flow, 0);
+        while (lat && flow.pending > 0)
+            rb_bus_poll (c->ops, 1);
+        if (lat)
+            rb_samples_add (lat, rb_now_us () - sent);
+    }
+    while (flow.pending > 0)
+        rb_bus_poll (c->ops, 1);
+    double secs = (rb_now_us () - start) / 1e6;
+    free (orders);
+    free (keys);
+    return flow.failed ? 0 : secs;
+}

@@ -58,6 +58,15 @@ double rb_bench_terminal_n (const char *endpoint, int depth, int nkeys,
                             rb_expect_t expect, double seconds,
                             rb_samples_t *lat, long *wrong, long *answered);
 
+#define RB_BENCH_VALUE_LEN 100 /* bytes of each order's value */
+
+/*  n PUT orders of fresh keys "<tag>k<i>" (seqs from *seq + 1 on), sent
+    to service db as DIFFs of per orders, window of them in flight;
+    returns the seconds it took, 0 if one was not acknowledged. With lat,
+    each DIFF's round trip goes into it (give window 1).  */
+double rb_bench_diffs (rb_bcluster_t *c, const char *tag, int n, int per,
+                       int window, uint64_t *seq, rb_samples_t *lat);
+
 /*  A terminal's GET of "k<key>" with corr, sent on sock (a zsock_t or a
     bare libzmq socket).  */
 void rb_bench_send_get (void *sock, uint64_t corr, int key);
