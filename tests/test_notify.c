@@ -12,6 +12,7 @@
 #include <check.h>
 #include <czmq.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -266,13 +267,21 @@ s_nodes_beat_twice (void)
            T.d[OPS].watchdogs >= 2;
 }
 
+/*  Whether every daemon counted one line of the kind at offset (ready,
+    stopping) at least.  */
+static bool
+s_every (size_t offset)
+{
+    for (int i = 0; i < DAEMONS; i++)
+        if (!*(const int *) ((const char *) &T.d[i] + offset))
+            return false;
+    return true;
+}
+
 static bool
 s_all_ready (void)
 {
-    for (int i = 0; i < DAEMONS; i++)
-        if (!T.d[i].ready)
-            return false;
-    return true;
+    return s_every (offsetof (daemon_t, ready));
 }
 
 static bool
@@ -297,10 +306,7 @@ s_db_beats (void)
 static bool
 s_all_stopping (void)
 {
-    for (int i = 0; i < DAEMONS; i++)
-        if (!T.d[i].stopping)
-            return false;
-    return true;
+    return s_every (offsetof (daemon_t, stopping));
 }
 
 /*  --- tests ----------------------------------------------------------------
