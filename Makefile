@@ -5,8 +5,9 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Debian packages the build, the tests and the demo need.
 PACKAGES = build-essential cmake pkg-config libzmq3-dev libczmq-dev \
-           libmsgpack-dev libhiredis-dev libjansson-dev libsodium-dev check \
-           redis-server redis-tools redis-sentinel clang groff-base
+           libmsgpack-dev libhiredis-dev libjansson-dev libsodium-dev \
+           libsystemd-dev check redis-server redis-tools redis-sentinel clang \
+           groff-base
 
 .PHONY: all deps build check ha-test bench clean format
 

@@ -47,6 +47,7 @@ main (int argc, char **argv)
     rb_broker_opts_t opts;
     rb_broker_opts_default (&opts);
     rb_bind_config (cfg, rb_broker_binds, &opts);
+    opts.notify = true; /* systemd's Type=notify (deploy/) */
     rc = s_security (cfg, &opts);
     if (rc) {
         rb_config_destroy (&cli.config);

@@ -15,6 +15,7 @@
 #define RB_BROKER_H
 
 #include <czmq.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "rb_bind.h"
@@ -42,6 +43,7 @@ typedef struct {
                                  CurveZMQ on bus and tap; NULL/"": plain */
     const char *authorized_keys; /* directory of the public certificates
                                     of every node allowed in */
+    bool notify; /* tell systemd (rb_notify.h): set by recobus-broker */
 } rb_broker_opts_t;
 
 /*  Built-in defaults, from the option table (docs/operations.md lists

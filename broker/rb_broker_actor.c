@@ -125,6 +125,17 @@ s_on_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
     return 0;
 }
 
+/*  systemd: ready once bus and tap are bound (the actor attaches this
+    only then), and how many nodes are registered.  */
+static void
+s_notify (rb_notify_t *notify, void *arg)
+{
+    broker_t *self = (broker_t *) arg;
+    rb_notify_ready (notify);
+    rb_notify_status (notify, "%" PRIu32 " nodes",
+                      rb_peers__live (self->peers));
+}
+
 /*  --- actor --------------------------------------------------------------- */
 
 static char *
@@ -158,6 +169,7 @@ s_broker_new (zsock_t *pipe, const rb_broker_opts_t *opts)
     assert (self);
     self->opts = *opts;
     self->pipe = pipe;
+    self->notify = opts->notify ? rb_notify_new () : NULL;
     self->peers = rb_peers__new ((int64_t) opts->heartbeat_ms * opts->liveness);
     self->services =
         rb_services__new ((uint32_t) opts->queue_max, opts->services_max,
@@ -231,6 +243,7 @@ s_broker_destroy (broker_t **self_p)
     zsock_destroy (&self->tap);
     zactor_destroy (&self->auth);
     zcert_destroy (&self->cert);
+    rb_notify_destroy (&self->notify);
     zstr_free (&self->bus_ep);
     zstr_free (&self->tap_ep);
     free (self);
@@ -258,9 +271,11 @@ rb_broker_actor (zsock_t *pipe, void *args)
                self->tap_ep ? self->tap_ep : "(none)");
     zloop_reader (loop, self->router, s_on_router, self);
     zloop_timer (loop, RB_TICK_MS, 0, rb_broker__on_tick, self);
+    rb_notify_attach (self->notify, loop, s_notify, self);
     self->last_beat = zclock_mono ();
     zsock_signal (pipe, 0);
     zloop_start (loop);
+    rb_notify_stopping (self->notify);
     zloop_destroy (&loop);
     zsys_info ("broker: stopped");
     s_broker_destroy (&self);

@@ -126,6 +126,7 @@ main (int argc, char **argv)
         return rc == -1 ? 0 : rc;
     rb_db_opts_t opts;
     s_opts_from (cli.config, &opts);
+    opts.notify = true; /* systemd's Type=notify (deploy/) */
     char err[600];
     if (rb_curve_startup (opts.curve_cert, opts.broker_cert, true, &opts.broker,
                           1, rb_config_bool (cli.config, "insecure"), err,

@@ -26,6 +26,7 @@
     any            Redis empty/foreign (seen by any script)      NEEDS_RESTORE
 */
 #include "rb_db_int.h"
+#include "rb_notify.h"
 
 #include <assert.h>
 #include <sysexits.h>
@@ -101,6 +102,7 @@ typedef struct {
     rb_db_job_t *job;           /* backups and restores */
     rb_db_requests_t *requests; /* what each request does */
     int64_t next_backup;        /* scheduled backups: when, zclock_mono () */
+    rb_notify_t *notify;        /* systemd's READY, STATUS, WATCHDOG, or NULL */
 } db_t;
 
 static char *
@@ -144,6 +146,7 @@ s_db_new (zsock_t *pipe, const rb_db_opts_t *opts, char *err, size_t errlen)
     db_t *self = (db_t *) calloc (1, sizeof *self);
     assert (self);
     self->pipe = pipe;
+    self->notify = opts->notify ? rb_notify_new () : NULL;
     s_opts_copy (&self->opts, opts);
     const rb_db_opts_t *o = &self->opts;
     rb_store_opts_t so;
@@ -179,6 +182,7 @@ s_db_destroy (db_t **self_p)
     rb_db__requests_destroy (&self->requests);
     rb_db__view_destroy (&self->view);
     rb_store_destroy (&self->store);
+    rb_notify_destroy (&self->notify);
     s_opts_free (&self->opts);
     free (self);
     *self_p = NULL;
@@ -201,6 +205,20 @@ s_on_timer (zloop_t *loop, int timer_id, void *arg)
         rb_db__job_start (self->job, &none, &b);
     }
     return 0;
+}
+
+/*  systemd: ready once Redis answers and the broker took our HELLO (we
+    serve), then the state as the once-a-second STATUS read it.  */
+static void
+s_notify (rb_notify_t *notify, void *arg)
+{
+    db_t *self = (db_t *) arg;
+    if (rb_store_connected (self->store) && rb_bus_registered (self->bus))
+        rb_notify_ready (notify);
+    rb_notify_status (
+        notify, "state %s, epoch %" PRIu64 ", %" PRIu64 " recovering",
+        rb_db_state_name (rb_db__view_state (self->view)),
+        rb_db__view_epoch (self->view), rb_db__view_recovering (self->view));
 }
 
 static int
@@ -234,6 +252,7 @@ rb_db_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, pipe, s_on_pipe, self);
     rb_bus_attach (self->bus, self->loop);
     zloop_timer (self->loop, 1000, 0, s_on_timer, self);
+    rb_notify_attach (self->notify, self->loop, s_notify, self);
     self->next_backup = zclock_mono () + self->opts.backup_every_s * 1000LL;
     rb_db__view_refresh (self->view);
     const char *dataset = rb_db__view_dataset (self->view);
@@ -243,5 +262,6 @@ rb_db_actor (zsock_t *pipe, void *args)
                rb_db_state_name (rb_db__view_state (self->view)));
     zsock_signal (pipe, 0);
     zloop_start (self->loop);
+    rb_notify_stopping (self->notify);
     s_db_destroy (&self);
 }

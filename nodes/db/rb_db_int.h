@@ -53,6 +53,8 @@ const char *rb_db__view_dataset (rb_db_view_t *self);
 uint64_t rb_db__view_epoch (rb_db_view_t *self);
 int rb_db__view_state (rb_db_view_t *self);
 uint64_t rb_db__view_resets (rb_db_view_t *self);
+/*  Keys still recovering, as the last STATUS read from Redis said.  */
+uint64_t rb_db__view_recovering (rb_db_view_t *self);
 /*  Transitions to RECOVERING this node made on finding its Redis may be
     behind (rb_failover.h), for STATUS.  */
 uint64_t rb_db__view_failovers (rb_db_view_t *self);

@@ -30,6 +30,7 @@ struct rb_db_view {
     uint64_t acked_epoch; /* the epoch of acked_wm */
     uint64_t acked_wm;    /* highest watermark an ACK of ours carried */
     uint64_t failovers;   /* transitions this node made (FAILOVER moved) */
+    uint64_t recovering;  /* keys recovering, as STATUS last said */
 };
 
 static const char *const s_state_names[RB_DB_STATE_COUNT] = {
@@ -191,6 +192,12 @@ rb_db__view_resets (rb_db_view_t *self)
 }
 
 uint64_t
+rb_db__view_recovering (rb_db_view_t *self)
+{
+    return self->recovering;
+}
+
+uint64_t
 rb_db__view_failovers (rb_db_view_t *self)
 {
     return self->failovers;
@@ -289,6 +296,7 @@ rb_db__view_refresh (rb_db_view_t *self)
         }
         rb_db__view_saw_epoch (self, st.epoch);
         rb_db__view_saw_state (self, st.state);
+        self->recovering = st.recovering;
     } else if (rc == -1)
         rb_db__view_saw_state (self, st.word);
     rb_store_free_replies (&call, 1);

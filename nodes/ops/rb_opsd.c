@@ -78,6 +78,18 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+/*  systemd: ready once we hold the journal (before the loop) and the
+    broker took our HELLO; the recovery's phase and the orders pending.  */
+static void
+s_notify (rb_notify_t *notify, void *arg)
+{
+    opsd_t *d = (opsd_t *) arg;
+    if (rb_bus_registered (d->bus))
+        rb_notify_ready (notify);
+    rb_notify_status (notify, "recovery phase %s, %" PRIu64 " pending",
+                      d->phase, rb_journal_pending (d->journal, NULL, NULL));
+}
+
 /*  --- start and stop ---------------------------------------------------- */
 
 /*  Our name: the one given, else NAME-serve, NAME from our certificate
@@ -151,6 +163,8 @@ s_connect (opsd_t *d)
     d->loop = zloop_new ();
     rb_bus_attach (d->bus, d->loop);
     zloop_timer (d->loop, (size_t) d->opts.watch_ms, 0, s_on_tick, d);
+    d->notify = rb_notify_new ();
+    rb_notify_attach (d->notify, d->loop, s_notify, d);
 }
 
 static int
@@ -160,6 +174,7 @@ s_close (opsd_t *d)
     opsd_send_stop (d);
     rb_bus_destroy (&d->bus);
     zloop_destroy (&d->loop);
+    rb_notify_destroy (&d->notify);
     int rc = 0;
     if (d->journal && rb_journal_sync (d->journal)) {
         fprintf (stderr, "recobus-ops: serve: %s\n",
@@ -193,6 +208,7 @@ rb_ops_serve (const rb_ops_opts_t *opts)
         fflush (stdout);
         opsd_watch_tick (d);
         zloop_start (d->loop); /* until SIGINT or SIGTERM */
+        rb_notify_stopping (d->notify);
         zsys_info ("recobus-ops: serve: stopping");
     }
     int closed = s_close (d);

@@ -11,6 +11,7 @@
 #ifndef RB_OPSD_INT_H
 #define RB_OPSD_INT_H
 
+#include "rb_notify.h"
 #include "rb_ops_int.h"
 
 #define OPSD_SUBS_MAX    64    /* SUBMITs waiting for the DB at once */
@@ -28,6 +29,7 @@ typedef struct {
     rb_journal_t *journal;      /* held, exclusively, for our life */
     rb_bus_t *bus;
     zloop_t *loop;
+    rb_notify_t *notify; /* systemd's READY, STATUS, WATCHDOG */
     /* the DB, as its last STATUS said */
     bool status_out;   /* a STATUS is in flight */
     bool db_ok;        /* the last STATUS (or send) was answered */

@@ -26,6 +26,7 @@ main (int argc, char **argv)
         return EX_USAGE;
     }
     opts.verbose = cli.verbose > 0;
+    opts.notify = true; /* systemd's Type=notify (deploy/) */
     char err[600];
     if (rb_curve_startup (opts.curve_cert, opts.broker_cert, true, &opts.broker,
                           1, rb_config_bool (cfg, "insecure"), err,

@@ -1,6 +1,7 @@
 /*  rb_service: the service node actor (see rb_service.h): terminals,
     the cache path, pushes from the DB, counters.  */
 #include "rb_service_int.h"
+#include "rb_notify.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -54,6 +55,7 @@ typedef struct {
     uint64_t counters[RB_CNT_COUNT];
     int64_t next_stats;
     uint32_t registrations; /* the bus registration the cache is good for */
+    rb_notify_t *notify;    /* systemd's READY, STATUS, WATCHDOG, or NULL */
 } svc_t;
 
 static const char *const s_policies[] = {"latest-only", "stale-ok"};
@@ -456,6 +458,21 @@ s_on_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
     return 0;
 }
 
+/*  systemd: ready once terminals can connect (the actor attaches this
+    only then) and the broker took our HELLO; whether we still are
+    registered, and what the cache holds.  */
+static void
+s_notify (rb_notify_t *notify, void *arg)
+{
+    svc_t *self = (svc_t *) arg;
+    bool registered = rb_bus_registered (self->bus);
+    if (registered)
+        rb_notify_ready (notify);
+    rb_notify_status (notify, "%s, %" PRIu32 " cached",
+                      registered ? "registered" : "not registered",
+                      rb_cache_size (self->cache));
+}
+
 /*  --- the actor ----------------------------------------------------------- */
 
 static svc_t *
@@ -464,6 +481,7 @@ s_svc_new (zsock_t *pipe, const rb_service_opts_t *opts)
     svc_t *self = (svc_t *) calloc (1, sizeof *self);
     assert (self);
     self->pipe = pipe;
+    self->notify = opts->notify ? rb_notify_new () : NULL;
     self->opts = *opts;
     self->opts.name = strdup (opts->name);
     self->opts.listen = strdup (opts->listen);
@@ -514,6 +532,7 @@ s_svc_destroy (svc_t **self_p)
     free ((char *) self->opts.name);
     free ((char *) self->opts.listen);
     free ((char *) self->opts.broker);
+    rb_notify_destroy (&self->notify);
     free (self);
     *self_p = NULL;
 }
@@ -528,11 +547,13 @@ rb_service_actor (zsock_t *pipe, void *args)
         zloop_reader (self->loop, self->terminals, s_on_terminals, self);
         rb_bus_attach (self->bus, self->loop);
         zloop_timer (self->loop, RB_TICK_MS, 0, s_on_tick, self);
+        rb_notify_attach (self->notify, self->loop, s_notify, self);
         zsys_info ("service %s (%s): terminals on %s", self->opts.name,
                    rb_policy_name (self->opts.policy), self->endpoint);
     }
     zsock_signal (pipe, 0);
     zloop_start (self->loop);
+    rb_notify_stopping (self->notify);
     rb_bus_destroy (&self->bus); /* leaves the loop before it goes */
     zloop_destroy (&self->loop);
     s_svc_destroy (&self);
