@@ -92,6 +92,10 @@ static const rb_opt_t s_db[] = {
      "Redis AUTH password"},
     {"redis-timeout", NULL, 0, RB_OPT_INT, "2000", 10, 600000, NULL, NULL,
      "Redis connect and command timeout, ms"},
+    {"connect-timeout", "connect-timeout", 0, RB_OPT_INT, "30000", 0, 3600000,
+     NULL, "MS",
+     "at start-up (and --init), wait this long for Redis (or the sentinels' "
+     "master) to answer, then exit 69; 0: try once"},
     {"redis-wait-replicas", "redis-wait-replicas", 0, RB_OPT_INT, "0", 0, 100,
      NULL, "N",
      "before acknowledging orders, WAIT until N replicas have them (0: no "

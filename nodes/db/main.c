@@ -149,7 +149,8 @@ main (int argc, char **argv)
             rb_cli_error (s_program, "--init: %s", err);
         else
             printf ("recobus-db: %s\n", err);
-    }
+    } else if (rc == 0 && (rc = rb_db_wait_redis (&opts, err, sizeof err)))
+        rb_cli_error (s_program, "%s", err);
     if (rc == 0) {
         zactor_t *db = zactor_new (rb_db_actor, &opts);
         zstr_send (db, "STATE");

@@ -54,20 +54,49 @@ s_init_answered (const char *where, const char *id, const redisReply *reply,
     return parsed == 0 ? 0 : EX_DATAERR;
 }
 
-int
-rb_db_init_dataset (const rb_db_opts_t *opts, char *err, size_t errlen)
+/*  A store connected to Redis, waited for up to connect-timeout; or NULL
+    with *rc and *err saying why.  */
+static rb_store_t *
+s_store_reached (const rb_db_opts_t *opts, int *rc, char *err, size_t errlen)
 {
     rb_store_opts_t so;
     rb_db__store_opts (opts, &so);
     rb_store_t *store = rb_store_new (&so, err, errlen);
-    if (!store)
-        return EX_CONFIG;
-    if (rb_store_connect (store)) {
-        snprintf (err, errlen, "%s: %s", rb_store_address (store),
-                  rb_store_errstr (store));
+    *rc = EX_CONFIG;
+    if (store && rb_store_wait (store, opts->connect_timeout_ms)) {
+        if (zsys_interrupted)
+            snprintf (err, errlen, "interrupted while waiting for Redis: %s",
+                      rb_store_errstr (store));
+        else
+            snprintf (err, errlen,
+                      "no answer from Redis at %s within connect-timeout %d "
+                      "ms: %s",
+                      rb_store_address (store), opts->connect_timeout_ms,
+                      rb_store_errstr (store));
         rb_store_destroy (&store);
-        return EX_UNAVAILABLE;
+        *rc = EX_UNAVAILABLE;
     }
+    return store;
+}
+
+int
+rb_db_wait_redis (const rb_db_opts_t *opts, char *err, size_t errlen)
+{
+    int rc;
+    rb_store_t *store = s_store_reached (opts, &rc, err, errlen);
+    if (!store)
+        return rc;
+    rb_store_destroy (&store);
+    return 0;
+}
+
+int
+rb_db_init_dataset (const rb_db_opts_t *opts, char *err, size_t errlen)
+{
+    int rc;
+    rb_store_t *store = s_store_reached (opts, &rc, err, errlen);
+    if (!store)
+        return rc;
     char id[33];
     for (int i = 0; i < 32; i++)
         id[i] = "0123456789abcdef"[randof (16)];
@@ -75,7 +104,7 @@ rb_db_init_dataset (const rb_db_opts_t *opts, char *err, size_t errlen)
     const char *argv[] = {id};
     size_t lens[] = {32};
     rb_call_t call = {RB_SCRIPT_INIT, 1, argv, lens, NULL};
-    int rc = EX_UNAVAILABLE;
+    rc = EX_UNAVAILABLE;
     if (rb_store_run (store, &call, 1) == 0)
         rc = s_init_answered (rb_store_address (store), id, call.reply, err,
                               errlen);

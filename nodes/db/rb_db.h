@@ -28,6 +28,7 @@ typedef struct {
     const char *redis_user;        /* ACL user or "" */
     const char *redis_password;    /* or "" */
     int redis_timeout_ms;          /* connect/command timeout */
+    int connect_timeout_ms;        /* start-up: wait this long for Redis */
     int redis_wait_replicas;       /* WAIT for them before an ACK; 0: none */
     int redis_wait_timeout_ms;     /* and for at most this long */
     const char *backup_dir;        /* where backups are written and found */
@@ -59,9 +60,16 @@ typedef enum {
 
 const char *rb_db_state_name (int state);
 
+/*  Start-up: waits up to connect_timeout_ms for Redis to answer (the
+    sentinels to name a master that says it is one), logging while it
+    waits. Returns 0; or 69 (EX_UNAVAILABLE) if it never did, 78
+    (EX_CONFIG) for an address that does not parse; *err says why.  */
+int rb_db_wait_redis (const rb_db_opts_t *opts, char *err, size_t errlen);
+
 /*  Creates a new dataset (random id, epoch 1, watermark 0) on an empty
-    Redis. Returns 0; or 65 (EX_DATAERR) if Redis holds any key, 69
-    (EX_UNAVAILABLE) if it cannot be reached; *err says why.  */
+    Redis, waiting for it as rb_db_wait_redis does. Returns 0; or 65
+    (EX_DATAERR) if Redis holds any key, 69 (EX_UNAVAILABLE) if it cannot
+    be reached; *err says why.  */
 int rb_db_init_dataset (const rb_db_opts_t *opts, char *err, size_t errlen);
 
 /*  The actor. Commands: "$TERM"; "STATE" -> the state name as the node

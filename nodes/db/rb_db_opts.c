@@ -16,6 +16,7 @@ const rb_bind_t rb_db_binds[] = {
     {"redis-user", RB_FIELD_STR, F (redis_user), 0},
     {"redis-password", RB_FIELD_STR, F (redis_password), 0},
     {"redis-timeout", RB_FIELD_INT, F (redis_timeout_ms), 0},
+    {"connect-timeout", RB_FIELD_INT, F (connect_timeout_ms), 0},
     {"redis-wait-replicas", RB_FIELD_INT, F (redis_wait_replicas), 0},
     {"redis-wait-timeout", RB_FIELD_INT, F (redis_wait_timeout_ms), 0},
     {"backup-dir", RB_FIELD_STR, F (backup_dir), 0},

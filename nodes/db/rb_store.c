@@ -11,6 +11,10 @@
 
 #define RB_BACKOFF_MIN 100
 #define RB_BACKOFF_MAX 5000
+/*  rb_store_wait: the longest pause between two tries at start-up, and
+    how often it says it is still waiting.  */
+#define RB_WAIT_PAUSE_MAX 1000
+#define RB_WAIT_LOG_MS    5000
 /*  With Sentinels: how often a run asks them where the master is, and
     how long each sentinel may take at most.  */
 #define RB_FOLLOW_MS   1000
@@ -263,6 +267,44 @@ rb_store_connect (rb_store_t *self)
     self->backoff = RB_BACKOFF_MIN;
     self->err[0] = '\0';
     return 0;
+}
+
+/*  One line when the reason to wait is new, else one every few seconds. */
+static void
+s_wait_log (rb_store_t *self, char *said, size_t saidlen, int64_t *next_log,
+            int64_t deadline)
+{
+    int64_t now = zclock_mono ();
+    if (strcmp (said, self->err) == 0 && now < *next_log)
+        return;
+    zsys_warning ("store: waiting for Redis at %s, %.1f s left: %s",
+                  self->address, (deadline - now) / 1000.0, self->err);
+    snprintf (said, saidlen, "%s", self->err);
+    *next_log = now + RB_WAIT_LOG_MS;
+}
+
+int
+rb_store_wait (rb_store_t *self, int timeout_ms)
+{
+    int64_t start = zclock_mono (), deadline = start + timeout_ms;
+    int64_t next_log = 0;
+    int pause = RB_BACKOFF_MIN;
+    char said[sizeof self->err] = "";
+    while (true) {
+        self->next_try = 0; /* this loop paces the tries itself */
+        if (rb_store_connect (self) == 0) {
+            if (said[0])
+                zsys_info ("store: Redis at %s answered after %.1f s",
+                           self->address, (zclock_mono () - start) / 1000.0);
+            return 0;
+        }
+        int64_t left = deadline - zclock_mono ();
+        if (left <= 0 || zsys_interrupted)
+            return -1;
+        s_wait_log (self, said, sizeof said, &next_log, deadline);
+        zclock_sleep ((int) (left < pause ? left : pause));
+        pause = pause * 2 > RB_WAIT_PAUSE_MAX ? RB_WAIT_PAUSE_MAX : pause * 2;
+    }
 }
 
 void

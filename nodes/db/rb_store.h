@@ -63,6 +63,14 @@ void rb_store_on_connect (rb_store_t *self, rb_store_check_fn *check,
 
 /*  Connects if not connected (respecting the back-off). 0 if connected. */
 int rb_store_connect (rb_store_t *self);
+/*  Start-up: connects, trying again (100 ms doubling to 1 s between
+    tries) until timeout_ms has passed, so a daemon started before its
+    Redis (or before its sentinels name a master) waits for it; 0 means
+    one try. Logs a line when the wait starts and whenever its reason
+    changes, and one every 5 s meanwhile. Returns 0 once connected; -1 at
+    the deadline, or at once on SIGINT/SIGTERM (zsys_interrupted), with
+    rb_store_errstr saying why.  */
+int rb_store_wait (rb_store_t *self, int timeout_ms);
 bool rb_store_connected (rb_store_t *self);
 /*  Connections made so far: a change means the Redis may be another (a
     restart), and what it held may be gone.  */
