@@ -421,8 +421,24 @@ rb_proc_run (char *const argv[], int timeout_ms, char **out, char **err)
     return status;
 }
 
+static int s_any_port (void);
+
 int
 rb_free_port (void)
+{
+    /* below 49152 when it can: czmq binds "tcp://...:*" by walking up
+       from 49152, so a port freed there (a daemon killed, to be started
+       again on its port) is soon taken by another suite's broker */
+    int port = -1;
+    for (int tries = 0; tries < 64; tries++)
+        if ((port = s_any_port ()) > 0 && port < 49152)
+            break;
+    return port;
+}
+
+/*  A port the kernel gives a socket bound to 127.0.0.1:0, or -1. */
+static int
+s_any_port (void)
 {
     int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd == -1)

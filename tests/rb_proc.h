@@ -56,8 +56,9 @@ void rb_proc_destroy (rb_proc_t **self_p);
 int rb_proc_run (char *const argv[], int timeout_ms, char **out, char **err);
 
 /*  A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0,
-    read back, closed), or -1. Another process may take it meanwhile, so
-    a caller that binds it retries with a new one.  */
+    read back, closed), or -1; below 49152 when it can be, out of czmq's
+    way (it binds "*" walking up from 49152). Another process may take
+    it meanwhile, so a caller that binds it retries with a new one.  */
 int rb_free_port (void);
 
 /*  What a process costs, read from /proc: its resident set (VmRSS) and

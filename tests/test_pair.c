@@ -31,8 +31,10 @@ static void
 s_start (int i, const char *bind)
 {
     static rb_broker_opts_t o[2];
+    static char any[2][64];
+    snprintf (any[i], sizeof any[i], "tcp://127.0.0.1:%d", rb_free_port ());
     o[i] = bt_fast ();
-    o[i].bind = bind ? bind : "tcp://127.0.0.1:*";
+    o[i].bind = bind ? bind : any[i];
     o[i].tap = "";
     s_brokers[i] = zactor_new (rb_broker_actor, &o[i]);
     zstr_send (s_brokers[i], "ENDPOINTS");
