@@ -6,7 +6,8 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 # Debian packages the build, the tests and the demo need.
 PACKAGES = build-essential cmake pkg-config libzmq3-dev libczmq-dev \
            libmsgpack-dev libhiredis-dev libjansson-dev libsodium-dev check \
-           redis-server redis-tools redis-sentinel clang
+           redis-server redis-tools redis-sentinel clang libmicrohttpd-dev \
+           prometheus
 
 .PHONY: all deps build check ha-test bench clean format
 
