@@ -101,6 +101,7 @@ typedef struct {
     rb_db_job_t *job;           /* backups and restores */
     rb_db_requests_t *requests; /* what each request does */
     int64_t next_backup;        /* scheduled backups: when, zclock_mono () */
+    rb_db_metrics_t *metrics;   /* --metrics, or NULL */
 } db_t;
 
 static char *
@@ -122,6 +123,7 @@ s_opts_copy (rb_db_opts_t *copy, const rb_db_opts_t *opts)
     copy->redis_password = s_dup (opts->redis_password);
     copy->backup_dir = s_dup (opts->backup_dir);
     copy->backup_key = s_dup (opts->backup_key);
+    copy->metrics = s_dup (opts->metrics);
 }
 
 static void
@@ -136,6 +138,7 @@ s_opts_free (rb_db_opts_t *copy)
     free ((char *) copy->redis_password);
     free ((char *) copy->backup_dir);
     free ((char *) copy->backup_key);
+    free ((char *) copy->metrics);
 }
 
 static db_t *
@@ -173,6 +176,7 @@ s_db_destroy (db_t **self_p)
     if (!self)
         return;
     /* the bus and the job leave the loop before it goes */
+    rb_db__metrics_destroy (&self->metrics);
     rb_bus_destroy (&self->bus);
     rb_db__job_destroy (&self->job);
     zloop_destroy (&self->loop);
@@ -234,6 +238,9 @@ rb_db_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, pipe, s_on_pipe, self);
     rb_bus_attach (self->bus, self->loop);
     zloop_timer (self->loop, 1000, 0, s_on_timer, self);
+    self->metrics =
+        rb_db__metrics_new (self->opts.metrics, self->loop, self->opts.name,
+                            self->store, self->view, self->job, self->requests);
     self->next_backup = zclock_mono () + self->opts.backup_every_s * 1000LL;
     rb_db__view_refresh (self->view);
     const char *dataset = rb_db__view_dataset (self->view);

@@ -41,6 +41,8 @@ typedef struct {
     int poll_rate;           /* timed re-polls a second, at most (0: any) */
     const char *curve_cert;  /* CurveZMQ: ours (secret file), or "" */
     const char *broker_cert; /* and the broker's public certificate */
+    const char *metrics;     /* Prometheus endpoint HOST:PORT, or NULL/"":
+                                none (rb_metrics.h) */
 } rb_service_opts_t;
 
 /*  Built-in defaults, from the option table. */
