@@ -348,8 +348,7 @@ START_TEST (metrics_endpoint_serves_get_metrics_only)
                                    "# TYPE recobus_broker_tap_drops_total "
                                    "counter\n"));
     free (text);
-    char *r = s_http (port, "POST /metrics HTTP/1.0\r\nContent-Length: 3"
-                            "\r\n\r\nabc");
+    char *r = s_http (port, "POST /metrics HTTP/1.0\r\n\r\n");
     ck_assert_ptr_nonnull (r);
     ck_assert_msg (strncmp (r + 8, " 405 ", 5) == 0, "POST: %.40s", r);
     free (r);
