@@ -7,7 +7,7 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 PACKAGES = build-essential cmake pkg-config libzmq3-dev libczmq-dev \
            libmsgpack-dev libhiredis-dev libjansson-dev libsodium-dev \
            libsystemd-dev check redis-server redis-tools redis-sentinel clang \
-           groff-base
+           groff-base libmicrohttpd-dev prometheus
 
 .PHONY: all deps build check ha-test bench clean format
 

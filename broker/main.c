@@ -4,6 +4,7 @@
 
 #include "rb_broker.h"
 #include "rb_curve.h"
+#include "rb_metrics.h"
 #include "rb_programs.h"
 
 static const rb_program_t *const s_program = &rb_program_broker;
@@ -14,6 +15,10 @@ s_security (rb_config_t *cfg, const rb_broker_opts_t *o)
 {
     const char *eps[] = {o->bind, o->tap};
     char err[600];
+    if (rb_metrics_check (o->metrics, err, sizeof err)) {
+        rb_cli_error (s_program, "%s", err);
+        return EX_CONFIG;
+    }
     if (rb_curve_startup (o->curve_cert, NULL, false, eps, 2,
                           rb_config_bool (cfg, "insecure"), err, sizeof err)) {
         rb_cli_error (s_program, "%s", err);

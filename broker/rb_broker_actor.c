@@ -5,6 +5,7 @@
     starts CurveZMQ, and makes and destroys the broker.  */
 #include "rb_broker_int.h"
 #include "rb_curve.h"
+#include "rb_metrics.h"
 #include "rb_slots.h"
 #include "rb_timers.h"
 
@@ -244,6 +245,7 @@ s_broker_destroy (broker_t **self_p)
     zactor_destroy (&self->auth);
     zcert_destroy (&self->cert);
     rb_notify_destroy (&self->notify);
+    rb_metrics_destroy (&self->metrics);
     zstr_free (&self->bus_ep);
     zstr_free (&self->tap_ep);
     free (self);
@@ -257,6 +259,8 @@ rb_broker_actor (zsock_t *pipe, void *args)
     bool ok = self->bus_ep && (!self->tap || self->tap_ep);
     zloop_t *loop = zloop_new ();
     zloop_reader (loop, pipe, s_on_pipe, self);
+    if (ok)
+        ok = rb_broker__metrics_start (self, loop) == 0;
     if (!ok) {
         /* answer ENDPOINTS with empty strings until told to stop */
         zstr_free (&self->bus_ep);

@@ -341,6 +341,7 @@ typedef struct {
     zactor_t *auth;      /* ZAP over the authorized keys */
     uint64_t refused;    /* messages and HELLOs the table refused */
     rb_notify_t *notify; /* systemd's READY, STATUS, WATCHDOG, or NULL */
+    struct rb_metrics *metrics; /* --metrics server, or NULL */
 } broker_t;
 
 /*  --- rb_info.c: the STATUS answer --------------------------------------- */
@@ -348,6 +349,12 @@ typedef struct {
 /*  b filled as the broker's INFO: its counters, routed.TYPE for each
     body type, errors.CODE for each status sent (release it).  */
 void rb_info__broker (broker_t *self, rb_body_t *b);
+
+/*  --- rb_broker_metrics.c: the Prometheus metrics -------------------- */
+
+/*  Serves the broker's metrics on opts.metrics (nothing if unset), the
+    snapshots rendered by a timer on loop. 0, or -1 logged.  */
+int rb_broker__metrics_start (broker_t *self, zloop_t *loop);
 
 /*  One message from the ROUTER, its header decoded: from routing id, with
     what its key says (key), on connection fd (-1 if unknown); key and fd

@@ -26,6 +26,7 @@ const rb_bind_t rb_broker_binds[] = {
     {"hello-timeout", RB_FIELD_INT, F (hello_timeout_ms), 0},
     {"curve-cert", RB_FIELD_STR, F (curve_cert), 0},
     {"authorized-keys", RB_FIELD_STR, F (authorized_keys), 0},
+    {"metrics", RB_FIELD_STR, F (metrics), 0},
     {NULL, 0, 0, 0},
 };
 

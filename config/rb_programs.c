@@ -20,6 +20,14 @@
      "allow plain traffic to a broker beyond this host"}
 // clang-format on
 
+/*  Every daemon's Prometheus endpoint (common/rb_metrics.h). */
+#define METRICS                                                                \
+    {                                                                          \
+        "metrics", "metrics", 0, RB_OPT_STR, "", 0, 255, NULL, "[HOST:]PORT",  \
+            "serve Prometheus metrics on GET /metrics there (a bare port: "    \
+            "127.0.0.1; empty: off)"                                           \
+    }
+
 static const rb_opt_t s_broker[] = {
     {"bind", "bind", 0, RB_OPT_STR, "tcp://127.0.0.1:5555", 1, 255, NULL, "EP",
      "endpoint every node connects to"},
@@ -58,6 +66,7 @@ static const rb_opt_t s_broker[] = {
      "the broker's certificate (broker.cert_secret): CurveZMQ on bus and tap"},
     {"authorized-keys", "authorized-keys", 0, RB_OPT_STR, NULL, 0, 4096, NULL,
      "DIR", "public certificates of the nodes allowed in (with curve-cert)"},
+    METRICS,
     {"insecure", "insecure", 0, RB_OPT_FLAG, NULL, 0, 0, NULL, NULL,
      "allow plain traffic on endpoints beyond this host"},
     END,
@@ -121,6 +130,7 @@ static const rb_opt_t s_db[] = {
      "fetchers remembered per key, at most"},
     {"backup-every", NULL, 0, RB_OPT_INT, "0", 0, 31536000, NULL, NULL,
      "seconds between scheduled backups (0: none)"},
+    METRICS,
     CURVE_CLIENT,
     END,
 };
@@ -166,6 +176,7 @@ static const rb_opt_t s_service[] = {
      "keys waited on at once; past it a miss is answered unavailable"},
     {"waiters-max", NULL, 0, RB_OPT_INT, "1000", 1, 100000, NULL, NULL,
      "terminals waiting on one key; past it, unavailable at once"},
+    METRICS,
     CURVE_CLIENT,
     END,
 };

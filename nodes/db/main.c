@@ -5,6 +5,7 @@
 
 #include "rb_curve.h"
 #include "rb_db.h"
+#include "rb_metrics.h"
 #include "rb_programs.h"
 #include "rb_sentinel.h"
 #include "rb_sign.h"
@@ -128,9 +129,12 @@ main (int argc, char **argv)
     s_opts_from (cli.config, &opts);
     opts.notify = true; /* systemd's Type=notify (deploy/) */
     char err[600];
-    if (rb_curve_startup (opts.curve_cert, opts.broker_cert, true, &opts.broker,
-                          1, rb_config_bool (cli.config, "insecure"), err,
-                          sizeof err)) {
+    if (rb_metrics_check (opts.metrics, err, sizeof err)) {
+        rb_cli_error (s_program, "%s", err);
+        rc = EX_CONFIG;
+    } else if (rb_curve_startup (
+                   opts.curve_cert, opts.broker_cert, true, &opts.broker, 1,
+                   rb_config_bool (cli.config, "insecure"), err, sizeof err)) {
         rb_cli_error (s_program, "%s", err);
         rc = EX_CONFIG;
     } else

@@ -132,6 +132,7 @@ typedef struct {
     rb_db_requests_t *requests; /* what each request does */
     int64_t next_backup;        /* scheduled backups: when, zclock_mono () */
     rb_notify_t *notify;        /* systemd's READY, STATUS, WATCHDOG, or NULL */
+    rb_db_metrics_t *metrics;   /* --metrics, or NULL */
 } db_t;
 
 static char *
@@ -153,6 +154,7 @@ s_opts_copy (rb_db_opts_t *copy, const rb_db_opts_t *opts)
     copy->redis_password = s_dup (opts->redis_password);
     copy->backup_dir = s_dup (opts->backup_dir);
     copy->backup_key = s_dup (opts->backup_key);
+    copy->metrics = s_dup (opts->metrics);
 }
 
 static void
@@ -167,6 +169,7 @@ s_opts_free (rb_db_opts_t *copy)
     free ((char *) copy->redis_password);
     free ((char *) copy->backup_dir);
     free ((char *) copy->backup_key);
+    free ((char *) copy->metrics);
 }
 
 static db_t *
@@ -205,6 +208,7 @@ s_db_destroy (db_t **self_p)
     if (!self)
         return;
     /* the bus and the job leave the loop before it goes */
+    rb_db__metrics_destroy (&self->metrics);
     rb_bus_destroy (&self->bus);
     rb_db__job_destroy (&self->job);
     zloop_destroy (&self->loop);
@@ -282,6 +286,9 @@ rb_db_actor (zsock_t *pipe, void *args)
     rb_bus_attach (self->bus, self->loop);
     zloop_timer (self->loop, 1000, 0, s_on_timer, self);
     rb_notify_attach (self->notify, self->loop, s_notify, self);
+    self->metrics =
+        rb_db__metrics_new (self->opts.metrics, self->loop, self->opts.name,
+                            self->store, self->view, self->job, self->requests);
     self->next_backup = zclock_mono () + self->opts.backup_every_s * 1000LL;
     rb_db__view_refresh (self->view);
     const char *dataset = rb_db__view_dataset (self->view);

@@ -167,4 +167,34 @@ rb_db_requests_t *rb_db__requests_new (const rb_db_opts_t *opts, rb_bus_t *bus,
                                        rb_db_job_t *job);
 void rb_db__requests_destroy (rb_db_requests_t **self_p);
 
+/*  The request counters (for the metrics). */
+typedef struct {
+    uint64_t gets, flagged, plain; /* keys answered; flagged; by plain reads */
+    uint64_t orders, applied, skipped; /* orders and diffs taken; of them
+                                          applied, skipped (not newer) */
+    uint64_t refused;                  /* requests refused */
+    uint64_t updates, recovered;       /* pushes sent, by kind */
+    uint64_t waits, waits_short;       /* WAITs for replicas; ended short */
+} rb_db_counts_t;
+
+/*  Fills c, and st from the STATUS script (Redis's state, counts and
+    watermark): 0, or -1 when Redis could not be read (st then
+    unset).  */
+int rb_db__requests_counts (rb_db_requests_t *self, rb_db_counts_t *c,
+                            rb_status_reply_t *st);
+
+/*  --- rb_db_metrics.c ------------------------------------------------------
+ */
+
+typedef struct rb_db_metrics rb_db_metrics_t;
+
+/*  Serves the DB node's metrics on endpoint (none when NULL or ""),
+    rendered by a timer on loop from the parts (borrowed; they outlive
+    it). NULL when none, or logged when it could not listen.  */
+rb_db_metrics_t *rb_db__metrics_new (const char *endpoint, zloop_t *loop,
+                                     const char *name, rb_store_t *store,
+                                     rb_db_view_t *view, rb_db_job_t *job,
+                                     rb_db_requests_t *requests);
+void rb_db__metrics_destroy (rb_db_metrics_t **self_p);
+
 #endif

@@ -27,6 +27,7 @@ const rb_bind_t rb_db_binds[] = {
     {"fetch-ttl", RB_FIELD_INT, F (fetch_ttl_s), 0},
     {"fetch-cap", RB_FIELD_INT, F (fetch_cap), 0},
     {"backup-every", RB_FIELD_INT, F (backup_every_s), 0},
+    {"metrics", RB_FIELD_STR, F (metrics), 0},
     {"curve-cert", RB_FIELD_STR, F (curve_cert), 0},
     {"broker-cert", RB_FIELD_STR, F (broker_cert), 0},
     {NULL, 0, 0, 0},

@@ -27,6 +27,8 @@ struct rb_db_requests {
     rb_db_reads_t *reads;            /* GET and GETS (owned) */
     uint64_t n_orders, n_refused;    /* counters */
     uint64_t n_pushes;               /* pushes sent */
+    uint64_t n_applied, n_skipped;   /* orders applied, skipped (older) */
+    uint64_t n_recovered_pushes;     /* of n_pushes, RECOVERED */
     uint64_t n_waits, n_waits_short; /* WAITs for replicas, and those that
                                         ended with fewer than asked */
     rb_resp_t list_cmd;              /* a recovery-list batch's commands */
@@ -123,6 +125,7 @@ s_push_changes (rb_db_requests_t *self, const rb_apply_reply_t *rep,
         }
         rb_bus_push (self->bus, RB_ADDR_NODE, x->node, &p);
         self->n_pushes++;
+        self->n_recovered_pushes += x->kind == 'r';
     }
 }
 
@@ -178,6 +181,8 @@ s_apply (rb_db_requests_t *self, const rb_header_t *h, const rb_order_t *orders,
     rb_apply_reply_t rep;
     if (rb_apply_reply_parse (r, n, &rep) == 0) {
         self->n_orders += n;
+        self->n_applied += rep.applied;
+        self->n_skipped += rep.skipped;
         s_wait_replicas (self);
         rb_db__view_saw_epoch (self->view, rep.epoch);
         /* pushes first: by the time ops hears the order is applied, every
@@ -450,6 +455,34 @@ s_on_status (rb_db_requests_t *self, const rb_header_t *h)
     rb_bus_reply (self->bus, h, &info.body);
     free (newest);
     freeReplyObject (r);
+}
+
+/*  --- metrics ------------------------------------------------------------- */
+
+int
+rb_db__requests_counts (rb_db_requests_t *self, rb_db_counts_t *c,
+                        rb_status_reply_t *st)
+{
+    const rb_db_read_counts_t *reads = rb_db__reads_counts (self->reads);
+    *c = (rb_db_counts_t){reads->gets,
+                          reads->flagged,
+                          reads->plain,
+                          self->n_orders,
+                          self->n_applied,
+                          self->n_skipped,
+                          self->n_refused + reads->refused,
+                          self->n_pushes - self->n_recovered_pushes,
+                          self->n_recovered_pushes,
+                          self->n_waits,
+                          self->n_waits_short};
+    char ds[64];
+    rb_db__view_arg (self->view, ds, sizeof ds);
+    const char *argv[] = {ds};
+    size_t lens[] = {strlen (ds)};
+    redisReply *r = s_run1 (self, RB_SCRIPT_STATUS, 1, argv, lens);
+    int rc = r && !rb_reply_error (r) ? rb_status_reply_parse (r, st) : -1;
+    freeReplyObject (r);
+    return rc == 0 ? 0 : -1;
 }
 
 /*  --- dispatch ------------------------------------------------------------ */

@@ -37,6 +37,7 @@ struct rb_store {
     char address[300];             /* connected to (or last tried) */
     rb_store_check_fn *check;      /* run on each new connection */
     void *check_arg;
+    rb_mhist_t rtt; /* rb_store_run's round trips */
 };
 
 static int
@@ -424,6 +425,12 @@ s_round (rb_store_t *self, rb_call_t *calls, int n)
     return noscript;
 }
 
+const rb_mhist_t *
+rb_store_rtt (rb_store_t *self)
+{
+    return &self->rtt;
+}
+
 int
 rb_store_run (rb_store_t *self, rb_call_t *calls, int n)
 {
@@ -432,7 +439,9 @@ rb_store_run (rb_store_t *self, rb_call_t *calls, int n)
     s_follow (self);
     if (rb_store_connect (self))
         return -1;
+    int64_t sent = zclock_usecs ();
     int rc = s_round (self, calls, n);
+    rb_mhist_observe (&self->rtt, (double) (zclock_usecs () - sent) / 1e6);
     if (rc > 0) { /* scripts were flushed: load them again, once */
         zsys_info ("store: scripts missing in Redis, loading them again");
         if (s_load_scripts (self) == 0)

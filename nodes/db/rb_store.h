@@ -22,6 +22,7 @@
 #ifndef RB_STORE_H
 #define RB_STORE_H
 
+#include "rb_metrics.h"
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -85,6 +86,9 @@ const char *rb_store_errstr (rb_store_t *self);
     (which may be an error reply: check reply->type), -1 if the
     connection failed (every reply NULL, the context dropped).  */
 int rb_store_run (rb_store_t *self, rb_call_t *calls, int n);
+/*  Round trips of rb_store_run (pipelines of scripts and reads), each
+    from send to last reply, for the metrics (borrowed).  */
+const rb_mhist_t *rb_store_rtt (rb_store_t *self);
 /*  Frees the replies of a batch. */
 void rb_store_free_replies (rb_call_t *calls, int n);
 

@@ -3,6 +3,7 @@
 #include <czmq.h>
 
 #include "rb_curve.h"
+#include "rb_metrics.h"
 #include "rb_programs.h"
 #include "rb_service.h"
 
@@ -28,9 +29,12 @@ main (int argc, char **argv)
     opts.verbose = cli.verbose > 0;
     opts.notify = true; /* systemd's Type=notify (deploy/) */
     char err[600];
-    if (rb_curve_startup (opts.curve_cert, opts.broker_cert, true, &opts.broker,
-                          1, rb_config_bool (cfg, "insecure"), err,
-                          sizeof err)) {
+    if (rb_metrics_check (opts.metrics, err, sizeof err)) {
+        rb_cli_error (s_program, "%s", err);
+        rc = EX_CONFIG;
+    } else if (rb_curve_startup (
+                   opts.curve_cert, opts.broker_cert, true, &opts.broker, 1,
+                   rb_config_bool (cfg, "insecure"), err, sizeof err)) {
         rb_cli_error (s_program, "%s", err);
         rc = EX_CONFIG;
     } else

@@ -56,6 +56,8 @@ typedef struct {
     int64_t next_stats;
     uint32_t registrations; /* the bus registration the cache is good for */
     rb_notify_t *notify;    /* systemd's READY, STATUS, WATCHDOG, or NULL */
+    uint32_t registrations;    /* the bus registration the cache is good for */
+    rb_svc_metrics_t *metrics; /* --metrics, or NULL */
 } svc_t;
 
 static const char *const s_policies[] = {"latest-only", "stale-ok"};
@@ -421,6 +423,27 @@ s_on_request (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
     rb_bus_reply (bus, h, &info);
 }
 
+/*  The numbers the metrics show (an rb_svc__counts_fn). */
+static void
+s_counts (void *arg, rb_svc__counts_t *c)
+{
+    svc_t *self = (svc_t *) arg;
+    const uint64_t *n = self->counters;
+    *c = (rb_svc__counts_t){{n[RB_CNT_OK], n[RB_CNT_NOT_FOUND], n[RB_CNT_STALE],
+                             n[RB_CNT_UNAVAILABLE]},
+                            n[RB_CNT_HITS],
+                            n[RB_CNT_MISSES],
+                            s_counter (self, RB_CNT_POLLS),
+                            n[RB_CNT_RESETS],
+                            n[RB_CNT_UPDATES],
+                            n[RB_CNT_RECOVERED],
+                            s_counter (self, RB_CNT_REFUSED),
+                            rb_waits__count (self->waits),
+                            rb_cache_size (self->cache),
+                            self->opts.cache_size,
+                            rb_waits__wait_time (self->waits)};
+}
+
 static int
 s_on_tick (zloop_t *loop, int timer_id, void *arg)
 {
@@ -486,6 +509,7 @@ s_svc_new (zsock_t *pipe, const rb_service_opts_t *opts)
     self->opts.name = strdup (opts->name);
     self->opts.listen = strdup (opts->listen);
     self->opts.broker = strdup (opts->broker);
+    self->opts.metrics = strdup (opts->metrics ? opts->metrics : "");
     self->cache = rb_cache_new (opts->cache_size);
     rb_cache_set_ttl (self->cache, opts->cache_ttl_ms);
     rb_body_init (&self->body, RB_T_NONE);
@@ -533,6 +557,7 @@ s_svc_destroy (svc_t **self_p)
     free ((char *) self->opts.listen);
     free ((char *) self->opts.broker);
     rb_notify_destroy (&self->notify);
+    free ((char *) self->opts.metrics);
     free (self);
     *self_p = NULL;
 }
@@ -548,6 +573,8 @@ rb_service_actor (zsock_t *pipe, void *args)
         rb_bus_attach (self->bus, self->loop);
         zloop_timer (self->loop, RB_TICK_MS, 0, s_on_tick, self);
         rb_notify_attach (self->notify, self->loop, s_notify, self);
+        self->metrics = rb_svc__metrics_new (self->opts.metrics, self->loop,
+                                             self->opts.name, s_counts, self);
         zsys_info ("service %s (%s): terminals on %s", self->opts.name,
                    rb_policy_name (self->opts.policy), self->endpoint);
     }
@@ -556,5 +583,6 @@ rb_service_actor (zsock_t *pipe, void *args)
     rb_notify_stopping (self->notify);
     rb_bus_destroy (&self->bus); /* leaves the loop before it goes */
     zloop_destroy (&self->loop);
+    rb_svc__metrics_destroy (&self->metrics);
     s_svc_destroy (&self);
 }

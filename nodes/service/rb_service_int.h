@@ -12,6 +12,7 @@
 #error "rb_service_int.h is internal to its floor; include its public header"
 #endif
 
+#include "rb_metrics.h"
 #include "rb_bus.h"
 #include "rb_cache.h"
 #include "rb_msg.h"
@@ -84,5 +85,28 @@ void rb_waits__tick (rb_waits_t *self);
 uint32_t rb_waits__count (rb_waits_t *self);
 /*  GETs sent to "db" so far.  */
 uint64_t rb_waits__polls (rb_waits_t *self);
+/*  How long each parked terminal waited for its answer (borrowed). */
+const rb_mhist_t *rb_waits__wait_time (rb_waits_t *self);
+
+/*  --- rb_service_metrics.c: the Prometheus metrics ------------------------ */
+
+/*  What the service node counts, as its metrics show it. */
+typedef struct {
+    uint64_t answers[4]; /* by status: ok, not_found, stale, unavailable */
+    uint64_t hits, misses, polls, resets, updates, recovered, refused;
+    uint32_t waits, cached, cache_max; /* now */
+    const rb_mhist_t *wait_time;       /* borrowed */
+} rb_svc__counts_t;
+
+typedef void (rb_svc__counts_fn) (void *arg, rb_svc__counts_t *c);
+typedef struct rb_svc_metrics rb_svc_metrics_t;
+
+/*  Serves the node's metrics on endpoint (none when NULL or ""): a timer
+    on loop renders what counts (with arg) fills. NULL when none, or
+    logged when it could not listen.  */
+rb_svc_metrics_t *rb_svc__metrics_new (const char *endpoint, zloop_t *loop,
+                                       const char *name,
+                                       rb_svc__counts_fn *counts, void *arg);
+void rb_svc__metrics_destroy (rb_svc_metrics_t **self_p);
 
 #endif

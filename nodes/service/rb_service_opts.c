@@ -24,6 +24,7 @@ const rb_bind_t rb_service_binds[] = {
     {"waiters-max", RB_FIELD_U32, F (waiters_max), 0},
     {"curve-cert", RB_FIELD_STR, F (curve_cert), 0},
     {"broker-cert", RB_FIELD_STR, F (broker_cert), 0},
+    {"metrics", RB_FIELD_STR, F (metrics), 0},
     {NULL, 0, 0, 0},
 };
 

@@ -81,6 +81,7 @@ struct rb_waits {
     uint64_t *queued;    /* waits whose poll goes at the next flush */
     uint32_t n_queued;   /* (at most waits_max: one per wait) */
     rb_slots_t *batches; /* rb_batch_t of each GETS in flight */
+    rb_mhist_t waited;   /* how long answered waiters waited */
 };
 
 rb_waits_t *
@@ -149,6 +150,8 @@ s_answer (rb_waits_t *self, const rb_wait_t *w, const rb_waiter_t *t,
           int status, const rb_body_t *d)
 {
     rb_asker_t to = {t->id, t->id_len, t->corr};
+    int64_t waited = zclock_mono () - (t->deadline - self->opts.max_wait_ms);
+    rb_mhist_observe (&self->waited, (double) waited / 1000.0);
     self->answer (self->answer_arg, &to, w->key, status, d);
 }
 
@@ -562,4 +565,10 @@ uint64_t
 rb_waits__polls (rb_waits_t *self)
 {
     return self->polls;
+}
+
+const rb_mhist_t *
+rb_waits__wait_time (rb_waits_t *self)
+{
+    return &self->waited;
 }
