@@ -43,9 +43,9 @@ typedef struct {
                                  CurveZMQ on bus and tap; NULL/"": plain */
     const char *authorized_keys; /* directory of the public certificates
                                     of every node allowed in */
-    bool notify; /* tell systemd (rb_notify.h): set by recobus-broker */
-    const char *metrics;         /* Prometheus endpoint HOST:PORT, or
-                                    NULL/"": none (rb_metrics.h) */
+    bool notify;         /* tell systemd (rb_notify.h): set by recobus-broker */
+    const char *metrics; /* Prometheus endpoint HOST:PORT, or
+                            NULL/"": none (rb_metrics.h) */
 } rb_broker_opts_t;
 
 /*  Built-in defaults, from the option table (docs/operations.md lists

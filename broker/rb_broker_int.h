@@ -335,12 +335,12 @@ typedef struct {
     int64_t last_beat;            /* when heartbeats last went out */
     uint64_t routed[RB_T_COUNT_]; /* forwarded messages by body type */
     uint64_t expired, malformed, strays;
-    int64_t last_log;    /* rate limit for bad-input logs */
-    uint64_t unlogged;   /* bad inputs not logged since */
-    zcert_t *cert;       /* CurveZMQ: ours; NULL in plain mode */
-    zactor_t *auth;      /* ZAP over the authorized keys */
-    uint64_t refused;    /* messages and HELLOs the table refused */
-    rb_notify_t *notify; /* systemd's READY, STATUS, WATCHDOG, or NULL */
+    int64_t last_log;           /* rate limit for bad-input logs */
+    uint64_t unlogged;          /* bad inputs not logged since */
+    zcert_t *cert;              /* CurveZMQ: ours; NULL in plain mode */
+    zactor_t *auth;             /* ZAP over the authorized keys */
+    uint64_t refused;           /* messages and HELLOs the table refused */
+    rb_notify_t *notify;        /* systemd's READY, STATUS, WATCHDOG, or NULL */
     struct rb_metrics *metrics; /* --metrics server, or NULL */
 } broker_t;
 

@@ -41,7 +41,7 @@ typedef struct {
     int backup_every_s;            /* scheduled backups; 0 = none */
     const char *curve_cert;        /* CurveZMQ: ours (secret file), or "" */
     const char *broker_cert;       /* and the broker's public certificate */
-    bool notify; /* tell systemd (rb_notify.h): set by recobus-db */
+    bool notify;         /* tell systemd (rb_notify.h): set by recobus-db */
     const char *metrics; /* Prometheus endpoint HOST:PORT, or NULL/"": none
                             (rb_metrics.h) */
 } rb_db_opts_t;

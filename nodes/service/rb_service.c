@@ -54,9 +54,8 @@ typedef struct {
     size_t out_cap;
     uint64_t counters[RB_CNT_COUNT];
     int64_t next_stats;
-    uint32_t registrations; /* the bus registration the cache is good for */
-    rb_notify_t *notify;    /* systemd's READY, STATUS, WATCHDOG, or NULL */
     uint32_t registrations;    /* the bus registration the cache is good for */
+    rb_notify_t *notify;       /* systemd's READY, STATUS, WATCHDOG, or NULL */
     rb_svc_metrics_t *metrics; /* --metrics, or NULL */
 } svc_t;
 

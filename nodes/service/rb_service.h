@@ -42,8 +42,8 @@ typedef struct {
     const char *curve_cert;  /* CurveZMQ: ours (secret file), or "" */
     const char *broker_cert; /* and the broker's public certificate */
     bool notify; /* tell systemd (rb_notify.h): set by recobus-service */
-    const char *metrics;     /* Prometheus endpoint HOST:PORT, or NULL/"":
-                                none (rb_metrics.h) */
+    const char *metrics; /* Prometheus endpoint HOST:PORT, or NULL/"":
+                            none (rb_metrics.h) */
 } rb_service_opts_t;
 
 /*  Built-in defaults, from the option table. */
