@@ -35,7 +35,7 @@ typedef struct {
     bool db_ok;        /* the last STATUS (or send) was answered */
     char db_state[32]; /* normal, recovering, ... or "" */
     uint64_t db_list_complete;
-    char db_why[400]; /* why it is not ok */
+    char db_why[600]; /* why it is not ok */
     /* SUBMITs whose DIFF is out to the DB */
     opsd_sub_t *subs[OPSD_SUBS_MAX];
     /* the re-send of pending orders under way, or NULL */
