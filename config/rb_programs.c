@@ -234,6 +234,9 @@ static const rb_opt_t s_ops[] = {
      "serve: run the recovery by itself when the DB is recovering"},
     {"watch-interval", "watch-interval", 0, RB_OPT_INT, "1000", 100, 60000,
      NULL, "MS", "serve: how often it asks the DB's state"},
+    {"metrics", "metrics", 0, RB_OPT_STR, "", 0, 255, NULL, "[HOST:]PORT",
+     "serve: Prometheus metrics on GET /metrics there (a bare port: "
+     "127.0.0.1; empty: off)"},
     {"request-id", "request-id", 0, RB_OPT_STR, "", 0, 32, NULL, "HEX",
      "the request id of put/delete/load sent to an ops node (32 hex "
      "digits; default: random): run again with the same id, an order is "

@@ -19,114 +19,15 @@
 #include "rb_fixture.h"
 #include "rb_metrics.h"
 #include "rb_proc.h"
+#include "rb_scrape.h"
 #include "rb_testing.h"
-
-#define SCRAPE_MS 8000 /* deadline for a value to show in a scrape */
-
-/*  --- a small HTTP/1.0 client ------------------------------------------- */
-
-/*  Sends request to 127.0.0.1:port and returns the whole response
-    (caller frees), or NULL when nothing could be read.  */
-static char *
-s_http (int port, const char *request)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge (fd, 0);
-    struct timeval tv = {5, 0};
-    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons ((uint16_t) port)};
-    inet_pton (AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect (fd, (struct sockaddr *) &a, sizeof a) != 0) {
-        close (fd);
-        return NULL;
-    }
-    ck_assert_int_eq (send (fd, request, strlen (request), MSG_NOSIGNAL),
-                      (ssize_t) strlen (request));
-    size_t len = 0, cap = 65536;
-    char *buf = (char *) malloc (cap);
-    ssize_t n;
-    while ((n = recv (fd, buf + len, cap - len - 1, 0)) > 0) {
-        len += (size_t) n;
-        if (cap - len < 4096)
-            buf = (char *) realloc (buf, cap *= 2);
-    }
-    close (fd);
-    buf[len] = '\0';
-    return buf;
-}
-
-/*  GET /metrics: the body of a 200 answer (caller frees), or NULL. */
-static char *
-s_scrape (int port)
-{
-    char *r = s_http (port, "GET /metrics HTTP/1.0\r\nHost: t\r\n\r\n");
-    char *body = r ? strstr (r, "\r\n\r\n") : NULL;
-    if (!body || strncmp (r + 8, " 200 ", 5) != 0) {
-        free (r);
-        return NULL;
-    }
-    char *copy = strdup (body + 4);
-    free (r);
-    return copy;
-}
-
-/*  The value of one series ("name" or "name{label=\"v\"}") in a scrape,
-    or NAN when it is not there.  */
-static double
-s_value (const char *text, const char *series)
-{
-    size_t len = strlen (series);
-    for (const char *line = text; line && *line;) {
-        if (strncmp (line, series, len) == 0 && line[len] == ' ')
-            return strtod (line + len + 1, NULL);
-        line = strchr (line, '\n');
-        line = line ? line + 1 : NULL;
-    }
-    return NAN;
-}
 
 static rb_tnode_t *s_pumped; /* the test's ops node, kept alive */
 
-/*  Scrapes port until series reaches want (at least want with at_least)
-    or SCRAPE_MS pass; returns the last value seen. Between scrapes the
-    ops node's bus is pumped (its heartbeats).  */
 static double
 s_wait_value (int port, const char *series, double want, bool at_least)
 {
-    int64_t until = zclock_mono () + SCRAPE_MS;
-    double v = NAN;
-    while (zclock_mono () < until) {
-        char *text = s_scrape (port);
-        v = text ? s_value (text, series) : NAN;
-        free (text);
-        if (v == want || (at_least && v >= want))
-            return v;
-        if (s_pumped) /* the next snapshot is rendered within 1 s */
-            rb_tnode_pump (s_pumped, 50);
-        else
-            zclock_sleep (50);
-    }
-    return v;
-}
-
-/*  promtool check metrics on a scrape of port: 0 when it passes. */
-static int
-s_promtool (int port)
-{
-    char *text = s_scrape (port);
-    ck_assert_ptr_nonnull (text);
-    char path[] = "/tmp/recobus-metrics-XXXXXX";
-    int fd = mkstemp (path);
-    ck_assert_int_ge (fd, 0);
-    ck_assert_int_eq (write (fd, text, strlen (text)), (ssize_t) strlen (text));
-    close (fd);
-    free (text);
-    char cmd[256];
-    snprintf (cmd, sizeof cmd, "promtool check metrics < %s", path);
-    int rc = system (cmd);
-    unlink (path);
-    return rc;
+    return rb_scrape_wait (port, series, want, at_least, s_pumped);
 }
 
 /*  --- the cluster --------------------------------------------------------- */
@@ -254,7 +155,7 @@ s_recover (world_t *w, const char *keys[KEYS])
                                        "recobus_db_state{state=\"recovering\"}",
                                        1, false),
                          1);
-    ck_assert_int_eq (s_promtool (w->db_port), 0);
+    ck_assert_int_eq (rb_scrape_promtool (w->db_port), 0);
     rb_term_t t;
     rb_term_open (&t, w->svc_ep);
     uint64_t seq;
@@ -317,9 +218,9 @@ START_TEST (metrics_show_a_recovery_rise_and_fall_on_every_daemon)
                                        "recobus_broker_peers{role=\"db\"}", 1,
                                        false),
                          1);
-    ck_assert_int_eq (s_promtool (w->broker_port), 0);
-    ck_assert_int_eq (s_promtool (w->db_port), 0);
-    ck_assert_int_eq (s_promtool (w->svc_port), 0);
+    ck_assert_int_eq (rb_scrape_promtool (w->broker_port), 0);
+    ck_assert_int_eq (rb_scrape_promtool (w->db_port), 0);
+    ck_assert_int_eq (rb_scrape_promtool (w->svc_port), 0);
     s_world_destroy (&w);
 }
 END_TEST
@@ -342,17 +243,17 @@ START_TEST (metrics_endpoint_serves_get_metrics_only)
 {
     int port;
     zactor_t *broker = s_lone_broker (&port);
-    char *text = s_scrape (port);
+    char *text = rb_scrape (port);
     ck_assert_ptr_nonnull (text);
     ck_assert_ptr_nonnull (strstr (text,
                                    "# TYPE recobus_broker_tap_drops_total "
                                    "counter\n"));
     free (text);
-    char *r = s_http (port, "POST /metrics HTTP/1.0\r\n\r\n");
+    char *r = rb_scrape_http (port, "POST /metrics HTTP/1.0\r\n\r\n");
     ck_assert_ptr_nonnull (r);
     ck_assert_msg (strncmp (r + 8, " 405 ", 5) == 0, "POST: %.40s", r);
     free (r);
-    r = s_http (port, "GET /secrets HTTP/1.0\r\n\r\n");
+    r = rb_scrape_http (port, "GET /secrets HTTP/1.0\r\n\r\n");
     ck_assert_msg (r && strncmp (r + 8, " 404 ", 5) == 0, "other path");
     free (r);
     zactor_destroy (&broker);

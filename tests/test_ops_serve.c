@@ -3,7 +3,7 @@
     from the command line while it owns the journal, the DB away and
     back, the recovery it starts by itself (also after a kill -9 of the
     node mid-recovery), and an order whose answer was lost, sent again
-    under the same request id.  */
+    under the same request id; its --metrics scraped through all that.  */
 #include <check.h>
 #include <czmq.h>
 #include <jansson.h>
@@ -11,20 +11,32 @@
 #include <sysexits.h>
 
 #include "rb_otest.h"
+#include "rb_scrape.h"
 #include "rb_testing.h"
 
 #define RID "0123456789abcdef0123456789abcdef"
 
-static rb_proc_t *s_node; /* the ops node */
+static rb_proc_t *s_node;  /* the ops node */
+static char s_metrics[32]; /* its --metrics, or "" (off) */
 
-/*  Starts recobus-ops serve (extra flags first) and waits for it. */
+/*  Starts recobus-ops serve and waits for it. */
 static void
 s_serve (const char *batch)
 {
-    char *argv[] = {RB_OT_OPS_BIN, "--broker",         rb_ot.c->bus,
-                    "--journal",   rb_ot.journal,      "--timeout",
-                    "3000",        "--watch-interval", "200",
-                    "--batch",     (char *) batch,     "serve",
+    char *argv[] = {RB_OT_OPS_BIN,
+                    "--broker",
+                    rb_ot.c->bus,
+                    "--journal",
+                    rb_ot.journal,
+                    "--timeout",
+                    "3000",
+                    "--watch-interval",
+                    "200",
+                    "--batch",
+                    (char *) batch,
+                    "--metrics",
+                    s_metrics,
+                    "serve",
                     NULL};
     s_node = rb_proc_start (argv, NULL);
     ck_assert_ptr_nonnull (s_node);
@@ -49,6 +61,7 @@ s_serve_stop (void)
 static void
 s_teardown (void)
 {
+    s_metrics[0] = '\0';
     rb_proc_destroy (&s_node);
     rb_ot_teardown ();
 }
@@ -194,6 +207,60 @@ START_TEST (ops_serve_recovers_by_itself_after_a_restore_by_hand)
 }
 END_TEST
 
+/*  Waits until the node's scrapes show series at want (at least, with
+    at_least), pumping the probe.  */
+static void
+s_expect_metric (int port, const char *series, double want, bool at_least)
+{
+    double v = rb_scrape_wait (port, series, want, at_least, &rb_ot.probe);
+    ck_assert_msg (v == want || (at_least && v >= want), "%s: %g, not %s%g",
+                   series, v, at_least ? ">= " : "", want);
+}
+
+#define PHASE(p) "recobus_ops_recovery_phase{phase=\"" p "\"}"
+
+START_TEST (ops_serve_metrics_show_orders_and_a_recovery)
+{
+    int port = rb_free_port ();
+    snprintf (s_metrics, sizeof s_metrics, "127.0.0.1:%d", port);
+    rb_ot_db_start (true);
+    s_serve ("10");
+    s_expect_metric (port, PHASE ("idle"), 1, false);
+    s_expect_metric (port, "recobus_ops_db_state{state=\"normal\"}", 1, false);
+    s_expect_metric (port, "recobus_ops_orders_pending", 0, false);
+    ck_assert_int_eq (rb_scrape_promtool (port), 0);
+    /* a recovery of its own: the phase moves from idle to done */
+    s_disaster (1000);
+    s_expect_metric (port, "recobus_ops_orders_journaled_total", 1100, false);
+    s_expect_metric (port, "recobus_ops_orders_acknowledged_total", 1100,
+                     false);
+    s_expect_metric (port, "recobus_ops_recovery_runs_total", 1, false);
+    s_expect_recovered (1000);
+    s_expect_metric (port, PHASE ("done"), 1, false);
+    s_expect_metric (port, PHASE ("idle"), 0, false);
+    s_expect_metric (port, "recobus_ops_recovery_diffs", 1000, true);
+    s_expect_metric (port, "recobus_ops_recovery_keys", 1100, false);
+    s_expect_metric (port, "recobus_ops_submits_total", 2, true);
+    /* an order the DB cannot take stays pending, then is re-sent */
+    rb_ot_db_kill ();
+    rb_opsrun_t r = OPS ("put", "b", "2");
+    ck_assert_int_eq (r.rc, EX_UNAVAILABLE);
+    rb_opsrun_done (&r);
+    s_expect_metric (port, "recobus_ops_orders_pending", 1, false);
+    s_expect_metric (port, "recobus_ops_db_state{state=\"unreachable\"}", 1,
+                     false);
+    s_expect_metric (port, "recobus_ops_orders_journaled_total", 1101, false);
+    s_expect_metric (port, "recobus_ops_db_failures_total", 1, true);
+    rb_ot_db_start (false);
+    s_expect_metric (port, "recobus_ops_orders_pending", 0, false);
+    s_expect_metric (port, "recobus_ops_orders_acknowledged_total", 1101,
+                     false);
+    s_expect_metric (port, "recobus_ops_orders_resent_total", 1, false);
+    ck_assert_int_eq (rb_scrape_promtool (port), 0);
+    s_serve_stop ();
+}
+END_TEST
+
 START_TEST (ops_serve_killed_mid_recovery_resumes_by_itself)
 {
     int n = 4000;
@@ -289,6 +356,7 @@ main (void)
                     ops_serve_sends_pending_orders_itself_when_the_db_is_back);
     tcase_add_test (tc, ops_serve_recovers_by_itself_after_a_restore_by_hand);
     tcase_add_test (tc, ops_serve_killed_mid_recovery_resumes_by_itself);
+    tcase_add_test (tc, ops_serve_metrics_show_orders_and_a_recovery);
     tcase_add_test (
         tc, ops_serve_unanswered_order_is_journaled_once_when_sent_again);
     tcase_add_test (tc, ops_serve_refuses_orders_from_other_roles);

@@ -7,6 +7,7 @@
 
 #include "rb_cli.h"
 #include "rb_curve.h"
+#include "rb_metrics.h"
 #include "rb_ops.h"
 #include "rb_programs.h"
 
@@ -25,9 +26,12 @@ main (int argc, char **argv)
     rb_bind_config (cfg, rb_ops_binds, &opts);
     opts.progress = isatty (STDERR_FILENO) != 0;
     char err[600];
-    if (rb_curve_startup (opts.curve_cert, opts.broker_cert, true, &opts.broker,
-                          1, rb_config_bool (cfg, "insecure"), err,
-                          sizeof err)) {
+    if (rb_metrics_check (opts.metrics, err, sizeof err)) {
+        rb_cli_error (&rb_program_ops, "%s", err);
+        rc = EX_CONFIG;
+    } else if (rb_curve_startup (
+                   opts.curve_cert, opts.broker_cert, true, &opts.broker, 1,
+                   rb_config_bool (cfg, "insecure"), err, sizeof err)) {
         rb_cli_error (&rb_program_ops, "%s", err);
         rc = EX_CONFIG;
     } else if (cli.argi >= argc) {

@@ -35,6 +35,7 @@ typedef struct {
     bool progress;           /* draw progress bars on stderr */
     bool auto_recover;       /* serve: recover when the DB is recovering */
     int watch_ms;            /* serve: how often it asks the DB's state */
+    const char *metrics;     /* serve: Prometheus [HOST:]PORT, or "": off */
     const char *request_id;  /* 32 hex digits, or "": a random one */
     const char *curve_cert;  /* CurveZMQ: ours (secret file), or "" */
     const char *broker_cert; /* and the broker's public certificate */

@@ -17,6 +17,7 @@ const rb_bind_t rb_ops_binds[] = {
     {"job-timeout", RB_FIELD_INT, F (job_timeout_ms), 0},
     {"auto-recover", RB_FIELD_BOOL, F (auto_recover), 0},
     {"watch-interval", RB_FIELD_INT, F (watch_ms), 0},
+    {"metrics", RB_FIELD_STR, F (metrics), 0},
     {"request-id", RB_FIELD_STR, F (request_id), 0},
     {"curve-cert", RB_FIELD_STR, F (curve_cert), 0},
     {"broker-cert", RB_FIELD_STR, F (broker_cert), 0},

@@ -165,6 +165,7 @@ s_connect (opsd_t *d)
     zloop_timer (d->loop, (size_t) d->opts.watch_ms, 0, s_on_tick, d);
     d->notify = rb_notify_new ();
     rb_notify_attach (d->notify, d->loop, s_notify, d);
+    opsd_metrics_start (d);
 }
 
 static int
@@ -172,6 +173,7 @@ s_close (opsd_t *d)
 {
     opsd_watch_stop (d);
     opsd_send_stop (d);
+    opsd_metrics_stop (d);
     rb_bus_destroy (&d->bus);
     zloop_destroy (&d->loop);
     rb_notify_destroy (&d->notify);

@@ -5,12 +5,14 @@
                         recovery, run by an actor of its own
       rb_opsd_send.c    SUBMITs: journaled once per request id, sent to
                         the DB, answered; pending orders re-sent
+      rb_opsd_metrics.c --metrics: the numbers below for Prometheus
     The node is the journal's single writer: only its loop's thread
     touches the journal (the recovery actor reads its own read-only
     handle).  */
 #ifndef RB_OPSD_INT_H
 #define RB_OPSD_INT_H
 
+#include "rb_metrics.h"
 #include "rb_notify.h"
 #include "rb_ops_int.h"
 
@@ -29,7 +31,8 @@ typedef struct {
     rb_journal_t *journal;      /* held, exclusively, for our life */
     rb_bus_t *bus;
     zloop_t *loop;
-    rb_notify_t *notify; /* systemd's READY, STATUS, WATCHDOG */
+    rb_notify_t *notify;   /* systemd's READY, STATUS, WATCHDOG */
+    rb_metrics_t *metrics; /* --metrics, or NULL */
     /* the DB, as its last STATUS said */
     bool status_out;   /* a STATUS is in flight */
     bool db_ok;        /* the last STATUS (or send) was answered */
@@ -54,6 +57,7 @@ typedef struct {
     /* counters since start */
     uint64_t submits, journaled, repeats, refused, overloaded, resent,
         resend_runs, db_failures;
+    uint64_t acked, rejected; /* orders the DB settled, for good */
 } opsd_t;
 
 /*  --- rb_opsd_send.c ------------------------------------------------- */
@@ -87,5 +91,13 @@ void opsd_watch_tick (opsd_t *d);
 void opsd_watch_stop (opsd_t *d);
 /*  The recovery's part of our STATUS. */
 void opsd_watch_items (opsd_t *d, opsd_items_t *it);
+
+/*  --- rb_opsd_metrics.c ---------------------------------------------- */
+
+/*  Serves GET /metrics on opts.metrics, unless it is empty; a failed
+    bind is logged and the node goes on without.  */
+void opsd_metrics_start (opsd_t *d);
+/*  Stops the server (the loop has stopped). */
+void opsd_metrics_stop (opsd_t *d);
 
 #endif

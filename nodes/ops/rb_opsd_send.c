@@ -100,6 +100,24 @@ s_seqs (uint64_t first, uint64_t n)
     return seqs;
 }
 
+/*  Settles seqs in the journal: acknowledged (ack) or refused for good,
+    counting the ones that were still pending.  */
+static void
+s_settle (opsd_t *d, const uint64_t *seqs, size_t n, bool ack,
+          uint64_t watermark)
+{
+    uint64_t before = rb_journal_pending (d->journal, NULL, NULL);
+    if (ack)
+        rb_journal_ack (d->journal, seqs, n, watermark);
+    else
+        rb_journal_reject (d->journal, seqs, n);
+    uint64_t settled = before - rb_journal_pending (d->journal, NULL, NULL);
+    if (ack)
+        d->acked += settled;
+    else
+        d->rejected += settled;
+}
+
 /*  The DB's answer to a SUBMIT's DIFF: settled in the journal, told to
     the sender.  */
 static void
@@ -113,7 +131,7 @@ s_sub_answered (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
     char why[600] = "";
     bool ack = h->kind == RB_K_REPLY && b->type == RB_T_ACK;
     if (ack) {
-        rb_journal_ack (d->journal, seqs, sub->count, b->watermark);
+        s_settle (d, seqs, sub->count, true, b->watermark);
         opsd_num (&it, "applied", b->applied);
         opsd_num (&it, "skipped", b->skipped);
         opsd_num (&it, "cleared", b->cleared);
@@ -124,7 +142,7 @@ s_sub_answered (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
         ops_describe (code, b->type == RB_T_ERROR ? &b->text : NULL, why,
                       sizeof why);
         if (code == RB_S_MALFORMED || code == RB_S_BAD_REQUEST) {
-            rb_journal_reject (d->journal, seqs, sub->count);
+            s_settle (d, seqs, sub->count, false, 0);
             opsd_num (&it, "rejected", sub->count);
         } else {
             d->db_ok = false; /* the next STATUS answered says it is back */
@@ -283,12 +301,12 @@ s_batch_answered (rb_bus_t *bus, const rb_header_t *h, const rb_body_t *b,
     r->batches[bt->slot] = NULL;
     int code = h->kind == RB_K_ERROR ? h->status : RB_S_INTERNAL;
     if (h->kind == RB_K_REPLY && b->type == RB_T_ACK) {
-        rb_journal_ack (d->journal, bt->seqs, bt->n, b->watermark);
+        s_settle (d, bt->seqs, bt->n, true, b->watermark);
         r->applied += b->applied;
         r->skipped += b->skipped;
         d->resent += bt->n;
     } else if (code == RB_S_MALFORMED || code == RB_S_BAD_REQUEST) {
-        rb_journal_reject (d->journal, bt->seqs, bt->n);
+        s_settle (d, bt->seqs, bt->n, false, 0);
         r->rejected += bt->n;
     } else {
         if (!r->failed)
