@@ -9,7 +9,15 @@ PACKAGES = build-essential cmake pkg-config libzmq3-dev libczmq-dev \
            libsystemd-dev check redis-server redis-tools redis-sentinel clang \
            groff-base libmicrohttpd-dev prometheus
 
-.PHONY: all deps build check ha-test bench clean format
+# What `make deb` needs besides: debian/control's Build-Depends and the
+# packaging tools. Not in PACKAGES, so make check neither installs them
+# nor waits for them.
+DEB_PACKAGES = build-essential cmake pkg-config libzmq3-dev libczmq-dev \
+               libmsgpack-dev libhiredis-dev libjansson-dev libsodium-dev \
+               libsystemd-dev libmicrohttpd-dev debhelper lintian
+DIST ?= dist
+
+.PHONY: all deps build check ha-test bench clean format deb
 
 all: build
 
@@ -94,3 +102,20 @@ soak: deps
 .PHONY: mutants
 mutants: deps
 	tests/mutants/run.sh $(MUTANTS)
+
+# The Debian package (debian/, README "Install as a package"):
+# dpkg-buildpackage writes next to the source tree, in ..; what it wrote
+# for this version (the .deb, its -dbgsym, .buildinfo, .changes) moves
+# to $(DIST)/, and lintian checks it there (non-zero exit on an error).
+deb:
+	@scripts/install-deps.sh $(DEB_PACKAGES)
+	dpkg-buildpackage -us -uc -b -j$(JOBS)
+	@set -e; v=$$(dpkg-parsechangelog -S Version); \
+	  a=$$(dpkg-architecture -qDEB_HOST_ARCH); \
+	  mkdir -p $(DIST); \
+	  for f in ../recobus_$${v}_$$a.deb ../recobus-dbgsym_$${v}_$$a.deb \
+	           ../recobus_$${v}_$$a.buildinfo ../recobus_$${v}_$$a.changes; do \
+	    if [ -e $$f ]; then mv -f $$f $(DIST)/; fi; \
+	  done; \
+	  lintian $(DIST)/recobus_$${v}_$$a.changes; \
+	  echo "deb: $(DIST)/recobus_$${v}_$$a.deb"
