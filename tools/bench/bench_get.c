@@ -403,7 +403,7 @@ rb_bench_get (const rb_bench_opts_t *o)
     rb_figure_t floor = {.name = "get script alone (EVALSHA) @64",
                          .unit = "req/s",
                          .higher_better = true,
-                         .note = "hiredis GET @64 (explains get's floor)"};
+                         .note = "hiredis GET @64 (the floor of get)"};
     for (int run = 0; run < o->runs; run++)
         rb_figure_add (&floor, s_script_only (o, 64, seconds),
                        s_hiredis (o, 64, seconds));
