@@ -135,6 +135,15 @@ s_history (world_t *w, const char *keys[KEYS])
     ck_assert_int_eq (rb_tnode_restore (&w->ops, path, &r), 0);
     rb_reply_done (&r);
     free (path);
+    /* the restore's progress: every record of the file loaded */
+    ck_assert_double_eq (s_wait_value (w->db_port,
+                                       "recobus_db_restore_file_records",
+                                       (double) records, false),
+                         (double) records);
+    ck_assert_double_eq (s_wait_value (w->db_port,
+                                       "recobus_db_restore_loaded_records",
+                                       (double) records, false),
+                         (double) records);
 }
 
 /*  The list, a stale answer, then the diffs one by one: the recovering

@@ -96,6 +96,9 @@ rb_db_job_t *rb_db__job_new (const rb_db_opts_t *opts, zloop_t *loop,
 /*  Stops a job that runs, and waits for it.  */
 void rb_db__job_destroy (rb_db_job_t **self_p);
 bool rb_db__job_running (rb_db_job_t *self);
+/*  The running or last restore: records loaded so far, and in its file
+    (both 0 before the first restore).  */
+void rb_db__job_progress (rb_db_job_t *self, uint64_t *loaded, uint64_t *total);
 /*  Starts a backup or restore for the request h (body b), or answers
     wrong_state if one runs. The job answers h itself when it ends; a
     header with corr 0 and kind 0 (a scheduled backup) gets no answer.  */
@@ -111,6 +114,8 @@ typedef struct {
     uint64_t (*lease_until) (void *arg);
     bool (*stopping) (void *arg);
     void *arg;
+    /* after each round: the records loaded so far (NULL: not told) */
+    void (*progress) (void *arg, uint64_t loaded);
 } rb_db_load_opts_t;
 
 /*  Loads every record reader has left into Redis (store), which

@@ -3,7 +3,8 @@
     and heartbeating while a million records go to or come from disk.
 
     The job talks to the node over its pipe, one message per event:
-      RESET  dataset  epoch            restore began: Redis was replaced
+      RESET  dataset  epoch total      restore began: Redis was replaced
+      PROGRESS ""     loaded total     a restore's load, after each round
       DONE   path     n1 n2 n3 n4      finished (see s_on_done)
       FAIL   code     text             nothing more will happen
     and then waits for $TERM. The node's side (rb_db_job_t, at the end)
@@ -36,6 +37,7 @@ typedef struct {
     rb_store_t *store;
     rb_sign_key_t *key;      /* the backup key, if the node has one */
     rb_backup_trust_t trust; /* what a backup read here must hold */
+    uint64_t total;          /* restore: records in the file */
     char err[800];
 } job_t;
 
@@ -122,14 +124,16 @@ s_accept (const rb_backup_header_t *h, void *arg, char *why, size_t len)
 }
 
 /*  Reads the whole file through once (every check, the signature too),
-    then back to its first record. 0, or -1 with the reader's error.  */
+    counting its records into *total, then back to its first record. 0,
+    or -1 with the reader's error.  */
 static int
-s_verify_all (rb_backup_reader_t *r)
+s_verify_all (rb_backup_reader_t *r, uint64_t *total)
 {
     rb_backup_record_t rec;
     int rc;
+    *total = 0;
     while ((rc = rb_backup_reader_next (r, &rec)) == 1)
-        ;
+        (*total)++;
     return rc == 0 ? rb_backup_reader_rewind (r) : -1;
 }
 
@@ -170,7 +174,7 @@ s_open_backup (job_t *job, rb_backup_header_t *h, char **path_p)
         rb_backup_reader_new (path, &job->trust, h, err, sizeof err);
     if (!r)
         s_fail (job, RB_S_CORRUPT, "%s", err);
-    else if (s_verify_all (r))
+    else if (s_verify_all (r, &job->total))
         s_fail (job, RB_S_CORRUPT, "%s", rb_backup_reader_error (r));
     else if (!s_accept (h, job, why, sizeof why))
         s_fail (job, RB_S_BAD_REQUEST, "%s: %s", path, why);
@@ -195,12 +199,19 @@ s_lease_until (void *arg)
     return s_wall_ms () + RB_LEASE_MS;
 }
 
+static void
+s_load_progress (void *arg, uint64_t loaded)
+{
+    job_t *job = (job_t *) arg;
+    s_send (job, "PROGRESS", "", loaded, job->total, 0, 0);
+}
+
 /*  Loads the records (rb_db_load.c). 0, or -1 once failed.  */
 static int
 s_load (job_t *job, rb_backup_reader_t *reader, uint64_t *records)
 {
     rb_db_load_opts_t lo = {job->args->opts.name, s_lease_until,
-                            s_load_stopping, job};
+                            s_load_stopping, job, s_load_progress};
     char err[256];
     int code = rb_db__load (job->store, reader, &lo, records, err, sizeof err);
     return code ? s_fail (job, code, "%s", err) : 0;
@@ -269,7 +280,7 @@ s_restore (job_t *job)
     char *path = NULL;
     rb_backup_reader_t *reader = s_open_backup (job, &h, &path);
     if (reader && s_begin (job, &h, &epoch) == 0) {
-        s_send (job, "RESET", h.dataset, epoch, 0, 0, 0);
+        s_send (job, "RESET", h.dataset, epoch, job->total, 0, 0);
         if (s_load (job, reader, &records) == 0 && s_end (job, &h, &total) == 0)
             s_send (job, "DONE", path, total, h.watermark, epoch,
                     (uint64_t) (zclock_mono () - start));
@@ -502,6 +513,7 @@ struct rb_db_job {
     zactor_t *actor;          /* the backup or restore running, or NULL */
     rb_header_t req;          /* the request it answers */
     int kind;                 /* RB_T_BACKUP or RB_T_RESTORE */
+    uint64_t loaded, total;   /* the running or last restore's records */
 };
 
 rb_db_job_t *
@@ -579,9 +591,10 @@ s_on_done (rb_db_job_t *self, const char *path, const uint64_t n[4])
                                                  : RB_T_BACKUP_DONE);
     b.text = rb_str (path);
     b.records = n[0], b.watermark = n[1], b.ms = n[3];
-    if (self->kind == RB_T_RESTORE)
+    if (self->kind == RB_T_RESTORE) {
         b.epoch = n[2];
-    else
+        self->loaded = self->total; /* every record of the file is in */
+    } else
         b.bytes = n[2];
     zsys_info ("db %s: %s done: %s, %" PRIu64 " records, watermark %" PRIu64
                ", %" PRIu64 " ms",
@@ -613,9 +626,12 @@ s_on_event (zloop_t *loop, zsock_t *pipe, void *arg)
     if (zsock_recv (pipe, "ss8888", &word, &text, &n[0], &n[1], &n[2], &n[3]) ==
         -1)
         return 0;
-    bool ended = !streq (word, "RESET");
-    if (streq (word, "RESET")) /* the job began a restore */
+    bool ended = !streq (word, "RESET") && !streq (word, "PROGRESS");
+    if (streq (word, "RESET")) { /* the job began a restore */
+        self->loaded = 0, self->total = n[1];
         rb_db__view_restoring (self->view, text, n[0]);
+    } else if (streq (word, "PROGRESS"))
+        self->loaded = n[0], self->total = n[1];
     else if (streq (word, "DONE"))
         s_on_done (self, text, n);
     else
@@ -627,4 +643,11 @@ s_on_event (zloop_t *loop, zsock_t *pipe, void *arg)
         rb_db__view_refresh (self->view);
     }
     return 0;
+}
+
+void
+rb_db__job_progress (rb_db_job_t *self, uint64_t *loaded, uint64_t *total)
+{
+    *loaded = self->loaded;
+    *total = self->total;
 }

@@ -185,6 +185,8 @@ s_load_all (load_t *self, rb_backup_reader_t *reader, uint64_t *records)
             continue;
         if ((failed = s_round (self, false)))
             return failed;
+        if (self->opts->progress)
+            self->opts->progress (self->opts->arg, *records);
         if (self->opts->stopping (self->opts->arg))
             return s_fail (self, RB_S_INTERNAL, "stopped");
     }

@@ -100,6 +100,14 @@ s_render (rb_mtext_t *t, void *arg)
     rb_mtext_gauge (t, "recobus_db_job_running",
                     "1 while a backup or restore runs.",
                     rb_db__job_running (self->job));
+    uint64_t loaded, total;
+    rb_db__job_progress (self->job, &loaded, &total);
+    rb_mtext_gauge (t, "recobus_db_restore_loaded_records",
+                    "Records the running (or last) restore has loaded.",
+                    (double) loaded);
+    rb_mtext_gauge (t, "recobus_db_restore_file_records",
+                    "Records in the running (or last) restore's backup.",
+                    (double) total);
     rb_mtext_counter (t, "recobus_db_failovers_total",
                       "Redis failovers seen (epoch bumped, keys flagged).",
                       rb_db__view_failovers (self->view));
