@@ -15,8 +15,11 @@ bt_try_start (rb_broker_opts_t *opts, const char *bind)
     rb_broker_opts_default (&o);
     if (opts)
         o = *opts;
-    o.bind = bind ? bind : "tcp://127.0.0.1:*";
-    o.tap = "tcp://127.0.0.1:*";
+    /* a random port (czmq's "!"), not the lowest free one ("*"): a node
+       of another suite still reconnecting to the lowest ports, where its
+       broker was, finds nobody rather than this broker */
+    o.bind = bind ? bind : "tcp://127.0.0.1:!";
+    o.tap = "tcp://127.0.0.1:!";
     bt_broker = zactor_new (rb_broker_actor, &o);
     zstr_send (bt_broker, "ENDPOINTS");
     char *bus, *tap;

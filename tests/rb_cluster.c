@@ -93,8 +93,8 @@ s_broker (rb_cluster_t *self, const rb_cluster_opts_t *opts)
 {
     rb_broker_opts_t o;
     rb_broker_opts_default (&o);
-    o.bind = "tcp://127.0.0.1:*";
-    o.tap = opts->tap ? "tcp://127.0.0.1:*" : "";
+    o.bind = "tcp://127.0.0.1:!";
+    o.tap = opts->tap ? "tcp://127.0.0.1:!" : "";
     o.heartbeat_ms =
         opts->heartbeat_ms ? opts->heartbeat_ms : TEST_HEARTBEAT_MS;
     if (opts->liveness)

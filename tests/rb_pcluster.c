@@ -84,9 +84,9 @@ s_broker (rb_pcluster_t *self, const rb_pcluster_opts_t *opts, int i,
               opts->heartbeat_ms > 0 ? opts->heartbeat_ms : 500);
     args_t a = {{bin}, 1};
     s_arg (&a, "--bind");
-    s_arg (&a, "tcp://127.0.0.1:*");
+    s_arg (&a, "tcp://127.0.0.1:!");
     s_arg (&a, "--tap");
-    s_arg (&a, opts->tap ? "tcp://127.0.0.1:*" : "");
+    s_arg (&a, opts->tap ? "tcp://127.0.0.1:!" : "");
     s_arg (&a, "--heartbeat");
     s_arg (&a, beat);
     s_common (self, &a, "broker", i ? "broker-2" : "broker");
