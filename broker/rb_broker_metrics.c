@@ -98,16 +98,7 @@ s_render (rb_mtext_t *t, void *arg)
 int
 rb_broker__metrics_start (broker_t *self, zloop_t *loop)
 {
-    if (!self->opts.metrics || !*self->opts.metrics)
-        return 0;
-    char err[300];
-    self->metrics = rb_metrics_attach (loop, self->opts.metrics, s_render, self,
-                                       err, sizeof err);
-    if (!self->metrics) {
-        zsys_error ("broker: %s", err);
-        return -1;
-    }
-    zsys_info ("broker: metrics on %s (port %d)", self->opts.metrics,
-               rb_metrics_port (self->metrics));
-    return 0;
+    const char *ep = self->opts.metrics;
+    self->metrics = rb_metrics_start (loop, ep, s_render, self, "broker");
+    return ep && *ep && !self->metrics ? -1 : 0;
 }

@@ -389,3 +389,20 @@ rb_metrics_port (rb_metrics_t *self)
 {
     return self->port;
 }
+
+rb_metrics_t *
+rb_metrics_start (zloop_t *loop, const char *endpoint,
+                  rb_metrics_render_fn *render, void *arg, const char *who)
+{
+    if (!endpoint || !*endpoint)
+        return NULL;
+    char err[300];
+    rb_metrics_t *self =
+        rb_metrics_attach (loop, endpoint, render, arg, err, sizeof err);
+    if (self)
+        zsys_info ("%s: metrics on %s (port %d)", who, endpoint,
+                   rb_metrics_port (self));
+    else
+        zsys_error ("%s: %s", who, err);
+    return self;
+}

@@ -92,6 +92,12 @@ int rb_metrics_check (const char *endpoint, char *err, size_t errlen);
 rb_metrics_t *rb_metrics_attach (zloop_t *loop, const char *endpoint,
                                  rb_metrics_render_fn *render, void *arg,
                                  char *err, size_t errlen);
+/*  rb_metrics_attach as a daemon starts it: NULL at once for no endpoint
+    (NULL or ""); else a line in the log, "WHO: metrics on EP (port N)"
+    or "WHO: why not", and the server or NULL.  */
+rb_metrics_t *rb_metrics_start (zloop_t *loop, const char *endpoint,
+                                rb_metrics_render_fn *render, void *arg,
+                                const char *who);
 /*  Stops the server; call once the loop has stopped (the timer is not
     cancelled). NULL-safe; sets *self_p to NULL.  */
 void rb_metrics_destroy (rb_metrics_t **self_p);

@@ -129,16 +129,13 @@ rb_db__metrics_new (const char *endpoint, zloop_t *loop, const char *name,
     rb_db_metrics_t *self = (rb_db_metrics_t *) calloc (1, sizeof *self);
     assert (self);
     *self = (rb_db_metrics_t){NULL, store, view, job, requests};
-    char err[300];
-    self->server =
-        rb_metrics_attach (loop, endpoint, s_render, self, err, sizeof err);
+    char who[128];
+    snprintf (who, sizeof who, "db %s", name);
+    self->server = rb_metrics_start (loop, endpoint, s_render, self, who);
     if (!self->server) {
-        zsys_error ("db %s: %s", name, err);
         free (self);
         return NULL;
     }
-    zsys_info ("db %s: metrics on %s (port %d)", name, endpoint,
-               rb_metrics_port (self->server));
     return self;
 }
 

@@ -101,16 +101,8 @@ s_render (rb_mtext_t *t, void *arg)
 void
 opsd_metrics_start (opsd_t *d)
 {
-    if (!d->opts.metrics || !*d->opts.metrics)
-        return;
-    char err[300];
-    d->metrics = rb_metrics_attach (d->loop, d->opts.metrics, s_render, d, err,
-                                    sizeof err);
-    if (!d->metrics)
-        zsys_error ("recobus-ops: serve: %s", err);
-    else
-        zsys_info ("recobus-ops: serve: metrics on %s (port %d)",
-                   d->opts.metrics, rb_metrics_port (d->metrics));
+    d->metrics = rb_metrics_start (d->loop, d->opts.metrics, s_render, d,
+                                   "recobus-ops: serve");
 }
 
 void

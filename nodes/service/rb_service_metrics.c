@@ -61,16 +61,13 @@ rb_svc__metrics_new (const char *endpoint, zloop_t *loop, const char *name,
     rb_svc_metrics_t *self = (rb_svc_metrics_t *) calloc (1, sizeof *self);
     assert (self);
     *self = (rb_svc_metrics_t){NULL, counts, arg};
-    char err[300];
-    self->server =
-        rb_metrics_attach (loop, endpoint, s_render, self, err, sizeof err);
+    char who[128];
+    snprintf (who, sizeof who, "service %s", name);
+    self->server = rb_metrics_start (loop, endpoint, s_render, self, who);
     if (!self->server) {
-        zsys_error ("service %s: %s", name, err);
         free (self);
         return NULL;
     }
-    zsys_info ("service %s: metrics on %s (port %d)", name, endpoint,
-               rb_metrics_port (self->server));
     return self;
 }
 
