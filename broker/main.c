@@ -64,8 +64,11 @@ main (int argc, char **argv)
     zsock_recv (broker, "ss", &bus, &tap);
     rc = 0;
     if (!bus || !*bus) {
-        rb_cli_error (s_program, "cannot bind %s or %s (see the log above)",
-                      opts.bind, opts.tap);
+        rb_cli_error (s_program,
+                      "cannot bind the bus %s, the tap %s or the metrics "
+                      "endpoint %s (see the log above)",
+                      opts.bind, *opts.tap ? opts.tap : "(none)",
+                      opts.metrics && *opts.metrics ? opts.metrics : "(none)");
         rc = EX_CONFIG;
     } else {
         printf ("recobus-broker: bus %s tap %s\n", bus, *tap ? tap : "-");
