@@ -235,10 +235,18 @@ typedef struct {
     rb_term_t latest, stale;
     uint64_t seq;         /* the last order's */
     uint64_t acked[KEYS]; /* each key's last acknowledged seq */
-    int stale_answers;    /* latest-only answers older than acked */
-    int not_ok;           /* answers other than ok, after the kill */
-    int64_t killed;       /* when */
-    int64_t back[2];      /* each service's first ok after it, or 0 */
+    uint64_t prev[KEYS];  /* and the one before it */
+    /* latest-only answers older than prev: a record the cache kept past
+       an UPDATE it should have had for a whole round of KEYS orders */
+    int stale_answers;
+    /* answers at prev, the order acknowledged just before the GET not
+       yet in: its UPDATE and the ACK leave the DB node in order but on
+       two connections, so the GET can overtake the UPDATE (the window
+       docs/faults.md leaves open, with one broker as with two) */
+    int late_answers;
+    int not_ok;      /* answers other than ok, after the kill */
+    int64_t killed;  /* when */
+    int64_t back[2]; /* each service's first ok after it, or 0 */
 } world_t;
 
 /*  One order, then a GET of its key from each service. */
@@ -249,16 +257,20 @@ s_step (world_t *w)
     char key[16], value[32];
     snprintf (key, sizeof key, "k%d", k);
     snprintf (value, sizeof value, "v%" PRIu64, w->seq + 1);
-    if (rb_tnode_order (&w->ops, w->seq + 1, key, value) == 0)
+    if (rb_tnode_order (&w->ops, w->seq + 1, key, value) == 0) {
+        w->prev[k] = w->acked[k];
         w->acked[k] = w->seq + 1;
+    }
     w->seq++;
     rb_term_t *terms[] = {&w->latest, &w->stale};
     for (int i = 0; i < 2; i++) {
         int64_t asked = zclock_mono ();
         uint64_t seq = 0;
         int status = rb_term_get (terms[i], key, GET_MS, &seq);
-        if (i == 0 && status == RB_ANS_OK && seq < w->acked[k])
+        if (i == 0 && status == RB_ANS_OK && seq < w->prev[k])
             w->stale_answers++;
+        else if (i == 0 && status == RB_ANS_OK && seq < w->acked[k])
+            w->late_answers++;
         if (w->killed && status != RB_ANS_OK)
             w->not_ok++;
         if (w->killed && status == RB_ANS_OK && !w->back[i] &&
@@ -294,22 +306,27 @@ START_TEST (pair_broker_killed_under_load_loses_nothing)
            (!(w.back[0] && w.back[1]) && zclock_mono () - w.killed < 10000))
         s_step (&w);
     /* every order acknowledged is there: a latest-only GET of each key
-       reads its last acknowledged seq (or a later one) */
+       reads its last acknowledged seq (or a later one), at once or once
+       the last UPDATE is in (the window above) */
     int lost = 0;
     for (int k = 0; k < KEYS; k++) {
         char key[16];
         snprintf (key, sizeof key, "k%d", k);
         uint64_t seq = 0;
-        lost += rb_term_get (&w.latest, key, GET_MS, &seq) != RB_ANS_OK ||
-                seq < w.acked[k];
+        int64_t deadline = zclock_mono () + 2000;
+        while ((rb_term_get (&w.latest, key, GET_MS, &seq) != RB_ANS_OK ||
+                seq < w.acked[k]) &&
+               zclock_mono () < deadline)
+            zclock_sleep (5); /* a poll with a deadline */
+        lost += seq < w.acked[k];
     }
     int64_t limit = 3 * HB_MS + 1000; /* heartbeat x liveness + 1 s */
     fprintf (stderr,
              "pair: %" PRIu64 " orders; after the kill: latest-only ok again "
              "in %d ms, stale-ok in %d ms (limit %d), %d answers not ok, "
-             "%d stale, %d lost\n",
+             "%d stale, %d late (the ACK/UPDATE window), %d lost\n",
              w.seq, (int) (w.back[0] - w.killed), (int) (w.back[1] - w.killed),
-             (int) limit, w.not_ok, w.stale_answers, lost);
+             (int) limit, w.not_ok, w.stale_answers, w.late_answers, lost);
     ck_assert_int_eq (lost, 0);
     ck_assert_int_eq (w.stale_answers, 0);
     ck_assert (w.back[0] && w.back[0] - w.killed <= limit);
