@@ -103,7 +103,7 @@ rb_db_init_dataset (const rb_db_opts_t *opts, char *err, size_t errlen)
     id[32] = '\0';
     const char *argv[] = {id};
     size_t lens[] = {32};
-    rb_call_t call = {RB_SCRIPT_INIT, 1, argv, lens, NULL};
+    rb_call_t call = {RB_SCRIPT_INIT, 1, argv, lens, NULL, 0, 0};
     rc = EX_UNAVAILABLE;
     if (rb_store_run (store, &call, 1) == 0)
         rc = s_init_answered (rb_store_address (store), id, call.reply, err,

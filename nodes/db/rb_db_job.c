@@ -12,6 +12,8 @@
     view what a restore changed.  */
 #include "rb_backup.h"
 #include "rb_db_int.h"
+#include "rb_crc16.h"
+#include "rb_parts.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -217,58 +219,175 @@ s_load (job_t *job, rb_backup_reader_t *reader, uint64_t *records)
     return code ? s_fail (job, code, "%s", err) : 0;
 }
 
-/*  RESTORE_BEGIN: flush and claim Redis; *epoch gets the new epoch. */
+/*  The restore's steps on every partition (rb_parts.h): one batch of a
+    script per partition, KEYS meta and stable (and tombs for CLEAN),
+    the same args; partitions first .. end - 1. 0, or the failure.  */
 static int
-s_begin (job_t *job, const rb_backup_header_t *h, uint64_t *epoch)
+s_fan_out (job_t *job, rb_batch_t *b, int script, int first, int end,
+           int argc, const char *const *argv)
 {
-    char now[24], lease[16], fepoch[24], known[24];
+    rb_batch_reset (b);
+    for (int p = first; p < end; p++) {
+        rb_batch_call (b, script, rb_part_slot (p));
+        rb_batch_key (b, p, "meta", NULL, 0);
+        rb_batch_key (b, p, "stable", NULL, 0);
+        if (script == RB_SCRIPT_RESTORE_CLEAN)
+            rb_batch_key (b, p, "tombs", NULL, 0);
+        for (int i = 0; i < argc; i++)
+            rb_batch_str (b, argv[i]);
+    }
+    if (rb_batch_run (b, job->store))
+        return s_fail (job, RB_S_UNAVAILABLE, "%s",
+                       rb_store_errstr (job->store));
+    return 0;
+}
+
+/*  On a cluster, after the lead partition flushed its own server: every
+    other master is flushed too (FLUSHDB), so nothing of the old dataset
+    is left anywhere.  */
+static int
+s_flush_others (job_t *job)
+{
+    int lead = rb_store_slot_master (job->store, rb_part_slot (0));
+    for (int m = 0; m < rb_store_masters (job->store); m++) {
+        if (m == lead)
+            continue;
+        redisReply *r = rb_store_command_at (job->store, m, "FLUSHDB");
+        int ok = r && r->type == REDIS_REPLY_STATUS;
+        char why[300];
+        snprintf (why, sizeof why, "%s",
+                  r ? (r->str ? r->str : "?") : rb_store_errstr (job->store));
+        freeReplyObject (r);
+        if (!ok)
+            return s_fail (job, RB_S_UNAVAILABLE, "FLUSHDB: %s", why);
+    }
+    return 0;
+}
+
+/*  RESTORE_BEGIN: the lead partition (0) takes the lease, flushes its
+    server and moves to a new epoch; then every other master is flushed
+    and every other partition gets the same epoch. *epoch gets it.  */
+static int
+s_begin (job_t *job, rb_batch_t *b, const rb_backup_header_t *h,
+         uint64_t *epoch)
+{
+    char now[24], lease[16], fepoch[24], known[24], parts[16], at[24];
     snprintf (now, sizeof now, "%" PRIu64, s_wall_ms ());
     snprintf (lease, sizeof lease, "%d", RB_LEASE_MS);
     snprintf (fepoch, sizeof fepoch, "%" PRIu64, h->epoch);
     snprintf (known, sizeof known, "%" PRIu64, job->args->epoch);
-    const char *argv[] = {job->args->opts.name, now,    lease,
-                          h->dataset,           fepoch, known};
-    size_t lens[6];
-    for (int i = 0; i < 6; i++)
-        lens[i] = strlen (argv[i]);
-    rb_call_t call = {RB_SCRIPT_RESTORE_BEGIN, 6, argv, lens, NULL};
-    if (rb_store_run (job->store, &call, 1))
+    snprintf (parts, sizeof parts, "%d", rb_parts_count (job->store));
+    const char *argv[] = {job->args->opts.name, now,    lease, h->dataset,
+                          fepoch,               known,  parts, "0"};
+    rb_batch_reset (b);
+    rb_batch_call (b, RB_SCRIPT_RESTORE_BEGIN, rb_part_slot (0));
+    rb_batch_key (b, 0, "meta", NULL, 0);
+    rb_batch_key (b, 0, "stable", NULL, 0);
+    for (int i = 0; i < 8; i++)
+        rb_batch_str (b, argv[i]);
+    if (rb_batch_run (b, job->store))
         return s_fail (job, RB_S_UNAVAILABLE, "%s",
                        rb_store_errstr (job->store));
     rb_restore_begin_reply_t rep;
-    int rc = rb_restore_begin_reply_parse (call.reply, &rep);
-    if (rc == 0)
-        *epoch = rep.epoch;
-    else if (rc == -1)
-        rc = s_fail (job, RB_S_WRONG_STATE, "a restore is running on %s",
-                     rep.who);
-    else
-        rc = s_fail_reply (job, "RESTORE_BEGIN", call.reply);
-    rb_store_free_replies (&call, 1);
-    return rc;
+    int rc = rb_restore_begin_reply_parse (rb_batch_reply (b, 0), &rep);
+    if (rc == -1)
+        return s_fail (job, RB_S_WRONG_STATE, "a restore is running on %s",
+                       rep.who);
+    if (rc)
+        return s_fail_reply (job, "RESTORE_BEGIN", rb_batch_reply (b, 0));
+    *epoch = rep.epoch;
+    if (rb_parts_count (job->store) == 1)
+        return 0;
+    if (s_flush_others (job))
+        return -1;
+    snprintf (at, sizeof at, "%" PRIu64, rep.epoch);
+    argv[7] = at;
+    if (s_fan_out (job, b, RB_SCRIPT_RESTORE_BEGIN, 1,
+                   rb_parts_count (job->store), 8, argv))
+        return -1;
+    for (int i = 0; i < rb_batch_size (b); i++) {
+        rc = rb_restore_begin_reply_parse (rb_batch_reply (b, i), &rep);
+        if (rc == -1)
+            return s_fail (job, RB_S_WRONG_STATE,
+                           "another node took the restore over");
+        if (rc)
+            return s_fail_reply (job, "RESTORE_BEGIN", rb_batch_reply (b, i));
+    }
+    return 0;
 }
 
+/*  The records loaded: every key of every master (DBSIZE), but the
+    partitions' meta and tombstone sets. Read while every partition is
+    still restoring, when nothing else writes.  */
 static int
-s_end (job_t *job, const rb_backup_header_t *h, uint64_t *total)
+s_count (job_t *job, uint64_t sets, uint64_t *total)
 {
-    char wm[24];
+    uint64_t keys = 0;
+    for (int m = 0; m < rb_store_masters (job->store); m++) {
+        redisReply *r = rb_store_command_at (job->store, m, "DBSIZE");
+        bool ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= 0;
+        if (ok)
+            keys += (uint64_t) r->integer;
+        freeReplyObject (r);
+        if (!ok)
+            return s_fail (job, RB_S_IO, "DBSIZE: %s",
+                           rb_store_errstr (job->store));
+    }
+    uint64_t other = (uint64_t) rb_parts_count (job->store) + sets;
+    *total = keys > other ? keys - other : 0;
+    return 0;
+}
+
+/*  RESTORE_CLEAN on every partition, the count, then RESTORE_END on every
+    partition, the lead (0, which drops the lease) last.  */
+static int
+s_end (job_t *job, rb_batch_t *b, const rb_backup_header_t *h,
+       uint64_t epoch, uint64_t *total)
+{
+    char wm[24], at[24], sum[24];
     snprintf (wm, sizeof wm, "%" PRIu64, h->watermark);
-    const char *argv[] = {job->args->opts.name, wm};
-    size_t lens[] = {strlen (argv[0]), strlen (wm)};
-    rb_call_t call = {RB_SCRIPT_RESTORE_END, 2, argv, lens, NULL};
-    if (rb_store_run (job->store, &call, 1))
-        return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-    rb_restore_end_reply_t rep;
-    int rc = rb_restore_end_reply_parse (call.reply, &rep);
-    if (rc == 0)
-        *total = rep.total;
-    else if (rc == -1)
-        rc = s_fail (job, RB_S_WRONG_STATE,
-                     "another node took the restore over");
-    else
-        rc = s_fail_reply (job, "RESTORE_END", call.reply);
-    rb_store_free_replies (&call, 1);
-    return rc;
+    snprintf (at, sizeof at, "%" PRIu64, epoch);
+    const char *clean[] = {at};
+    if (s_fan_out (job, b, RB_SCRIPT_RESTORE_CLEAN, 0,
+                   rb_parts_count (job->store), 1, clean))
+        return -1;
+    uint64_t sets = 0;
+    for (int i = 0; i < rb_batch_size (b); i++) {
+        rb_restore_clean_reply_t rep;
+        int rc = rb_restore_clean_reply_parse (rb_batch_reply (b, i), &rep);
+        if (rc == -1)
+            return s_fail (job, RB_S_WRONG_STATE,
+                           "another node took the restore over");
+        if (rc)
+            return s_fail_reply (job, "RESTORE_CLEAN", rb_batch_reply (b, i));
+        sets += rep.sets;
+    }
+    if (s_count (job, sets, total))
+        return -1;
+    snprintf (sum, sizeof sum, "%" PRIu64, *total);
+    const char *argv[] = {job->args->opts.name, wm, at, "0", "0"};
+    int parts = rb_parts_count (job->store);
+    for (int lead = 0; lead < 2; lead++) {
+        if (lead) {
+            argv[3] = sum, argv[4] = "1";
+        }
+        if (!lead && parts == 1)
+            continue;
+        if (s_fan_out (job, b, RB_SCRIPT_RESTORE_END, lead ? 0 : 1,
+                       lead ? 1 : parts, 5, argv))
+            return -1;
+        for (int i = 0; i < rb_batch_size (b); i++) {
+            rb_restore_end_reply_t rep;
+            redisReply *r = rb_batch_reply (b, i);
+            int rc = rb_restore_end_reply_parse (r, &rep);
+            if (rc == -1)
+                return s_fail (job, RB_S_WRONG_STATE,
+                               "another node took the restore over");
+            if (rc)
+                return s_fail_reply (job, "RESTORE_END", r);
+        }
+    }
+    return 0;
 }
 
 static void
@@ -279,12 +398,15 @@ s_restore (job_t *job)
     uint64_t epoch = 0, records = 0, total = 0;
     char *path = NULL;
     rb_backup_reader_t *reader = s_open_backup (job, &h, &path);
-    if (reader && s_begin (job, &h, &epoch) == 0) {
+    rb_batch_t *b = rb_batch_new ();
+    if (reader && s_begin (job, b, &h, &epoch) == 0) {
         s_send (job, "RESET", h.dataset, epoch, job->total, 0, 0);
-        if (s_load (job, reader, &records) == 0 && s_end (job, &h, &total) == 0)
+        if (s_load (job, reader, &records) == 0 &&
+            s_end (job, b, &h, epoch, &total) == 0)
             s_send (job, "DONE", path, total, h.watermark, epoch,
                     (uint64_t) (zclock_mono () - start));
     }
+    rb_batch_destroy (&b);
     rb_backup_reader_destroy (&reader);
     free (path);
 }
@@ -292,26 +414,26 @@ s_restore (job_t *job)
 /*  --- backup ----------------------------------------------------------------
  */
 
-/*  Reads dataset, epoch and watermark; the state must be normal. */
+/*  Reads dataset, epoch and watermark (of every partition: the highest);
+    the state must be normal.  */
 static int
-s_snapshot_meta (job_t *job, rb_backup_header_t *h)
+s_snapshot_meta (job_t *job, rb_batch_t *b, rb_backup_header_t *h)
 {
     char ds[64];
     snprintf (ds, sizeof ds, "%s/%" PRIu64, job->args->dataset,
               job->args->epoch);
-    const char *argv[] = {ds};
-    size_t lens[] = {strlen (ds)};
-    rb_call_t call = {RB_SCRIPT_STATUS, 1, argv, lens, NULL};
-    if (rb_store_run (job->store, &call, 1))
-        return s_fail (job, RB_S_UNAVAILABLE, "%s",
-                       rb_store_errstr (job->store));
     rb_status_reply_t st;
-    int rc = rb_status_reply_parse (call.reply, &st);
-    if (rc == -1)
+    const char *error = NULL;
+    int rc = rb_parts_status (b, job->store, ds, &st, &error);
+    if (rc == -3)
+        rc = s_fail (job, RB_S_UNAVAILABLE, "%s",
+                     rb_store_errstr (job->store));
+    else if (rc == -1)
         rc = s_fail (job, RB_S_UNAVAILABLE, "no dataset to back up (%s)",
                      st.word);
     else if (rc == -2)
-        rc = s_fail_reply (job, "STATUS", call.reply);
+        rc = s_fail (job, RB_S_INTERNAL, "STATUS: %s",
+                     error ? error : "unexpected reply from Redis");
     else if (!streq (st.state, "normal"))
         rc = s_fail (job, RB_S_WRONG_STATE,
                      "a backup needs state normal, not %s", st.state);
@@ -320,7 +442,7 @@ s_snapshot_meta (job_t *job, rb_backup_header_t *h)
         h->watermark = st.watermark;
         memcpy (h->dataset, st.dataset, 33);
     }
-    rb_store_free_replies (&call, 1);
+    rb_batch_reset (b);
     return rc;
 }
 
@@ -330,14 +452,16 @@ static int
 s_to_record (const redisReply *r, const redisReply *key,
              rb_backup_record_t *rec)
 {
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+    size_t klen = 0;
+    const char *k = rb_part_record_key (key->str, key->len, &klen);
+    if (!k || klen > RB_BACKUP_KEY_MAX || !r ||
+        r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[0]->type != REDIS_REPLY_STRING ||
-        r->element[1]->type != REDIS_REPLY_STRING || key->len < 6 ||
-        key->len > 5 + RB_BACKUP_KEY_MAX)
+        r->element[1]->type != REDIS_REPLY_STRING)
         return -1;
     char *end;
-    rec->key = key->str + 5; /* after "rb:r:" */
-    rec->key_len = (uint32_t) key->len - 5;
+    rec->key = k;
+    rec->key_len = (uint32_t) klen;
     rec->tombstone = r->element[2]->type == REDIS_REPLY_STRING &&
                      streq (r->element[2]->str, "1");
     rec->value = (const uint8_t *) r->element[0]->str;
@@ -346,67 +470,152 @@ s_to_record (const redisReply *r, const redisReply *key,
     return *end ? -1 : 0;
 }
 
-/*  Writes the records of one SCAN step: HMGET each key, pipelined. */
+/*  Writes the records of one SCAN step: HMGET each key, pipelined (on a
+    cluster each goes to the master of its slot: a key that moved since
+    the SCAN is read where it is now).  */
 static int
-s_write_keys (job_t *job, rb_backup_writer_t *w, const redisReply *keys,
-              uint64_t *records)
+s_write_keys (job_t *job, rb_batch_t *b, rb_backup_writer_t *w,
+              const redisReply *keys, uint64_t *records)
 {
     size_t n = keys->elements;
+    rb_batch_reset (b);
     for (size_t i = 0; i < n; i++) {
         const redisReply *k = keys->element[i];
-        const char *argv[] = {"HMGET", k->str, "v", "s", "d"};
-        size_t lens[] = {5, k->len, 1, 1, 1};
-        if (k->type != REDIS_REPLY_STRING ||
-            rb_store_append (job->store, 5, argv, lens))
+        if (k->type != REDIS_REPLY_STRING)
             return s_fail (job, RB_S_IO, "bad SCAN reply from Redis");
+        rb_batch_call (b, -1, rb_key_slot (k->str, k->len));
+        rb_batch_str (b, "HMGET");
+        rb_batch_arg (b, k->str, k->len);
+        rb_batch_str (b, "v");
+        rb_batch_str (b, "s");
+        rb_batch_str (b, "d");
     }
-    int rc = 0;
+    if (rb_batch_run (b, job->store))
+        return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
     for (size_t i = 0; i < n; i++) {
-        redisReply *r = rb_store_next_reply (job->store);
-        if (!r)
-            return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
         rb_backup_record_t rec;
         char err[256];
-        if (rc == 0 && s_to_record (r, keys->element[i], &rec))
-            rc = s_fail (job, RB_S_WRONG_STATE,
-                         "record %s changed shape during the backup (Redis "
-                         "flushed?)",
-                         keys->element[i]->str);
-        else if (rc == 0 && rb_backup_writer_add (w, &rec, err, sizeof err))
-            rc = s_fail (job, RB_S_IO, "%s", err);
-        else if (rc == 0)
-            (*records)++;
-        freeReplyObject (r);
+        if (s_to_record (rb_batch_reply (b, (int) i), keys->element[i], &rec))
+            return s_fail (job, RB_S_WRONG_STATE,
+                           "record %s changed shape during the backup (Redis "
+                           "flushed?)",
+                           keys->element[i]->str);
+        if (rb_backup_writer_add (w, &rec, err, sizeof err))
+            return s_fail (job, RB_S_IO, "%s", err);
+        (*records)++;
     }
-    return rc;
+    return 0;
 }
 
-/*  Walks every record with SCAN. A key may come twice (SCAN's promise
-    during a rehash); the later copy is at least as new, and restore lets
+/*  On a cluster: who owns which slots, from CLUSTER NODES (each master's
+    id and slot ranges, sorted), into a new string; "" on one Redis. A
+    slot being moved shows as [SLOT->-ID] or [SLOT-<-ID]. NULL, with the
+    failure sent, if it cannot be read.  */
+static char *
+s_topology (job_t *job)
+{
+    if (!rb_store_is_cluster (job->store))
+        return strdup ("");
+    redisReply *r = rb_store_command_at (job->store, 0, "CLUSTER NODES");
+    if (!r || r->type != REDIS_REPLY_STRING) {
+        s_fail (job, RB_S_IO, "CLUSTER NODES: %s",
+                r && r->str ? r->str : rb_store_errstr (job->store));
+        freeReplyObject (r);
+        return NULL;
+    }
+    zlistx_t *lines = zlistx_new ();
+    zlistx_set_destructor (lines, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_comparator (lines, (zlistx_comparator_fn *) strcmp);
+    char *text = strdup (r->str), *save = NULL;
+    assert (text);
+    for (char *line = strtok_r (text, "\n", &save); line;
+         line = strtok_r (NULL, "\n", &save)) {
+        /* id addr flags master ping pong epoch link slot... */
+        char *f[9] = {0}, *fs = NULL;
+        int n = 0;
+        for (char *t = strtok_r (line, " ", &fs); t && n < 9;
+             t = strtok_r (NULL, " ", &fs))
+            f[n++] = t;
+        if (n < 8 || !strstr (f[2], "master"))
+            continue;
+        char *slots = n == 9 ? f[8] : (char *) "";
+        char *rest = fs && *fs ? fs : (char *) "";
+        zlistx_add_end (lines, zsys_sprintf ("%s %s %s", f[0], slots, rest));
+    }
+    free (text);
+    freeReplyObject (r);
+    zlistx_sort (lines);
+    char *out = strdup ("");
+    for (char *l = (char *) zlistx_first (lines); l;
+         l = (char *) zlistx_next (lines)) {
+        char *grown = zsys_sprintf ("%s%s\n", out, l);
+        free (out);
+        out = grown;
+    }
+    zlistx_destroy (&lines);
+    return out;
+}
+
+/*  Walks every record with SCAN, on every master in turn. A key may come
+    twice (SCAN's promise during a rehash, or a resharding that moves it
+    from a master not yet walked to one walked already is the reverse:
+    see docs/db.md); the later copy is at least as new, and restore lets
     it win.  */
 static int
-s_scan_all (job_t *job, rb_backup_writer_t *w, uint64_t *records)
+s_scan_masters (job_t *job, rb_batch_t *b, rb_backup_writer_t *w,
+                uint64_t *records)
 {
-    char cursor[32] = "0";
-    do {
-        redisReply *r = rb_store_command (
-            job->store, "SCAN %s MATCH rb:r:* COUNT %d", cursor, RB_SCAN_COUNT);
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING ||
-            r->element[1]->type != REDIS_REPLY_ARRAY) {
+    for (int m = 0; m < rb_store_masters (job->store); m++) {
+        char cursor[32] = "0";
+        do {
+            redisReply *r = rb_store_command_at (
+                job->store, m, "SCAN %s MATCH rb:{*}:r:* COUNT %d", cursor,
+                RB_SCAN_COUNT);
+            if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+                r->element[0]->type != REDIS_REPLY_STRING ||
+                r->element[1]->type != REDIS_REPLY_ARRAY) {
+                freeReplyObject (r);
+                return s_fail (job, RB_S_IO, "SCAN failed: %s",
+                               rb_store_errstr (job->store));
+            }
+            snprintf (cursor, sizeof cursor, "%s", r->element[0]->str);
+            int rc = s_write_keys (job, b, w, r->element[1], records);
             freeReplyObject (r);
-            return s_fail (job, RB_S_IO, "SCAN failed: %s",
-                           rb_store_errstr (job->store));
-        }
-        snprintf (cursor, sizeof cursor, "%s", r->element[0]->str);
-        int rc = s_write_keys (job, w, r->element[1], records);
-        freeReplyObject (r);
-        if (rc)
-            return rc;
-        if (s_stopping (job))
-            return s_fail (job, RB_S_INTERNAL, "stopped");
-    } while (strcmp (cursor, "0") != 0);
+            if (rc)
+                return rc;
+            if (s_stopping (job))
+                return s_fail (job, RB_S_INTERNAL, "stopped");
+        } while (strcmp (cursor, "0") != 0);
+    }
     return 0;
+}
+
+/*  Every master's records, at one slot map: a resharding that moved a
+    slot while the masters were walked in turn could hide its keys from
+    both walks, so a backup taken while slots move, or across a change of
+    the map, fails (try again when the resharding is done).  */
+static int
+s_scan_all (job_t *job, rb_batch_t *b, rb_backup_writer_t *w,
+            uint64_t *records)
+{
+    char *before = s_topology (job);
+    if (!before)
+        return -1;
+    int rc = strchr (before, '[')
+                 ? s_fail (job, RB_S_WRONG_STATE,
+                           "slots are being moved (a resharding runs): "
+                           "back up when it is done")
+                 : s_scan_masters (job, b, w, records);
+    char *after = rc ? NULL : s_topology (job);
+    if (rc == 0 && !after)
+        rc = -1;
+    else if (rc == 0 && strcmp (before, after) != 0)
+        rc = s_fail (job, RB_S_WRONG_STATE,
+                     "the cluster's slots moved during the backup: back "
+                     "up again");
+    free (before);
+    free (after);
+    return rc;
 }
 
 /*  Retention after a backup: the backup-keep newest of the dataset stay,
@@ -427,20 +636,24 @@ s_backup (job_t *job)
     int64_t start = zclock_mono ();
     rb_backup_header_t h, after;
     memset (&h, 0, sizeof h);
-    if (s_snapshot_meta (job, &h))
+    rb_batch_t *b = rb_batch_new ();
+    if (s_snapshot_meta (job, b, &h)) {
+        rb_batch_destroy (&b);
         return;
+    }
     h.created_ms = s_wall_ms ();
     char err[400];
     rb_backup_writer_t *w = rb_backup_writer_new (
         job->args->opts.backup_dir, &h, job->key, err, sizeof err);
     if (!w) {
         s_fail (job, RB_S_IO, "%s", err);
+        rb_batch_destroy (&b);
         return;
     }
     uint64_t records = 0, bytes = 0;
     char *path = NULL;
     /* the same dataset and epoch at the end: no restore ran meanwhile */
-    if (s_scan_all (job, w, &records) || s_snapshot_meta (job, &after))
+    if (s_scan_all (job, b, w, &records) || s_snapshot_meta (job, b, &after))
         rb_backup_writer_abort (&w);
     else if (!streq (after.dataset, h.dataset) || after.epoch != h.epoch) {
         rb_backup_writer_abort (&w);
@@ -453,6 +666,7 @@ s_backup (job_t *job)
                 (uint64_t) (zclock_mono () - start));
     }
     free (path);
+    rb_batch_destroy (&b);
 }
 
 /*  --- the job actor ------------------------------------------------------ */

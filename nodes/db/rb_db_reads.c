@@ -381,10 +381,10 @@ s_build (rb_db_reads_t *self, rb_round_t *rd, const char *ds, const char *ttl,
         ch->first_call = rd->n_calls;
         if (ch->plain)
             rd->calls[rd->n_calls++] =
-                (rb_call_t){-1, 5, s_meta_argv, s_meta_lens, NULL};
+                (rb_call_t){-1, 5, s_meta_argv, s_meta_lens, NULL, 0, 0};
         else {
             rd->calls[rd->n_calls++] = (rb_call_t){
-                RB_SCRIPT_GET, 3 + 3 * (int) ch->n_keys, a, l, NULL};
+                RB_SCRIPT_GET, 3 + 3 * (int) ch->n_keys, a, l, NULL, 0, 0};
             a[0] = ds, l[0] = strlen (ds);
             a[1] = ttl, l[1] = strlen (ttl);
             a[2] = cap, l[2] = strlen (cap);
@@ -407,7 +407,7 @@ s_build (rb_db_reads_t *self, rb_round_t *rd, const char *ds, const char *ttl,
                 char *n = rd->names[name++];
                 memcpy (n, "rb:r:", 5);
                 memcpy (n + 5, key.ptr, key.len);
-                rd->calls[rd->n_calls++] = (rb_call_t){-1, 5, a, l, NULL};
+                rd->calls[rd->n_calls++] = (rb_call_t){-1, 5, a, l, NULL, 0, 0};
                 a[0] = "HMGET", l[0] = 5;
                 a[1] = n, l[1] = 5 + key.len;
                 a[2] = "v", a[3] = "s", a[4] = "d";
@@ -417,7 +417,7 @@ s_build (rb_db_reads_t *self, rb_round_t *rd, const char *ds, const char *ttl,
         }
         if (ch->plain)
             rd->calls[rd->n_calls++] =
-                (rb_call_t){-1, 5, s_meta_argv, s_meta_lens, NULL};
+                (rb_call_t){-1, 5, s_meta_argv, s_meta_lens, NULL, 0, 0};
         ch->n_calls = rd->n_calls - ch->first_call;
     }
 }

@@ -60,7 +60,7 @@ s_run1 (rb_db_requests_t *self, int script, int argc, const char **argv,
         const size_t *lens)
 {
     s_list_read (self); /* the connection must have nothing in flight */
-    rb_call_t call = {script, argc, argv, lens, NULL};
+    rb_call_t call = {script, argc, argv, lens, NULL, 0, 0};
     if (rb_store_run (self->store, &call, 1))
         return NULL;
     return call.reply;
@@ -146,7 +146,7 @@ s_wait_replicas (rb_db_requests_t *self)
     snprintf (ms, sizeof ms, "%d", self->opts->redis_wait_timeout_ms);
     const char *argv[] = {"WAIT", n, ms};
     size_t lens[] = {4, strlen (n), strlen (ms)};
-    rb_call_t call = {-1, 3, argv, lens, NULL};
+    rb_call_t call = {-1, 3, argv, lens, NULL, 0, 0};
     self->n_waits++;
     if (rb_store_run (self->store, &call, 1) || !call.reply ||
         call.reply->type != REDIS_REPLY_INTEGER || call.reply->integer < want)

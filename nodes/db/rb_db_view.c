@@ -113,7 +113,7 @@ s_check_connection (rb_store_t *store, void *arg)
     snprintf (wm, sizeof wm, "%" PRIu64, self->acked_wm);
     const char *argv[] = {ds, epoch, wm};
     size_t lens[] = {strlen (ds), strlen (epoch), strlen (wm)};
-    rb_call_t call = {RB_SCRIPT_FAILOVER, 3, argv, lens, NULL};
+    rb_call_t call = {RB_SCRIPT_FAILOVER, 3, argv, lens, NULL, 0, 0};
     if (rb_store_run (store, &call, 1))
         return -1; /* the connection went: its error says why */
     rb_failover_reply_t rep;
@@ -284,7 +284,7 @@ rb_db__view_refresh (rb_db_view_t *self)
     rb_db__view_arg (self, ds, sizeof ds);
     const char *argv[] = {ds};
     size_t lens[] = {strlen (ds)};
-    rb_call_t call = {RB_SCRIPT_STATUS, 1, argv, lens, NULL};
+    rb_call_t call = {RB_SCRIPT_STATUS, 1, argv, lens, NULL, 0, 0};
     rb_store_run (self->store, &call, 1);
     rb_status_reply_t st;
     int rc = rb_status_reply_parse (call.reply, &st);

@@ -1,37 +1,46 @@
 /*  rb_scripts: the Lua scripts that make the DB node's reads and writes
-    atomic in Redis. The key layout they share is in docs/db.md:
+    atomic in Redis. Each runs on one partition N of the dataset
+    (rb_parts.h) and touches only its keys, all in one hash slot (the
+    tag {N}). The layout is in docs/db.md:
 
-      rb:meta        hash: dataset, epoch, state, watermark, list_done,
-                     total, restored_watermark, restore_owner/until,
-                     replid (rb_failover.h)
-      rb:r:KEY       hash per record: v (value), s (seq), d ("1": deleted)
-      rb:tombs       set of keys whose record is a tombstone
-      rb:rec         hash, the recovering-key set: KEY -> target seq, for
-                     every listed key until an order reaches the target;
-                     recovering while the record's seq is below it
-      rb:f:KEY       set of service nodes that fetched KEY (for UPDATE)
-      rb:p:KEY       set of service nodes answered "recovering" for KEY
-      rb:polled      set of keys that have an rb:p:KEY set
+      rb:{N}:meta     hash: the partition's copy of the dataset's state:
+                      dataset, epoch, state, list_done, parts, and its
+                      own watermark, total, restored_watermark, replid
+                      (rb_failover.h); partition 0's also the restore
+                      lease (restore_owner/until)
+      rb:{N}:r:KEY    hash per record: v (value), s (seq), d ("1": deleted)
+      rb:{N}:tombs    set of keys whose record is a tombstone
+      rb:{N}:rec      hash, the recovering-key set: KEY -> target seq, for
+                      every listed key until an order reaches the target;
+                      recovering while the record's seq is below it
+      rb:{N}:f:KEY    set of service nodes that fetched KEY (for UPDATE)
+      rb:{N}:fa       set of service nodes that asked for an absent key
+      rb:{N}:p:KEY    set of service nodes answered "recovering" for KEY
+      rb:{N}:polled   set of keys that have a p:KEY set
+      rb:{N}:stable   never exists: declared by every script, so that on
+                      a cluster none runs while its slot migrates
 
-    Every script but INIT and RESTORE_* takes as ARGV[1] "ID/EPOCH", the
-    dataset the node serves and the highest epoch it has seen, checks
-    rb:meta first (missing: needs_restore; another dataset or an older
-    epoch: foreign) and answers a table whose first element is a status
-    word.  */
+    Every script but INIT, RESTORE_*, FOLLOW and STATUS takes as ARGV[1]
+    "ID/EPOCH", the dataset the node serves and the highest epoch it has
+    seen, checks the partition's meta first (missing: needs_restore;
+    another dataset: foreign; an older epoch: lagging) and answers a
+    table whose first element is a status word. The KEYS and ARGV of
+    each are given with its source in rb_scripts.c.  */
 #ifndef RB_SCRIPTS_H
 #define RB_SCRIPTS_H
 
 typedef enum {
     RB_SCRIPT_GET,           /* read value, seq, flag, epoch at once */
     RB_SCRIPT_APPLY,         /* apply orders, clear flags, watermark */
-    RB_SCRIPT_FLAG_OPEN,     /* a recovery-list batch: the guard */
-    RB_SCRIPT_FLAG,          /* ... and the end of its MULTI/EXEC */
+    RB_SCRIPT_FLAG,          /* a recovery-list batch */
     RB_SCRIPT_END,           /* RECOVERING -> NORMAL if nothing left */
     RB_SCRIPT_INIT,          /* new dataset on an empty Redis */
     RB_SCRIPT_RESTORE_BEGIN, /* flush, epoch + 1, state restoring */
+    RB_SCRIPT_RESTORE_CLEAN, /* after the load: the tombstone set */
     RB_SCRIPT_RESTORE_END,   /* state recovering, counts, watermark */
     RB_SCRIPT_STATUS,        /* state and counts */
     RB_SCRIPT_FAILOVER,      /* a new connection: may Redis be behind? */
+    RB_SCRIPT_FOLLOW,        /* a partition left at an older epoch */
     RB_SCRIPT_COUNT
 } rb_script_t;
 
@@ -171,28 +180,45 @@ typedef struct {
 
 int rb_init_reply_parse (const redisReply *r, rb_init_reply_t *out);
 
-/*  RESTORE_BEGIN: {'ok', epoch} or {'busy', who}. */
+/*  RESTORE_BEGIN: {'ok', epoch}, {'busy', who} or {'lost', epoch}. */
 typedef struct {
     char word[RB_REPLY_WORD];
-    uint64_t epoch; /* ok: the new epoch */
+    uint64_t epoch; /* ok: the new epoch; lost: the partition's */
     char who[64];   /* busy: the node holding the restore lease */
 } rb_restore_begin_reply_t;
 
 int rb_restore_begin_reply_parse (const redisReply *r,
                                   rb_restore_begin_reply_t *out);
 
-/*  RESTORE_END: {'ok', total, tombs} or {'lost', owner}. */
+/*  RESTORE_CLEAN: {'ok', tombs, sets} or {'lost', epoch}. */
 typedef struct {
     char word[RB_REPLY_WORD];
-    uint64_t total; /* record hashes loaded, tombstones included */
-    uint64_t tombs; /* tombstones among them */
+    uint64_t tombs; /* tombstones in the partition */
+    uint64_t sets;  /* 1 if its tombstone set exists (a key of its own) */
+} rb_restore_clean_reply_t;
+
+int rb_restore_clean_reply_parse (const redisReply *r,
+                                  rb_restore_clean_reply_t *out);
+
+/*  RESTORE_END: {'ok'} or {'lost', owner}. */
+typedef struct {
+    char word[RB_REPLY_WORD];
 } rb_restore_end_reply_t;
 
 int rb_restore_end_reply_parse (const redisReply *r,
                                 rb_restore_end_reply_t *out);
 
+/*  FOLLOW: {'ok', moved}, {'restoring'} or a refusal. */
+typedef struct {
+    char word[RB_REPLY_WORD];
+    bool moved; /* this call moved the partition to the epoch */
+} rb_follow_reply_t;
+
+int rb_follow_reply_parse (const redisReply *r, rb_follow_reply_t *out);
+
 /*  STATUS: {'ok', state, epoch, watermark, total, tombs, recovering,
-    list_done, restored_watermark, dataset} or {state}.  */
+    list_done, restored_watermark, dataset, parts} of one partition, or
+    {state}.  */
 typedef struct {
     char word[RB_REPLY_WORD];
     char state[16];   /* normal, restoring, recovering */
@@ -203,8 +229,23 @@ typedef struct {
     uint64_t recovering; /* listed keys no order has reached yet */
     uint64_t list_done;  /* 1 once the recovery list's last batch came */
     uint64_t restored_watermark;
+    uint64_t parts;   /* partitions the dataset was made with */
+    uint64_t lagging; /* merged: partitions below the highest epoch */
 } rb_status_reply_t;
 
 int rb_status_reply_parse (const redisReply *r, rb_status_reply_t *out);
+
+/*  The dataset's status from its n partitions' STATUS replies (r[p] is
+    partition p's), into out, as rb_status_reply_parse answers:
+      - a reply not understood: -2; a partition missing or holding
+        another dataset: -1 with its word (needs_restore, foreign);
+      - else 0 and: epoch and watermark the highest, lagging the
+        partitions below that epoch; state restoring if any partition
+        is, else recovering if any is (or lags), else normal; total,
+        tombs and recovering summed; list_done 1 only if every
+        recovering partition has it; restored_watermark the lowest of
+        the recovering partitions'; parts the partitions' own word (a
+        partition that disagrees: -1, word "parts").  */
+int rb_status_merge (redisReply *const *r, int n, rb_status_reply_t *out);
 
 #endif

@@ -38,6 +38,8 @@ struct rb_store {
     rb_store_check_fn *check;      /* run on each new connection */
     void *check_arg;
     rb_mhist_t rtt; /* rb_store_run's round trips */
+    int bulk;       /* commands appended by rb_store_bulk_add */
+    bool checking;  /* the check of a new connection runs */
 };
 
 static int
@@ -261,7 +263,10 @@ rb_store_connect (rb_store_t *self)
         return -1;
     self->connects++;
     /* nothing of the caller's goes out before the check has passed */
-    if (self->check && self->check (self, self->check_arg) && self->ctx)
+    self->checking = true;
+    int failed = self->check ? self->check (self, self->check_arg) : 0;
+    self->checking = false;
+    if (failed && self->ctx)
         s_drop (self, "the check of a new Redis connection failed");
     if (!self->ctx)
         return -1;
@@ -353,6 +358,13 @@ s_demoted (const redisReply *r)
             strncmp (r->str, "MASTERDOWN", 10) == 0);
 }
 
+bool
+rb_store_is_cluster (rb_store_t *self)
+{
+    (void) self;
+    return false;
+}
+
 uint64_t
 rb_store_connects (rb_store_t *self)
 {
@@ -379,7 +391,9 @@ s_append (rb_store_t *self, rb_call_t *c)
     assert (argv && lens);
     argv[0] = "EVALSHA", lens[0] = 7;
     argv[1] = self->sha[c->script], lens[1] = 40;
-    argv[2] = "0", lens[2] = 1;
+    char nkeys[16];
+    int nlen = snprintf (nkeys, sizeof nkeys, "%d", c->nkeys);
+    argv[2] = nkeys, lens[2] = (size_t) nlen;
     memcpy (argv + 3, c->argv, (size_t) c->argc * sizeof (char *));
     memcpy (lens + 3, c->lens, (size_t) c->argc * sizeof (size_t));
     redisAppendCommandArgv (self->ctx, argc, argv, lens);
@@ -547,4 +561,62 @@ rb_store_drain (rb_store_t *self, int n)
         freeReplyObject (r);
     }
     return rc;
+}
+
+int
+rb_store_masters (rb_store_t *self)
+{
+    (void) self;
+    return 1;
+}
+
+int
+rb_store_slot_master (rb_store_t *self, int slot)
+{
+    (void) self;
+    (void) slot;
+    return 0;
+}
+
+int
+rb_store_checking (rb_store_t *self)
+{
+    return self->checking ? 0 : -1;
+}
+
+redisReply *
+rb_store_command_at (rb_store_t *self, int m, const char *fmt, ...)
+{
+    (void) m;
+    s_follow (self);
+    if (rb_store_connect (self))
+        return NULL;
+    va_list args;
+    va_start (args, fmt);
+    redisReply *r = (redisReply *) redisvCommand (self->ctx, fmt, args);
+    va_end (args);
+    if (!r) {
+        char why[200];
+        snprintf (why, sizeof why, "Redis I/O: %s", self->ctx->errstr);
+        s_drop (self, why);
+    }
+    return r;
+}
+
+int
+rb_store_bulk_add (rb_store_t *self, int slot, const char *cmd, size_t len)
+{
+    (void) slot;
+    if (rb_store_append_resp (self, cmd, len))
+        return -1;
+    self->bulk++;
+    return 0;
+}
+
+int
+rb_store_bulk_flush (rb_store_t *self)
+{
+    int n = self->bulk;
+    self->bulk = 0;
+    return n ? rb_store_drain (self, n) : 0;
 }

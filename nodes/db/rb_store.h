@@ -34,6 +34,9 @@ typedef struct {
     const char *user;        /* ACL user, or NULL/"" */
     const char *password;    /* AUTH password, or NULL/"" */
     int timeout_ms;          /* connect and command timeout */
+    const char *cluster;     /* "HOST:PORT,..." seed nodes of a Redis
+                                Cluster, or NULL/"": address (or
+                                sentinels) is used */
 } rb_store_opts_t;
 
 /*  One command of a batch. script >= 0 names one of rb_scripts (argv are
@@ -45,6 +48,11 @@ typedef struct {
     const char **argv;
     const size_t *lens;
     redisReply *reply;
+    int nkeys; /* script calls: argv[0 .. nkeys-1] are the script's KEYS,
+                  the rest its ARGV */
+    int slot;  /* >= 0: the hash slot of the call's keys, which routes it
+                  on a cluster (ignored on one Redis); < 0: sent to the
+                  master number -1 - slot of the current map */
 } rb_call_t;
 
 typedef struct rb_store rb_store_t;
@@ -81,6 +89,30 @@ uint64_t rb_store_connects (rb_store_t *self);
 const char *rb_store_address (rb_store_t *self);
 /*  Why the store is not connected, or the last error; borrowed.  */
 const char *rb_store_errstr (rb_store_t *self);
+
+/*  Whether the store is a Redis Cluster's.  */
+bool rb_store_is_cluster (rb_store_t *self);
+/*  Masters in the current slot map (1 on one Redis; 0 before the first
+    connect on a cluster).  */
+int rb_store_masters (rb_store_t *self);
+/*  The master number (0 .. masters-1) that owns slot in the current map,
+    or -1 if unknown.  */
+int rb_store_slot_master (rb_store_t *self, int slot);
+/*  While a check (rb_store_on_connect) runs: the number of the master
+    whose new connection is being checked; -1 outside a check.  */
+int rb_store_checking (rb_store_t *self);
+/*  A plain command (printf-style, as rb_store_command) to master number
+    m of the current map (m ignored on one Redis).  */
+redisReply *rb_store_command_at (rb_store_t *self, int m, const char *fmt,
+                                 ...);
+/*  Bulk mode on a cluster or one Redis: appends a command already in
+    RESP for the node owning slot (buffered, nothing sent), and then
+    sends everything appended to every node and reads all the replies,
+    re-sending those redirected (MOVED, ASK, TRYAGAIN). 0, or -1 with
+    rb_store_errstr set (the first error reply, or a connection lost).  */
+int rb_store_bulk_add (rb_store_t *self, int slot, const char *cmd,
+                       size_t len);
+int rb_store_bulk_flush (rb_store_t *self);
 
 /*  Runs n calls as one pipeline. Returns 0 when every call has a reply
     (which may be an error reply: check reply->type), -1 if the
