@@ -95,6 +95,10 @@ static const rb_opt_t s_db[] = {
      "of redis (with redis-master-name)"},
     {"redis-master-name", "redis-master-name", 0, RB_OPT_STR, "", 0, 255, NULL,
      "NAME", "the master the sentinels watch (with redis-sentinels)"},
+    {"redis-cluster", "redis-cluster", 0, RB_OPT_STR, "", 0, 1023, NULL,
+     "HOST:PORT,...",
+     "seed nodes of a Redis Cluster to keep the data in, instead of redis "
+     "(docs/db.md)"},
     {"redis-user", NULL, 0, RB_OPT_STR, "", 0, 255, NULL, NULL,
      "Redis ACL user (with redis-password)"},
     {"redis-password", NULL, 0, RB_OPT_STR, "", 0, 255, NULL, NULL,

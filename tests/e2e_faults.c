@@ -581,7 +581,7 @@ s_wait_restoring (e2e_world_t *w)
 static void
 s_note_restore_state (e2e_world_t *w)
 {
-    redisReply *r = rb_redis_cmd (w->c->redis, "HMGET rb:meta state "
+    redisReply *r = rb_redis_cmd (w->c->redis, "HMGET rb:{0}:meta state "
                                                "restore_owner");
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
         e2e_step (w, "Redis: state %s, restore owner %s",

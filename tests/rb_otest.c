@@ -163,7 +163,7 @@ rb_ot_load_file (const char *name, const char *key, const char *value, int from,
 static char *
 s_record (const char *key, uint64_t *seq)
 {
-    redisReply *r = rb_redis_cmd (rb_ot.c->redis, "HMGET rb:r:%s v s d", key);
+    redisReply *r = rb_redis_cmd (rb_ot.c->redis, "HMGET rb:{0}:r:%s v s d", key);
     ck_assert_int_eq (r->type, REDIS_REPLY_ARRAY);
     char *v;
     if (r->element[1]->type != REDIS_REPLY_STRING)

@@ -46,14 +46,14 @@ START_TEST (db_init_creates_a_dataset_only_on_an_empty_redis)
     ck_assert_int_eq (rb_db_init_dataset (&o, err, sizeof err), 0);
     ck_assert_int_eq (rb_db_init_dataset (&o, err, sizeof err), EX_DATAERR);
     ck_assert_ptr_nonnull (strstr (err, "--init needs an empty Redis"));
-    redisReply *r = rb_redis_cmd (s_c->redis, "HGET rb:meta epoch");
+    redisReply *r = rb_redis_cmd (s_c->redis, "HGET rb:{0}:meta epoch");
     ck_assert_str_eq (r->str, "1");
     freeReplyObject (r);
     /* any foreign key is enough to refuse */
     rb_redis_restart (s_c->redis);
     freeReplyObject (rb_redis_cmd (s_c->redis, "SET somebody else"));
     ck_assert_int_eq (rb_db_init_dataset (&o, err, sizeof err), EX_DATAERR);
-    r = rb_redis_cmd (s_c->redis, "EXISTS rb:meta");
+    r = rb_redis_cmd (s_c->redis, "EXISTS rb:{0}:meta");
     ck_assert_int_eq (r->integer, 0);
     freeReplyObject (r);
 }
@@ -204,10 +204,10 @@ START_TEST (db_runs_the_whole_recovery_s1_to_s11)
     ck_assert (g.recovering && !g.found);
     /* an absent key asked then leaves nothing per key in Redis (a flood
        of random keys during a recovery costs Redis nothing) */
-    redisReply *rr = rb_redis_cmd (s_c->redis, "EXISTS rb:p:k6");
+    redisReply *rr = rb_redis_cmd (s_c->redis, "EXISTS rb:{0}:p:k6");
     ck_assert_int_eq (rr->integer, 0);
     freeReplyObject (rr);
-    rr = rb_redis_cmd (s_c->redis, "SISMEMBER rb:polled k6");
+    rr = rb_redis_cmd (s_c->redis, "SISMEMBER rb:{0}:polled k6");
     ck_assert_int_eq (rr->integer, 0);
     freeReplyObject (rr);
     g = rb_tnode_get (svc,
@@ -545,14 +545,14 @@ START_TEST (db_registers_a_fetcher_once_and_again_on_a_new_connection)
     rb_tnode_t *ops = &s_f->ops, *svc = &s_f->svc;
     ck_assert_int_eq (rb_tnode_order (ops, 1, "+81-1", "alice"), 0);
     ck_assert_int_eq (rb_tnode_get (svc, "+81-1").rc, 0);
-    ck_assert (s_member ("rb:f:+81-1", "svc-1"));
+    ck_assert (s_member ("rb:{0}:f:+81-1", "svc-1"));
     /* registered lately: reading it again writes nothing (the set is
        taken away here to see that) */
-    freeReplyObject (rb_redis_cmd (s_c->redis, "DEL rb:f:+81-1"));
+    freeReplyObject (rb_redis_cmd (s_c->redis, "DEL rb:{0}:f:+81-1"));
     rb_got_t g = rb_tnode_get (svc, "+81-1");
     ck_assert_int_eq (g.rc, 0);
     ck_assert_str_eq (g.value, "alice");
-    ck_assert (!s_member ("rb:f:+81-1", "svc-1"));
+    ck_assert (!s_member ("rb:{0}:f:+81-1", "svc-1"));
     /* a Redis that dropped the node's connection may have restarted and
        lost the set. Something other than a read finds out first (STATUS
        here, as the node's own once-a-second STATUS may): on the new
@@ -574,7 +574,7 @@ START_TEST (db_registers_a_fetcher_once_and_again_on_a_new_connection)
     g = rb_tnode_get (svc, "+81-1");
     ck_assert_int_eq (g.rc, 0);
     ck_assert_str_eq (g.value, "alice");
-    ck_assert (s_member ("rb:f:+81-1", "svc-1"));
+    ck_assert (s_member ("rb:{0}:f:+81-1", "svc-1"));
     /* and an order reaches it again */
     ck_assert_int_eq (rb_tnode_order (ops, 2, "+81-1", "bob"), 0);
 }
@@ -594,7 +594,7 @@ START_TEST (db_reads_a_known_key_without_a_script_and_sees_the_state_move)
     /* the dataset leaves normal behind the node's back (in its epoch, as
        no real transition does): a plain read sees it in its brackets and
        the key is read by the script, flagged */
-    freeReplyObject (rb_redis_cmd (s_c->redis, "HSET rb:meta state "
+    freeReplyObject (rb_redis_cmd (s_c->redis, "HSET rb:{0}:meta state "
                                                "recovering list_done 0"));
     g = rb_tnode_get (svc, "+81-1");
     ck_assert_int_eq (g.rc, 0);

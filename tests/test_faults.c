@@ -62,7 +62,7 @@ s_put (rb_tnode_t *ops, uint64_t seq, const char *key, const char *value,
 static uint64_t
 s_redis_seq (const char *key)
 {
-    redisReply *r = rb_redis_cmd (s_f->c->redis, "HGET rb:r:%s s", key);
+    redisReply *r = rb_redis_cmd (s_f->c->redis, "HGET rb:{0}:r:%s s", key);
     uint64_t seq =
         r && r->type == REDIS_REPLY_STRING ? strtoull (r->str, NULL, 10) : 0;
     freeReplyObject (r);
@@ -168,7 +168,7 @@ START_TEST (db_finding_a_newer_epoch_sends_reset_and_pushes_carry_it)
          svc->resets < 1 && zclock_mono () < until;)
         rb_bus_poll (svc->bus, 5), rb_bus_poll (ops->bus, 0);
     ck_assert_uint_eq (svc->last_epoch, 1);
-    freeReplyObject (rb_redis_cmd (s_f->c->redis, "HINCRBY rb:meta epoch 1"));
+    freeReplyObject (rb_redis_cmd (s_f->c->redis, "HINCRBY rb:{0}:meta epoch 1"));
     ck_assert_int_eq (s_put (ops, 2, "k", "v2", NULL), 0);
     RB_PUMP_UNTIL (svc, svc->updates >= 1, 3000);
     ck_assert_uint_eq (svc->last_seq, 2);

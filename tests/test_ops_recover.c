@@ -52,7 +52,7 @@ s_expect_recovered (int n, uint64_t first_seq)
         snprintf (value, sizeof value, "second%d", i);
         rb_ot_expect_record (key, value, first_seq + (uint64_t) i);
     }
-    ck_assert_int_eq (s_redis_int ("HLEN %s", "rb:rec"), 0);
+    ck_assert_int_eq (s_redis_int ("HLEN %s", "rb:{0}:rec"), 0);
     json_t *st = rb_ot_status (0);
     ck_assert_str_eq (rb_ot_str (st, "state"), "normal");
     ck_assert_int_eq (rb_ot_int (st, "keys"), 100 + n);

@@ -145,7 +145,7 @@ START_TEST (ops_serve_sends_pending_orders_itself_when_the_db_is_back)
     rb_ot_db_start (false);
     int64_t deadline = rb_clock_ms () + 20000; /* no sync: by itself */
     for (;;) {
-        redisReply *v = rb_redis_cmd (rb_ot.c->redis, "HGET rb:r:b s");
+        redisReply *v = rb_redis_cmd (rb_ot.c->redis, "HGET rb:{0}:r:b s");
         bool there = v->type == REDIS_REPLY_STRING && streq (v->str, "2");
         freeReplyObject (v);
         if (there)

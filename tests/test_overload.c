@@ -294,8 +294,8 @@ END_TEST
 
 #define ABSENT_KEYS 20000
 
-/*  Redis used_memory growth allowed: one set rb:fa holding the service
-    node, and rb:f:KEY sets for the 20 existing keys the legitimate
+/*  Redis used_memory growth allowed: one set rb:{0}:fa holding the service
+    node, and rb:{0}:f:KEY sets for the 20 existing keys the legitimate
     client reads (a few hundred bytes each); 256 kB leaves room for
     Redis's own buffers. A set per absent key (the old tree) would add
     some 270 B a key: 5.4 MB.  */
@@ -340,11 +340,11 @@ START_TEST (absent_key_gets_add_nothing_per_key_to_redis)
     ck_assert_uint_eq (s.answers[RB_ANS_NOT_FOUND], ABSENT_KEYS);
     long long grew = rb_redis_used_memory (pc->c->redis_address) - before;
     ck_assert_msg (grew < ABSENT_REDIS_BYTES, "Redis grew %lld bytes", grew);
-    ck_assert_int_eq (s_redis_keys (pc, "rb:f:ab-*"), 0);
-    ck_assert_int_eq (s_redis_keys (pc, "rb:fa"), 1);
+    ck_assert_int_eq (s_redis_keys (pc, "rb:{0}:f:ab-*"), 0);
+    ck_assert_int_eq (s_redis_keys (pc, "rb:{0}:fa"), 1);
 
     /* the last absent key is created: svc-1, which cached its absence,
-       is told (rb:fa) and answers the new value from its cache. The GET
+       is told (rb:{0}:fa) and answers the new value from its cache. The GET
        waits for the UPDATE: asked at once, after a flood it overtook the
        push in some runs (the ACK and the push take two connections) */
     char last[16];

@@ -167,7 +167,7 @@ s_failover (const char *ds, const char *epoch, const char *wm,
 static char *
 s_meta (const char *field)
 {
-    redisReply *r = rb_redis_cmd (rb_ot.c->redis, "HGET rb:meta %s", field);
+    redisReply *r = rb_redis_cmd (rb_ot.c->redis, "HGET rb:{0}:meta %s", field);
     char *v = strdup (r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
     freeReplyObject (r);
     return v;
@@ -177,7 +177,7 @@ static void
 s_expect_meta (const char *field, const char *want)
 {
     char *v = s_meta (field);
-    ck_assert_msg (streq (v, want), "rb:meta %s is %s, want %s", field, v,
+    ck_assert_msg (streq (v, want), "rb:{0}:meta %s is %s, want %s", field, v,
                    want);
     free (v);
 }
@@ -189,7 +189,7 @@ s_meta_set (const char *state, const char *replid)
 {
     freeReplyObject (
         rb_redis_cmd (rb_ot.c->redis,
-                      "HSET rb:meta dataset " ID
+                      "HSET rb:{0}:meta dataset " ID
                       " state %s watermark 5 restored_watermark 2 replid %s",
                       state, replid));
 }
@@ -199,7 +199,7 @@ START_TEST (failover_script_moves_the_epoch_once_per_sign_of_loss)
     rb_failover_reply_t rep;
     ck_assert_int_eq (s_failover ("/0", "0", "0", &rep), -1);
     ck_assert_str_eq (rep.word, "needs_restore");
-    freeReplyObject (rb_redis_cmd (rb_ot.c->redis, "HSET rb:meta dataset " ID
+    freeReplyObject (rb_redis_cmd (rb_ot.c->redis, "HSET rb:{0}:meta dataset " ID
                                                    " epoch 1 state normal "
                                                    "watermark 5"));
     /* first sight: the id is recorded, nothing else */
@@ -294,7 +294,7 @@ START_TEST (db_follows_a_sentinel_failover_and_recovers_the_lost_write)
     rb_redis_t *replica = rb_sentinels_replica (s_set, 0);
     int64_t deadline = zclock_mono () + 10000;
     while (true) { /* the replica has both */
-        redisReply *r = rb_redis_cmd (replica, "HGET rb:r:k2 s");
+        redisReply *r = rb_redis_cmd (replica, "HGET rb:{0}:r:k2 s");
         bool has = r->type == REDIS_REPLY_STRING && streq (r->str, "2");
         freeReplyObject (r);
         if (has)
@@ -357,7 +357,7 @@ START_TEST (db_waits_for_a_replica_before_acking_an_order)
         snprintf (value, sizeof value, "v%d", i);
         ck_assert_int_eq (
             rb_tnode_order (&rb_ot.probe, (uint64_t) i, key, value), 0);
-        redisReply *r = rb_redis_cmd (replica, "HGET rb:r:%s v", key);
+        redisReply *r = rb_redis_cmd (replica, "HGET rb:{0}:r:%s v", key);
         ck_assert_msg (r && r->type == REDIS_REPLY_STRING &&
                            streq (r->str, value),
                        "the replica lacks %s once its ACK came", key);

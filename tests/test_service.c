@@ -201,8 +201,8 @@ START_TEST (
         snprintf (key, sizeof key, "nobody-%d", i);
         ck_assert_int_eq (s_ask (s_f->latest_ep, key).status, RB_ANS_NOT_FOUND);
     }
-    ck_assert_uint_eq (s_redis_keys ("rb:f:*"), 0); /* no set per key */
-    ck_assert_uint_eq (s_redis_keys ("rb:fa"), 1);
+    ck_assert_uint_eq (s_redis_keys ("rb:{0}:f:*"), 0); /* no set per key */
+    ck_assert_uint_eq (s_redis_keys ("rb:{0}:fa"), 1);
     /* nobody-7 is cached as absent; its creation reaches the cache */
     ck_assert_int_eq (rb_tnode_order (&s_f->ops, 1, "nobody-7", "new"), 0);
     int64_t until = zclock_mono () + 3000;

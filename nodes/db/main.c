@@ -25,6 +25,16 @@ static int
 s_check_sentinels (rb_config_t *cfg, const rb_db_opts_t *o)
 {
     bool sentinels = *o->redis_sentinels, name = *o->redis_master_name;
+    if (*o->redis_cluster &&
+        (sentinels || name || rb_config_is_set (cfg, "redis"))) {
+        rb_cli_error (s_program,
+                      "redis-cluster is set with %s: give the cluster's seed "
+                      "nodes, or one Redis, or its sentinels",
+                      sentinels ? "redis-sentinels"
+                      : name    ? "redis-master-name"
+                                : "redis");
+        return EX_CONFIG;
+    }
     if (sentinels && rb_config_is_set (cfg, "redis")) {
         rb_cli_error (s_program,
                       "redis and redis-sentinels are both set: give one "

@@ -28,6 +28,8 @@
 #include "rb_db_int.h"
 #include "rb_notify.h"
 
+#include "rb_parts.h"
+
 #include <assert.h>
 #include <sysexits.h>
 
@@ -90,6 +92,63 @@ rb_db_wait_redis (const rb_db_opts_t *opts, char *err, size_t errlen)
     return 0;
 }
 
+/*  INIT on partitions first .. end - 1 (rb_parts.h); whole: the first
+    also checks that its server holds no key at all. The first reply
+    that is not "ok" is said in err; returns the exit code.  */
+static int
+s_init_parts (rb_store_t *store, rb_batch_t *b, const char *id, int first,
+              int end, bool whole, char *err, size_t errlen)
+{
+    char parts[16];
+    snprintf (parts, sizeof parts, "%d", rb_parts_count (store));
+    rb_batch_reset (b);
+    for (int p = first; p < end; p++) {
+        rb_batch_call (b, RB_SCRIPT_INIT, rb_part_slot (p));
+        rb_batch_key (b, p, "meta", NULL, 0);
+        rb_batch_key (b, p, "stable", NULL, 0);
+        rb_batch_str (b, id);
+        rb_batch_str (b, parts);
+        rb_batch_str (b, whole && p == first ? "1" : "0");
+    }
+    if (rb_batch_run (b, store)) {
+        snprintf (err, errlen, "%s: %s", rb_store_address (store),
+                  rb_store_errstr (store));
+        return EX_UNAVAILABLE;
+    }
+    for (int i = 0; i < rb_batch_size (b); i++) {
+        int rc = s_init_answered (rb_store_address (store), id,
+                                  rb_batch_reply (b, i), err, errlen);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/*  On a cluster: every master must be empty before any partition is
+    written.  */
+static int
+s_init_empty (rb_store_t *store, char *err, size_t errlen)
+{
+    for (int m = 0; m < rb_store_masters (store); m++) {
+        redisReply *r = rb_store_command_at (store, m, "DBSIZE");
+        long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+        freeReplyObject (r);
+        if (n < 0) {
+            snprintf (err, errlen, "%s: DBSIZE: %s", rb_store_address (store),
+                      rb_store_errstr (store));
+            return EX_UNAVAILABLE;
+        }
+        if (n > 0) {
+            snprintf (err, errlen,
+                      "Redis at %s: a master holds %lld key(s); --init needs "
+                      "an empty Redis (it never overwrites data)",
+                      rb_store_address (store), n);
+            return EX_DATAERR;
+        }
+    }
+    return 0;
+}
+
 int
 rb_db_init_dataset (const rb_db_opts_t *opts, char *err, size_t errlen)
 {
@@ -101,17 +160,16 @@ rb_db_init_dataset (const rb_db_opts_t *opts, char *err, size_t errlen)
     for (int i = 0; i < 32; i++)
         id[i] = "0123456789abcdef"[randof (16)];
     id[32] = '\0';
-    const char *argv[] = {id};
-    size_t lens[] = {32};
-    rb_call_t call = {RB_SCRIPT_INIT, 1, argv, lens, NULL, 0, 0};
-    rc = EX_UNAVAILABLE;
-    if (rb_store_run (store, &call, 1) == 0)
-        rc = s_init_answered (rb_store_address (store), id, call.reply, err,
-                              errlen);
-    else
-        snprintf (err, errlen, "%s: %s", rb_store_address (store),
-                  rb_store_errstr (store));
-    rb_store_free_replies (&call, 1);
+    rb_batch_t *b = rb_batch_new ();
+    int parts = rb_parts_count (store);
+    /* partition 0 first, on an empty server: of two nodes initializing at
+       once, one finds it taken */
+    rc = parts > 1 ? s_init_empty (store, err, errlen) : 0;
+    if (rc == 0)
+        rc = s_init_parts (store, b, id, 0, 1, true, err, errlen);
+    if (rc == 0 && parts > 1)
+        rc = s_init_parts (store, b, id, 1, parts, false, err, errlen);
+    rb_batch_destroy (&b);
     rb_store_destroy (&store);
     return rc;
 }
@@ -150,6 +208,7 @@ s_opts_copy (rb_db_opts_t *copy, const rb_db_opts_t *opts)
     copy->redis = s_dup (opts->redis);
     copy->redis_sentinels = s_dup (opts->redis_sentinels);
     copy->redis_master_name = s_dup (opts->redis_master_name);
+    copy->redis_cluster = s_dup (opts->redis_cluster);
     copy->redis_user = s_dup (opts->redis_user);
     copy->redis_password = s_dup (opts->redis_password);
     copy->backup_dir = s_dup (opts->backup_dir);
@@ -165,6 +224,7 @@ s_opts_free (rb_db_opts_t *copy)
     free ((char *) copy->redis);
     free ((char *) copy->redis_sentinels);
     free ((char *) copy->redis_master_name);
+    free ((char *) copy->redis_cluster);
     free ((char *) copy->redis_user);
     free ((char *) copy->redis_password);
     free ((char *) copy->backup_dir);

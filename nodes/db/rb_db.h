@@ -25,6 +25,8 @@ typedef struct {
     const char *redis;             /* HOST:PORT or unix:PATH */
     const char *redis_sentinels;   /* "HOST:PORT,...", or "": use redis */
     const char *redis_master_name; /* with redis_sentinels */
+    const char *redis_cluster;     /* "HOST:PORT,..." seeds of a Redis
+                                      Cluster, or "": use redis */
     const char *redis_user;        /* ACL user or "" */
     const char *redis_password;    /* or "" */
     int redis_timeout_ms;          /* connect/command timeout */

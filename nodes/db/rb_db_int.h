@@ -58,16 +58,18 @@ uint64_t rb_db__view_recovering (rb_db_view_t *self);
 /*  Transitions to RECOVERING this node made on finding its Redis may be
     behind (rb_failover.h), for STATUS.  */
 uint64_t rb_db__view_failovers (rb_db_view_t *self);
-/*  An ACK of ours told ops that orders up to watermark are applied, in
-    epoch: a Redis (re)connected later that holds less at that epoch
-    lost them (rb_failover.h).  */
-void rb_db__view_saw_acked (rb_db_view_t *self, uint64_t epoch,
+/*  An ACK of ours told ops that orders up to watermark are applied to
+    partition part, in epoch: a Redis (re)connected later that holds
+    less there at that epoch lost them (rb_failover.h).  */
+void rb_db__view_saw_acked (rb_db_view_t *self, int part, uint64_t epoch,
                             uint64_t watermark);
 /*  "ID/EPOCH" into buf: what every script checks Redis against.  */
 void rb_db__view_arg (rb_db_view_t *self, char *buf, size_t len);
 
 /*  Notes the state a script answered: "ok" keeps it, anything else is a
-    state word ("needs_restore", "foreign", "restoring" ...).  */
+    state word ("needs_restore", "foreign", "restoring" ...); "lagging"
+    (a partition at an older epoch) changes no state, but the next
+    refresh looks at every partition and brings those behind forward.  */
 void rb_db__view_saw_state (rb_db_view_t *self, const char *word);
 /*  Redis holds epoch: if it is newer than the node knew (a restore this
     node did not see through, e.g. its RESET was lost with a crash), it
@@ -78,7 +80,10 @@ void rb_db__view_saw_epoch (rb_db_view_t *self, uint64_t epoch);
     (RESET).  */
 void rb_db__view_restoring (rb_db_view_t *self, const char *dataset,
                             uint64_t epoch);
-/*  Reads the dataset, epoch and state from Redis (STATUS).  */
+/*  Reads the dataset, epoch and state from Redis (STATUS of every
+    partition, merged); partitions left at an older epoch by a
+    transition made on another (a failover seen on one master) follow
+    it (FOLLOW): the dataset is then recovering at the newest epoch.  */
 void rb_db__view_refresh (rb_db_view_t *self);
 /*  Once a second: refresh, and a RESET again once per registration
     with the broker.  */

@@ -13,6 +13,7 @@ const rb_bind_t rb_db_binds[] = {
     {"redis", RB_FIELD_STR, F (redis), 0},
     {"redis-sentinels", RB_FIELD_STR, F (redis_sentinels), 0},
     {"redis-master-name", RB_FIELD_STR, F (redis_master_name), 0},
+    {"redis-cluster", RB_FIELD_STR, F (redis_cluster), 0},
     {"redis-user", RB_FIELD_STR, F (redis_user), 0},
     {"redis-password", RB_FIELD_STR, F (redis_password), 0},
     {"redis-timeout", RB_FIELD_INT, F (redis_timeout_ms), 0},
@@ -46,6 +47,7 @@ rb_db__store_opts (const rb_db_opts_t *o, rb_store_opts_t *so)
     *so = (rb_store_opts_t){.address = o->redis,
                             .sentinels = o->redis_sentinels,
                             .master_name = o->redis_master_name,
+                            .cluster = o->redis_cluster,
                             .user = o->redis_user,
                             .password = o->redis_password,
                             .timeout_ms = o->redis_timeout_ms};

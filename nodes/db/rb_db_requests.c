@@ -11,6 +11,7 @@
     (rb_db_view.c).  */
 #include "rb_db_int.h"
 #include "rb_encode.h"
+#include "rb_parts.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -31,17 +32,14 @@ struct rb_db_requests {
     uint64_t n_recovered_pushes;     /* of n_pushes, RECOVERED */
     uint64_t n_waits, n_waits_short; /* WAITs for replicas, and those that
                                         ended with fewer than asked */
-    rb_resp_t list_cmd;              /* a recovery-list batch's commands */
-    struct {
-        bool waiting;  /* a batch is in Redis, its replies unread */
-        rb_header_t h; /* the request it answers */
-        uint32_t n;    /* keys it listed */
-    } list;
+    rb_batch_t *batch;               /* the calls of one request */
+    uint32_t *part;                  /* per order or entry: its partition */
+    int *call_part;                  /* per call: its partition */
+    uint32_t *global;                /* per call order: its index */
+    uint32_t cap;                    /* entries in the three above */
 };
 
 /*  --- script calls ------------------------------------------------------ */
-
-static void s_list_read (rb_db_requests_t *self);
 
 /*  Answers a script call that did not go through (rb_db__refuse), and
     counts it.  */
@@ -54,16 +52,29 @@ s_refuse (rb_db_requests_t *self, const rb_header_t *h, const char *what,
                    what, reply, word);
 }
 
-/*  Runs one script call; returns its reply (caller frees) or NULL. */
-static redisReply *
-s_run1 (rb_db_requests_t *self, int script, int argc, const char **argv,
-        const size_t *lens)
+/*  Room for n orders or entries in the per-item arrays. */
+static void
+s_reserve (rb_db_requests_t *self, uint32_t n)
 {
-    s_list_read (self); /* the connection must have nothing in flight */
-    rb_call_t call = {script, argc, argv, lens, NULL, 0, 0};
-    if (rb_store_run (self->store, &call, 1))
-        return NULL;
-    return call.reply;
+    if (n <= self->cap)
+        return;
+    self->cap = n;
+    self->part = (uint32_t *) realloc (self->part, n * sizeof (uint32_t));
+    self->call_part = (int *) realloc (self->call_part, n * sizeof (int));
+    self->global = (uint32_t *) realloc (self->global, n * sizeof (uint32_t));
+    assert (self->part && self->call_part && self->global);
+}
+
+/*  A script call on partition p with its common KEYS: meta, stable and
+    the sets named (NULL-terminated).  */
+static void
+s_call (rb_db_requests_t *self, int script, int p, const char *const *sets)
+{
+    rb_batch_call (self->batch, script, rb_part_slot (p));
+    rb_batch_key (self->batch, p, "meta", NULL, 0);
+    rb_batch_key (self->batch, p, "stable", NULL, 0);
+    for (int i = 0; sets && sets[i]; i++)
+        rb_batch_key (self->batch, p, sets[i], NULL, 0);
 }
 
 /*  The bus is idle: the reads collected go to Redis. */
@@ -71,7 +82,6 @@ static void
 s_on_idle (rb_bus_t *bus, void *arg)
 {
     rb_db_requests_t *self = (rb_db_requests_t *) arg;
-    s_list_read (self);
     rb_db__reads_flush (self->reads);
 }
 
@@ -101,16 +111,16 @@ s_seqs_ok (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b)
     return false;
 }
 
-/*  Sends the UPDATE and RECOVERED pushes an APPLY reply lists. A
-    skipped order ('c') pushes the key's current record, the others the
-    order's.  */
+/*  Sends the UPDATE and RECOVERED pushes an APPLY reply lists (its
+    orders are orders[global[first + i]]). A skipped order ('c') pushes
+    the key's current record, the others the order's.  */
 static void
 s_push_changes (rb_db_requests_t *self, const rb_apply_reply_t *rep,
-                const rb_order_t *orders)
+                const rb_order_t *orders, const uint32_t *global)
 {
     for (size_t i = 0; i < rep->n_pushes; i++) {
         const rb_apply_push_t *x = &rep->pushes[i];
-        const rb_order_t *o = &orders[x->order];
+        const rb_order_t *o = &orders[global[x->order]];
         rb_body_t p;
         rb_body_init (&p, x->kind == 'r' ? RB_T_RECOVERED : RB_T_UPDATE);
         p.key = o->key;
@@ -130,13 +140,14 @@ s_push_changes (rb_db_requests_t *self, const rb_apply_reply_t *rep,
 }
 
 /*  With redis-wait-replicas: waits until that many replicas have what
-    this connection wrote (Redis's WAIT), at most redis-wait-timeout. An
-    order acknowledged before its replicas have it is not lost by a
-    failover (the ops journal has it, and the DB recovers the window),
-    so this only shrinks what a failover makes recovering; short is
-    counted, and the ACK goes anyway.  */
+    was written (Redis's WAIT, on each master an APPLY of the request
+    went to), at most redis-wait-timeout. An order acknowledged before
+    its replicas have it is not lost by a failover (the ops journal has
+    it, and the DB recovers the window), so this only shrinks what a
+    failover makes recovering; short is counted, and the ACK goes
+    anyway.  */
 static void
-s_wait_replicas (rb_db_requests_t *self)
+s_wait_replicas (rb_db_requests_t *self, int calls)
 {
     int want = self->opts->redis_wait_replicas;
     if (want <= 0)
@@ -144,65 +155,148 @@ s_wait_replicas (rb_db_requests_t *self)
     char n[16], ms[16];
     snprintf (n, sizeof n, "%d", want);
     snprintf (ms, sizeof ms, "%d", self->opts->redis_wait_timeout_ms);
+    /* one WAIT per master written to: the slots of the calls made */
+    int masters = rb_store_masters (self->store);
+    bool *asked = (bool *) calloc ((size_t) (masters > 0 ? masters : 1), 1);
+    int slots[64], n_slots = 0;
+    assert (asked);
+    for (int i = 0; i < calls && n_slots < 64; i++) {
+        int slot = rb_part_slot (self->call_part[i]);
+        int m = rb_store_slot_master (self->store, slot);
+        if (m >= 0 && m < masters && asked[m])
+            continue;
+        if (m >= 0 && m < masters)
+            asked[m] = true;
+        slots[n_slots++] = slot;
+    }
+    free (asked);
+    rb_call_t call[64];
     const char *argv[] = {"WAIT", n, ms};
     size_t lens[] = {4, strlen (n), strlen (ms)};
-    rb_call_t call = {-1, 3, argv, lens, NULL, 0, 0};
+    for (int i = 0; i < n_slots; i++)
+        call[i] = (rb_call_t){.script = -1, .argc = 3, .argv = argv,
+                              .lens = lens, .slot = slots[i]};
     self->n_waits++;
-    if (rb_store_run (self->store, &call, 1) || !call.reply ||
-        call.reply->type != REDIS_REPLY_INTEGER || call.reply->integer < want)
-        self->n_waits_short++;
-    rb_store_free_replies (&call, 1);
+    bool short_ = rb_store_run (self->store, call, n_slots) != 0;
+    for (int i = 0; !short_ && i < n_slots; i++)
+        short_ = !call[i].reply || call[i].reply->type != REDIS_REPLY_INTEGER ||
+                 call[i].reply->integer < want;
+    self->n_waits_short += short_;
+    rb_store_free_replies (call, n_slots);
 }
 
-/*  Applies orders atomically in Redis and answers ACK. */
+/*  Builds one APPLY call per partition the orders touch (their orders in
+    the order given), noting in global[] each call's orders: call c's are
+    global[first[c] ..]. Returns the number of calls.  */
+static int
+s_apply_calls (rb_db_requests_t *self, const rb_order_t *orders, uint32_t n,
+               const char *ds, uint32_t *first)
+{
+    static const char *const sets[] = {"rec", "polled", "fa", "tombs", NULL};
+    int parts = rb_parts_count (self->store);
+    for (uint32_t i = 0; i < n; i++)
+        self->part[i] =
+            (uint32_t) rb_part_of (parts, orders[i].key.ptr, orders[i].key.len);
+    /* calls in the order of each partition's first order */
+    int calls = 0;
+    uint32_t at = 0;
+    rb_batch_reset (self->batch);
+    for (uint32_t i = 0; i < n; i++) {
+        bool seen = false;
+        for (uint32_t j = 0; j < i && !seen; j++)
+            seen = self->part[j] == self->part[i];
+        if (seen)
+            continue;
+        int p = (int) self->part[i];
+        self->call_part[calls] = p;
+        first[calls++] = at;
+        s_call (self, RB_SCRIPT_APPLY, p, sets);
+        uint32_t from = at;
+        for (uint32_t j = i; j < n; j++) {
+            if (self->part[j] != self->part[i])
+                continue;
+            const rb_order_t *o = &orders[j];
+            rb_batch_key (self->batch, p, "r:", o->key.ptr, o->key.len);
+            rb_batch_key (self->batch, p, "f:", o->key.ptr, o->key.len);
+            rb_batch_key (self->batch, p, "p:", o->key.ptr, o->key.len);
+            self->global[at++] = j;
+        }
+        rb_batch_str (self->batch, ds);
+        for (uint32_t k = from; k < at; k++) {
+            const rb_order_t *o = &orders[self->global[k]];
+            rb_batch_u64 (self->batch, o->seq);
+            rb_batch_arg (self->batch, o->key.ptr, o->key.len);
+            rb_batch_str (self->batch, rb_op_name (o->op));
+            rb_batch_arg (self->batch, o->has_value ? o->value.ptr : "",
+                          o->has_value ? o->value.len : 0);
+        }
+    }
+    first[calls] = at;
+    return calls;
+}
+
+/*  Applies orders atomically in Redis (one APPLY per partition they
+    touch, one pipeline) and answers ACK. A partition that refused, or a
+    Redis that failed, gets the whole request refused: the orders some
+    partitions applied are applied (ops sends them again, and the DB
+    skips them as not newer, pushing the current records again).  */
 static void
 s_apply (rb_db_requests_t *self, const rb_header_t *h, const rb_order_t *orders,
          uint32_t n)
 {
     char ds[64];
     rb_db__view_arg (self->view, ds, sizeof ds);
-    int argc = 1 + 4 * (int) n;
-    const char **argv = (const char **) calloc ((size_t) argc, sizeof (char *));
-    size_t *lens = (size_t *) calloc ((size_t) argc, sizeof (size_t));
-    char (*seqs)[24] = calloc (n ? n : 1, 24);
-    assert (argv && lens && seqs);
-    argv[0] = ds, lens[0] = strlen (ds);
-    for (uint32_t i = 0; i < n; i++) {
-        const rb_order_t *o = &orders[i];
-        snprintf (seqs[i], 24, "%" PRIu64, o->seq);
-        const char **a = argv + 1 + 4 * i;
-        size_t *l = lens + 1 + 4 * i;
-        a[0] = seqs[i], l[0] = strlen (seqs[i]);
-        a[1] = o->key.ptr, l[1] = o->key.len;
-        a[2] = rb_op_name (o->op), l[2] = strlen (a[2]);
-        a[3] = o->has_value ? o->value.ptr : "", l[3] = o->value.len;
+    s_reserve (self, n ? n : 1);
+    uint32_t *first = (uint32_t *) calloc (n + 2, sizeof (uint32_t));
+    rb_apply_reply_t *reps =
+        (rb_apply_reply_t *) calloc (n + 1, sizeof (rb_apply_reply_t));
+    assert (first && reps);
+    int calls = s_apply_calls (self, orders, n, ds, first);
+    int rc = rb_batch_run (self->batch, self->store);
+    int bad = -1;
+    for (int c = 0; c < calls; c++) {
+        uint32_t in_call = first[c + 1] - first[c];
+        if (rb_apply_reply_parse (rb_batch_reply (self->batch, c), in_call,
+                                  &reps[c]) != 0 &&
+            bad < 0)
+            bad = c;
     }
-    redisReply *r = s_run1 (self, RB_SCRIPT_APPLY, argc, argv, lens);
-    rb_apply_reply_t rep;
-    if (rb_apply_reply_parse (r, n, &rep) == 0) {
-        self->n_orders += n;
-        self->n_applied += rep.applied;
-        self->n_skipped += rep.skipped;
-        s_wait_replicas (self);
-        rb_db__view_saw_epoch (self->view, rep.epoch);
-        /* pushes first: by the time ops hears the order is applied, every
-           service node caching the key has been sent the new record */
-        s_push_changes (self, &rep, orders);
-        rb_db__view_saw_acked (self->view, rep.epoch, rep.watermark);
+    if (rc == 0 && bad < 0) {
         rb_body_t ack;
         rb_body_init (&ack, RB_T_ACK);
-        ack.applied = rep.applied;
-        ack.skipped = rep.skipped;
-        ack.cleared = rep.cleared;
-        ack.watermark = rep.watermark;
+        uint64_t epoch = 0;
+        for (int c = 0; c < calls; c++) {
+            ack.applied += reps[c].applied;
+            ack.skipped += reps[c].skipped;
+            ack.cleared += reps[c].cleared;
+            if (reps[c].watermark > ack.watermark)
+                ack.watermark = reps[c].watermark;
+            if (reps[c].epoch > epoch)
+                epoch = reps[c].epoch;
+        }
+        self->n_orders += n;
+        self->n_applied += ack.applied;
+        self->n_skipped += ack.skipped;
+        s_wait_replicas (self, calls);
+        rb_db__view_saw_epoch (self->view, epoch);
+        /* pushes first: by the time ops hears the order is applied, every
+           service node caching the key has been sent the new record */
+        for (int c = 0; c < calls; c++) {
+            s_push_changes (self, &reps[c], orders, self->global + first[c]);
+            rb_db__view_saw_acked (self->view, self->call_part[c],
+                                   reps[c].epoch, reps[c].watermark);
+        }
         rb_bus_reply (self->bus, h, &ack);
-    } else
-        s_refuse (self, h, "APPLY", r, rep.word);
-    rb_apply_reply_release (&rep);
-    freeReplyObject (r);
-    free (argv);
-    free (lens);
-    free (seqs);
+    } else {
+        int c = bad < 0 ? 0 : bad;
+        s_refuse (self, h, "APPLY", rc ? NULL : rb_batch_reply (self->batch, c),
+                  rc ? "" : reps[c].word);
+    }
+    for (int c = 0; c < calls; c++)
+        rb_apply_reply_release (&reps[c]);
+    rb_batch_reset (self->batch);
+    free (first);
+    free (reps);
 }
 
 static void
@@ -214,140 +308,124 @@ s_on_order (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b)
 
 /*  --- recovery list and end --------------------------------------------- */
 
-/*  Appends one recovery-list batch as one MULTI/EXEC: FLAG_OPEN, HSET
-    rb:rec KEY TARGET ... (when the batch lists keys), FLAG (rb_scripts.c:
-    plain writes, no read of the records; a refused batch changes
-    nothing). The scripts go as EVAL: inside MULTI a missing script
-    (EVALSHA's NOSCRIPT) would leave the HSET unguarded. 0, or -1 when
-    Redis cannot be reached.  */
-static int
-s_list_send (rb_db_requests_t *self, const rb_body_t *b)
-{
-    char ds[64];
-    rb_db__view_arg (self->view, ds, sizeof ds);
-    const char *open = rb_script_source (RB_SCRIPT_FLAG_OPEN);
-    const char *flag = rb_script_source (RB_SCRIPT_FLAG);
-    uint32_t n = b->n_entries;
-    rb_resp_t *q = &self->list_cmd;
-    q->len = 0;
-    rb_resp_array (q, 1);
-    rb_resp_bulk (q, "MULTI", 5);
-    rb_resp_array (q, 4);
-    rb_resp_bulk (q, "EVAL", 4);
-    rb_resp_bulk (q, open, strlen (open));
-    rb_resp_bulk (q, "0", 1);
-    rb_resp_bulk (q, ds, strlen (ds));
-    if (n) {
-        rb_resp_array (q, 2 + 2 * (size_t) n);
-        rb_resp_bulk (q, "HSET", 4);
-        rb_resp_bulk (q, "rb:rec", 6);
-        for (uint32_t i = 0; i < n; i++) {
-            rb_resp_bulk (q, b->entries[i].key.ptr, b->entries[i].key.len);
-            rb_resp_uint (q, b->entries[i].target);
-        }
-    }
-    rb_resp_array (q, 6);
-    rb_resp_bulk (q, "EVAL", 4);
-    rb_resp_bulk (q, flag, strlen (flag));
-    rb_resp_bulk (q, "0", 1);
-    rb_resp_bulk (q, ds, strlen (ds));
-    rb_resp_bulk (q, b->last ? "1" : "0", 1);
-    rb_resp_uint (q, n);
-    rb_resp_array (q, 1);
-    rb_resp_bulk (q, "EXEC", 4);
-    return rb_store_append_resp (self->store, q->data, q->len);
-}
-
-/*  Answers the batch of h from EXEC's reply (NULL: no reply): the ACK
-    and the RECOVERED pushes FLAG lists, or the refusal.  */
-static void
-s_list_answer (rb_db_requests_t *self, const rb_header_t *h, uint32_t n,
-               const redisReply *exec)
-{
-    /* EXEC's replies: FLAG_OPEN's, HSET's (when keys were listed), FLAG's;
-       anything else (EXECABORT ...) goes to the parser as it is */
-    const redisReply *r = exec;
-    if (exec && exec->type == REDIS_REPLY_ARRAY &&
-        exec->elements == (n ? 3u : 2u))
-        r = exec->element[exec->elements - 1];
-    rb_flag_reply_t rep;
-    if (rb_flag_reply_parse (r, &rep) == 0) {
-        rb_body_t ack;
-        rb_body_init (&ack, RB_T_ACK);
-        ack.flagged = rep.flagged;
-        ack.current = rep.current;
-        rb_bus_reply (self->bus, h, &ack);
-        for (size_t i = 0; i < rep.n_recovered; i++) {
-            rb_body_t p;
-            rb_body_init (&p, RB_T_RECOVERED);
-            p.key = rb_strn (rep.recovered[i].key, rep.recovered[i].key_len);
-            rb_bus_push (self->bus, RB_ADDR_NODE, rep.recovered[i].node, &p);
-        }
-    } else
-        s_refuse (self, h, "FLAG", r, rep.word);
-    rb_flag_reply_release (&rep);
-}
-
-/*  Reads the replies of the batch in flight, if any, and answers it.  */
-static void
-s_list_read (rb_db_requests_t *self)
-{
-    if (!self->list.waiting)
-        return;
-    self->list.waiting = false;
-    int replies = self->list.n ? 5 : 4; /* +OK, a +QUEUED each, EXEC's */
-    redisReply *r = NULL;
-    for (int i = 0; i < replies; i++) {
-        freeReplyObject (r);
-        if (!(r = rb_store_next_reply (self->store)))
-            break;
-    }
-    s_list_answer (self, &self->list.h, self->list.n, r);
-    freeReplyObject (r);
-}
-
-/*  A batch goes out, and the one before it (if any) is read: Redis works
-    on each while the next is decoded and written. The last one is read
-    when the bus is idle, or before anything else uses Redis.  */
+/*  A recovery-list batch: one FLAG call per partition it lists keys of
+    (the last batch: every partition, which marks the list complete
+    everywhere), one pipeline; then the ACK and the RECOVERED pushes the
+    calls list, or the refusal (a partition that refused wrote nothing;
+    targets the others wrote are written again by the batch's re-send).  */
 static void
 s_on_list (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b)
 {
-    bool sent = s_list_send (self, b) == 0;
-    s_list_read (self);
-    if (sent && rb_store_connected (self->store)) {
-        self->list.waiting = true;
-        self->list.h = *h;
-        self->list.n = b->n_entries;
-    } else /* not sent, or gone with the connection the one before broke */
-        s_list_answer (self, h, b->n_entries, NULL);
+    static const char *const sets[] = {"rec", "polled", NULL};
+    char ds[64];
+    rb_db__view_arg (self->view, ds, sizeof ds);
+    int parts = rb_parts_count (self->store);
+    uint32_t n = b->n_entries;
+    s_reserve (self, n ? n : 1);
+    for (uint32_t i = 0; i < n; i++)
+        self->part[i] = (uint32_t) rb_part_of (parts, b->entries[i].key.ptr,
+                                               b->entries[i].key.len);
+    rb_batch_reset (self->batch);
+    for (int p = 0; p < parts; p++) {
+        bool any = b->last;
+        for (uint32_t i = 0; i < n && !any; i++)
+            any = self->part[i] == (uint32_t) p;
+        if (!any)
+            continue;
+        s_call (self, RB_SCRIPT_FLAG, p, sets);
+        rb_batch_str (self->batch, ds);
+        rb_batch_str (self->batch, b->last ? "1" : "0");
+        for (uint32_t i = 0; i < n; i++) {
+            if (self->part[i] != (uint32_t) p)
+                continue;
+            rb_batch_arg (self->batch, b->entries[i].key.ptr,
+                          b->entries[i].key.len);
+            rb_batch_u64 (self->batch, b->entries[i].target);
+        }
+    }
+    int calls = rb_batch_size (self->batch);
+    int rc = rb_batch_run (self->batch, self->store);
+    rb_flag_reply_t *reps =
+        (rb_flag_reply_t *) calloc ((size_t) calls + 1, sizeof *reps);
+    assert (reps);
+    int bad = -1;
+    for (int c = 0; c < calls; c++)
+        if (rb_flag_reply_parse (rb_batch_reply (self->batch, c), &reps[c]) &&
+            bad < 0)
+            bad = c;
+    if (rc == 0 && bad < 0) {
+        rb_body_t ack;
+        rb_body_init (&ack, RB_T_ACK);
+        for (int c = 0; c < calls; c++) {
+            ack.flagged += reps[c].flagged;
+            ack.current += reps[c].current;
+        }
+        rb_bus_reply (self->bus, h, &ack);
+        for (int c = 0; c < calls; c++)
+            for (size_t i = 0; i < reps[c].n_recovered; i++) {
+                const rb_flag_recovered_t *x = &reps[c].recovered[i];
+                rb_body_t push;
+                rb_body_init (&push, RB_T_RECOVERED);
+                push.key = rb_strn (x->key, x->key_len);
+                rb_bus_push (self->bus, RB_ADDR_NODE, x->node, &push);
+            }
+    } else {
+        int c = bad < 0 ? 0 : bad;
+        s_refuse (self, h, "FLAG", rc ? NULL : rb_batch_reply (self->batch, c),
+                  rc ? "" : reps[c].word);
+    }
+    for (int c = 0; c < calls; c++)
+        rb_flag_reply_release (&reps[c]);
+    free (reps);
+    rb_batch_reset (self->batch);
 }
 
+/*  RECOVERY_END: END on every partition; the dataset is normal when
+    every partition is.  */
 static void
 s_on_end (rb_db_requests_t *self, const rb_header_t *h)
 {
+    static const char *const keys[] = {"meta", "stable", "rec", "polled"};
     char ds[64];
     rb_db__view_arg (self->view, ds, sizeof ds);
     const char *argv[] = {ds};
-    size_t lens[] = {strlen (ds)};
-    redisReply *r = s_run1 (self, RB_SCRIPT_END, 1, argv, lens);
-    rb_end_reply_t rep;
-    int rc = rb_end_reply_parse (r, &rep);
-    if (rc == 0) {
+    int parts = rb_parts_count (self->store);
+    int rc = rb_batch_all (self->batch, self->store, parts, RB_SCRIPT_END,
+                           keys, 4, 1, argv);
+    uint64_t left = 0;
+    int bad = -1;
+    bool list_incomplete = false;
+    rb_end_reply_t rep, first_bad = {0};
+    for (int p = 0; rc == 0 && p < parts; p++) {
+        int prc = rb_end_reply_parse (rb_batch_reply (self->batch, p), &rep);
+        if (prc == -1 && streq (rep.word, "incomplete"))
+            left += rep.left;
+        else if (prc == -1 && streq (rep.word, "list_incomplete"))
+            list_incomplete = true;
+        else if (prc != 0 && bad < 0) {
+            bad = p;
+            first_bad = rep;
+        }
+    }
+    if (rc || bad >= 0)
+        s_refuse (self, h, "END",
+                  rc ? NULL : rb_batch_reply (self->batch, bad),
+                  rc ? "" : first_bad.word);
+    else if (list_incomplete)
+        rb_bus_error (self->bus, h, RB_S_INCOMPLETE,
+                      "the recovery list's last batch has not arrived");
+    else if (left) {
+        char text[96];
+        snprintf (text, sizeof text, "%" PRIu64 " key(s) still recovering",
+                  left);
+        rb_bus_error (self->bus, h, RB_S_INCOMPLETE, text);
+    } else {
         rb_body_t ack;
         rb_body_init (&ack, RB_T_ACK);
         rb_db__view_saw_state (self->view, "normal");
         rb_bus_reply (self->bus, h, &ack);
-    } else if (rc == -1 && streq (rep.word, "incomplete")) {
-        char text[96];
-        snprintf (text, sizeof text, "%" PRIu64 " key(s) still recovering",
-                  rep.left);
-        rb_bus_error (self->bus, h, RB_S_INCOMPLETE, text);
-    } else if (rc == -1 && streq (rep.word, "list_incomplete"))
-        rb_bus_error (self->bus, h, RB_S_INCOMPLETE,
-                      "the recovery list's last batch has not arrived");
-    else
-        s_refuse (self, h, "END", r, rep.word);
-    freeReplyObject (r);
+    }
+    rb_batch_reset (self->batch);
 }
 
 /*  --- STATUS ----------------------------------------------------------------
@@ -404,14 +482,15 @@ s_on_status (rb_db_requests_t *self, const rb_header_t *h)
 {
     char ds[64];
     rb_db__view_arg (self->view, ds, sizeof ds);
-    const char *argv[] = {ds};
-    size_t lens[] = {strlen (ds)};
-    redisReply *r = s_run1 (self, RB_SCRIPT_STATUS, 1, argv, lens);
-    if (!r || rb_reply_error (r)) {
+    rb_status_reply_t st;
+    const char *error = NULL;
+    int rc = rb_parts_status (self->batch, self->store, ds, &st, &error);
+    if (rc == -3 || error) {
         /* Redis could not be read: the state and counts this node last
            saw may be long gone, so none are given */
-        s_refuse (self, h, "STATUS", r, "");
-        freeReplyObject (r);
+        s_refuse (self, h, "STATUS", rc == -3 ? NULL : rb_batch_reply (self->batch, 0),
+                  "");
+        rb_batch_reset (self->batch);
         return;
     }
     rb_info_t info;
@@ -419,8 +498,6 @@ s_on_status (rb_db_requests_t *self, const rb_header_t *h)
     rb_item_t items[28];
     rb_body_init (&info.body, RB_T_INFO);
     info.body.items = items;
-    rb_status_reply_t st;
-    int rc = rb_status_reply_parse (r, &st);
     bool ok = rc == 0;
     if (ok)
         rb_db__view_saw_state (self->view, st.state);
@@ -454,7 +531,7 @@ s_on_status (rb_db_requests_t *self, const rb_header_t *h)
     s_num (&info, "failovers", rb_db__view_failovers (self->view));
     rb_bus_reply (self->bus, h, &info.body);
     free (newest);
-    freeReplyObject (r);
+    rb_batch_reset (self->batch);
 }
 
 /*  --- metrics ------------------------------------------------------------- */
@@ -477,11 +554,8 @@ rb_db__requests_counts (rb_db_requests_t *self, rb_db_counts_t *c,
                           self->n_waits_short};
     char ds[64];
     rb_db__view_arg (self->view, ds, sizeof ds);
-    const char *argv[] = {ds};
-    size_t lens[] = {strlen (ds)};
-    redisReply *r = s_run1 (self, RB_SCRIPT_STATUS, 1, argv, lens);
-    int rc = r && !rb_reply_error (r) ? rb_status_reply_parse (r, st) : -1;
-    freeReplyObject (r);
+    int rc = rb_parts_status (self->batch, self->store, ds, st, NULL);
+    rb_batch_reset (self->batch);
     return rc == 0 ? 0 : -1;
 }
 
@@ -635,6 +709,7 @@ rb_db__requests_new (const rb_db_opts_t *opts, rb_bus_t *bus, rb_store_t *store,
     self->store = store;
     self->view = view;
     self->job = job;
+    self->batch = rb_batch_new ();
     rb_bus_on_request (bus, s_on_request, self);
     self->reads = rb_db__reads_new (opts, bus, store, view);
     rb_bus_on_idle (bus, s_on_idle, self);
@@ -648,7 +723,10 @@ rb_db__requests_destroy (rb_db_requests_t **self_p)
     if (!self)
         return;
     rb_db__reads_destroy (&self->reads);
-    rb_resp_free (&self->list_cmd);
+    rb_batch_destroy (&self->batch);
+    free (self->part);
+    free (self->call_part);
+    free (self->global);
     free (self);
     *self_p = NULL;
 }

@@ -11,6 +11,7 @@
 #include "rb_db_int.h"
 #include "rb_failover.h"
 #include "rb_file.h"
+#include "rb_parts.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -27,10 +28,12 @@ struct rb_db_view {
     int state;            /* rb_db_state_t as last seen in Redis */
     uint64_t n_resets;    /* RESETs sent */
     uint32_t reset_regs;  /* the bus registration a RESET was sent in */
-    uint64_t acked_epoch; /* the epoch of acked_wm */
-    uint64_t acked_wm;    /* highest watermark an ACK of ours carried */
-    uint64_t failovers;   /* transitions this node made (FAILOVER moved) */
-    uint64_t recovering;  /* keys recovering, as STATUS last said */
+    uint64_t *acked_epoch; /* per partition: the epoch of acked_wm */
+    uint64_t *acked_wm;    /* per partition: highest watermark an ACK of
+                              ours carried */
+    uint64_t failovers;    /* transitions this node made (FAILOVER moved) */
+    uint64_t recovering;   /* keys recovering, as STATUS last said */
+    rb_batch_t *batch;     /* STATUS, FOLLOW, FAILOVER of every partition */
 };
 
 static const char *const s_state_names[RB_DB_STATE_COUNT] = {
@@ -80,60 +83,115 @@ s_save (rb_db_view_t *self)
 /*  --- the check of every new Redis connection ------------------------------
  */
 
-/*  What FAILOVER answered: a transition made here, or what the dataset
-    is at now (an epoch another node moved is followed, with a RESET).  */
+/*  What FAILOVER answered for a partition: a transition made here, or
+    what the dataset is at now (an epoch another node moved is followed,
+    with a RESET).  */
 static void
-s_checked (rb_db_view_t *self, const rb_failover_reply_t *rep)
+s_checked (rb_db_view_t *self, int part, const rb_failover_reply_t *rep)
 {
-    if (rep->moved) {
-        self->failovers++;
+    if (rep->moved)
         zsys_warning ("db %s: Redis at %s may be behind what was "
-                      "acknowledged (another replication id, or a watermark "
-                      "gone back: a failover or a restart): dataset "
-                      "recovering at epoch %" PRIu64 "; run 'recobus-ops "
-                      "recover'",
-                      self->name, rb_store_address (self->store), rep->epoch);
-    } else if (rep->recorded)
-        zsys_info ("db %s: Redis at %s: replication id recorded", self->name,
-                   rb_store_address (self->store));
+                      "acknowledged in partition %d (another replication "
+                      "id, or a watermark gone back: a failover or a "
+                      "restart): dataset recovering at epoch %" PRIu64
+                      "; run 'recobus-ops recover'",
+                      self->name, rb_store_address (self->store), part,
+                      rep->epoch);
     rb_db__view_saw_epoch (self, rep->epoch);
-    rb_db__view_saw_state (self, rep->state);
+    if (rep->moved || rb_parts_count (self->store) == 1)
+        rb_db__view_saw_state (self, rep->state);
 }
 
-/*  Runs on every new connection, before anything is read from it: may
-    this Redis be behind what was acknowledged? (rb_failover.h). 0 to
-    serve from it; -1 drops it (a reply not understood changes nothing).  */
+/*  On a cluster: the replication ids of the masters other than m, now
+    (INFO replication): a partition whose meta names one of them moved
+    here by resharding, with its history (rb_failover.h). Adds them as
+    args of every call of the batch later; returns how many (at most
+    max).  */
+static int
+s_other_replids (rb_store_t *store, int m, char (*ids)[48], int max)
+{
+    int n = 0;
+    for (int i = 0; i < rb_store_masters (store) && n < max; i++) {
+        if (i == m)
+            continue;
+        redisReply *r = rb_store_command_at (store, i, "INFO replication");
+        const char *at =
+            r && r->type == REDIS_REPLY_STRING ? strstr (r->str, "master_replid:")
+                                               : NULL;
+        if (at && sscanf (at, "master_replid:%47[0-9a-f]", ids[n]) == 1)
+            n++;
+        freeReplyObject (r);
+    }
+    return n;
+}
+
+/*  Runs on every new connection (on a cluster: to each master), before
+    anything is read from it: may this Redis be behind what was
+    acknowledged? (rb_failover.h), for every partition it holds. 0 to
+    serve from it; -1 drops it (a reply not understood changes
+    nothing).  */
 static int
 s_check_connection (rb_store_t *store, void *arg)
 {
     rb_db_view_t *self = (rb_db_view_t *) arg;
-    char ds[64], epoch[24], wm[24];
+    char ds[64];
     rb_db__view_arg (self, ds, sizeof ds);
-    snprintf (epoch, sizeof epoch, "%" PRIu64, self->acked_epoch);
-    snprintf (wm, sizeof wm, "%" PRIu64, self->acked_wm);
-    const char *argv[] = {ds, epoch, wm};
-    size_t lens[] = {strlen (ds), strlen (epoch), strlen (wm)};
-    rb_call_t call = {RB_SCRIPT_FAILOVER, 3, argv, lens, NULL, 0, 0};
-    if (rb_store_run (store, &call, 1))
-        return -1; /* the connection went: its error says why */
-    rb_failover_reply_t rep;
-    int rc = rb_failover_reply_parse (call.reply, &rep);
-    if (rc == -1 && !streq (rep.word, "no_replid"))
-        rc = 0; /* needs_restore, foreign: every script will refuse too */
-    if (rc == 0 && rep.epoch)
-        s_checked (self, &rep);
-    else if (rc == 0)
-        rb_db__view_saw_state (self, rep.word);
-    else {
-        const char *error = rb_reply_error (call.reply);
-        zsys_error ("db %s: Redis at %s: the failover check was not "
-                    "understood (%s): not serving from it",
-                    self->name, rb_store_address (store),
-                    error      ? error
-                    : rc == -1 ? "no master_replid in INFO"
-                               : "unexpected reply");
+    int m = rb_store_checking (store), parts = rb_parts_count (store);
+    char ids[64][48];
+    int n_ids = parts > 1 ? s_other_replids (store, m, ids, 64) : 0;
+    rb_batch_t *b = self->batch;
+    rb_batch_reset (b);
+    int *part = (int *) calloc ((size_t) parts, sizeof (int));
+    assert (part);
+    for (int p = 0; p < parts; p++) {
+        int slot = rb_part_slot (p);
+        if (parts > 1 && rb_store_slot_master (store, slot) != m)
+            continue;
+        part[rb_batch_call (b, RB_SCRIPT_FAILOVER, slot)] = p;
+        rb_batch_key (b, p, "meta", NULL, 0);
+        rb_batch_key (b, p, "stable", NULL, 0);
+        rb_batch_str (b, ds);
+        rb_batch_u64 (b, self->acked_epoch[p]);
+        rb_batch_u64 (b, self->acked_wm[p]);
+        for (int i = 0; i < n_ids; i++)
+            rb_batch_str (b, ids[i]);
     }
-    rb_store_free_replies (&call, 1);
+    if (rb_batch_run (b, store)) {
+        free (part);
+        return -1; /* the connection went: its error says why */
+    }
+    int rc = 0, moved = 0, recorded = 0;
+    for (int c = 0; rc == 0 && c < rb_batch_size (b); c++) {
+        rb_failover_reply_t rep;
+        redisReply *reply = rb_batch_reply (b, c);
+        rc = rb_failover_reply_parse (reply, &rep);
+        if (rc == -1 && !streq (rep.word, "no_replid"))
+            rc = 0; /* needs_restore, foreign, lagging: every script will
+                       refuse too, and the view looks at every partition */
+        if (rc == 0 && rep.epoch) {
+            s_checked (self, part[c], &rep);
+            moved += rep.moved;
+            recorded += rep.recorded;
+        } else if (rc == 0)
+            rb_db__view_saw_state (self, rep.word);
+        else {
+            const char *error = rb_reply_error (reply);
+            zsys_error ("db %s: Redis at %s: the failover check was not "
+                        "understood (%s): not serving from it",
+                        self->name, rb_store_address (store),
+                        error      ? error
+                        : rc == -1 ? "no master_replid in INFO"
+                                   : "unexpected reply");
+        }
+    }
+    if (moved) /* the other partitions follow at the next refresh */
+        self->failovers++;
+    if (recorded)
+        zsys_info ("db %s: Redis at %s: replication id recorded (%d "
+                   "partition(s))",
+                   self->name, rb_store_address (store), recorded);
+    rb_batch_reset (b);
+    free (part);
     return rc == 0 ? 0 : -1;
 }
 
@@ -150,6 +208,10 @@ rb_db__view_new (const rb_db_opts_t *opts, rb_bus_t *bus, rb_store_t *store)
     self->bus = bus;
     self->store = store;
     self->state = RB_DB_NEEDS_RESTORE;
+    self->acked_epoch = (uint64_t *) calloc (RB_PARTS_CLUSTER, sizeof (uint64_t));
+    self->acked_wm = (uint64_t *) calloc (RB_PARTS_CLUSTER, sizeof (uint64_t));
+    self->batch = rb_batch_new ();
+    assert (self->acked_epoch && self->acked_wm);
     s_load (self);
     if (store)
         rb_store_on_connect (store, s_check_connection, self);
@@ -163,6 +225,9 @@ rb_db__view_destroy (rb_db_view_t **self_p)
     if (!self)
         return;
     zstr_free (&self->path);
+    free (self->acked_epoch);
+    free (self->acked_wm);
+    rb_batch_destroy (&self->batch);
     free (self);
     *self_p = NULL;
 }
@@ -204,12 +269,15 @@ rb_db__view_failovers (rb_db_view_t *self)
 }
 
 void
-rb_db__view_saw_acked (rb_db_view_t *self, uint64_t epoch, uint64_t watermark)
+rb_db__view_saw_acked (rb_db_view_t *self, int part, uint64_t epoch,
+                       uint64_t watermark)
 {
-    if (epoch > self->acked_epoch)
-        self->acked_epoch = epoch, self->acked_wm = watermark;
-    else if (epoch == self->acked_epoch && watermark > self->acked_wm)
-        self->acked_wm = watermark;
+    assert (part >= 0 && part < RB_PARTS_CLUSTER);
+    if (epoch > self->acked_epoch[part])
+        self->acked_epoch[part] = epoch, self->acked_wm[part] = watermark;
+    else if (epoch == self->acked_epoch[part] &&
+             watermark > self->acked_wm[part])
+        self->acked_wm[part] = watermark;
 }
 
 void
@@ -227,7 +295,10 @@ rb_db__view_saw_state (rb_db_view_t *self, const char *word)
     int before = self->state;
     if (!word || streq (word, "ok"))
         return;
-    if (streq (word, "needs_restore") || streq (word, "foreign"))
+    if (streq (word, "lagging"))
+        return; /* the next refresh (each second) looks at them all */
+    if (streq (word, "needs_restore") || streq (word, "foreign") ||
+        streq (word, "parts"))
         self->state = RB_DB_NEEDS_RESTORE;
     else if (streq (word, "restoring"))
         self->state = RB_DB_RESTORING;
@@ -277,17 +348,42 @@ rb_db__view_restoring (rb_db_view_t *self, const char *dataset, uint64_t epoch)
 
 /*  --- reading Redis ------------------------------------------------------- */
 
+/*  Partitions below epoch (a transition made on another, not yet
+    here) follow it. Logged once per partition moved.  */
+static void
+s_follow (rb_db_view_t *self, const char *dataset, uint64_t epoch)
+{
+    static const char *const keys[] = {"meta", "stable"};
+    char at[24];
+    snprintf (at, sizeof at, "%" PRIu64, epoch);
+    const char *argv[] = {dataset, at};
+    int parts = rb_parts_count (self->store);
+    if (rb_batch_all (self->batch, self->store, parts, RB_SCRIPT_FOLLOW, keys,
+                      2, 2, argv))
+        return;
+    int moved = 0;
+    for (int p = 0; p < parts; p++) {
+        rb_follow_reply_t rep;
+        if (rb_follow_reply_parse (rb_batch_reply (self->batch, p), &rep) == 0)
+            moved += rep.moved;
+    }
+    if (moved)
+        zsys_warning ("db %s: %d partition(s) behind epoch %" PRIu64
+                      " followed it: dataset recovering",
+                      self->name, moved, epoch);
+    rb_batch_reset (self->batch);
+}
+
 void
 rb_db__view_refresh (rb_db_view_t *self)
 {
     char ds[64];
     rb_db__view_arg (self, ds, sizeof ds);
-    const char *argv[] = {ds};
-    size_t lens[] = {strlen (ds)};
-    rb_call_t call = {RB_SCRIPT_STATUS, 1, argv, lens, NULL, 0, 0};
-    rb_store_run (self->store, &call, 1);
     rb_status_reply_t st;
-    int rc = rb_status_reply_parse (call.reply, &st);
+    int rc = rb_parts_status (self->batch, self->store, ds, &st, NULL);
+    rb_batch_reset (self->batch);
+    if (rc == 0 && st.epoch < self->epoch)
+        rc = -1, snprintf (st.word, sizeof st.word, "foreign");
     if (rc == 0) {
         if (!self->dataset[0]) {
             memcpy (self->dataset, st.dataset, sizeof self->dataset);
@@ -295,11 +391,19 @@ rb_db__view_refresh (rb_db_view_t *self)
             s_save (self);
         }
         rb_db__view_saw_epoch (self, st.epoch);
+        if (st.lagging && !streq (st.state, "restoring"))
+            s_follow (self, st.dataset, st.epoch);
         rb_db__view_saw_state (self, st.state);
         self->recovering = st.recovering;
-    } else if (rc == -1)
+    } else if (rc == -1) {
+        if (streq (st.word, "parts"))
+            zsys_error ("db %s: the dataset in Redis was made with another "
+                        "number of partitions than %d (one Redis: 1, a "
+                        "cluster: %d): move it by a backup and a restore",
+                        self->name, rb_parts_count (self->store),
+                        RB_PARTS_CLUSTER);
         rb_db__view_saw_state (self, st.word);
-    rb_store_free_replies (&call, 1);
+    }
 }
 
 void

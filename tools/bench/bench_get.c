@@ -23,7 +23,7 @@ static void
 s_append (redisContext *r, bool hmget, int i)
 {
     if (hmget)
-        redisAppendCommand (r, "HMGET rb:r:k%d v s d", i);
+        redisAppendCommand (r, "HMGET rb:{0}:r:k%d v s d", i);
     else
         redisAppendCommand (r, "GET bk%d", i);
 }
@@ -346,7 +346,7 @@ s_skeleton_figures (const rb_bench_opts_t *o, rb_bcluster_t *c, double seconds)
                                  "INFO cpu)",
                          .unit = "us",
                          .target = o->smoke ? 0 : 2.0,
-                         .note = "pipelined HMGET rb:r:KEY v s d @64, the "
+                         .note = "pipelined HMGET rb:{0}:r:KEY v s d @64, the "
                                  "same per call"};
     zclock_sleep (200); /* the skeleton's connections settle */
     for (int run = 0; run < o->runs; run++) {

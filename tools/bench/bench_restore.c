@@ -45,8 +45,8 @@ s_make_files (const rb_bench_opts_t *o, const char *dir, int n, char **backup,
             key,         (uint32_t) klen,  (uint8_t *) value,
             VALUE_BYTES, (uint64_t) i + 1, false};
         rb_backup_writer_add (w, &r, err, sizeof err);
-        fprintf (f, "*8\r\n$4\r\nHSET\r\n$%d\r\nrb:r:%s\r\n$1\r\nv\r\n$%d\r\n",
-                 klen + 5, key, VALUE_BYTES);
+        fprintf (f, "*8\r\n$4\r\nHSET\r\n$%d\r\nrb:{0}:r:%s\r\n$1\r\nv\r\n$%d\r\n",
+                 klen + 9, key, VALUE_BYTES);
         fwrite (value, 1, VALUE_BYTES, f);
         fprintf (f, "\r\n$1\r\ns\r\n$%d\r\n%s\r\n$1\r\nd\r\n$1\r\n0\r\n", slen,
                  seq);

@@ -16,7 +16,7 @@ rb_bcluster_fill (const rb_bench_opts_t *o, int n, int value_len)
     int pending = 0, rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         char key[32];
-        snprintf (key, sizeof key, "rb:r:k%d", i);
+        snprintf (key, sizeof key, "rb:{0}:r:k%d", i);
         redisAppendCommand (r, "HSET %s v %b s 1 d 0", key, value,
                             (size_t) value_len);
         if (++pending == 1000 || i == n - 1) {
@@ -28,7 +28,7 @@ rb_bcluster_fill (const rb_bench_opts_t *o, int n, int value_len)
             }
         }
     }
-    freeReplyObject (redisCommand (r, "HSET rb:meta total %d", n));
+    freeReplyObject (redisCommand (r, "HSET rb:{0}:meta total %d", n));
     free (value);
     redisFree (r);
     return rc;
