@@ -390,6 +390,13 @@ rb_rcluster_cmd (rb_rcluster_t *self, int i, const char *fmt, ...)
     return r;
 }
 
+void
+rb_rcluster_kill (rb_rcluster_t *self, int i)
+{
+    assert (i >= 0 && i < self->count);
+    rb_proc_destroy (&self->nodes[i].proc); /* SIGKILL, reaped */
+}
+
 int
 rb_rcluster_kill_master (rb_rcluster_t *self, int i)
 {

@@ -50,6 +50,9 @@ int rb_rcluster_slot_owner (rb_rcluster_t *self, int slot);
     the reply (the caller frees it), or NULL if node i does not answer.  */
 redisReply *rb_rcluster_cmd (rb_rcluster_t *self, int i, const char *fmt, ...);
 
+/*  Kills node i (SIGKILL) and reaps it, without waiting for anything
+    else: the cluster notices in its own time.  */
+void rb_rcluster_kill (rb_rcluster_t *self, int i);
 /*  Kills master i (SIGKILL) and waits (up to 15 s) until a replica of it
     is master of its slots and every live node says cluster_state:ok and
     agrees on the slot map. 0, or -1 with one line on stderr.  */
