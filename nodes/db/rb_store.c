@@ -6,6 +6,7 @@
 #include "rb_sentinel.h"
 
 #include <assert.h>
+#include <signal.h>
 #include <czmq.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -109,6 +110,9 @@ s_parse_address (rb_store_t *self, const char *address, char *err,
 rb_store_t *
 rb_store_new (const rb_store_opts_t *opts, char *err, size_t errlen)
 {
+    /* a write to a Redis that died (hiredis uses write(2)) must be an
+       error on that connection, not SIGPIPE killing the process */
+    signal (SIGPIPE, SIG_IGN);
     rb_store_t *self = (rb_store_t *) calloc (1, sizeof *self);
     assert (self);
     int timeout = opts->timeout_ms > 0 ? opts->timeout_ms : 2000;
