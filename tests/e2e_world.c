@@ -144,8 +144,10 @@ e2e_db_start (e2e_world_t *w, int i, bool init)
                     name,
                     "--broker",
                     w->c->bus,
-                    "--redis",
-                    (char *) rb_redis_address (w->c->redis),
+                    w->c->rcluster ? "--redis-cluster" : "--redis",
+                    w->c->rcluster
+                        ? (char *) rb_rcluster_seeds (w->c->rcluster)
+                        : (char *) rb_redis_address (w->c->redis),
                     "--backup-dir",
                     w->c->backups,
                     "--curve-cert",

@@ -4,6 +4,7 @@
 #include "rb_proc.h"
 
 #include <assert.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,10 +25,26 @@ s_flush (const char *address)
     return rc;
 }
 
-/*  The Redis opts names (flushed), or a throwaway one of our own. */
+int
+rb_cluster_env_masters (void)
+{
+    const char *env = getenv ("RECOBUS_REDIS_CLUSTER");
+    int n = env ? atoi (env) : 0;
+    return n > 0 && n <= 16 ? n : 0;
+}
+
+/*  The Redis opts names (flushed), or a throwaway one of our own, or a
+    throwaway Redis Cluster.  */
 static int
 s_redis (rb_cluster_t *self, const rb_cluster_opts_t *opts)
 {
+    int masters = opts->redis_masters;
+    if (!masters && !opts->redis)
+        masters = rb_cluster_env_masters ();
+    if (masters > 0) {
+        self->rcluster = rb_rcluster_start (masters, 1);
+        return self->rcluster ? 0 : -1;
+    }
     if (opts->redis) {
         snprintf (self->redis_address, sizeof self->redis_address, "%s",
                   opts->redis);
@@ -161,10 +178,59 @@ rb_cluster_destroy (rb_cluster_t **self_p)
     zactor_destroy (&self->broker);
     zlist_destroy (&self->paths);
     rb_redis_stop (&self->redis);
+    rb_rcluster_stop (&self->rcluster);
     if (*self->backups && rb_remove_tree (self->backups))
         fprintf (stderr, "rb_cluster: could not remove %s\n", self->backups);
     free (self);
     *self_p = NULL;
+}
+
+int
+rb_cluster_flushall (rb_cluster_t *self)
+{
+    if (!self->rcluster)
+        return s_flush (self->redis_address);
+    int rc = 0;
+    for (int i = 0; i < rb_rcluster_count (self->rcluster); i++) {
+        if (!rb_rcluster_is_master (self->rcluster, i))
+            continue;
+        redisReply *r = rb_rcluster_cmd (self->rcluster, i, "FLUSHALL");
+        if (!r || r->type != REDIS_REPLY_STATUS) {
+            fprintf (stderr, "rb_cluster: FLUSHALL on %s failed\n",
+                     rb_rcluster_address (self->rcluster, i));
+            rc = -1;
+        }
+        if (r)
+            freeReplyObject (r);
+    }
+    return rc;
+}
+
+redisReply *
+rb_cluster_redis_cmd (rb_cluster_t *self, int slot, const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    char *cmd = NULL;
+    int len = redisvFormatCommand (&cmd, fmt, args);
+    va_end (args);
+    if (len < 0)
+        return NULL;
+    const char *address = self->redis_address;
+    if (self->rcluster) {
+        int owner = rb_rcluster_slot_owner (self->rcluster, slot);
+        address = owner >= 0 ? rb_rcluster_address (self->rcluster, owner) : "";
+    }
+    redisContext *c = *address ? rb_redis_connect_at (address) : NULL;
+    redisReply *r = NULL;
+    if (c && redisAppendFormattedCommand (c, cmd, (size_t) len) == REDIS_OK) {
+        void *reply = NULL;
+        if (redisGetReply (c, &reply) == REDIS_OK)
+            r = (redisReply *) reply;
+    }
+    redisFree (c);
+    redisFreeCommand (cmd);
+    return r;
 }
 
 int
@@ -186,6 +252,8 @@ rb_cluster_db_opts (rb_cluster_t *self, const char *name)
     o.name = name;
     o.broker = self->bus;
     o.redis = self->redis_address;
+    if (self->rcluster)
+        o.redis_cluster = rb_rcluster_seeds (self->rcluster);
     o.backup_dir = self->backups;
     if (self->curve) {
         o.curve_cert = rb_cluster_key (self, "db", name);

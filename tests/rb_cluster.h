@@ -13,6 +13,7 @@
 #include "rb_bus.h"
 #include "rb_db.h"
 #include "rb_redis.h"
+#include "rb_rediscluster.h"
 #include "rb_service.h"
 
 /*  What a cluster is made of. All zeros: the tests' cluster.  */
@@ -27,11 +28,17 @@ typedef struct {
     int liveness;      /* the broker's; 0: its default */
     bool curve;        /* CurveZMQ on bus and tap: a key pair per node,
                           made on first use (rb_cluster_key) */
+    int redis_masters; /* > 0: a throwaway Redis Cluster of that many
+                          masters, a replica each, instead of one Redis
+                          (also with RECOBUS_REDIS_CLUSTER=N in the
+                          environment, when redis is NULL) */
 } rb_cluster_opts_t;
 
 typedef struct {
     rb_redis_t *redis;       /* the throwaway redis-server, or NULL */
-    char redis_address[64];  /* HOST:PORT of the Redis in use */
+    char redis_address[64];  /* HOST:PORT of the Redis in use ("" with a
+                                Redis Cluster) */
+    rb_rcluster_t *rcluster; /* the throwaway Redis Cluster, or NULL */
     zactor_t *broker;        /* NULL with no_broker */
     char bus[256];           /* the broker's endpoint */
     char tap[256];           /* the broker's tap endpoint, "" when none */
@@ -56,6 +63,17 @@ void rb_cluster_destroy (rb_cluster_t **self_p);
     cluster). NULL without curve.  */
 const char *rb_cluster_key (rb_cluster_t *self, const char *role,
                             const char *name);
+
+/*  Masters of the Redis Cluster in RECOBUS_REDIS_CLUSTER (0: one Redis). */
+int rb_cluster_env_masters (void);
+/*  FLUSHALL on the Redis, or on every master of the Redis Cluster. 0, or
+    -1 with a line on stderr.  */
+int rb_cluster_flushall (rb_cluster_t *self);
+/*  One command (format as redisCommand) on the Redis, or on the master
+    of the Redis Cluster that owns slot (rb_key_slot of a key; ignored on
+    one Redis): the reply (the caller frees it), or NULL.  */
+redisReply *rb_cluster_redis_cmd (rb_cluster_t *self, int slot, const char *fmt,
+                                  ...);
 
 /*  rb_db_init_dataset on the cluster's Redis. Returns 0, or its exit code
     with the reason on stderr.  */

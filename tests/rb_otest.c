@@ -34,8 +34,10 @@ rb_ot_db_start (bool init)
     char *argv[] = {RB_OT_DB_BIN,
                     "--broker",
                     rb_ot.c->bus,
-                    "--redis",
-                    rb_ot.c->redis_address,
+                    rb_ot.c->rcluster ? "--redis-cluster" : "--redis",
+                    rb_ot.c->rcluster
+                        ? (char *) rb_rcluster_seeds (rb_ot.c->rcluster)
+                        : rb_ot.c->redis_address,
                     "--backup-dir",
                     rb_ot.c->backups,
                     "--name",

@@ -126,6 +126,9 @@ s_redis_flags (rb_pcluster_t *self, const rb_pcluster_opts_t *opts, args_t *a)
         s_arg (a, opts->sentinels);
         s_arg (a, "--redis-master-name");
         s_arg (a, opts->master_name);
+    } else if (self->c->rcluster) {
+        s_arg (a, "--redis-cluster");
+        s_arg (a, rb_rcluster_seeds (self->c->rcluster));
     } else {
         s_arg (a, "--redis");
         s_arg (a, self->c->redis_address);
