@@ -90,10 +90,12 @@ clean:
 # failing seed is printed with how to replay it alone (RECOBUS_SEED=N
 # build/tests/test_e2e). It ends with the run's totals: answers per
 # status and service, faults per type, unavailable answers per fault,
-# time to ok after each heal.
+# time to ok after each heal. CLUSTER=1: the DB on a throwaway Redis
+# Cluster of 3 masters with a replica each, instead of one redis-server.
 .PHONY: soak
 soak: deps
 	$(MAKE) build
+	$(if $(CLUSTER),RECOBUS_REDIS_CLUSTER=3) \
 	RECOBUS_SEEDS=$(or $(SEEDS),200) $(BUILD)/tests/test_e2e
 
 # Shows that the tests bite: each tests/mutants/*.patch breaks one promise

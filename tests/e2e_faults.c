@@ -35,6 +35,7 @@
       Redis behind by themselves (recovering at a new epoch, before any
       read); then orders, and recover. Drawn from a generator of its own
       (one seed in four), so that no other seed changes.  */
+#include "rb_parts.h"
 #include "e2e_world.h"
 
 #include <check.h>
@@ -111,6 +112,11 @@ e2e_faults_plan (e2e_world_t *w)
     for (int phase = 0; phase < 2; phase++)
         for (int i = 0; i < p->n_episodes[phase]; i++) {
             int f = s_pick_kind (w);
+            /* on a Redis Cluster (RECOBUS_REDIS_CLUSTER) the redis-server
+               stall is a DB node's: a master stopped past the cluster's
+               node timeout is a failover, the dbcluster suite's */
+            if (f == E2E_F_REDIS_STALL && rb_cluster_env_masters ())
+                f = E2E_F_DB_PAUSE;
             p->episodes[phase][i] = f;
             svc = svc || f == E2E_F_SVC_KILL || f == E2E_F_SVC_PAUSE;
         }
@@ -131,7 +137,7 @@ e2e_faults_plan (e2e_world_t *w)
     /* from a generator of its own: every other draw of the seed, in
        the plan and while it runs, stays what it was */
     e2e_rng_t rewind = {w->m.seed ^ REWIND_SALT};
-    if (e2e_rng_below (&rewind, 4) == 0) {
+    if (e2e_rng_below (&rewind, 4) == 0 && !rb_cluster_env_masters ()) {
         int phase = (int) e2e_rng_below (&rewind, 2);
         p->episodes[phase][p->n_episodes[phase]++] = E2E_F_REDIS_REWIND;
     }
@@ -581,8 +587,9 @@ s_wait_restoring (e2e_world_t *w)
 static void
 s_note_restore_state (e2e_world_t *w)
 {
-    redisReply *r = rb_redis_cmd (w->c->redis, "HMGET rb:{0}:meta state "
-                                               "restore_owner");
+    redisReply *r = rb_cluster_redis_cmd (w->c, rb_part_slot (0),
+                                          "HMGET rb:{0}:meta state "
+                                          "restore_owner");
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
         e2e_step (w, "Redis: state %s, restore owner %s",
                   r->element[0]->str ? r->element[0]->str : "-",
