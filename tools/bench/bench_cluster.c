@@ -16,7 +16,10 @@
        its own way). Two figures: correct answers per second, and Redis's
        CPU time per answer (INFO cpu used_cpu_user + used_cpu_sys, summed
        over every master, before and after the run), so the cost of the
-       partitions to the servers shows, not only the rate.
+       partitions to the servers shows, not only the rate. Each run also
+       says on stderr the HMGETs and script calls per GET (INFO
+       commandstats): where that CPU goes. Before the runs, every key is
+       read once (untimed), so both DB nodes read plainly from then on.
     2. Restore: the same backup file (N records of 100 bytes) restored by
        each side's DB node (RESTORE over the bus, forced: a made-up
        dataset) into its emptied Redis, records per second.  */
@@ -75,40 +78,65 @@ s_side_stop (side_t *s)
     s->up = false;
 }
 
-/*  Reads "name:<seconds>" out of an INFO reply; -1 if it is not there. */
+/*  The number after name (e.g. "used_cpu_user:") in an INFO reply:
+    missing when it is not there, -1 when it is not a number.  */
 static double
-s_info_seconds (const char *info, const char *name)
+s_info_number (const char *info, const char *name, double missing)
 {
     const char *p = strstr (info, name);
     if (!p)
-        return -1;
+        return missing;
     p += strlen (name);
     char *end;
     double v = strtod (p, &end);
     return end != p && v >= 0 ? v : -1;
 }
 
-/*  CPU time (user + sys, INFO cpu) of every server of a side so far, in
-    usec, summed; -1 if a server could not tell.  */
+/*  The sum over every server of a side of INFO section's numbers after
+    each of names (missing counting as missing); -1 if a server did not
+    answer or a number could not be read.  */
 static double
-s_side_cpu (const side_t *s)
+s_side_info (const side_t *s, const char *section, const char **names,
+             int n_names, double missing)
 {
     double total = 0;
     for (int i = 0; i < s->n_servers && total >= 0; i++) {
         redisContext *r = rb_redis_connect_at (s->servers[i]);
         redisReply *reply =
-            r ? (redisReply *) redisCommand (r, "INFO cpu") : NULL;
-        double user = -1, sys = -1;
-        if (reply && reply->type == REDIS_REPLY_STRING) {
-            user = s_info_seconds (reply->str, "used_cpu_user:");
-            sys = s_info_seconds (reply->str, "used_cpu_sys:");
+            r ? (redisReply *) redisCommand (r, "INFO %s", section) : NULL;
+        if (!reply || reply->type != REDIS_REPLY_STRING)
+            total = -1;
+        for (int k = 0; k < n_names && total >= 0; k++) {
+            double v = s_info_number (reply->str, names[k], missing);
+            total = v < 0 ? -1 : total + v;
         }
-        total = user < 0 || sys < 0 ? -1 : total + (user + sys) * 1e6;
         if (reply)
             freeReplyObject (reply);
         redisFree (r);
     }
     return total;
+}
+
+/*  CPU time (user + sys, INFO cpu: every thread of the process, the
+    cluster bus included) of a side's servers so far, summed, in usec;
+    -1 if a server could not tell.  */
+static double
+s_side_cpu (const side_t *s)
+{
+    const char *names[] = {"used_cpu_user:", "used_cpu_sys:"};
+    double secs = s_side_info (s, "cpu", names, 2, -1);
+    return secs < 0 ? -1 : secs * 1e6;
+}
+
+/*  Calls of command (as INFO commandstats names it: "hmget") a side's
+    servers have run so far, summed; -1 if a server could not tell.  */
+static double
+s_side_calls (const side_t *s, const char *command)
+{
+    char name[64];
+    snprintf (name, sizeof name, "cmdstat_%s:calls=", command);
+    const char *names[] = {name};
+    return s_side_info (s, "commandstats", names, 1, 0);
 }
 
 /*  --- 1. GET miss path ---------------------------------------------------- */
@@ -139,14 +167,27 @@ static double
 s_get_run (side_t *s, int keys, double seconds, double *per_get)
 {
     long answered = 0, wrong = 0;
+    double hmget0 = s_side_calls (s, "hmget"),
+           evalsha0 = s_side_calls (s, "evalsha");
     double cpu0 = s_side_cpu (s);
     double rate = rb_bench_terminal_n (s->c.terminals, 64, keys,
                                        rb_bcluster_filled (VALUE_BYTES),
                                        seconds, NULL, &wrong, &answered);
     double cpu1 = s_side_cpu (s);
+    double hmget1 = s_side_calls (s, "hmget"),
+           evalsha1 = s_side_calls (s, "evalsha");
     *per_get = answered && cpu0 >= 0 && cpu1 > cpu0
                    ? (cpu1 - cpu0) / (double) answered
                    : 0;
+    /* where the CPU goes: a plain read is an HMGET per key and two per
+       partition a round reads (its meta, before and after: docs/db.md,
+       "Plain reads"); a script call is a read that had to register */
+    if (answered && hmget0 >= 0 && hmget1 >= 0 && evalsha0 >= 0 &&
+        evalsha1 >= 0)
+        fprintf (stderr,
+                 "cluster: %s: %.2f HMGET and %.3f script calls per GET\n",
+                 s->name, (hmget1 - hmget0) / (double) answered,
+                 (evalsha1 - evalsha0) / (double) answered);
     if (wrong) {
         fprintf (stderr,
                  "bench cluster: %s: %ld answers of %ld were not the "
@@ -155,6 +196,30 @@ s_get_run (side_t *s, int keys, double seconds, double *per_get)
         return -1;
     }
     return rate;
+}
+
+/*  Untimed: every key read once, so the DB node has registered its
+    service node for each (its later reads are plain: docs/db.md, "Plain
+    reads"), loaded its scripts, and its connections have settled.  */
+static int
+s_warm (side_t *s, int keys)
+{
+    long read = 0;
+    for (int i = 0; i < 100 && read < keys; i++) {
+        long answered = 0, wrong = 0;
+        rb_bench_terminal_n (s->c.terminals, 64, keys,
+                             rb_bcluster_filled (VALUE_BYTES), 0.2, NULL,
+                             &wrong, &answered);
+        if (wrong || !answered) {
+            fprintf (stderr,
+                     "bench cluster: %s: warming up, %ld answers right, "
+                     "%ld wrong\n",
+                     s->name, answered, wrong);
+            return -1;
+        }
+        read += answered;
+    }
+    return 0;
 }
 
 static int
@@ -170,10 +235,8 @@ s_get_figures (const rb_bench_opts_t *o, side_t *cl, side_t *one, int keys)
                        .unit = "us",
                        .note = "INFO cpu user+sys of every master summed, "
                                "per answer; on one Redis"};
-    double seconds = o->smoke ? 0.2 : 2.0, unused;
-    /* untimed: the DB nodes load their scripts, connections settle */
-    if (s_get_run (cl, keys, 0.2, &unused) < 0 ||
-        s_get_run (one, keys, 0.2, &unused) < 0)
+    double seconds = o->smoke ? 0.2 : 2.0;
+    if (s_warm (cl, keys) || s_warm (one, keys))
         return -1;
     for (int run = 0; run < o->runs; run++) {
         double cpu_a, cpu_b;
