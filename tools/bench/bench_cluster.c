@@ -21,9 +21,9 @@
        commandstats): where that CPU goes. Before the runs, every key is
        read once (untimed), so both DB nodes read plainly from then on.
     2. Restore: the same backup file (100,000 records of 100 bytes; 2,000
-       with --smoke) restored by
-       each side's DB node (RESTORE over the bus, forced: a made-up
-       dataset) into its emptied Redis, records per second.  */
+       with --smoke) restored by each side's DB node (RESTORE over the
+       bus, forced: a made-up dataset) into its emptied Redis, records
+       per second.  */
 #include "rb_backup.h"
 #include "rb_bench_cluster.h"
 #include "rb_msg.h"
