@@ -271,16 +271,18 @@ s_ops_race (e2e_world_t *w)
 
 /*  A put of a key latest-only has cached, sent while redis-server is
     stopped; *o is under way when it returns (the load goes on).  */
-static void
+static pid_t
 s_put_into_stopped_redis (e2e_world_t *w, e2e_pending_order_t *o)
 {
     int key = e2e_load_hold (w);
-    e2e_pause (w, e2e_redis_pid (w), "redis-server");
+    pid_t redis = e2e_redis_pid (w, key);
+    e2e_pause (w, redis, "redis-server");
     e2e_order_start (w, o, key, false, E2E_OPS_TIMEOUT);
-    if (e2e_redis_wait_input (w, INPUT_WAIT))
+    if (e2e_redis_wait_input (w, key, INPUT_WAIT))
         e2e_step (w, "nothing reached the stopped redis-server");
     else
         e2e_step (w, "a command waits in redis-server's socket");
+    return redis;
 }
 
 static void
@@ -289,11 +291,11 @@ s_redis_stall (e2e_world_t *w)
     int64_t until = zclock_mono () + s_pause_ms (w);
     int window = e2e_fault_begin (&w->m, E2E_F_REDIS_STALL, -1);
     e2e_pending_order_t o;
-    s_put_into_stopped_redis (w, &o);
+    pid_t redis = s_put_into_stopped_redis (w, &o);
     e2e_load_go (w);
     e2e_order_finish (w, &o);
     s_last_until (until);
-    e2e_resume (w, e2e_redis_pid (w), "redis-server");
+    e2e_resume (w, redis, "redis-server");
     e2e_heal (w, window);
     s_settle (w);
 }
@@ -303,11 +305,11 @@ s_db_kill_apply (e2e_world_t *w)
 {
     int window = e2e_fault_begin (&w->m, E2E_F_DB_KILL_APPLY, -1);
     e2e_pending_order_t o;
-    s_put_into_stopped_redis (w, &o);
+    pid_t redis = s_put_into_stopped_redis (w, &o);
     for (int i = 0; i < 2; i++)
         if (w->db[i])
             e2e_kill (w, &w->db[i], i ? "db-2" : "db-1");
-    e2e_resume (w, e2e_redis_pid (w), "redis-server");
+    e2e_resume (w, redis, "redis-server");
     e2e_load_go (w);
     e2e_order_finish (w, &o);
     for (int i = 0; i < w->plan.n_db; i++)

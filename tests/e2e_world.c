@@ -3,6 +3,7 @@
     service nodes (in-process, or one as the recobus-service program
     when the seed pauses or kills it), the load; pausing and resuming
     them, and stopping everything at the end or when a seed fails.  */
+#include "rb_parts.h"
 #include "e2e_world.h"
 #include "rb_fixture.h"
 
@@ -277,10 +278,23 @@ e2e_resume (e2e_world_t *w, pid_t pid, const char *what)
         }
 }
 
-pid_t
-e2e_redis_pid (e2e_world_t *w)
+/*  On a Redis Cluster: the node number of the master holding key's
+    partition (rb_parts.h), or -1.  */
+static int
+s_master_of (e2e_world_t *w, int key)
 {
-    return rb_redis_pid (w->c->redis);
+    const char *k = e2e_key (key);
+    int p = rb_part_of (RB_PARTS_CLUSTER, k, strlen (k));
+    return rb_rcluster_slot_owner (w->c->rcluster, rb_part_slot (p));
+}
+
+pid_t
+e2e_redis_pid (e2e_world_t *w, int key)
+{
+    if (!w->c->rcluster)
+        return rb_redis_pid (w->c->redis);
+    int m = s_master_of (w, key);
+    return m >= 0 ? rb_rcluster_pid (w->c->rcluster, m) : 0;
 }
 
 /*  Whether a connection to 127.0.0.1:port holds unread bytes on the
@@ -304,10 +318,14 @@ s_unread_input (int port)
 }
 
 int
-e2e_redis_wait_input (e2e_world_t *w, int timeout_ms)
+e2e_redis_wait_input (e2e_world_t *w, int key, int timeout_ms)
 {
     int64_t deadline = zclock_mono () + timeout_ms;
-    while (!s_unread_input (rb_redis_port (w->c->redis)))
+    int m = w->c->rcluster ? s_master_of (w, key) : -1;
+    int port = w->c->rcluster ? (m >= 0 ? rb_rcluster_port (w->c->rcluster, m)
+                                        : 0)
+                              : rb_redis_port (w->c->redis);
+    while (!s_unread_input (port))
         if (zclock_mono () >= deadline)
             return -1;
         else

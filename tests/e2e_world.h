@@ -99,10 +99,12 @@ void e2e_service_start (e2e_world_t *w, int i);
 /*  SIGSTOP / SIGCONT of a process, remembered so that stop resumes it. */
 void e2e_pause (e2e_world_t *w, pid_t pid, const char *what);
 void e2e_resume (e2e_world_t *w, pid_t pid, const char *what);
-pid_t e2e_redis_pid (e2e_world_t *w);
+/*  The redis-server holding key (on a Redis Cluster: the master of its
+    partition).  */
+pid_t e2e_redis_pid (e2e_world_t *w, int key);
 /*  Waits until redis-server has unread bytes on a client connection (a
     command sent to it while stopped). Returns 0, or -1 at the deadline. */
-int e2e_redis_wait_input (e2e_world_t *w, int timeout_ms);
+int e2e_redis_wait_input (e2e_world_t *w, int key, int timeout_ms);
 
 /*  The load: hold (returns a hot key latest-only answered ok last, or a
     random hot key) and go on.  */

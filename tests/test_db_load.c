@@ -52,12 +52,12 @@ s_expect_str (const char *want, const char *fmt, const char *arg)
     freeReplyObject (r);
 }
 
-/*  rb:r:KEY holds exactly v VALUE (len bytes), s SEQ, d DELETED.  */
+/*  rb:{0}:r:KEY holds exactly v VALUE (len bytes), s SEQ, d DELETED.  */
 static void
 s_expect_record (const char *key, const char *value, size_t len,
                  const char *seq, const char *deleted)
 {
-    redisReply *r = rb_redis_cmd (s_c->redis, "HGETALL rb:r:%s", key);
+    redisReply *r = rb_redis_cmd (s_c->redis, "HGETALL rb:{0}:r:%s", key);
     ck_assert_ptr_nonnull (r);
     ck_assert_int_eq (r->type, REDIS_REPLY_ARRAY);
     ck_assert_uint_eq (r->elements, 6);
@@ -120,8 +120,8 @@ s_backup_and_restore (void)
     return big;
 }
 
-/*  Every record as it was, and nothing but the records, rb:meta and
-    rb:tombs.  */
+/*  Every record as it was, and nothing but the records, rb:{0}:meta and
+    rb:{0}:tombs.  */
 static void
 s_expect_restored (const char *big)
 {
@@ -133,9 +133,9 @@ s_expect_restored (const char *big)
     s_expect_record ("empty", "", 0, "5", "0");
     s_expect_record ("number", "12345", 5, "6", "0");
     s_expect_record ("gone", "", 0, "123456789", "1");
-    ck_assert_int_eq (s_int ("SISMEMBER rb:tombs %s", "gone"), 1);
-    ck_assert_int_eq (s_int ("SCARD %s", "rb:tombs"), 1);
-    ck_assert_int_eq (s_int ("EXISTS %s", "rb:seq"), 0);
+    ck_assert_int_eq (s_int ("SISMEMBER rb:{0}:tombs %s", "gone"), 1);
+    ck_assert_int_eq (s_int ("SCARD %s", "rb:{0}:tombs"), 1);
+    ck_assert_int_eq (s_int ("EXISTS %s", "rb:{0}:seq"), 0);
     ck_assert_int_eq (s_int ("DBSIZE", NULL), 7 + 2);
     rb_tnode_t *ops = &s_f->ops;
     ck_assert_uint_eq (rb_tnode_status_num (ops, "keys"), 6);
@@ -156,7 +156,7 @@ START_TEST (load_restores_records_whole_as_redis_serializes_them)
     s_expect_restored (big);
     /* taken whole: a 100-byte value stays in the compact encoding, where
        HSET would have built a hash table (hash-max-listpack-value 64) */
-    s_expect_str ("listpack", "OBJECT ENCODING rb:r:%s", "hundred");
+    s_expect_str ("listpack", "OBJECT ENCODING rb:{0}:r:%s", "hundred");
     /* and APPLY writes over such a record as over any other */
     rb_order_t put = {8, rb_str ("hundred"), RB_OP_PUT, true, rb_str ("new")};
     rb_reply_t r;
@@ -172,7 +172,7 @@ START_TEST (load_falls_back_to_hset_when_redis_refuses_restore)
     freeReplyObject (rb_redis_cmd (s_c->redis, "ACL SETUSER default -restore"));
     char *big = s_backup_and_restore ();
     s_expect_restored (big);
-    s_expect_str ("hashtable", "OBJECT ENCODING rb:r:%s", "hundred");
+    s_expect_str ("hashtable", "OBJECT ENCODING rb:{0}:r:%s", "hundred");
     freeReplyObject (rb_redis_cmd (s_c->redis, "ACL SETUSER default +restore"));
     free (big);
 }
@@ -211,15 +211,15 @@ START_TEST (list_refused_leaves_the_recovering_set_as_it_was)
     ck_assert_int_eq (rb_tnode_list (ops, first, 1, false, &r), 0);
     rb_reply_done (&r);
     /* a restore takes Redis over meanwhile: the batch is refused whole */
-    freeReplyObject (rb_redis_cmd (s_c->redis, "HSET rb:meta state restoring"));
+    freeReplyObject (rb_redis_cmd (s_c->redis, "HSET rb:{0}:meta state restoring"));
     rb_entry_t second[] = {{rb_str ("a"), 7}, {rb_str ("c"), 9}};
     ck_assert_int_eq (rb_tnode_list (ops, second, 2, true, &r),
                       RB_S_WRONG_STATE);
     rb_reply_done (&r);
-    s_expect_str ("5", "HGET rb:rec %s", "a");
-    ck_assert_int_eq (s_int ("HLEN %s", "rb:rec"), 1);
-    ck_assert_int_eq (s_int ("EXISTS %s", "rb:rec:held"), 0);
-    s_expect_str ("0", "HGET rb:meta %s", "list_done");
+    s_expect_str ("5", "HGET rb:{0}:rec %s", "a");
+    ck_assert_int_eq (s_int ("HLEN %s", "rb:{0}:rec"), 1);
+    ck_assert_int_eq (s_int ("EXISTS %s", "rb:{0}:rec:held"), 0);
+    s_expect_str ("0", "HGET rb:{0}:meta %s", "list_done");
     /* and on an empty Redis it leaves nothing behind either */
     freeReplyObject (rb_redis_cmd (s_c->redis, "FLUSHALL"));
     ck_assert_int_eq (rb_tnode_list (ops, second, 2, true, &r),

@@ -151,17 +151,31 @@ s_recover_and_expect (const char *key, const char *value, uint64_t seq)
 /*  --- the script alone ------------------------------------------------------
  */
 
-/*  FAILOVER with ARGV ds, acked epoch, acked watermark, parsed. */
+/*  FAILOVER on partition 0 with ARGV ds, acked epoch, acked watermark,
+    and other masters' replication ids (other: "" for none), parsed. */
+static int
+s_failover_other (const char *ds, const char *epoch, const char *wm,
+                  const char *other, rb_failover_reply_t *rep)
+{
+    redisReply *r =
+        *other ? rb_redis_cmd (rb_ot.c->redis,
+                               "EVAL %s 2 rb:{0}:meta rb:{0}:stable %s %s %s %s",
+                               rb_script_source (RB_SCRIPT_FAILOVER), ds, epoch,
+                               wm, other)
+               : rb_redis_cmd (rb_ot.c->redis,
+                               "EVAL %s 2 rb:{0}:meta rb:{0}:stable %s %s %s",
+                               rb_script_source (RB_SCRIPT_FAILOVER), ds, epoch,
+                               wm);
+    int rc = rb_failover_reply_parse (r, rep);
+    freeReplyObject (r);
+    return rc;
+}
+
 static int
 s_failover (const char *ds, const char *epoch, const char *wm,
             rb_failover_reply_t *rep)
 {
-    redisReply *r =
-        rb_redis_cmd (rb_ot.c->redis, "EVAL %s 0 %s %s %s",
-                      rb_script_source (RB_SCRIPT_FAILOVER), ds, epoch, wm);
-    int rc = rb_failover_reply_parse (r, rep);
-    freeReplyObject (r);
-    return rc;
+    return s_failover_other (ds, epoch, wm, "", rep);
 }
 
 static char *
@@ -236,6 +250,24 @@ START_TEST (failover_script_moves_the_epoch_once_per_sign_of_loss)
     ck_assert_int_eq (
         s_failover ("ffffffffffffffffffffffffffffffff/4", "0", "0", &rep), -1);
     ck_assert_str_eq (rep.word, "foreign");
+    /* an epoch below the node's: lagging (another partition moved on) */
+    ck_assert_int_eq (s_failover (ID "/9", "0", "0", &rep), -1);
+    ck_assert_str_eq (rep.word, "lagging");
+    /* a partition that moved here by resharding, from a master whose id is
+       current: recorded, no transition; an id no master has: moved */
+    s_meta_set ("normal", "1111111111111111111111111111111111111111");
+    ck_assert_int_eq (
+        s_failover_other (ID "/4", "0", "0",
+                          "1111111111111111111111111111111111111111", &rep),
+        0);
+    ck_assert (rep.recorded && !rep.moved && rep.epoch == 4);
+    s_expect_meta ("replid", replid);
+    s_meta_set ("normal", "1111111111111111111111111111111111111111");
+    ck_assert_int_eq (
+        s_failover_other (ID "/4", "0", "0",
+                          "2222222222222222222222222222222222222222", &rep),
+        0);
+    ck_assert (rep.moved && rep.epoch == 5);
     free (replid);
 }
 END_TEST

@@ -7,7 +7,13 @@
     Lua's cost is per call, not per key, so a burst pays it once per
     call; and a GETS is answered from one call, so all its records come
     from one atomic read at one epoch. A GET is answered DATA, a GETS
-    RECORDS, in the order of its keys.
+    RECORDS, in the order of its keys. Every call reads one partition
+    (rb_parts.h): on one Redis there is one, and nothing above changes;
+    on a Redis Cluster the keys of a round are grouped by partition, a
+    call per partition (up to RB_GETS_PER_CALL keys), and a GETS whose
+    keys span partitions is read by one call in each, atomic per
+    partition, and answered only if every one read it at the same
+    epoch.
 
     Registering the asking service node (SADD and EXPIRE of the key's
     fetcher set) made every read a write. The node now remembers, for a
@@ -21,6 +27,7 @@
     made again (a restarted Redis may have lost the sets), when a read is
     refused (FLUSHALL, a restore) and when it is full.  */
 #include "rb_db_int.h"
+#include "rb_parts.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -264,55 +271,104 @@ s_plain_ok (rb_db_reads_t *self, const rb_read_t *r)
     return true;
 }
 
-/*  One round trip's worth of work: a script call, or a plain read of
-    some keys bracketed by two reads of the dataset's state. Its reads
-    are order[first .. end - 1] (indices into reads); its calls
+/*  What each read collected is at in a flush. */
+enum { RB_READ_LUA, RB_READ_PLAIN, RB_READ_DONE };
+
+/*  One key of a read, in a round: reads[read]'s key keys[key], of
+    partition part. A round's units are grouped by partition (stably: in
+    the order of the reads), and cut into chunks.  */
+typedef struct {
+    uint32_t read, key;
+    uint32_t part;
+} rb_unit_t;
+
+/*  One round trip's worth of work, on one partition: a script call, or a
+    plain read of some keys bracketed by two reads of the partition's
+    meta. Its keys are units[first .. end - 1]; its calls
     calls[first_call ..].  */
 typedef struct {
     bool plain;
+    int part;
     uint32_t first, end;
     uint32_t n_keys;
     uint32_t first_call, n_calls;
 } rb_chunk_t;
 
+/*  A key name: "rb:{N}:" suffix KEY.  */
+typedef char rb_name_t[32 + RB_KEY_MAX];
+
 /*  The buffers of one round. */
 typedef struct {
-    uint32_t *order; /* read indices, the chunks' reads in turn */
+    rb_unit_t *units; /* the round's keys, by partition */
+    uint32_t n_units;
     rb_chunk_t *chunks;
     uint32_t n_chunks;
     rb_call_t *calls;
     uint32_t n_calls;
     const char **argv;
     size_t *lens;
-    char (*names)[6 + RB_KEY_MAX]; /* "rb:r:KEY" per key of plain reads */
+    rb_name_t *names; /* the calls' key names */
+    uint32_t n_names;
 } rb_round_t;
 
-/*  Cuts the reads whose state is want (plain or not) into chunks of at
-    most RB_GETS_PER_CALL keys, a read never split.  */
+static int
+s_unit_cmp (const void *a, const void *b)
+{
+    const rb_unit_t *x = (const rb_unit_t *) a, *y = (const rb_unit_t *) b;
+    if (x->part != y->part)
+        return x->part < y->part ? -1 : 1;
+    return x->key < y->key ? -1 : x->key > y->key; /* keys in read order */
+}
+
+/*  Cuts the keys of the reads whose state is want (plain or not) into
+    chunks of one partition each, at most RB_GETS_PER_CALL keys, the keys
+    of a read in one partition never split (on one Redis: a read is never
+    split).  */
 static void
 s_chunk (rb_db_reads_t *self, rb_round_t *rd, const uint8_t *state,
-         uint8_t want, uint32_t *n_order)
+         uint8_t want, int parts)
 {
-    rb_chunk_t *c = NULL;
+    uint32_t from = rd->n_units;
     for (uint32_t i = 0; i < self->n_reads; i++) {
         if (state[i] != want)
             continue;
         rb_read_t *r = &self->reads[i];
-        if (!c || c->n_keys + r->n > RB_GETS_PER_CALL) {
+        for (uint32_t k = r->first; k < r->first + r->n; k++)
+            rd->units[rd->n_units++] = (rb_unit_t){
+                i, k,
+                (uint32_t) rb_part_of (parts, self->keys[k].ptr,
+                                       self->keys[k].len)};
+    }
+    if (parts > 1)
+        qsort (rd->units + from, rd->n_units - from, sizeof (rb_unit_t),
+               s_unit_cmp);
+    rb_chunk_t *c = NULL;
+    for (uint32_t u = from; u < rd->n_units;) {
+        /* the segment: this read's keys in this partition */
+        uint32_t end = u + 1;
+        while (end < rd->n_units && rd->units[end].read == rd->units[u].read &&
+               rd->units[end].part == rd->units[u].part)
+            end++;
+        if (!c || c->part != (int) rd->units[u].part ||
+            c->n_keys + (end - u) > RB_GETS_PER_CALL) {
             c = &rd->chunks[rd->n_chunks++];
-            *c = (rb_chunk_t){want == 1, *n_order, *n_order, 0, 0, 0};
+            *c = (rb_chunk_t){want == RB_READ_PLAIN, (int) rd->units[u].part,
+                              u, u, 0, 0, 0};
         }
-        rd->order[(*n_order)++] = i;
-        c->end = *n_order;
-        c->n_keys += r->n;
+        c->end = end;
+        c->n_keys += end - u;
+        u = end;
     }
 }
 
 /*  Answers a GET (DATA) or a GETS (RECORDS) from reps, its keys' reads;
-    reply is the script's, for what to say if it refused.  */
-static void
+    replies are their calls' replies, for what to say if one refused. On
+    a cluster the keys of a GETS may have been read by several calls (one
+    per partition): they must all say one epoch. true if every key was
+    read ok at one epoch (registrations made: the memo may note them).  */
+static bool
 s_answer (rb_db_reads_t *self, rb_read_t *r, const rb_get_reply_t *reps,
-          const redisReply *reply)
+          const redisReply *const *replies)
 {
     for (uint32_t i = 0; i < r->n; i++) {
         if (strcmp (reps[i].word, "ok") == 0)
@@ -320,10 +376,18 @@ s_answer (rb_db_reads_t *self, rb_read_t *r, const rb_get_reply_t *reps,
         zhashx_purge (self->memo); /* FLUSHALL, a restore ...: start over */
         self->counts.refused++;
         rb_db__refuse (self->bus, self->store, self->view, self->opts->name,
-                       &r->header, r->multi ? "GETS" : "GET", reply,
+                       &r->header, r->multi ? "GETS" : "GET", replies[i],
                        reps[i].word);
-        return;
+        return false;
     }
+    for (uint32_t i = 1; i < r->n; i++)
+        if (reps[i].epoch != reps[0].epoch) {
+            self->counts.refused++;
+            rb_bus_error (self->bus, &r->header, RB_S_UNAVAILABLE,
+                          "the dataset's epoch moved during the read: ask "
+                          "again");
+            return false;
+        }
     size_t bytes = 0;
     for (uint32_t i = 0; i < r->n; i++)
         bytes += reps[i].value_len;
@@ -331,7 +395,7 @@ s_answer (rb_db_reads_t *self, rb_read_t *r, const rb_get_reply_t *reps,
         self->counts.refused++;
         rb_bus_error (self->bus, &r->header, RB_S_BAD_REQUEST,
                       "GETS answer over 8 MiB: ask fewer keys");
-        return;
+        return true; /* read (and registered) all the same */
     }
     rb_body_t d;
     rb_record_t records[RB_GETS_MAX];
@@ -357,85 +421,114 @@ s_answer (rb_db_reads_t *self, rb_read_t *r, const rb_get_reply_t *reps,
         d.recovering = records[0].recovering;
     }
     rb_bus_reply (self->bus, &r->header, &d);
+    return true;
 }
 
-/*  What each read collected is at in a flush. */
-enum { RB_READ_LUA, RB_READ_PLAIN, RB_READ_DONE };
+/*  A key name of partition p into the round's names; returns it. */
+static const char *
+s_name (rb_round_t *rd, int p, const char *suffix, rb_str_t key, size_t *len)
+{
+    char *n = rd->names[rd->n_names++];
+    *len = rb_part_key (n, sizeof (rb_name_t), p, suffix, key.ptr, key.len);
+    return n;
+}
 
-/*  "HMGET rb:meta dataset epoch state": the plain reads' brackets. */
-static const char *s_meta_argv[] = {"HMGET", "rb:meta", RB_META_FIELDS};
-static const size_t s_meta_lens[] = {5, 7, 7, 5, 5};
+/*  Appends an argument to the call being built. */
+#define ARG(s, n) (*a++ = (s), *l++ = (n))
 
 /*  Fills rd's calls for its chunks: a script call per script chunk (its
-    first arguments ds, ttl and cap: they must outlive the run), and for
-    a plain chunk the meta read, an HMGET per key, the meta read.  */
+    KEYS, then ds, ttl and cap: they must outlive the run, and the node,
+    key, known of each key), and for a plain chunk the meta read, an
+    HMGET per key, the meta read.  */
 static void
 s_build (rb_db_reads_t *self, rb_round_t *rd, const char *ds, const char *ttl,
          const char *cap)
 {
+    static const char *const sets[] = {"meta", "stable", "rec", "polled",
+                                       "fa"};
+    static const char *const per_key[] = {"r:", "f:", "p:"};
     const char **a = rd->argv;
     size_t *l = rd->lens;
-    uint32_t name = 0;
+    rb_str_t none = {NULL, 0};
     for (uint32_t c = 0; c < rd->n_chunks; c++) {
         rb_chunk_t *ch = &rd->chunks[c];
+        int p = ch->part, slot = rb_part_slot (p);
         ch->first_call = rd->n_calls;
-        if (ch->plain)
-            rd->calls[rd->n_calls++] =
-                (rb_call_t){-1, 5, s_meta_argv, s_meta_lens, NULL, 0, 0};
-        else {
+        size_t mlen;
+        const char *meta = s_name (rd, p, "meta", none, &mlen);
+        if (ch->plain) {
             rd->calls[rd->n_calls++] = (rb_call_t){
-                RB_SCRIPT_GET, 3 + 3 * (int) ch->n_keys, a, l, NULL, 0, 0};
-            a[0] = ds, l[0] = strlen (ds);
-            a[1] = ttl, l[1] = strlen (ttl);
-            a[2] = cap, l[2] = strlen (cap);
-            a += 3, l += 3;
-        }
-        for (uint32_t o = ch->first; o < ch->end; o++) {
-            rb_read_t *r = &self->reads[rd->order[o]];
-            /* only service nodes get UPDATE and RECOVERED pushes */
-            const char *node =
-                r->header.role == RB_ROLE_SERVICE ? r->header.sender : "";
-            for (uint32_t k = r->first; k < r->first + r->n; k++) {
-                rb_str_t key = self->keys[k];
-                if (!ch->plain) {
-                    a[0] = node, l[0] = strlen (node);
-                    a[1] = key.ptr, l[1] = key.len;
-                    a[2] = self->known[k] ? "1" : "0", l[2] = 1;
-                    a += 3, l += 3;
-                    continue;
+                .script = -1, .argc = 5, .argv = a, .lens = l, .slot = slot};
+            ARG ("HMGET", 5), ARG (meta, mlen), ARG ("dataset", 7);
+            ARG ("epoch", 5), ARG ("state", 5);
+            for (uint32_t u = ch->first; u < ch->end; u++) {
+                size_t len;
+                const char *n =
+                    s_name (rd, p, "r:", self->keys[rd->units[u].key], &len);
+                rd->calls[rd->n_calls++] =
+                    (rb_call_t){.script = -1, .argc = 5, .argv = a,
+                                .lens = l, .slot = slot};
+                ARG ("HMGET", 5), ARG (n, len), ARG ("v", 1), ARG ("s", 1);
+                ARG ("d", 1);
+            }
+            rd->calls[rd->n_calls++] = rd->calls[ch->first_call];
+        } else {
+            int nkeys = 5 + 3 * (int) ch->n_keys;
+            rd->calls[rd->n_calls++] = (rb_call_t){
+                .script = RB_SCRIPT_GET, .argc = nkeys + 3 + 3 * (int) ch->n_keys,
+                .argv = a, .lens = l, .nkeys = nkeys, .slot = slot};
+            ARG (meta, mlen);
+            for (int i = 1; i < 5; i++) {
+                size_t len;
+                const char *n = s_name (rd, p, sets[i], none, &len);
+                ARG (n, len);
+            }
+            for (uint32_t u = ch->first; u < ch->end; u++)
+                for (int i = 0; i < 3; i++) {
+                    size_t len;
+                    const char *n = s_name (rd, p, per_key[i],
+                                            self->keys[rd->units[u].key], &len);
+                    ARG (n, len);
                 }
-                char *n = rd->names[name++];
-                memcpy (n, "rb:r:", 5);
-                memcpy (n + 5, key.ptr, key.len);
-                rd->calls[rd->n_calls++] = (rb_call_t){-1, 5, a, l, NULL, 0, 0};
-                a[0] = "HMGET", l[0] = 5;
-                a[1] = n, l[1] = 5 + key.len;
-                a[2] = "v", a[3] = "s", a[4] = "d";
-                l[2] = l[3] = l[4] = 1;
-                a += 5, l += 5;
+            ARG (ds, strlen (ds)), ARG (ttl, strlen (ttl));
+            ARG (cap, strlen (cap));
+            for (uint32_t u = ch->first; u < ch->end; u++) {
+                rb_read_t *r = &self->reads[rd->units[u].read];
+                rb_str_t key = self->keys[rd->units[u].key];
+                /* only service nodes get UPDATE and RECOVERED pushes */
+                const char *node =
+                    r->header.role == RB_ROLE_SERVICE ? r->header.sender : "";
+                ARG (node, strlen (node));
+                ARG (key.ptr, key.len);
+                ARG (self->known[rd->units[u].key] ? "1" : "0", 1);
             }
         }
-        if (ch->plain)
-            rd->calls[rd->n_calls++] =
-                (rb_call_t){-1, 5, s_meta_argv, s_meta_lens, NULL, 0, 0};
         ch->n_calls = rd->n_calls - ch->first_call;
     }
 }
 
-/*  Reads of a chunk from its replies into reps (the chunk's keys in
-    order). A plain chunk whose brackets do not both say the dataset and
-    epoch in state normal read nothing usable: false, and its reads go
-    by script in the next round. rc: the run's.  */
+/*  Reads of a chunk from its replies into reps (indexed by key, as
+    self->keys), and into replies each key's call reply. A plain chunk
+    whose brackets do not both say the dataset and epoch in state normal
+    read nothing usable: false, and its reads go by script in the next
+    round. rc: the run's.  */
 static bool
 s_parse (rb_db_reads_t *self, const rb_round_t *rd, const rb_chunk_t *ch,
-         int rc, rb_get_reply_t *reps)
+         int rc, rb_get_reply_t *reps, const redisReply **replies,
+         rb_get_reply_t *tmp)
 {
-    memset (reps, 0, ch->n_keys * sizeof *reps);
+    rb_call_t *calls = &rd->calls[ch->first_call];
+    for (uint32_t u = ch->first; u < ch->end; u++) {
+        uint32_t k = rd->units[u].key;
+        memset (&reps[k], 0, sizeof reps[k]);
+        replies[k] = rc ? NULL : calls[0].reply;
+    }
     if (rc)
         return true; /* no reply: every read refused (unavailable) */
-    rb_call_t *calls = &rd->calls[ch->first_call];
     if (!ch->plain) {
-        rb_get_reply_parse (calls[0].reply, ch->n_keys, reps);
+        rb_get_reply_parse (calls[0].reply, ch->n_keys, tmp);
+        for (uint32_t u = ch->first; u < ch->end; u++)
+            reps[rd->units[u].key] = tmp[u - ch->first];
         return true;
     }
     const char *id = rb_db__view_dataset (self->view);
@@ -446,39 +539,50 @@ s_parse (rb_db_reads_t *self, const rb_round_t *rd, const rb_chunk_t *ch,
     if (!rb_meta_reply_normal (calls[0].reply, id, epoch) ||
         !rb_meta_reply_normal (calls[ch->n_calls - 1].reply, id, epoch))
         return false;
-    for (uint32_t k = 0; k < ch->n_keys; k++)
-        rb_record_reply_parse (calls[1 + k].reply, epoch, &reps[k]);
+    for (uint32_t u = ch->first; u < ch->end; u++) {
+        uint32_t k = rd->units[u].key;
+        rb_record_reply_parse (calls[1 + u - ch->first].reply, epoch, &reps[k]);
+        replies[k] = calls[1 + u - ch->first].reply;
+    }
     return true;
 }
 
 /*  One round trip: every read in state RB_READ_LUA or RB_READ_PLAIN.
     Each is answered (RB_READ_DONE), but for plain reads that found the
-    state moved: those are left RB_READ_LUA for the next round.  */
+    state moved in a partition: those are left RB_READ_LUA for the next
+    round.  */
 static void
 s_round (rb_db_reads_t *self, uint8_t *state, int64_t start)
 {
-    uint32_t n = self->n_reads, n_order = 0;
+    int parts = rb_parts_count (self->store);
     rb_round_t rd = {0};
-    rd.order = (uint32_t *) calloc (n, sizeof (uint32_t));
-    rd.chunks = (rb_chunk_t *) calloc (2 * n, sizeof (rb_chunk_t));
-    s_chunk (self, &rd, state, RB_READ_PLAIN, &n_order);
-    s_chunk (self, &rd, state, RB_READ_LUA, &n_order);
+    rd.units = (rb_unit_t *) calloc (self->n_keys + 1, sizeof (rb_unit_t));
+    rd.chunks = (rb_chunk_t *) calloc (self->n_keys + 1, sizeof (rb_chunk_t));
+    assert (rd.units && rd.chunks);
+    s_chunk (self, &rd, state, RB_READ_PLAIN, parts);
+    s_chunk (self, &rd, state, RB_READ_LUA, parts);
     size_t calls = 0, args = 0, names = 0;
     for (uint32_t c = 0; c < rd.n_chunks; c++) {
         rb_chunk_t *ch = &rd.chunks[c];
         calls += ch->plain ? ch->n_keys + 2 : 1;
-        args +=
-            ch->plain ? 5 * (size_t) ch->n_keys : 3 + 3 * (size_t) ch->n_keys;
-        names += ch->plain ? ch->n_keys : 0;
+        args += ch->plain ? 5 * (size_t) ch->n_keys + 5
+                          : 8 + 6 * (size_t) ch->n_keys;
+        names += ch->plain ? 1 + ch->n_keys : 5 + 3 * (size_t) ch->n_keys;
     }
-    rd.calls = (rb_call_t *) calloc (calls, sizeof (rb_call_t));
+    rd.calls = (rb_call_t *) calloc (calls + 1, sizeof (rb_call_t));
     rd.argv = (const char **) calloc (args + 1, sizeof (char *));
     rd.lens = (size_t *) calloc (args + 1, sizeof (size_t));
-    rd.names = calloc (names + 1, sizeof *rd.names);
+    rd.names = (rb_name_t *) calloc (names + 1, sizeof (rb_name_t));
     rb_get_reply_t *reps =
-        (rb_get_reply_t *) calloc (RB_GETS_MAX, sizeof (rb_get_reply_t));
-    assert (rd.order && rd.chunks && rd.calls && rd.argv && rd.lens &&
-            rd.names && reps);
+        (rb_get_reply_t *) calloc (self->n_keys + 1, sizeof (rb_get_reply_t));
+    rb_get_reply_t *tmp =
+        (rb_get_reply_t *) calloc (RB_GETS_PER_CALL + RB_GETS_MAX,
+                                   sizeof (rb_get_reply_t));
+    const redisReply **replies =
+        (const redisReply **) calloc (self->n_keys + 1, sizeof (void *));
+    bool *retry = (bool *) calloc (self->n_reads + 1, sizeof (bool));
+    assert (rd.calls && rd.argv && rd.lens && rd.names && reps && tmp &&
+            replies && retry);
     /* the script calls' arguments point into these until the run is read */
     char ds[64], ttl[16], cap[16];
     rb_db__view_arg (self->view, ds, sizeof ds);
@@ -489,36 +593,38 @@ s_round (rb_db_reads_t *self, uint8_t *state, int64_t start)
     int rc = rb_store_run (self->store, rd.calls, (int) rd.n_calls);
     for (uint32_t c = 0; c < rd.n_chunks; c++) {
         rb_chunk_t *ch = &rd.chunks[c];
-        bool usable = s_parse (self, &rd, ch, rc, reps);
-        /* what a refusal names: the script's reply, or for plain reads
-           one that is there (a record not understood: internal) */
-        const redisReply *reply = rd.calls[ch->first_call].reply;
-        uint32_t at = 0;
-        for (uint32_t o = ch->first; o < ch->end; o++) {
-            uint32_t i = rd.order[o];
-            rb_read_t *r = &self->reads[i];
-            if (!usable) {
-                state[i] = RB_READ_LUA;
-                continue;
-            }
-            s_answer (self, r, &reps[at], rc ? NULL : reply);
-            if (rc == 0 && ch->plain)
-                self->counts.plain += r->n;
-            if (rc == 0 && !ch->plain && strcmp (reps[at].word, "ok") == 0)
-                s_memo_add (self, r, &reps[at], start);
-            at += r->n;
-            state[i] = RB_READ_DONE;
-            zmsg_destroy (&r->msg);
+        if (!s_parse (self, &rd, ch, rc, reps, replies, tmp))
+            for (uint32_t u = ch->first; u < ch->end; u++)
+                retry[rd.units[u].read] = true;
+    }
+    for (uint32_t i = 0; i < self->n_reads; i++) {
+        rb_read_t *r = &self->reads[i];
+        if (state[i] == RB_READ_DONE)
+            continue;
+        if (retry[i]) {
+            state[i] = RB_READ_LUA;
+            continue;
         }
+        bool plain = state[i] == RB_READ_PLAIN;
+        bool ok = s_answer (self, r, &reps[r->first], &replies[r->first]);
+        if (rc == 0 && plain)
+            self->counts.plain += r->n;
+        if (ok && !plain)
+            s_memo_add (self, r, &reps[r->first], start);
+        state[i] = RB_READ_DONE;
+        zmsg_destroy (&r->msg);
     }
     rb_store_free_replies (rd.calls, (int) rd.n_calls);
-    free (rd.order);
+    free (rd.units);
     free (rd.chunks);
     free (rd.calls);
     free (rd.argv);
     free (rd.lens);
     free (rd.names);
     free (reps);
+    free (tmp);
+    free (replies);
+    free (retry);
 }
 
 void

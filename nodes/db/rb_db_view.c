@@ -33,7 +33,9 @@ struct rb_db_view {
                               ours carried */
     uint64_t failovers;    /* transitions this node made (FAILOVER moved) */
     uint64_t recovering;   /* keys recovering, as STATUS last said */
-    rb_batch_t *batch;     /* STATUS, FOLLOW, FAILOVER of every partition */
+    rb_batch_t *batch;     /* STATUS and FOLLOW of every partition */
+    rb_batch_t *check;     /* FAILOVER: its own, as the check runs inside
+                              another batch's run (a new connection) */
 };
 
 static const char *const s_state_names[RB_DB_STATE_COUNT] = {
@@ -139,7 +141,7 @@ s_check_connection (rb_store_t *store, void *arg)
     int m = rb_store_checking (store), parts = rb_parts_count (store);
     char ids[64][48];
     int n_ids = parts > 1 ? s_other_replids (store, m, ids, 64) : 0;
-    rb_batch_t *b = self->batch;
+    rb_batch_t *b = self->check;
     rb_batch_reset (b);
     int *part = (int *) calloc ((size_t) parts, sizeof (int));
     assert (part);
@@ -211,6 +213,7 @@ rb_db__view_new (const rb_db_opts_t *opts, rb_bus_t *bus, rb_store_t *store)
     self->acked_epoch = (uint64_t *) calloc (RB_PARTS_CLUSTER, sizeof (uint64_t));
     self->acked_wm = (uint64_t *) calloc (RB_PARTS_CLUSTER, sizeof (uint64_t));
     self->batch = rb_batch_new ();
+    self->check = rb_batch_new ();
     assert (self->acked_epoch && self->acked_wm);
     s_load (self);
     if (store)
@@ -228,6 +231,7 @@ rb_db__view_destroy (rb_db_view_t **self_p)
     free (self->acked_epoch);
     free (self->acked_wm);
     rb_batch_destroy (&self->batch);
+    rb_batch_destroy (&self->check);
     free (self);
     *self_p = NULL;
 }
