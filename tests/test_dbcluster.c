@@ -76,11 +76,14 @@ typedef struct {
     int keys;                    /* named so far */
     uint64_t last[KEYS_MAX];     /* each key's last acknowledged seq */
     uint64_t prev[KEYS_MAX];     /* and the one before */
-    uint64_t value[KEYS_MAX];    /* the order number in last's value */
     uint64_t acked_at[KEYS_MAX]; /* the order number of last */
-    int lkey[LEDGER_MAX];        /* every acknowledged order: key, seq */
+    uint64_t newest[KEYS_MAX];   /* the newest seq journaled (acknowledged
+                                    or pending) */
+    uint64_t value[KEYS_MAX];    /* the order number in newest's value */
+    int lkey[LEDGER_MAX];        /* every order journaled: key, seq */
     uint64_t lseq[LEDGER_MAX];
-    int acked;                       /* in the ledger */
+    bool lacked[LEDGER_MAX];         /* acknowledged (else pending) */
+    int journaled, acked;            /* in the ledger; acknowledged */
     uint64_t n;                      /* orders sent */
     int pending, unanswered;         /* orders journaled not applied; none */
     int answers, stale_answers;      /* latest-only, and those stale */
@@ -88,6 +91,7 @@ typedef struct {
     int unavailable;                 /* latest-only neither ok nor found */
     int stale_ok_stale, stale_ok_na; /* stale-ok flagged stale; no answer */
     int lost;                        /* acknowledged, not read back */
+    int pending_lost;                /* pending, not there after a sync */
     int wrong_value;                 /* read at last, another value */
 } world_t;
 
@@ -108,15 +112,21 @@ s_name (world_t *w, const char *prefix, int number)
     return w->keys++;
 }
 
+/*  An order journaled (its seq known), acknowledged or pending. */
 static void
-s_acked (world_t *w, int k, uint64_t seq, uint64_t order)
+s_journaled (world_t *w, int k, uint64_t seq, uint64_t order, bool acked)
 {
-    ck_assert_int_lt (w->acked, LEDGER_MAX);
-    w->lkey[w->acked] = k;
-    w->lseq[w->acked++] = seq;
+    ck_assert_int_lt (w->journaled, LEDGER_MAX);
+    w->lkey[w->journaled] = k;
+    w->lacked[w->journaled] = acked;
+    w->lseq[w->journaled++] = seq;
+    w->newest[k] = seq;
+    w->value[k] = order;
+    if (!acked)
+        return;
+    w->acked++;
     w->prev[k] = w->last[k];
     w->last[k] = seq;
-    w->value[k] = order;
     w->acked_at[k] = order;
 }
 
@@ -162,8 +172,9 @@ s_submit (world_t *w, const int *k, int count, int timeout_ms)
     int result = -1;
     if (rc == 0 && b.type == RB_T_INFO)
         result = s_item (&b, "applied") && !s_item (&b, "left");
-    for (int i = 0; result == 1 && i < count; i++)
-        s_acked (w, k[i], s_item (&b, "seq") + (uint64_t) i, w->n + 1 + i);
+    for (int i = 0; result >= 0 && s_item (&b, "seq") && i < count; i++)
+        s_journaled (w, k[i], s_item (&b, "seq") + (uint64_t) i, w->n + 1 + i,
+                     result == 1);
     w->n += (uint64_t) count;
     rb_body_release (&b);
     zmsg_destroy (&msg);
@@ -236,24 +247,55 @@ s_ops_num (world_t *w, const char *name)
     return v;
 }
 
+/*  A sync (SUBMIT without orders): the ops node re-sends what is
+    pending, and answers once nothing is; within NORMAL_MS.  */
+static void
+s_sync (world_t *w)
+{
+    int64_t deadline = rb_clock_ms () + NORMAL_MS;
+    for (;;) {
+        rb_body_t req, b;
+        rb_body_init (&req, RB_T_SUBMIT);
+        char rid[40];
+        snprintf (rid, sizeof rid, "%016x%016" PRIx64, 0x5c, w->n++);
+        req.text = rb_str (rid);
+        rb_body_init (&b, RB_T_NONE);
+        zmsg_t *msg = NULL;
+        rb_header_t h;
+        int rc = rb_bus_call (w->writer.bus, RB_ADDR_SERVICE, "ops", &req,
+                              SUBMIT_MS, &msg, &h, &b);
+        bool done = rc == 0 && b.type == RB_T_INFO && !s_item (&b, "pending");
+        rb_body_release (&b);
+        zmsg_destroy (&msg);
+        if (done)
+            return;
+        ck_assert_msg (rb_clock_ms () < deadline,
+                       "orders still pending %d ms after the DB was normal",
+                       NORMAL_MS);
+    }
+}
+
 /*  Every key read back from the DB (a GET of role ops, straight to the
-    DB node): each acknowledged order with a seq above what it holds is
-    lost; a key read at its last acknowledged seq must hold its value.  */
+    DB node) after a sync: each order journaled with a seq above what it
+    holds is lost (acknowledged) or pending_lost; a key read at its
+    newest seq must hold its value.  */
 static void
 s_read_back (world_t *w)
 {
     static uint64_t read[KEYS_MAX];
+    s_sync (w);
     for (int k = 0; k < w->keys; k++) {
         rb_got_t g = rb_tnode_get (&w->writer, w->name[k]);
         read[k] = g.rc == 0 && g.found && !g.recovering ? g.seq : 0;
         char want[24];
         snprintf (want, sizeof want, "n%" PRIu64, w->value[k]);
         w->wrong_value +=
-            read[k] == w->last[k] && w->last[k] && strcmp (g.value, want);
+            read[k] == w->newest[k] && w->newest[k] && strcmp (g.value, want);
     }
-    w->lost = 0;
-    for (int i = 0; i < w->acked; i++)
-        w->lost += w->lseq[i] > read[w->lkey[i]];
+    w->lost = w->pending_lost = 0;
+    for (int i = 0; i < w->journaled; i++)
+        if (w->lseq[i] > read[w->lkey[i]])
+            w->lacked[i] ? w->lost++ : w->pending_lost++;
 }
 
 static void
@@ -291,9 +333,10 @@ s_expect_nothing_lost (world_t *w)
     ck_assert_msg (w->stale_answers == 0,
                    "%d stale latest-only answers (of %d)", w->stale_answers,
                    w->answers);
-    ck_assert_msg (w->lost == 0 && w->wrong_value == 0,
-                   "%d acknowledged orders lost, %d keys with another value",
-                   w->lost, w->wrong_value);
+    ck_assert_msg (w->lost == 0 && w->pending_lost == 0 && w->wrong_value == 0,
+                   "%d acknowledged orders lost, %d pending ones, %d keys "
+                   "with another value",
+                   w->lost, w->pending_lost, w->wrong_value);
 }
 
 /*  --- the Redis Cluster ------------------------------------------------ */
@@ -338,6 +381,7 @@ typedef struct {
     uint64_t backup_records, backup_watermark;
     uint64_t epoch, runs; /* the DB's at the end; recoveries run */
     int64_t normal_ms;    /* from the restore to the DB normal again */
+    int64_t looked;       /* the DB's state last looked at */
 } reshard_t;
 
 /*  LOADED keys r<i> in batches, then a few rounds of orders over the
@@ -371,6 +415,18 @@ s_restore (world_t *w, const char *path, reshard_t *rs)
     rb_reply_done (&r);
 }
 
+/*  After the restore: whether the DB is normal again at a new epoch,
+    looked at every 100 ms; when it first was into rs->normal_ms.  */
+static void
+s_watch_normal (world_t *w, reshard_t *rs)
+{
+    if (!rs->restored_at || rs->normal_ms || rb_clock_ms () - rs->looked < 100)
+        return;
+    rs->looked = rb_clock_ms ();
+    if (s_db_normal (w, true, &rs->epoch))
+        rs->normal_ms = rb_clock_ms () - rs->restored_at;
+}
+
 /*  One reshard of slots from master from to master to, orders and GETs
     all along; restore (when not NULL) once it has run RESTORE_AT ms.  */
 static void
@@ -387,6 +443,7 @@ s_reshard (world_t *w, reshard_t *rs, int from, int to, int slots,
         int k = (int) (w->n % WORKING);
         s_step (w, k, (k * 13 + 5) % WORKING);
         rs->steps_moving++;
+        s_watch_normal (w, rs);
         if (restore && rb_clock_ms () - start >= RESTORE_AT) {
             rs->restored_at = rb_clock_ms ();
             s_restore (w, restore, rs);
@@ -402,7 +459,7 @@ s_reshard (world_t *w, reshard_t *rs, int from, int to, int slots,
 /*  Orders and GETs until the DB is normal, the recovery ran, and the
     cluster is stable.  */
 static void
-s_settle (world_t *w, reshard_t *rs, int64_t since)
+s_settle (world_t *w, reshard_t *rs)
 {
     int64_t deadline = rb_clock_ms () + NORMAL_MS;
     while (!s_db_normal (w, true, &rs->epoch)) {
@@ -411,7 +468,8 @@ s_settle (world_t *w, reshard_t *rs, int64_t since)
         int k = (int) (w->n % WORKING);
         s_step (w, k, (k * 5 + 3) % WORKING);
     }
-    rs->normal_ms = rb_clock_ms () - since;
+    if (!rs->normal_ms)
+        rs->normal_ms = rb_clock_ms () - rs->restored_at;
     rs->runs = s_ops_num (w, "recovery.runs");
     ck_assert_int_eq (rb_rcluster_wait_stable (s_pc->c->rcluster, WAIT_MS), 0);
 }
@@ -421,16 +479,17 @@ s_print_reshard (const world_t *w, const reshard_t *rs)
 {
     fprintf (stderr,
              "dbcluster reshard: %d keys, %d orders acknowledged (%d "
-             "pending, %d unanswered), %d sent while slots moved; %d slots "
+             "pending, %d lost of those, %d unanswered), %d sent while slots "
+             "moved; %d slots "
              "moved in %d ms, %d back in %d ms; a backup of %" PRIu64
              " records restored %s; DB normal at epoch %" PRIu64
              " %d ms after the restore, %" PRIu64
              " recovery runs; latest-only: %d answers, %d unavailable, "
              "%d stale, %d late; stale-ok: %d stale, %d not answered; %d "
              "lost, %d wrong values\n",
-             w->keys, w->acked, w->pending, w->unanswered, rs->steps_moving,
-             rs->moved, (int) rs->reshard_ms[0], rs->moved_back,
-             (int) rs->reshard_ms[1], rs->backup_records,
+             w->keys, w->acked, w->pending, w->pending_lost, w->unanswered,
+             rs->steps_moving, rs->moved, (int) rs->reshard_ms[0],
+             rs->moved_back, (int) rs->reshard_ms[1], rs->backup_records,
              rs->restored ? "while slots moved" : "after the reshard",
              rs->epoch, (int) rs->normal_ms, rs->runs, w->answers,
              w->unavailable, w->stale_answers, w->late, w->stale_ok_stale,
@@ -454,7 +513,7 @@ START_TEST (dbcluster_reshard_under_orders_reads_and_a_recovery)
     s_reshard (w, &rs, 1, 0, MOVED_BACK, NULL, &rs.reshard_ms[1]);
     ck_assert_int_eq (rb_rcluster_wait_stable (s_pc->c->rcluster, WAIT_MS), 0);
     rs.moved_back = before + rs.moved - s_slots_of (1);
-    s_settle (w, &rs, rs.restored_at);
+    s_settle (w, &rs);
     s_read_back (w);
     s_print_reshard (w, &rs);
     free (path);
@@ -598,13 +657,14 @@ s_print_failover (const world_t *w, const failover_t *f)
 {
     fprintf (stderr,
              "dbcluster failover: %d orders acknowledged (%d pending, %d "
-             "unanswered), %d while the replica was cut off (it was %lld "
+             "lost of those, %d unanswered), %d while the replica was cut off "
+             "(it was %lld "
              "bytes behind at the kill: %s); replica master after %d ms, "
              "DB normal at epoch %" PRIu64 " after %d ms, %" PRIu64
              " recovery runs; latest-only: %d answers, %d unavailable, %d "
              "stale, %d late; stale-ok: %d stale, %d not answered; %d lost, "
              "%d wrong values\n",
-             w->acked, w->pending, w->unanswered, f->at_risk,
+             w->acked, w->pending, w->pending_lost, w->unanswered, f->at_risk,
              f->master_offset - f->promoted_offset,
              f->promoted_offset == f->cut_offset ? "it lacked them"
                                                  : "it had moved on",
