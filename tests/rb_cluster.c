@@ -42,7 +42,7 @@ s_redis (rb_cluster_t *self, const rb_cluster_opts_t *opts)
     if (!masters && !opts->redis)
         masters = rb_cluster_env_masters ();
     if (masters > 0) {
-        self->rcluster = rb_rcluster_start (masters, 1);
+        self->rcluster = rb_rcluster_start (masters, opts->no_replicas ? 0 : 1);
         return self->rcluster ? 0 : -1;
     }
     if (opts->redis) {

@@ -32,6 +32,8 @@ typedef struct {
                           masters, a replica each, instead of one Redis
                           (also with RECOBUS_REDIS_CLUSTER=N in the
                           environment, when redis is NULL) */
+    bool no_replicas;  /* with redis_masters: masters alone (the bench
+                          measures throughput, not failover) */
 } rb_cluster_opts_t;
 
 typedef struct {

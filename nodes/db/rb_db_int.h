@@ -136,8 +136,8 @@ int rb_db__load (rb_store_t *store, rb_backup_reader_t *reader,
 
 /*  Answers a script call that did not go through: Redis unreachable (no
     reply), a Redis error (logged as node name's), a reply not understood
-    (word ""), or the script's refusal (word: needs_restore, foreign and
-    restoring answer unavailable, any other word wrong_state). what names
+    (word ""), or the script's refusal (word: needs_restore, foreign, lagging,
+    parts and restoring answer unavailable, any other word wrong_state). what names
     the request.  */
 void rb_db__refuse (rb_bus_t *bus, rb_store_t *store, rb_db_view_t *view,
                     const char *name, const rb_header_t *h, const char *what,

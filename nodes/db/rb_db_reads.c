@@ -70,8 +70,8 @@ struct rb_db_reads {
 };
 
 /*  The code and text to answer when a script refused with word:
-    unavailable for needs_restore / foreign / restoring, wrong_state
-    otherwise.  */
+    unavailable for needs_restore / foreign / restoring / lagging /
+    parts, wrong_state otherwise.  */
 static int
 s_refusal (const char *word, const char **text)
 {
@@ -85,6 +85,16 @@ s_refusal (const char *word, const char **text)
     }
     if (streq (word, "restoring")) {
         *text = "restoring";
+        return RB_S_UNAVAILABLE;
+    }
+    if (streq (word, "lagging")) {
+        *text = "a partition of the dataset is behind its newest epoch (a "
+                "transition half made): ask again";
+        return RB_S_UNAVAILABLE;
+    }
+    if (streq (word, "parts")) {
+        *text = "the dataset in Redis has another number of partitions: "
+                "needs restore";
         return RB_S_UNAVAILABLE;
     }
     *text = word;

@@ -74,6 +74,8 @@ int rb_bench_memory (const rb_bench_opts_t *o);
 int rb_bench_overload (const rb_bench_opts_t *o);
 int rb_bench_storm (const rb_bench_opts_t *o);
 int rb_bench_wait (const rb_bench_opts_t *o);
+/*  recobus on a 3-master Redis Cluster vs on one Redis (bench_cluster.c). */
+int rb_bench_cluster (const rb_bench_opts_t *o);
 /*  The first word of a --floods list that names no flood, or NULL.  */
 const char *rb_bench_overload_unknown (const char *list);
 int rb_bench_load_run (const rb_bench_opts_t *o);

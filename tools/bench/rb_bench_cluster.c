@@ -54,14 +54,24 @@ int
 rb_bcluster_start_with (rb_bcluster_t *c, const rb_bench_opts_t *o,
                         uint32_t cache_size, int policy, bool curve)
 {
+    return rb_bcluster_start_on (c, o, cache_size, policy, curve, 0);
+}
+
+int
+rb_bcluster_start_on (rb_bcluster_t *c, const rb_bench_opts_t *o,
+                      uint32_t cache_size, int policy, bool curve,
+                      int redis_masters)
+{
     memset (c, 0, sizeof *c);
     rb_broker_opts_t broker;
     rb_broker_opts_default (&broker);
     /* the broker's own heartbeat; a node kept busy never expires */
-    rb_cluster_opts_t co = {.redis = o->redis,
+    rb_cluster_opts_t co = {.redis = redis_masters > 0 ? NULL : o->redis,
                             .heartbeat_ms = broker.heartbeat_ms,
                             .liveness = 1000,
-                            .curve = curve};
+                            .curve = curve,
+                            .redis_masters = redis_masters,
+                            .no_replicas = true};
     c->cluster = rb_cluster_new (&co);
     if (!c->cluster || rb_cluster_init (c->cluster)) {
         rb_bcluster_stop (c);

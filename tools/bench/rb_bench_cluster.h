@@ -28,6 +28,12 @@ int rb_bcluster_start (rb_bcluster_t *c, const rb_bench_opts_t *o,
 /*  The same, under CurveZMQ when curve is set (keys from the harness). */
 int rb_bcluster_start_with (rb_bcluster_t *c, const rb_bench_opts_t *o,
                             uint32_t cache_size, int policy, bool curve);
+/*  The same on a throwaway Redis Cluster of redis_masters masters and no
+    replicas (the bench measures throughput) instead of the bench's Redis,
+    when redis_masters > 0; c->cluster->rcluster is that cluster.  */
+int rb_bcluster_start_on (rb_bcluster_t *c, const rb_bench_opts_t *o,
+                          uint32_t cache_size, int policy, bool curve,
+                          int redis_masters);
 void rb_bcluster_stop (rb_bcluster_t *c);
 
 /*  Writes n records "k<i>" of value_len bytes straight into Redis in

@@ -5,7 +5,7 @@
                       [--out PREFIX] [--floods LIST] SCENARIO...
 
     Scenarios: broker curve get hit restore flag fresh load memory
-    overload storm wait, or all.
+    overload storm wait cluster, or all.
     Without --redis a throwaway redis-server is started (and flushed at
     will): never point --redis at a Redis holding data you need.  */
 #include "rb_bench.h"
@@ -24,12 +24,13 @@ typedef struct {
 } scenario_t;
 
 static const scenario_t s_scenarios[] = {
-    {"broker", rb_bench_broker, false}, {"get", rb_bench_get, true},
-    {"hit", rb_bench_hit, true},        {"restore", rb_bench_restore, true},
-    {"flag", rb_bench_flag, true},      {"fresh", rb_bench_fresh, true},
-    {"load", rb_bench_load, true},      {"memory", rb_bench_memory, true},
-    {"curve", rb_bench_curve, true},    {"overload", rb_bench_overload, true},
-    {"storm", rb_bench_storm, true},    {"wait", rb_bench_wait, true},
+    {"broker", rb_bench_broker, false},  {"get", rb_bench_get, true},
+    {"hit", rb_bench_hit, true},         {"restore", rb_bench_restore, true},
+    {"flag", rb_bench_flag, true},       {"fresh", rb_bench_fresh, true},
+    {"load", rb_bench_load, true},       {"memory", rb_bench_memory, true},
+    {"curve", rb_bench_curve, true},     {"overload", rb_bench_overload, true},
+    {"storm", rb_bench_storm, true},     {"wait", rb_bench_wait, true},
+    {"cluster", rb_bench_cluster, true},
 };
 #define N_SCENARIOS ((int) (sizeof s_scenarios / sizeof s_scenarios[0]))
 
@@ -61,6 +62,9 @@ s_help (void)
             "vs the same warm\n"
             "  wait     orders with redis-wait-replicas 1 (one replica) vs "
             "without\n"
+            "  cluster  get @64 (rate, Redis CPU per GET) and restore on a "
+            "3-master\n"
+            "           Redis Cluster vs on one Redis\n"
             "  all      every scenario\n\n"
             "Options:\n"
             "  --runs N          runs of each side (default: 5)\n"
