@@ -1,6 +1,8 @@
 /*  rb_otest: what the recobus-ops suites share (see rb_otest.h). */
 #include "rb_otest.h"
 
+#include "rb_parts.h"
+
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,7 +167,11 @@ rb_ot_load_file (const char *name, const char *key, const char *value, int from,
 static char *
 s_record (const char *key, uint64_t *seq)
 {
-    redisReply *r = rb_redis_cmd (rb_ot.c->redis, "HMGET rb:{0}:r:%s v s d", key);
+    int p = rb_part_of (rb_ot.c->rcluster ? RB_PARTS_CLUSTER : 1, key,
+                        strlen (key));
+    redisReply *r = rb_cluster_redis_cmd (rb_ot.c, rb_part_slot (p),
+                                          "HMGET rb:{%d}:r:%s v s d", p, key);
+    ck_assert_ptr_nonnull (r);
     ck_assert_int_eq (r->type, REDIS_REPLY_ARRAY);
     char *v;
     if (r->element[1]->type != REDIS_REPLY_STRING)

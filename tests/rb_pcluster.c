@@ -221,8 +221,10 @@ rb_pcluster_new (const rb_pcluster_opts_t *opts)
 {
     rb_pcluster_t *self = (rb_pcluster_t *) calloc (1, sizeof *self);
     assert (self && opts && opts->bin_dir);
-    rb_cluster_opts_t co = {
-        .redis = opts->redis, .no_broker = true, .curve = opts->curve};
+    rb_cluster_opts_t co = {.redis = opts->redis,
+                            .no_broker = true,
+                            .curve = opts->curve,
+                            .redis_masters = opts->redis_masters};
     self->c = rb_cluster_new (&co); /* says why when it cannot */
     self->dir = rb_temp_dir ("rb-pcluster");
     int rc = self->c && self->dir ? 0 : -1;

@@ -6,7 +6,8 @@
     CurveZMQ, the keys come from an rb_cluster without a broker actor
     (rb_cluster_key works as for the in-process cluster). Optionally the
     DB nodes follow Redis Sentinels, a second DB node and the ops node
-    (recobus-ops serve) run too (test_ha). No Check here:
+    (recobus-ops serve) run too (test_ha), or Redis is a throwaway
+    Redis Cluster (test_dbcluster). No Check here:
     a part that will not start returns NULL with one line on stderr.
 
         rb_pcluster_opts_t o = {.bin_dir = BIN, .curve = true,
@@ -51,6 +52,9 @@ typedef struct {
     bool ops_node;           /* recobus-ops serve (name ops-serve,
                                 --watch-interval 200), its journal in
                                 the temp dir */
+    int redis_masters;       /* > 0: a throwaway Redis Cluster of that
+                                many masters, a replica each (c->rcluster);
+                                the DB nodes get --redis-cluster */
     rb_pcluster_service_t services[RB_PCLUSTER_SERVICES]; /* NULL names end */
 } rb_pcluster_opts_t;
 

@@ -43,7 +43,7 @@ START_TEST (ops_runs_the_disaster_story_s1_to_s11)
     json_decref (st);
 
     /* the disaster: Redis loses everything */
-    freeReplyObject (rb_redis_cmd (rb_ot.c->redis, "FLUSHALL"));
+    ck_assert_int_eq (rb_cluster_flushall (rb_ot.c), 0);
     st = rb_ot_status (0);
     ck_assert_str_eq (rb_ot_str (st, "state"), "needs_restore");
     json_decref (st);
@@ -115,7 +115,7 @@ START_TEST (ops_json_output_is_one_object_a_line)
     json_decref (j);
     free (out);
     OK ("backup");
-    freeReplyObject (rb_redis_cmd (rb_ot.c->redis, "FLUSHALL"));
+    ck_assert_int_eq (rb_cluster_flushall (rb_ot.c), 0);
     OK ("restore");
     out = EXPECT (0, "--json", "recover");
     const char *phases[] = {"scan", "list", "diffs", "end"};
