@@ -5,6 +5,7 @@
       rb_db_requests.c  the request table, a handler per request type
       rb_db_reads.c     GET and GETS, batched into few script calls
       rb_db_job.c       backup and restore, in a thread of their own
+      rb_db_backup.c    a backup's walk of every master into a file
       rb_db_load.c      a restore's load of the records into Redis
       rb_db_view.c      what the node knows of the dataset in Redis (id,
                         epoch, state); the RESET push; BACKUP_DIR/.dataset;
@@ -109,6 +110,35 @@ void rb_db__job_progress (rb_db_job_t *self, uint64_t *loaded, uint64_t *total);
     header with corr 0 and kind 0 (a scheduled backup) gets no answer.  */
 void rb_db__job_start (rb_db_job_t *self, const rb_header_t *h,
                        const rb_body_t *b);
+
+/*  --- rb_db_backup.c ----------------------------------------------------- */
+
+typedef struct {
+    const rb_db_opts_t *opts; /* backup_dir, backup_keep, name */
+    const char *dataset;      /* the node's view when the job started */
+    uint64_t epoch;
+    rb_sign_key_t *key;             /* signs the file, or NULL */
+    const rb_backup_trust_t *trust; /* what retention's reads must hold */
+    bool (*stopping) (void *arg);   /* after each SCAN step: give up? */
+    void *arg;
+} rb_db_backup_opts_t;
+
+typedef struct {
+    char *path;         /* the file written (caller frees; NULL if none) */
+    uint64_t records;   /* records in it */
+    uint64_t watermark; /* its header's */
+    uint64_t bytes;     /* its size */
+} rb_db_backup_done_t;
+
+/*  Writes a backup of every record in Redis (store: every master, at
+    one slot map) into opts->backup_dir, then prunes it to backup-keep.
+    The dataset must be in state normal at both ends, at the same epoch.
+    0 with *done filled, or an RB_S_ code with err: RB_S_UNAVAILABLE
+    (no dataset, Redis unreachable), RB_S_WRONG_STATE (not normal, a
+    restore or a resharding meanwhile), RB_S_IO, RB_S_INTERNAL
+    (stopping).  */
+int rb_db__backup (rb_store_t *store, const rb_db_backup_opts_t *opts,
+                   rb_db_backup_done_t *done, char *err, size_t errlen);
 
 /*  --- rb_db_load.c ------------------------------------------------------- */
 

@@ -9,10 +9,10 @@
       FAIL   code     text             nothing more will happen
     and then waits for $TERM. The node's side (rb_db_job_t, at the end)
     starts a job, answers the request that asked for it and tells the
-    view what a restore changed.  */
+    view what a restore changed. A restore's steps are here (its load in
+    rb_db_load.c); a backup's walk of Redis is in rb_db_backup.c.  */
 #include "rb_backup.h"
 #include "rb_db_int.h"
-#include "rb_crc16.h"
 #include "rb_parts.h"
 
 #include <assert.h>
@@ -20,8 +20,7 @@
 #include <stdarg.h>
 #include <sys/time.h>
 
-#define RB_SCAN_COUNT 2000  /* keys per SCAN step when backing up */
-#define RB_LEASE_MS   15000 /* a restore's claim on Redis, renewed */
+#define RB_LEASE_MS 15000 /* a restore's claim on Redis, renewed */
 
 typedef struct {
     int kind;             /* RB_T_BACKUP or RB_T_RESTORE */
@@ -189,8 +188,9 @@ s_open_backup (job_t *job, rb_backup_header_t *h, char **path_p)
     return NULL;
 }
 
+/*  s_stopping for the load and the backup.  */
 static bool
-s_load_stopping (void *arg)
+s_stopping_fn (void *arg)
 {
     return s_stopping ((job_t *) arg);
 }
@@ -212,8 +212,8 @@ s_load_progress (void *arg, uint64_t loaded)
 static int
 s_load (job_t *job, rb_backup_reader_t *reader, uint64_t *records)
 {
-    rb_db_load_opts_t lo = {job->args->opts.name, s_lease_until,
-                            s_load_stopping, job, s_load_progress};
+    rb_db_load_opts_t lo = {job->args->opts.name, s_lease_until, s_stopping_fn,
+                            job, s_load_progress};
     char err[256];
     int code = rb_db__load (job->store, reader, &lo, records, err, sizeof err);
     return code ? s_fail (job, code, "%s", err) : 0;
@@ -411,262 +411,30 @@ s_restore (job_t *job)
     free (path);
 }
 
-/*  --- backup ----------------------------------------------------------------
- */
+/*  --- backup ----------------------------------------------------------- */
 
-/*  Reads dataset, epoch and watermark (of every partition: the highest);
-    the state must be normal.  */
-static int
-s_snapshot_meta (job_t *job, rb_batch_t *b, rb_backup_header_t *h)
-{
-    char ds[64];
-    snprintf (ds, sizeof ds, "%s/%" PRIu64, job->args->dataset,
-              job->args->epoch);
-    rb_status_reply_t st;
-    const char *error = NULL;
-    int rc = rb_parts_status (b, job->store, ds, &st, &error);
-    if (rc == -3)
-        rc = s_fail (job, RB_S_UNAVAILABLE, "%s",
-                     rb_store_errstr (job->store));
-    else if (rc == -1)
-        rc = s_fail (job, RB_S_UNAVAILABLE, "no dataset to back up (%s)",
-                     st.word);
-    else if (rc == -2)
-        rc = s_fail (job, RB_S_INTERNAL, "STATUS: %s",
-                     error ? error : "unexpected reply from Redis");
-    else if (!streq (st.state, "normal"))
-        rc = s_fail (job, RB_S_WRONG_STATE,
-                     "a backup needs state normal, not %s", st.state);
-    else {
-        h->epoch = st.epoch;
-        h->watermark = st.watermark;
-        memcpy (h->dataset, st.dataset, 33);
-    }
-    rb_batch_reset (b);
-    return rc;
-}
-
-/*  Converts one HMGET v s d reply into a record; -1 if the key vanished
-    (Redis flushed under us) or the reply is not what we wrote.  */
-static int
-s_to_record (const redisReply *r, const redisReply *key,
-             rb_backup_record_t *rec)
-{
-    size_t klen = 0;
-    const char *k = rb_part_record_key (key->str, key->len, &klen);
-    if (!k || klen > RB_BACKUP_KEY_MAX || !r ||
-        r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-        r->element[0]->type != REDIS_REPLY_STRING ||
-        r->element[1]->type != REDIS_REPLY_STRING)
-        return -1;
-    char *end;
-    rec->key = k;
-    rec->key_len = (uint32_t) klen;
-    rec->tombstone = r->element[2]->type == REDIS_REPLY_STRING &&
-                     streq (r->element[2]->str, "1");
-    rec->value = (const uint8_t *) r->element[0]->str;
-    rec->value_len = rec->tombstone ? 0 : (uint32_t) r->element[0]->len;
-    rec->seq = strtoull (r->element[1]->str, &end, 10);
-    return *end ? -1 : 0;
-}
-
-/*  Writes the records of one SCAN step: HMGET each key, pipelined (on a
-    cluster each goes to the master of its slot: a key that moved since
-    the SCAN is read where it is now).  */
-static int
-s_write_keys (job_t *job, rb_batch_t *b, rb_backup_writer_t *w,
-              const redisReply *keys, uint64_t *records)
-{
-    size_t n = keys->elements;
-    rb_batch_reset (b);
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *k = keys->element[i];
-        if (k->type != REDIS_REPLY_STRING)
-            return s_fail (job, RB_S_IO, "bad SCAN reply from Redis");
-        rb_batch_call (b, -1, rb_key_slot (k->str, k->len));
-        rb_batch_str (b, "HMGET");
-        rb_batch_arg (b, k->str, k->len);
-        rb_batch_str (b, "v");
-        rb_batch_str (b, "s");
-        rb_batch_str (b, "d");
-    }
-    if (rb_batch_run (b, job->store))
-        return s_fail (job, RB_S_IO, "%s", rb_store_errstr (job->store));
-    for (size_t i = 0; i < n; i++) {
-        rb_backup_record_t rec;
-        char err[256];
-        if (s_to_record (rb_batch_reply (b, (int) i), keys->element[i], &rec))
-            return s_fail (job, RB_S_WRONG_STATE,
-                           "record %s changed shape during the backup (Redis "
-                           "flushed?)",
-                           keys->element[i]->str);
-        if (rb_backup_writer_add (w, &rec, err, sizeof err))
-            return s_fail (job, RB_S_IO, "%s", err);
-        (*records)++;
-    }
-    return 0;
-}
-
-/*  On a cluster: who owns which slots, from CLUSTER NODES (each master's
-    id and slot ranges, sorted), into a new string; "" on one Redis. A
-    slot being moved shows as [SLOT->-ID] or [SLOT-<-ID]. NULL, with the
-    failure sent, if it cannot be read.  */
-static char *
-s_topology (job_t *job)
-{
-    if (!rb_store_is_cluster (job->store))
-        return strdup ("");
-    redisReply *r = rb_store_command_at (job->store, 0, "CLUSTER NODES");
-    if (!r || r->type != REDIS_REPLY_STRING) {
-        s_fail (job, RB_S_IO, "CLUSTER NODES: %s",
-                r && r->str ? r->str : rb_store_errstr (job->store));
-        freeReplyObject (r);
-        return NULL;
-    }
-    zlistx_t *lines = zlistx_new ();
-    zlistx_set_destructor (lines, (zlistx_destructor_fn *) zstr_free);
-    zlistx_set_comparator (lines, (zlistx_comparator_fn *) strcmp);
-    char *text = strdup (r->str), *save = NULL;
-    assert (text);
-    for (char *line = strtok_r (text, "\n", &save); line;
-         line = strtok_r (NULL, "\n", &save)) {
-        /* id addr flags master ping pong epoch link slot... */
-        char *f[9] = {0}, *fs = NULL;
-        int n = 0;
-        for (char *t = strtok_r (line, " ", &fs); t && n < 9;
-             t = strtok_r (NULL, " ", &fs))
-            f[n++] = t;
-        if (n < 8 || !strstr (f[2], "master"))
-            continue;
-        char *slots = n == 9 ? f[8] : (char *) "";
-        char *rest = fs && *fs ? fs : (char *) "";
-        zlistx_add_end (lines, zsys_sprintf ("%s %s %s", f[0], slots, rest));
-    }
-    free (text);
-    freeReplyObject (r);
-    zlistx_sort (lines);
-    char *out = strdup ("");
-    for (char *l = (char *) zlistx_first (lines); l;
-         l = (char *) zlistx_next (lines)) {
-        char *grown = zsys_sprintf ("%s%s\n", out, l);
-        free (out);
-        out = grown;
-    }
-    zlistx_destroy (&lines);
-    return out;
-}
-
-/*  Walks every record with SCAN, on every master in turn. A key may come
-    twice (SCAN's promise during a rehash, or a resharding that moves it
-    from a master not yet walked to one walked already is the reverse:
-    see docs/db.md); the later copy is at least as new, and restore lets
-    it win.  */
-static int
-s_scan_masters (job_t *job, rb_batch_t *b, rb_backup_writer_t *w,
-                uint64_t *records)
-{
-    for (int m = 0; m < rb_store_masters (job->store); m++) {
-        char cursor[32] = "0";
-        do {
-            redisReply *r = rb_store_command_at (
-                job->store, m, "SCAN %s MATCH rb:{*}:r:* COUNT %d", cursor,
-                RB_SCAN_COUNT);
-            if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-                r->element[0]->type != REDIS_REPLY_STRING ||
-                r->element[1]->type != REDIS_REPLY_ARRAY) {
-                freeReplyObject (r);
-                return s_fail (job, RB_S_IO, "SCAN failed: %s",
-                               rb_store_errstr (job->store));
-            }
-            snprintf (cursor, sizeof cursor, "%s", r->element[0]->str);
-            int rc = s_write_keys (job, b, w, r->element[1], records);
-            freeReplyObject (r);
-            if (rc)
-                return rc;
-            if (s_stopping (job))
-                return s_fail (job, RB_S_INTERNAL, "stopped");
-        } while (strcmp (cursor, "0") != 0);
-    }
-    return 0;
-}
-
-/*  Every master's records, at one slot map: a resharding that moved a
-    slot while the masters were walked in turn could hide its keys from
-    both walks, so a backup taken while slots move, or across a change of
-    the map, fails (try again when the resharding is done).  */
-static int
-s_scan_all (job_t *job, rb_batch_t *b, rb_backup_writer_t *w,
-            uint64_t *records)
-{
-    char *before = s_topology (job);
-    if (!before)
-        return -1;
-    int rc = strchr (before, '[')
-                 ? s_fail (job, RB_S_WRONG_STATE,
-                           "slots are being moved (a resharding runs): "
-                           "back up when it is done")
-                 : s_scan_masters (job, b, w, records);
-    char *after = rc ? NULL : s_topology (job);
-    if (rc == 0 && !after)
-        rc = -1;
-    else if (rc == 0 && strcmp (before, after) != 0)
-        rc = s_fail (job, RB_S_WRONG_STATE,
-                     "the cluster's slots moved during the backup: back "
-                     "up again");
-    free (before);
-    free (after);
-    return rc;
-}
-
-/*  Retention after a backup: the backup-keep newest of the dataset stay,
-    path (the one just written) among them.  */
-static void
-s_keep (job_t *job, const char *dataset, const char *path)
-{
-    const rb_db_opts_t *o = &job->args->opts;
-    char err[400];
-    if (rb_backup_prune (o->backup_dir, &job->trust, dataset, o->backup_keep,
-                         path, err, sizeof err) < 0)
-        zsys_warning ("db %s: backup-keep: %s", o->name, err);
-}
-
+/*  A backup (rb_db_backup.c), answered DONE path records watermark bytes
+    ms, or FAIL.  */
 static void
 s_backup (job_t *job)
 {
     int64_t start = zclock_mono ();
-    rb_backup_header_t h, after;
-    memset (&h, 0, sizeof h);
-    rb_batch_t *b = rb_batch_new ();
-    if (s_snapshot_meta (job, b, &h)) {
-        rb_batch_destroy (&b);
-        return;
-    }
-    h.created_ms = s_wall_ms ();
-    char err[400];
-    rb_backup_writer_t *w = rb_backup_writer_new (
-        job->args->opts.backup_dir, &h, job->key, err, sizeof err);
-    if (!w) {
-        s_fail (job, RB_S_IO, "%s", err);
-        rb_batch_destroy (&b);
-        return;
-    }
-    uint64_t records = 0, bytes = 0;
-    char *path = NULL;
-    /* the same dataset and epoch at the end: no restore ran meanwhile */
-    if (s_scan_all (job, b, w, &records) || s_snapshot_meta (job, b, &after))
-        rb_backup_writer_abort (&w);
-    else if (!streq (after.dataset, h.dataset) || after.epoch != h.epoch) {
-        rb_backup_writer_abort (&w);
-        s_fail (job, RB_S_WRONG_STATE, "Redis was restored during the backup");
-    } else if (rb_backup_writer_finish (&w, &path, &bytes, err, sizeof err))
-        s_fail (job, RB_S_IO, "%s", err);
-    else {
-        s_keep (job, h.dataset, path);
-        s_send (job, "DONE", path, records, h.watermark, bytes,
-                (uint64_t) (zclock_mono () - start));
-    }
-    free (path);
-    rb_batch_destroy (&b);
+    rb_db_backup_opts_t bo = {&job->args->opts,
+                              job->args->dataset,
+                              job->args->epoch,
+                              job->key,
+                              &job->trust,
+                              s_stopping_fn,
+                              job};
+    rb_db_backup_done_t done;
+    char err[sizeof job->err];
+    int code = rb_db__backup (job->store, &bo, &done, err, sizeof err);
+    if (code)
+        s_fail (job, code, "%s", err);
+    else
+        s_send (job, "DONE", done.path, done.records, done.watermark,
+                done.bytes, (uint64_t) (zclock_mono () - start));
+    free (done.path);
 }
 
 /*  --- the job actor ------------------------------------------------------ */

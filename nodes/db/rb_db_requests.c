@@ -4,7 +4,7 @@
 
     GETs are collected while a burst of messages arrives and go to Redis
     as one pipeline (s_on_idle); everything else runs at once, one script
-    call each. Every reply is read by its parser in rb_scripts.c, which
+    call each. Every reply is read by its parser in rb_replies.c, which
     checks its shape first: a reply we do not understand is answered
     ERROR internal, never trusted. BACKUP and RESTORE go to the job
     (rb_db_job.c); what the node knows of the dataset is the view's

@@ -17,7 +17,8 @@
     others find the id theirs and follow the new epoch.
 
     The Lua is here, as macros, so that rb_scripts.c loads it with the
-    other scripts and this file needs nothing of it but its helpers.  */
+    other scripts; rb_failover.c parses its reply with nothing of
+    rb_scripts.h but the reply helpers (rb_replies.c).  */
 #ifndef RB_FAILOVER_H
 #define RB_FAILOVER_H
 

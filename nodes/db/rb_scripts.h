@@ -25,7 +25,8 @@
     seen, checks the partition's meta first (missing: needs_restore;
     another dataset: foreign; an older epoch: lagging) and answers a
     table whose first element is a status word. The KEYS and ARGV of
-    each are given with its source in rb_scripts.c.  */
+    each are given with its source in rb_scripts.c; each reply's parser
+    declared here is in rb_replies.c.  */
 #ifndef RB_SCRIPTS_H
 #define RB_SCRIPTS_H
 
@@ -49,8 +50,8 @@ const char *rb_script_name (int script);
 
 /*  --- replies ------------------------------------------------------------
 
-    Each script's reply is parsed once, here, into a named struct; nobody
-    else reads a reply's elements. Every parser returns
+    Each script's reply is parsed once, in rb_replies.c, into a named
+    struct; nobody else reads a reply's elements. Every parser returns
        0  the script's "ok" reply, every field of out filled;
       -1  the script refused: out->word is the word it answered with (a
           state such as "needs_restore", or "incomplete", "busy" ...);
