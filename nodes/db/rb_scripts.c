@@ -223,6 +223,28 @@ static const char s_apply[] =
     target was stored (all of them: which are behind is decided at read
     time), current 0, and recovered a flat list of key, node; or
     {'wrong_state', state} or a prologue refusal, with nothing written.  */
+/*  The recovery list's last batch, on a partition (KEYS[1] meta, KEYS[3]
+    rec, KEYS[4] polled): the list is complete there; the keys polled
+    while flagged that are not behind their target get RECOVERED
+    (recovered: key, node pairs).  */
+#define FLAG_LAST \
+    "local recovered = {}\n" \
+    "if ARGV[2] == '1' then\n" \
+    "  redis.call('HSET', KEYS[1], 'list_done', '1')\n" \
+    "  for _, key in ipairs(redis.call('SMEMBERS', KEYS[4])) do\n" \
+    "    local t = tonumber(redis.call('HGET', KEYS[3], key))\n" \
+    "    local s = tonumber(redis.call('HGET', pre .. 'r:' .. key, 's')) or 0\n" \
+    "    if not t or t <= s then\n" \
+    "      for _, n in ipairs(redis.call('SMEMBERS', pre .. 'p:' .. key)) do\n" \
+    "        recovered[#recovered + 1] = key\n" \
+    "        recovered[#recovered + 1] = n\n" \
+    "      end\n" \
+    "      redis.call('DEL', pre .. 'p:' .. key)\n" \
+    "      redis.call('SREM', KEYS[4], key)\n" \
+    "    end\n" \
+    "  end\n" \
+    "end\n"
+
 static const char s_flag[] =
     PROLOGUE ("'state'")
     PREFIX
@@ -231,23 +253,54 @@ static const char s_flag[] =
     "for i = 3, #ARGV, 2000 do\n"
     "  redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 1999, #ARGV)))\n"
     "end\n"
-    "local recovered = {}\n"
-    "if ARGV[2] == '1' then\n"
-    "  redis.call('HSET', KEYS[1], 'list_done', '1')\n"
-    "  for _, key in ipairs(redis.call('SMEMBERS', KEYS[4])) do\n"
-    "    local t = tonumber(redis.call('HGET', KEYS[3], key))\n"
-    "    local s = tonumber(redis.call('HGET', pre .. 'r:' .. key, 's')) or 0\n"
-    "    if not t or t <= s then\n"
-    "      for _, n in ipairs(redis.call('SMEMBERS', pre .. 'p:' .. key)) do\n"
-    "        recovered[#recovered + 1] = key\n"
-    "        recovered[#recovered + 1] = n\n"
-    "      end\n"
-    "      redis.call('DEL', pre .. 'p:' .. key)\n"
-    "      redis.call('SREM', KEYS[4], key)\n"
-    "    end\n"
+    FLAG_LAST
+    "return {'ok', n, 0, recovered}\n";
+
+/*  On one Redis a batch is faster as one MULTI/EXEC of three commands
+    (rb_db_requests.c): FLAG_OPEN, a plain HSET rb:{0}:rec KEY TARGET ...
+    of every listed key, FLAG_CLOSE: the targets reach Redis with no Lua
+    in between (a script's arguments cost Lua ~2.5 times what the HSET
+    itself costs), and the batches are pipelined. Both scripts take ARGV
+    dataset first and come to the same verdict (they read only the meta,
+    which the HSET does not touch): when it is a refusal, FLAG_OPEN moves
+    rec aside (rec:held), so the HSET writes into a new one, and
+    FLAG_CLOSE throws that away and puts rec back: a refused batch
+    changes nothing. (Not on a cluster: a redirection inside MULTI would
+    have the store send the HSET again alone.)  */
+#define FLAG_VERDICT \
+    "local function verdict()\n" \
+    PROLOGUE ("'state'") \
+    "  if m[3] ~= 'recovering' then return {'wrong_state', m[3]} end\n" \
+    "  return {'ok'}\n" \
+    "end\n" \
+    "local v = verdict()\n"
+
+/*  FLAG_OPEN: KEYS meta, stable, rec, rec:held; ARGV dataset. -> {'ok'}
+    or the refusal.  */
+static const char s_flag_open[] =
+    FLAG_VERDICT
+    "if v[1] ~= 'ok' then\n"
+    "  redis.call('DEL', KEYS[4])\n"
+    "  if redis.call('EXISTS', KEYS[3]) == 1 then\n"
+    "    redis.call('RENAME', KEYS[3], KEYS[4])\n"
     "  end\n"
     "end\n"
-    "return {'ok', n, 0, recovered}\n";
+    "return v\n";
+
+/*  FLAG_CLOSE: KEYS meta, stable, rec, polled, rec:held; ARGV dataset,
+    last, keys in the batch. -> as FLAG.  */
+static const char s_flag_close[] =
+    FLAG_VERDICT
+    PREFIX
+    "if v[1] ~= 'ok' then\n"
+    "  redis.call('DEL', KEYS[3])\n"
+    "  if redis.call('EXISTS', KEYS[5]) == 1 then\n"
+    "    redis.call('RENAME', KEYS[5], KEYS[3])\n"
+    "  end\n"
+    "  return v\n"
+    "end\n"
+    FLAG_LAST
+    "return {'ok', tonumber(ARGV[3]) or 0, 0, recovered}\n";
 
 /*  END: KEYS meta, stable, rec, polled; ARGV dataset. -> {'ok'} (also
     when already normal), {'list_incomplete'}, {'incomplete', n} or
@@ -419,6 +472,8 @@ static const struct {
     [RB_SCRIPT_GET] = {"get", s_get},
     [RB_SCRIPT_APPLY] = {"apply", s_apply},
     [RB_SCRIPT_FLAG] = {"flag", s_flag},
+    [RB_SCRIPT_FLAG_OPEN] = {"flag_open", s_flag_open},
+    [RB_SCRIPT_FLAG_CLOSE] = {"flag_close", s_flag_close},
     [RB_SCRIPT_END] = {"end", s_end},
     [RB_SCRIPT_INIT] = {"init", s_init},
     [RB_SCRIPT_RESTORE_BEGIN] = {"restore_begin", s_restore_begin},

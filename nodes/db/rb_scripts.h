@@ -17,6 +17,8 @@
       rb:{N}:fa       set of service nodes that asked for an absent key
       rb:{N}:p:KEY    set of service nodes answered "recovering" for KEY
       rb:{N}:polled   set of keys that have a p:KEY set
+      rb:{N}:rec:held rec moved aside while a refused recovery-list
+                      batch's MULTI/EXEC runs (one Redis: FLAG_OPEN)
       rb:{N}:stable   never exists: declared by every script, so that on
                       a cluster none runs while its slot migrates
 
@@ -33,7 +35,9 @@
 typedef enum {
     RB_SCRIPT_GET,           /* read value, seq, flag, epoch at once */
     RB_SCRIPT_APPLY,         /* apply orders, clear flags, watermark */
-    RB_SCRIPT_FLAG,          /* a recovery-list batch */
+    RB_SCRIPT_FLAG,          /* a recovery-list batch (a cluster) */
+    RB_SCRIPT_FLAG_OPEN,     /* one Redis: the batch's MULTI/EXEC opens */
+    RB_SCRIPT_FLAG_CLOSE,    /* ... and closes */
     RB_SCRIPT_END,           /* RECOVERING -> NORMAL if nothing left */
     RB_SCRIPT_INIT,          /* new dataset on an empty Redis */
     RB_SCRIPT_RESTORE_BEGIN, /* flush, epoch + 1, state restoring */
