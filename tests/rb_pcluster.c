@@ -137,7 +137,8 @@ s_redis_flags (rb_pcluster_t *self, const rb_pcluster_opts_t *opts, args_t *a)
 
 /*  DB node db-1 (which creates the dataset) or db-2, into *p. */
 static int
-s_db (rb_pcluster_t *self, const rb_pcluster_opts_t *opts, int i, rb_proc_t **p)
+s_db (rb_pcluster_t *self, const rb_pcluster_opts_t *opts, int i, bool init,
+      rb_proc_t **p)
 {
     char *bin = zsys_sprintf ("%s/recobus-db", opts->bin_dir);
     const char *name = i ? "db-2" : "db-1";
@@ -147,7 +148,7 @@ s_db (rb_pcluster_t *self, const rb_pcluster_opts_t *opts, int i, rb_proc_t **p)
     for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)
         s_arg (&a, words[w]);
     s_redis_flags (self, opts, &a);
-    if (i == 0)
+    if (init)
         s_arg (&a, "--init");
     s_common (self, &a, "db", name);
     char *ready = zsys_sprintf ("%s serving", name);
@@ -221,6 +222,7 @@ rb_pcluster_new (const rb_pcluster_opts_t *opts)
 {
     rb_pcluster_t *self = (rb_pcluster_t *) calloc (1, sizeof *self);
     assert (self && opts && opts->bin_dir);
+    self->opts = *opts;
     rb_cluster_opts_t co = {.redis = opts->redis,
                             .no_broker = true,
                             .curve = opts->curve,
@@ -233,9 +235,9 @@ rb_pcluster_new (const rb_pcluster_opts_t *opts)
     if (rc == 0)
         rc = s_brokers (self, opts);
     if (rc == 0)
-        rc = s_db (self, opts, 0, &self->db);
+        rc = s_db (self, opts, 0, true, &self->db);
     if (rc == 0 && opts->db2)
-        rc = s_db (self, opts, 1, &self->db2);
+        rc = s_db (self, opts, 1, false, &self->db2);
     if (rc == 0 && opts->ops_node)
         rc = s_ops (self, opts);
     for (int i = 0;
@@ -244,6 +246,18 @@ rb_pcluster_new (const rb_pcluster_opts_t *opts)
     if (rc)
         rb_pcluster_stop (&self);
     return self;
+}
+
+int
+rb_pcluster_db_restart (rb_pcluster_t *self, int i)
+{
+    rb_proc_t **p = i ? &self->db2 : &self->db;
+    if (*p) {
+        rb_proc_kill (*p, SIGKILL);
+        rb_proc_wait (*p, 5000);
+        rb_proc_destroy (p);
+    }
+    return s_db (self, &self->opts, i, false, p);
 }
 
 bool

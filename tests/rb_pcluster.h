@@ -73,12 +73,19 @@ typedef struct {
     char svc_ep[RB_PCLUSTER_SERVICES][64]; /* their terminal endpoints */
     const char *svc_name[RB_PCLUSTER_SERVICES];
     int n_svc;
+    rb_pcluster_opts_t opts; /* as started (its strings the caller's) */
 } rb_pcluster_t;
 
 /*  Starts everything opts says and waits until each daemon says it
     serves. NULL, with one line on stderr and nothing left running, if a
     part does not start.  */
 rb_pcluster_t *rb_pcluster_new (const rb_pcluster_opts_t *opts);
+
+/*  Kills DB node i (0: db-1, 1: db-2) with SIGKILL and starts it again
+    (without --init), waiting until it says it serves: a DB node that
+    remembers nothing of what it acknowledged. 0, or -1 with one line on
+    stderr.  */
+int rb_pcluster_db_restart (rb_pcluster_t *self, int i);
 
 /*  Whether every daemon is still running.  */
 bool rb_pcluster_alive (rb_pcluster_t *self);

@@ -540,6 +540,10 @@ typedef struct {
     int64_t normal;            /* the DB normal at a new epoch */
     int64_t fresh;             /* a latest-only GET ok after it */
     uint64_t epoch, runs;
+    bool db_restarted; /* db-1 killed with the victim, started again once
+                          the replica was promoted: it remembers no
+                          acknowledged watermark, so only the replication
+                          id can tell it the replica may lack writes */
 } failover_t;
 
 /*  The number after field in node i's INFO replication, or -1.  */
@@ -616,10 +620,16 @@ s_cut_and_kill (world_t *w, failover_t *f)
         s_step (w, KEYS + i, i % KEYS);
     f->at_risk = w->acked - before;
     f->master_offset = s_repl_num (VICTIM, "master_repl_offset:");
+    if (f->db_restarted)
+        ck_assert_int_eq (rb_proc_kill (s_pc->db, SIGKILL), 0);
     rb_rcluster_kill (rc, VICTIM);
     f->killed = rb_clock_ms ();
     ck_assert_int_eq (kill (rb_rcluster_pid (rc, f->replica), SIGCONT), 0);
     f->promoted_offset = s_repl_num (f->replica, "master_repl_offset:");
+    if (f->db_restarted) {
+        ck_assert_int_eq (rb_rcluster_wait_stable (rc, NORMAL_MS), 0);
+        ck_assert_int_eq (rb_pcluster_db_restart (s_pc, 0), 0);
+    }
 }
 
 /*  Orders and GETs until the DB is normal at a new epoch and a
@@ -674,10 +684,14 @@ s_print_failover (const world_t *w, const failover_t *f)
              w->lost, w->wrong_value);
 }
 
-START_TEST (dbcluster_master_failover_loses_no_acknowledged_order)
+/*  The failover, seen by db-1 as it was (it knows the watermarks it
+    acknowledged), or by db-1 started again after it (it knows none).  */
+static void
+s_failover (bool db_restarted)
 {
     world_t *w = s_world_new ();
     failover_t f = {0};
+    f.db_restarted = db_restarted;
     s_start (w);
     ck_assert (rb_rcluster_is_master (s_pc->c->rcluster, VICTIM));
     f.replica = s_replica_of (VICTIM);
@@ -696,6 +710,17 @@ START_TEST (dbcluster_master_failover_loses_no_acknowledged_order)
     s_expect_nothing_lost (w);
     s_stop (w);
 }
+
+START_TEST (dbcluster_master_failover_loses_no_acknowledged_order)
+{
+    s_failover (false);
+}
+END_TEST
+
+START_TEST (dbcluster_master_failover_seen_by_a_restarted_db_node)
+{
+    s_failover (true);
+}
 END_TEST
 
 int
@@ -707,6 +732,8 @@ main (void)
     tcase_add_checked_fixture (tc, NULL, s_teardown);
     tcase_add_test (tc, dbcluster_reshard_under_orders_reads_and_a_recovery);
     tcase_add_test (tc, dbcluster_master_failover_loses_no_acknowledged_order);
+    tcase_add_test (tc,
+                    dbcluster_master_failover_seen_by_a_restarted_db_node);
     suite_add_tcase (s, tc);
     return rb_test_run (s);
 }
