@@ -17,7 +17,7 @@ DEB_PACKAGES = build-essential cmake pkg-config libzmq3-dev libczmq-dev \
                libsystemd-dev libmicrohttpd-dev debhelper lintian
 DIST ?= dist
 
-.PHONY: all deps build check ha-test bench clean format deb
+.PHONY: all deps build check ha-test cluster-test bench clean format deb
 
 all: build
 
@@ -46,6 +46,16 @@ HA_SUITES = ^(pair|failover|sentinel|ops_serve|ha)$$
 ha-test: deps
 	$(MAKE) build
 	cd $(BUILD) && ctest --output-on-failure -R '$(HA_SUITES)'
+
+# The Redis Cluster suites of issue 17 (docs/db.md, "Redis key layout"):
+# the partitions, the harness's cluster, the store's cluster client, a
+# reshard and failovers under traffic, the S1-S11 story and the seeded
+# run on a cluster.
+CLUSTER_SUITES = ^(parts|rediscluster|rcluster|dbcluster|ops_cluster|e2e_cluster)$$
+
+cluster-test: deps
+	$(MAKE) build
+	cd $(BUILD) && ctest --output-on-failure -R '$(CLUSTER_SUITES)'
 
 # libFuzzer targets (tests/fuzz/, docs/fuzzing.md) in a build of their
 # own with clang: each runs FUZZ_S seconds from its seeds; one line per
