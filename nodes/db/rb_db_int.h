@@ -81,6 +81,17 @@ void rb_db__view_saw_epoch (rb_db_view_t *self, uint64_t epoch);
     (RESET).  */
 void rb_db__view_restoring (rb_db_view_t *self, const char *dataset,
                             uint64_t epoch);
+/*  Every partition was seen normal at epoch (a STATUS of them all, an
+    END every one acknowledged, the check of one Redis): remembered when
+    it is the epoch the node knows. A partition normal at an epoch stays
+    normal until its epoch moves (docs/db.md, "The read path"), so a
+    plain read whose single meta read after the records says normal at
+    that epoch was normal throughout.  */
+void rb_db__view_saw_normal (rb_db_view_t *self, uint64_t epoch);
+/*  Whether the node knows, as above, that every partition was normal at
+    the epoch it knows now (and the state it last saw is normal).  */
+bool rb_db__view_normal_proven (rb_db_view_t *self);
+
 /*  Reads the dataset, epoch and state from Redis (STATUS of every
     partition, merged); partitions left at an older epoch by a
     transition made on another (a failover seen on one master) follow

@@ -266,13 +266,14 @@ s_memo_add (rb_db_reads_t *self, const rb_read_t *r, const rb_get_reply_t *reps,
 }
 
 /*  A read is done by a plain HMGET per key, no script, when nothing the
-    script does is needed: the dataset was normal when last seen (no
-    flag to read) and no registration is due (every key's pair is in the
-    memo, or the asker is not a service node).  */
+    script does is needed: every partition was seen normal at the epoch
+    the node knows (rb_db__view_normal_proven: no flag to read) and no
+    registration is due (every key's pair is in the memo, or the asker is
+    not a service node).  */
 static bool
 s_plain_ok (rb_db_reads_t *self, const rb_read_t *r)
 {
-    if (rb_db__view_state (self->view) != RB_DB_NORMAL ||
+    if (!rb_db__view_normal_proven (self->view) ||
         !rb_db__view_dataset (self->view)[0])
         return false;
     for (uint32_t k = r->first; k < r->first + r->n; k++)
@@ -293,8 +294,7 @@ typedef struct {
 } rb_unit_t;
 
 /*  One round trip's worth of work, on one partition: a script call, or a
-    plain read of some keys bracketed by two reads of the partition's
-    meta. Its keys are units[first .. end - 1]; its calls
+    plain read of some keys followed by a read of the partition's meta. Its keys are units[first .. end - 1]; its calls
     calls[first_call ..].  */
 typedef struct {
     bool plain;
@@ -449,7 +449,7 @@ s_name (rb_round_t *rd, int p, const char *suffix, rb_str_t key, size_t *len)
 /*  Fills rd's calls for its chunks: a script call per script chunk (its
     KEYS, then ds, ttl and cap: they must outlive the run, and the node,
     key, known of each key), and for a plain chunk the meta read, an
-    HMGET per key, the meta read.  */
+    HMGET per key, then the meta read.  */
 static void
 s_build (rb_db_reads_t *self, rb_round_t *rd, const char *ds, const char *ttl,
          const char *cap)
@@ -467,10 +467,6 @@ s_build (rb_db_reads_t *self, rb_round_t *rd, const char *ds, const char *ttl,
         size_t mlen;
         const char *meta = s_name (rd, p, "meta", none, &mlen);
         if (ch->plain) {
-            rd->calls[rd->n_calls++] = (rb_call_t){
-                .script = -1, .argc = 5, .argv = a, .lens = l, .slot = slot};
-            ARG ("HMGET", 5), ARG (meta, mlen), ARG ("dataset", 7);
-            ARG ("epoch", 5), ARG ("state", 5);
             for (uint32_t u = ch->first; u < ch->end; u++) {
                 size_t len;
                 const char *n =
@@ -481,7 +477,10 @@ s_build (rb_db_reads_t *self, rb_round_t *rd, const char *ds, const char *ttl,
                 ARG ("HMGET", 5), ARG (n, len), ARG ("v", 1), ARG ("s", 1);
                 ARG ("d", 1);
             }
-            rd->calls[rd->n_calls++] = rd->calls[ch->first_call];
+            rd->calls[rd->n_calls++] = (rb_call_t){
+                .script = -1, .argc = 5, .argv = a, .lens = l, .slot = slot};
+            ARG ("HMGET", 5), ARG (meta, mlen), ARG ("dataset", 7);
+            ARG ("epoch", 5), ARG ("state", 5);
         } else {
             int nkeys = 5 + 3 * (int) ch->n_keys;
             rd->calls[rd->n_calls++] = (rb_call_t){
@@ -543,16 +542,22 @@ s_parse (rb_db_reads_t *self, const rb_round_t *rd, const rb_chunk_t *ch,
     }
     const char *id = rb_db__view_dataset (self->view);
     uint64_t epoch = self->memo_epoch;
-    /* the state was normal at both ends and the epoch the same: normal
-       all along (only a restore leaves normal, and it moves the epoch),
-       so no key read between them was flagged */
-    if (!rb_meta_reply_normal (calls[0].reply, id, epoch) ||
-        !rb_meta_reply_normal (calls[ch->n_calls - 1].reply, id, epoch))
+    /* every partition was seen normal at this epoch before the records
+       were read (s_plain_ok), and the partition is normal at it after:
+       normal all along (a partition leaves normal only to a newer epoch),
+       so no key read between was flagged */
+    if (!rb_meta_reply_normal (calls[ch->n_calls - 1].reply, id, epoch))
         return false;
+    /* on a cluster, a record read sent again (ASK during a migration, a
+       new map) ran after the meta read that should follow it: nothing is
+       proven of it  */
+    for (uint32_t c = 0; c < ch->n_calls; c++)
+        if (calls[c].resent)
+            return false;
     for (uint32_t u = ch->first; u < ch->end; u++) {
         uint32_t k = rd->units[u].key;
-        rb_record_reply_parse (calls[1 + u - ch->first].reply, epoch, &reps[k]);
-        replies[k] = calls[1 + u - ch->first].reply;
+        rb_record_reply_parse (calls[u - ch->first].reply, epoch, &reps[k]);
+        replies[k] = calls[u - ch->first].reply;
     }
     return true;
 }
@@ -574,7 +579,7 @@ s_round (rb_db_reads_t *self, uint8_t *state, int64_t start)
     size_t calls = 0, args = 0, names = 0;
     for (uint32_t c = 0; c < rd.n_chunks; c++) {
         rb_chunk_t *ch = &rd.chunks[c];
-        calls += ch->plain ? ch->n_keys + 2 : 1;
+        calls += ch->plain ? ch->n_keys + 1 : 1;
         args += ch->plain ? 5 * (size_t) ch->n_keys + 5
                           : 8 + 6 * (size_t) ch->n_keys;
         names += ch->plain ? 1 + ch->n_keys : 5 + 3 * (size_t) ch->n_keys;

@@ -558,6 +558,9 @@ s_on_end (rb_db_requests_t *self, const rb_header_t *h)
         rb_body_t ack;
         rb_body_init (&ack, RB_T_ACK);
         rb_db__view_saw_state (self->view, "normal");
+        /* END ok on every partition: each normal at an epoch at least
+           the node's (the prologue), those at its epoch normal */
+        rb_db__view_saw_normal (self->view, rb_db__view_epoch (self->view));
         rb_bus_reply (self->bus, h, &ack);
     }
     rb_batch_reset (self->batch);
@@ -635,9 +638,11 @@ s_on_status (rb_db_requests_t *self, const rb_header_t *h)
     rb_body_init (&info.body, RB_T_INFO);
     info.body.items = items;
     bool ok = rc == 0;
-    if (ok)
+    if (ok) {
         rb_db__view_saw_state (self->view, st.state);
-    else if (rc == -1)
+        if (streq (st.state, "normal"))
+            rb_db__view_saw_normal (self->view, st.epoch);
+    } else if (rc == -1)
         rb_db__view_saw_state (self->view, st.word);
     char *newest = s_newest_backup_name (self);
     s_text (&info, "state", rb_db_state_name (rb_db__view_state (self->view)));

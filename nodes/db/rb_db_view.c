@@ -33,6 +33,7 @@ struct rb_db_view {
                               ours carried */
     uint64_t failovers;    /* transitions this node made (FAILOVER moved) */
     uint64_t recovering;   /* keys recovering, as STATUS last said */
+    uint64_t normal_epoch; /* every partition seen normal at this epoch */
     rb_batch_t *batch;     /* STATUS and FOLLOW of every partition */
     rb_batch_t *check;     /* FAILOVER: its own, as the check runs inside
                               another batch's run (a new connection) */
@@ -102,6 +103,9 @@ s_checked (rb_db_view_t *self, int part, const rb_failover_reply_t *rep)
     rb_db__view_saw_epoch (self, rep->epoch);
     if (rep->moved || rb_parts_count (self->store) == 1)
         rb_db__view_saw_state (self, rep->state);
+    if (!rep->moved && rb_parts_count (self->store) == 1 &&
+        streq (rep->state, "normal"))
+        rb_db__view_saw_normal (self, rep->epoch);
 }
 
 /*  On a cluster: the replication ids of the masters other than m, now
@@ -285,6 +289,20 @@ rb_db__view_saw_acked (rb_db_view_t *self, int part, uint64_t epoch,
 }
 
 void
+rb_db__view_saw_normal (rb_db_view_t *self, uint64_t epoch)
+{
+    if (epoch == self->epoch)
+        self->normal_epoch = epoch;
+}
+
+bool
+rb_db__view_normal_proven (rb_db_view_t *self)
+{
+    return self->state == RB_DB_NORMAL && self->epoch &&
+           self->normal_epoch == self->epoch;
+}
+
+void
 rb_db__view_arg (rb_db_view_t *self, char *buf, size_t len)
 {
     snprintf (buf, len, "%s/%" PRIu64, self->dataset, self->epoch);
@@ -398,6 +416,8 @@ rb_db__view_refresh (rb_db_view_t *self)
         if (st.lagging && !streq (st.state, "restoring"))
             s_follow (self, st.dataset, st.epoch);
         rb_db__view_saw_state (self, st.state);
+        if (streq (st.state, "normal"))
+            rb_db__view_saw_normal (self, st.epoch);
         self->recovering = st.recovering;
     } else if (rc == -1) {
         if (streq (st.word, "parts"))

@@ -197,7 +197,7 @@ int
 rb_store_run (rb_store_t *self, rb_call_t *calls, int n)
 {
     for (int i = 0; i < n; i++)
-        calls[i].reply = NULL;
+        calls[i].reply = NULL, calls[i].resent = false;
     if (self->map)
         return rb_store__cluster_run (self, calls, n, false);
     rb_store__follow (self);

@@ -72,6 +72,9 @@ typedef struct {
                   on a cluster (ignored on one Redis); < 0: sent to the
                   master number -1 - slot of the current map (so -1 is
                   the first master; on one Redis, the Redis) */
+    bool resent; /* set by rb_store_run: the reply came after the call was
+                    sent again (a redirection, TRYAGAIN, a new map): it
+                    ran later than the calls answered the first time */
 } rb_call_t;
 
 typedef struct rb_store rb_store_t;

@@ -348,6 +348,8 @@ s_classify (rb_store_t *self, rb_call_t *c, int i, rb_store_t *node,
         self->state[i] = S_RETRY;
         node->demoted = true;
     }
+    /* sent again: it will run after the calls answered now */
+    c->resent |= self->state[i] == S_RETRY;
 }
 
 /*  Appends call i to its node (after ASKING if it is asked there).  */
