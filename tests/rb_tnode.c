@@ -170,6 +170,34 @@ rb_tnode_expect_state (rb_tnode_t *n, const char *state)
     free (s);
 }
 
+uint64_t
+rb_info_num (const rb_body_t *b, const char *name)
+{
+    for (uint32_t i = 0; i < b->n_items; i++)
+        if (!b->items[i].is_text && rb_str_eq (b->items[i].name, name))
+            return b->items[i].num;
+    return 0;
+}
+
+bool
+rb_tnode_db_normal (rb_tnode_t *n, uint64_t *epoch)
+{
+    rb_body_t req;
+    rb_body_init (&req, RB_T_STATUS);
+    rb_reply_t r;
+    if (rb_tnode_ask (n, &req, &r) != 0 || r.b.type != RB_T_INFO) {
+        rb_reply_done (&r);
+        return false;
+    }
+    bool normal = false;
+    for (uint32_t i = 0; i < r.b.n_items; i++)
+        if (r.b.items[i].is_text && rb_str_eq (r.b.items[i].name, "state"))
+            normal = rb_str_eq (r.b.items[i].text, "normal");
+    *epoch = rb_info_num (&r.b, "epoch");
+    rb_reply_done (&r);
+    return normal;
+}
+
 /*  Sends a BACKUP and returns the file's path (caller frees). */
 char *
 rb_tnode_backup (rb_tnode_t *ops, uint64_t *records, uint64_t *watermark)

@@ -65,6 +65,12 @@ int rb_tnode_wait_listed (rb_tnode_t *n, const char *name, bool listed, int ms);
 /*  The status text item name (caller frees). */
 char *rb_tnode_status_text (rb_tnode_t *n, const char *name);
 void rb_tnode_expect_state (rb_tnode_t *n, const char *state);
+/*  A numeric item of an INFO body, or 0 when it has none of that name. */
+uint64_t rb_info_num (const rb_body_t *b, const char *name);
+/*  Asks the DB for STATUS (no Check assertion: the DB may be down):
+    whether it says state normal; its epoch into *epoch (untouched when
+    there is no answer).  */
+bool rb_tnode_db_normal (rb_tnode_t *n, uint64_t *epoch);
 
 /*  BACKUP: the file's path (caller frees). */
 char *rb_tnode_backup (rb_tnode_t *n, uint64_t *records, uint64_t *watermark);

@@ -130,16 +130,6 @@ s_journaled (world_t *w, int k, uint64_t seq, uint64_t order, bool acked)
     w->acked_at[k] = order;
 }
 
-/*  A numeric item of an INFO body, or 0. */
-static uint64_t
-s_item (const rb_body_t *b, const char *name)
-{
-    for (uint32_t i = 0; i < b->n_items; i++)
-        if (!b->items[i].is_text && rb_str_eq (b->items[i].name, name))
-            return b->items[i].num;
-    return 0;
-}
-
 /*  One SUBMIT of an order to each of the count keys k[] (values
     "n<order number>"), as recobus-ops put sends it: 1 applied (each
     acknowledged into the ledger), 0 journaled but pending, -1 no
@@ -171,10 +161,10 @@ s_submit (world_t *w, const int *k, int count, int timeout_ms)
                           timeout_ms, &msg, &h, &b);
     int result = -1;
     if (rc == 0 && b.type == RB_T_INFO)
-        result = s_item (&b, "applied") && !s_item (&b, "left");
-    for (int i = 0; result >= 0 && s_item (&b, "seq") && i < count; i++)
-        s_journaled (w, k[i], s_item (&b, "seq") + (uint64_t) i, w->n + 1 + i,
-                     result == 1);
+        result = rb_info_num (&b, "applied") && !rb_info_num (&b, "left");
+    for (int i = 0; result >= 0 && rb_info_num (&b, "seq") && i < count; i++)
+        s_journaled (w, k[i], rb_info_num (&b, "seq") + (uint64_t) i,
+                     w->n + 1 + i, result == 1);
     w->n += (uint64_t) count;
     rb_body_release (&b);
     zmsg_destroy (&msg);
@@ -220,20 +210,7 @@ s_step (world_t *w, int k, int other)
 static bool
 s_db_normal (world_t *w, bool new_epoch, uint64_t *epoch)
 {
-    rb_body_t req;
-    rb_body_init (&req, RB_T_STATUS);
-    rb_reply_t r;
-    if (rb_tnode_ask (&w->writer, &req, &r) != 0 || r.b.type != RB_T_INFO) {
-        rb_reply_done (&r);
-        return false;
-    }
-    bool normal = false;
-    for (uint32_t i = 0; i < r.b.n_items; i++)
-        if (r.b.items[i].is_text && rb_str_eq (r.b.items[i].name, "state"))
-            normal = rb_str_eq (r.b.items[i].text, "normal");
-    *epoch = s_item (&r.b, "epoch");
-    rb_reply_done (&r);
-    return normal && (!new_epoch || *epoch > 1);
+    return rb_tnode_db_normal (&w->writer, epoch) && (!new_epoch || *epoch > 1);
 }
 
 /*  The ops node's numeric STATUS item name.  */
@@ -264,7 +241,8 @@ s_sync (world_t *w)
         rb_header_t h;
         int rc = rb_bus_call (w->writer.bus, RB_ADDR_SERVICE, "ops", &req,
                               SUBMIT_MS, &msg, &h, &b);
-        bool done = rc == 0 && b.type == RB_T_INFO && !s_item (&b, "pending");
+        bool done =
+            rc == 0 && b.type == RB_T_INFO && !rb_info_num (&b, "pending");
         rb_body_release (&b);
         zmsg_destroy (&msg);
         if (done)
@@ -732,8 +710,7 @@ main (void)
     tcase_add_checked_fixture (tc, NULL, s_teardown);
     tcase_add_test (tc, dbcluster_reshard_under_orders_reads_and_a_recovery);
     tcase_add_test (tc, dbcluster_master_failover_loses_no_acknowledged_order);
-    tcase_add_test (tc,
-                    dbcluster_master_failover_seen_by_a_restarted_db_node);
+    tcase_add_test (tc, dbcluster_master_failover_seen_by_a_restarted_db_node);
     suite_add_tcase (s, tc);
     return rb_test_run (s);
 }

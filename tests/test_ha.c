@@ -323,16 +323,6 @@ typedef struct {
     char *ops_log;     /* what the ops node said, when it took too long */
 } world_t;
 
-/*  A numeric item of an INFO body, or 0. */
-static uint64_t
-s_item (const rb_body_t *b, const char *name)
-{
-    for (uint32_t i = 0; i < b->n_items; i++)
-        if (!b->items[i].is_text && rb_str_eq (b->items[i].name, name))
-            return b->items[i].num;
-    return 0;
-}
-
 /*  One order key = value to the ops node, as recobus-ops put sends it
     (SUBMIT, a request id of its own): 1 applied (its seq into *seq), 0
     journaled but pending, -1 no answer.  */
@@ -357,8 +347,8 @@ s_submit (world_t *w, const char *key, const char *value, uint64_t *seq)
                           SUBMIT_MS, &msg, &h, &b);
     int result = -1;
     if (rc == 0 && b.type == RB_T_INFO) {
-        result = s_item (&b, "applied") && !s_item (&b, "left");
-        *seq = s_item (&b, "seq");
+        result = rb_info_num (&b, "applied") && !rb_info_num (&b, "left");
+        *seq = rb_info_num (&b, "seq");
     }
     rb_body_release (&b);
     zmsg_destroy (&msg);
@@ -435,20 +425,7 @@ s_step (void *side, int k)
 static bool
 s_db_normal (world_t *w, uint64_t *epoch)
 {
-    rb_body_t req;
-    rb_body_init (&req, RB_T_STATUS);
-    rb_reply_t r;
-    if (rb_tnode_ask (&w->writer, &req, &r) != 0 || r.b.type != RB_T_INFO) {
-        rb_reply_done (&r);
-        return false;
-    }
-    bool normal = false;
-    for (uint32_t i = 0; i < r.b.n_items; i++)
-        if (r.b.items[i].is_text && rb_str_eq (r.b.items[i].name, "state"))
-            normal = rb_str_eq (r.b.items[i].text, "normal");
-    *epoch = s_item (&r.b, "epoch");
-    rb_reply_done (&r);
-    return normal && *epoch > 1;
+    return rb_tnode_db_normal (&w->writer, epoch) && *epoch > 1;
 }
 
 /*  After the kill: load until the DB is normal at a new epoch and
