@@ -3,6 +3,7 @@
 
       rb_db.c           the actor: start-up, the loop, the timer, --init
       rb_db_requests.c  the request table, a handler per request type
+      rb_db_list.c      the recovery list and its end (FLAG, END)
       rb_db_reads.c     GET and GETS, batched into few script calls
       rb_db_job.c       backup and restore, in a thread of their own
       rb_db_backup.c    a backup's walk of every master into a file
@@ -178,8 +179,8 @@ int rb_db__load (rb_store_t *store, rb_backup_reader_t *reader,
 /*  Answers a script call that did not go through: Redis unreachable (no
     reply), a Redis error (logged as node name's), a reply not understood
     (word ""), or the script's refusal (word: needs_restore, foreign, lagging,
-    parts and restoring answer unavailable, any other word wrong_state). what names
-    the request.  */
+    parts and restoring answer unavailable, any other word wrong_state). what
+   names the request.  */
 void rb_db__refuse (rb_bus_t *bus, rb_store_t *store, rb_db_view_t *view,
                     const char *name, const rb_header_t *h, const char *what,
                     const redisReply *reply, const char *word);
@@ -205,6 +206,29 @@ void rb_db__reads_add (rb_db_reads_t *self, const rb_header_t *h,
 /*  Reads every key collected from Redis and answers each request. */
 void rb_db__reads_flush (rb_db_reads_t *self);
 const rb_db_read_counts_t *rb_db__reads_counts (rb_db_reads_t *self);
+
+/*  --- rb_db_list.c ------------------------------------------------------- */
+
+typedef struct rb_db_list rb_db_list_t;
+
+/*  The recovery list and its end; everything passed is borrowed.  */
+rb_db_list_t *rb_db__list_new (const rb_db_opts_t *opts, rb_bus_t *bus,
+                               rb_store_t *store, rb_db_view_t *view);
+/*  Frees it (a batch still in flight is not read: its connection goes
+    with the node).  */
+void rb_db__list_destroy (rb_db_list_t **self_p);
+/*  RECOVERY_LIST h with body b: its targets stored, then ACK (flagged)
+    and the RECOVERED pushes, or the refusal. On one Redis the answer may
+    wait in Redis until rb_db__list_read.  */
+void rb_db__list_batch (rb_db_list_t *self, const rb_header_t *h,
+                        const rb_body_t *b);
+/*  One Redis: reads and answers the batch still in Redis, if any; to be
+    called before anything else uses the connection.  */
+void rb_db__list_read (rb_db_list_t *self);
+/*  RECOVERY_END h: END on every partition; ACK when all are normal.  */
+void rb_db__list_end (rb_db_list_t *self, const rb_header_t *h);
+/*  Requests refused so far.  */
+uint64_t rb_db__list_refused (rb_db_list_t *self);
 
 /*  --- rb_db_requests.c --------------------------------------------------- */
 

@@ -32,15 +32,9 @@ struct rb_db_requests {
     uint64_t n_recovered_pushes;     /* of n_pushes, RECOVERED */
     uint64_t n_waits, n_waits_short; /* WAITs for replicas, and those that
                                         ended with fewer than asked */
+    rb_db_list_t *list;              /* RECOVERY_LIST and _END (owned) */
     rb_batch_t *batch;               /* the calls of one request */
-    rb_resp_t list_cmd;              /* one Redis: a recovery-list batch's
-                                        MULTI/EXEC */
-    struct {
-        bool waiting;  /* a batch is in Redis, its replies unread */
-        rb_header_t h; /* the request it answers */
-        uint32_t n;    /* keys it listed */
-    } list;
-    uint32_t *part;                  /* per order or entry: its partition */
+    uint32_t *part;                  /* per order: its partition */
     int *call_part;                  /* per call: its partition */
     uint32_t *global;                /* per call order: its index */
     uint32_t cap;                    /* entries in the three above */
@@ -59,7 +53,7 @@ s_refuse (rb_db_requests_t *self, const rb_header_t *h, const char *what,
                    what, reply, word);
 }
 
-/*  Room for n orders or entries in the per-item arrays. */
+/*  Room for n orders in the per-order arrays. */
 static void
 s_reserve (rb_db_requests_t *self, uint32_t n)
 {
@@ -72,26 +66,12 @@ s_reserve (rb_db_requests_t *self, uint32_t n)
     assert (self->part && self->call_part && self->global);
 }
 
-/*  A script call on partition p with its common KEYS: meta, stable and
-    the sets named (NULL-terminated).  */
-static void
-s_call (rb_db_requests_t *self, int script, int p, const char *const *sets)
-{
-    rb_batch_call (self->batch, script, rb_part_slot (p));
-    rb_batch_key (self->batch, p, "meta", NULL, 0);
-    rb_batch_key (self->batch, p, "stable", NULL, 0);
-    for (int i = 0; sets && sets[i]; i++)
-        rb_batch_key (self->batch, p, sets[i], NULL, 0);
-}
-
-static void s_list_read (rb_db_requests_t *self);
-
 /*  The bus is idle: the reads collected go to Redis. */
 static void
 s_on_idle (rb_bus_t *bus, void *arg)
 {
     rb_db_requests_t *self = (rb_db_requests_t *) arg;
-    s_list_read (self);
+    rb_db__list_read (self->list);
     rb_db__reads_flush (self->reads);
 }
 
@@ -184,8 +164,11 @@ s_wait_replicas (rb_db_requests_t *self, int calls)
     const char *argv[] = {"WAIT", n, ms};
     size_t lens[] = {4, strlen (n), strlen (ms)};
     for (int i = 0; i < n_slots; i++)
-        call[i] = (rb_call_t){.script = -1, .argc = 3, .argv = argv,
-                              .lens = lens, .slot = slots[i]};
+        call[i] = (rb_call_t){.script = -1,
+                              .argc = 3,
+                              .argv = argv,
+                              .lens = lens,
+                              .slot = slots[i]};
     self->n_waits++;
     bool short_ = rb_store_run (self->store, call, n_slots) != 0;
     for (int i = 0; !short_ && i < n_slots; i++)
@@ -220,7 +203,7 @@ s_apply_calls (rb_db_requests_t *self, const rb_order_t *orders, uint32_t n,
         int p = (int) self->part[i];
         self->call_part[calls] = p;
         first[calls++] = at;
-        s_call (self, RB_SCRIPT_APPLY, p, sets);
+        rb_batch_part_call (self->batch, RB_SCRIPT_APPLY, p, sets);
         uint32_t from = at;
         for (uint32_t j = i; j < n; j++) {
             if (self->part[j] != self->part[i])
@@ -255,7 +238,8 @@ s_apply (rb_db_requests_t *self, const rb_header_t *h, const rb_order_t *orders,
          uint32_t n)
 {
     char ds[64];
-    s_list_read (self); /* the connection must have nothing in flight */
+    rb_db__list_read (
+        self->list); /* the connection must have nothing in flight */
     rb_db__view_arg (self->view, ds, sizeof ds);
     s_reserve (self, n ? n : 1);
     uint32_t *first = (uint32_t *) calloc (n + 2, sizeof (uint32_t));
@@ -317,255 +301,6 @@ s_on_order (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b)
     s_apply (self, h, &o, 1);
 }
 
-/*  --- recovery list and end --------------------------------------------- */
-
-/*  Answers a recovery-list batch from its calls' FLAG replies (reps,
-    calls of them; rc the run's): the ACK and the RECOVERED pushes they
-    list, or the refusal.  */
-static void
-s_list_answer (rb_db_requests_t *self, const rb_header_t *h,
-               rb_flag_reply_t *reps, int calls, int bad, int rc,
-               const redisReply *bad_reply)
-{
-    if (rc == 0 && bad < 0) {
-        rb_body_t ack;
-        rb_body_init (&ack, RB_T_ACK);
-        for (int c = 0; c < calls; c++) {
-            ack.flagged += reps[c].flagged;
-            ack.current += reps[c].current;
-        }
-        rb_bus_reply (self->bus, h, &ack);
-        for (int c = 0; c < calls; c++)
-            for (size_t i = 0; i < reps[c].n_recovered; i++) {
-                const rb_flag_recovered_t *x = &reps[c].recovered[i];
-                rb_body_t push;
-                rb_body_init (&push, RB_T_RECOVERED);
-                push.key = rb_strn (x->key, x->key_len);
-                rb_bus_push (self->bus, RB_ADDR_NODE, x->node, &push);
-            }
-    } else
-        s_refuse (self, h, "FLAG", rc ? NULL : bad_reply,
-                  rc ? "" : reps[bad < 0 ? 0 : bad].word);
-}
-
-/*  One Redis: appends a recovery-list batch as one MULTI/EXEC:
-    FLAG_OPEN, HSET rb:{0}:rec KEY TARGET ... (when the batch lists
-    keys), FLAG_CLOSE (rb_scripts.c: plain writes, no Lua between the
-    targets and Redis; a refused batch changes nothing). The scripts go
-    as EVAL: inside MULTI a missing script (EVALSHA's NOSCRIPT) would
-    leave the HSET unguarded. 0, or -1 when Redis cannot be reached.  */
-static int
-s_list_send (rb_db_requests_t *self, const rb_body_t *b)
-{
-    char ds[64];
-    rb_db__view_arg (self->view, ds, sizeof ds);
-    const char *open = rb_script_source (RB_SCRIPT_FLAG_OPEN);
-    const char *close = rb_script_source (RB_SCRIPT_FLAG_CLOSE);
-    uint32_t n = b->n_entries;
-    rb_resp_t *q = &self->list_cmd;
-    q->len = 0;
-    rb_resp_array (q, 1);
-    rb_resp_bulk (q, "MULTI", 5);
-    rb_resp_array (q, 8);
-    rb_resp_bulk (q, "EVAL", 4);
-    rb_resp_bulk (q, open, strlen (open));
-    rb_resp_bulk (q, "4", 1);
-    rb_resp_bulk (q, "rb:{0}:meta", 11);
-    rb_resp_bulk (q, "rb:{0}:stable", 13);
-    rb_resp_bulk (q, "rb:{0}:rec", 10);
-    rb_resp_bulk (q, "rb:{0}:rec:held", 15);
-    rb_resp_bulk (q, ds, strlen (ds));
-    if (n) {
-        rb_resp_array (q, 2 + 2 * (size_t) n);
-        rb_resp_bulk (q, "HSET", 4);
-        rb_resp_bulk (q, "rb:{0}:rec", 10);
-        for (uint32_t i = 0; i < n; i++) {
-            rb_resp_bulk (q, b->entries[i].key.ptr, b->entries[i].key.len);
-            rb_resp_uint (q, b->entries[i].target);
-        }
-    }
-    rb_resp_array (q, 11);
-    rb_resp_bulk (q, "EVAL", 4);
-    rb_resp_bulk (q, close, strlen (close));
-    rb_resp_bulk (q, "5", 1);
-    rb_resp_bulk (q, "rb:{0}:meta", 11);
-    rb_resp_bulk (q, "rb:{0}:stable", 13);
-    rb_resp_bulk (q, "rb:{0}:rec", 10);
-    rb_resp_bulk (q, "rb:{0}:polled", 13);
-    rb_resp_bulk (q, "rb:{0}:rec:held", 15);
-    rb_resp_bulk (q, ds, strlen (ds));
-    rb_resp_bulk (q, b->last ? "1" : "0", 1);
-    rb_resp_uint (q, n);
-    rb_resp_array (q, 1);
-    rb_resp_bulk (q, "EXEC", 4);
-    return rb_store_append_resp (self->store, q->data, q->len);
-}
-
-/*  One Redis: answers the batch of h from EXEC's reply (NULL: no reply).
-    EXEC's replies are FLAG_OPEN's, HSET's (when keys were listed),
-    FLAG_CLOSE's; anything else (EXECABORT ...) goes to the parser as it
-    is.  */
-static void
-s_list_exec_answer (rb_db_requests_t *self, const rb_header_t *h, uint32_t n,
-                    const redisReply *exec)
-{
-    const redisReply *r = exec;
-    if (exec && exec->type == REDIS_REPLY_ARRAY &&
-        exec->elements == (n ? 3u : 2u))
-        r = exec->element[exec->elements - 1];
-    rb_flag_reply_t rep;
-    int bad = rb_flag_reply_parse (r, &rep) ? 0 : -1;
-    s_list_answer (self, h, &rep, 1, bad, exec ? 0 : -1, r);
-    rb_flag_reply_release (&rep);
-}
-
-/*  One Redis: reads the replies of the batch in flight, if any, and
-    answers it.  */
-static void
-s_list_read (rb_db_requests_t *self)
-{
-    if (!self->list.waiting)
-        return;
-    self->list.waiting = false;
-    int replies = self->list.n ? 5 : 4; /* +OK, a +QUEUED each, EXEC's */
-    redisReply *r = NULL;
-    for (int i = 0; i < replies; i++) {
-        freeReplyObject (r);
-        if (!(r = rb_store_next_reply (self->store)))
-            break;
-    }
-    s_list_exec_answer (self, &self->list.h, self->list.n, r);
-    freeReplyObject (r);
-}
-
-/*  One Redis: a batch goes out, and the one before it (if any) is read:
-    Redis works on each while the next is decoded and written. The last
-    one is read when the bus is idle, or before anything else uses
-    Redis.  */
-static void
-s_on_list_pipelined (rb_db_requests_t *self, const rb_header_t *h,
-                     const rb_body_t *b)
-{
-    bool sent = s_list_send (self, b) == 0;
-    s_list_read (self);
-    if (sent && rb_store_connected (self->store)) {
-        self->list.waiting = true;
-        self->list.h = *h;
-        self->list.n = b->n_entries;
-    } else /* not sent, or gone with the connection the one before broke */
-        s_list_exec_answer (self, h, b->n_entries, NULL);
-}
-
-/*  A recovery-list batch on a cluster: one FLAG call per partition it
-    lists keys of (the last batch: every partition, which marks the list
-    complete everywhere), one pipeline; then the ACK and the RECOVERED
-    pushes the calls list, or the refusal (a partition that refused
-    wrote nothing; targets the others wrote are written again by the
-    batch's re-send). On one Redis, the MULTI/EXEC above.  */
-static void
-s_on_list (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b)
-{
-    if (rb_parts_count (self->store) == 1) {
-        s_on_list_pipelined (self, h, b);
-        return;
-    }
-    static const char *const sets[] = {"rec", "polled", NULL};
-    char ds[64];
-    rb_db__view_arg (self->view, ds, sizeof ds);
-    int parts = rb_parts_count (self->store);
-    uint32_t n = b->n_entries;
-    s_reserve (self, n ? n : 1);
-    for (uint32_t i = 0; i < n; i++)
-        self->part[i] = (uint32_t) rb_part_of (parts, b->entries[i].key.ptr,
-                                               b->entries[i].key.len);
-    rb_batch_reset (self->batch);
-    for (int p = 0; p < parts; p++) {
-        bool any = b->last;
-        for (uint32_t i = 0; i < n && !any; i++)
-            any = self->part[i] == (uint32_t) p;
-        if (!any)
-            continue;
-        s_call (self, RB_SCRIPT_FLAG, p, sets);
-        rb_batch_str (self->batch, ds);
-        rb_batch_str (self->batch, b->last ? "1" : "0");
-        for (uint32_t i = 0; i < n; i++) {
-            if (self->part[i] != (uint32_t) p)
-                continue;
-            rb_batch_arg (self->batch, b->entries[i].key.ptr,
-                          b->entries[i].key.len);
-            rb_batch_u64 (self->batch, b->entries[i].target);
-        }
-    }
-    int calls = rb_batch_size (self->batch);
-    int rc = rb_batch_run (self->batch, self->store);
-    rb_flag_reply_t *reps =
-        (rb_flag_reply_t *) calloc ((size_t) calls + 1, sizeof *reps);
-    assert (reps);
-    int bad = -1;
-    for (int c = 0; c < calls; c++)
-        if (rb_flag_reply_parse (rb_batch_reply (self->batch, c), &reps[c]) &&
-            bad < 0)
-            bad = c;
-    s_list_answer (self, h, reps, calls, bad, rc,
-                   rc ? NULL : rb_batch_reply (self->batch, bad < 0 ? 0 : bad));
-    for (int c = 0; c < calls; c++)
-        rb_flag_reply_release (&reps[c]);
-    free (reps);
-    rb_batch_reset (self->batch);
-}
-
-/*  RECOVERY_END: END on every partition; the dataset is normal when
-    every partition is.  */
-static void
-s_on_end (rb_db_requests_t *self, const rb_header_t *h)
-{
-    static const char *const keys[] = {"meta", "stable", "rec", "polled"};
-    char ds[64];
-    s_list_read (self);
-    rb_db__view_arg (self->view, ds, sizeof ds);
-    const char *argv[] = {ds};
-    int parts = rb_parts_count (self->store);
-    int rc = rb_batch_all (self->batch, self->store, parts, RB_SCRIPT_END,
-                           keys, 4, 1, argv);
-    uint64_t left = 0;
-    int bad = -1;
-    bool list_incomplete = false;
-    rb_end_reply_t rep, first_bad = {0};
-    for (int p = 0; rc == 0 && p < parts; p++) {
-        int prc = rb_end_reply_parse (rb_batch_reply (self->batch, p), &rep);
-        if (prc == -1 && streq (rep.word, "incomplete"))
-            left += rep.left;
-        else if (prc == -1 && streq (rep.word, "list_incomplete"))
-            list_incomplete = true;
-        else if (prc != 0 && bad < 0) {
-            bad = p;
-            first_bad = rep;
-        }
-    }
-    if (rc || bad >= 0)
-        s_refuse (self, h, "END",
-                  rc ? NULL : rb_batch_reply (self->batch, bad),
-                  rc ? "" : first_bad.word);
-    else if (list_incomplete)
-        rb_bus_error (self->bus, h, RB_S_INCOMPLETE,
-                      "the recovery list's last batch has not arrived");
-    else if (left) {
-        char text[96];
-        snprintf (text, sizeof text, "%" PRIu64 " key(s) still recovering",
-                  left);
-        rb_bus_error (self->bus, h, RB_S_INCOMPLETE, text);
-    } else {
-        rb_body_t ack;
-        rb_body_init (&ack, RB_T_ACK);
-        rb_db__view_saw_state (self->view, "normal");
-        /* END ok on every partition: each normal at an epoch at least
-           the node's (the prologue), those at its epoch normal */
-        rb_db__view_saw_normal (self->view, rb_db__view_epoch (self->view));
-        rb_bus_reply (self->bus, h, &ack);
-    }
-    rb_batch_reset (self->batch);
-}
-
 /*  --- STATUS ----------------------------------------------------------------
  */
 
@@ -619,7 +354,7 @@ static void
 s_on_status (rb_db_requests_t *self, const rb_header_t *h)
 {
     char ds[64];
-    s_list_read (self);
+    rb_db__list_read (self->list);
     rb_db__view_arg (self->view, ds, sizeof ds);
     rb_status_reply_t st;
     const char *error = NULL;
@@ -627,8 +362,8 @@ s_on_status (rb_db_requests_t *self, const rb_header_t *h)
     if (rc == -3 || error) {
         /* Redis could not be read: the state and counts this node last
            saw may be long gone, so none are given */
-        s_refuse (self, h, "STATUS", rc == -3 ? NULL : rb_batch_reply (self->batch, 0),
-                  "");
+        s_refuse (self, h, "STATUS",
+                  rc == -3 ? NULL : rb_batch_reply (self->batch, 0), "");
         rb_batch_reset (self->batch);
         return;
     }
@@ -665,7 +400,8 @@ s_on_status (rb_db_requests_t *self, const rb_header_t *h)
     s_num (&info, "orders", self->n_orders);
     s_num (&info, "replica_waits", self->n_waits);
     s_num (&info, "replica_waits_short", self->n_waits_short);
-    s_num (&info, "refused", self->n_refused + reads->refused);
+    s_num (&info, "refused",
+           self->n_refused + reads->refused + rb_db__list_refused (self->list));
     s_num (&info, "pushes", self->n_pushes);
     s_num (&info, "resets", rb_db__view_resets (self->view));
     s_num (&info, "redis_connects", rb_store_connects (self->store));
@@ -688,13 +424,14 @@ rb_db__requests_counts (rb_db_requests_t *self, rb_db_counts_t *c,
                           self->n_orders,
                           self->n_applied,
                           self->n_skipped,
-                          self->n_refused + reads->refused,
+                          self->n_refused + reads->refused +
+                              rb_db__list_refused (self->list),
                           self->n_pushes - self->n_recovered_pushes,
                           self->n_recovered_pushes,
                           self->n_waits,
                           self->n_waits_short};
     char ds[64];
-    s_list_read (self);
+    rb_db__list_read (self->list);
     rb_db__view_arg (self->view, ds, sizeof ds);
     int rc = rb_parts_status (self->batch, self->store, ds, st, NULL);
     rb_batch_reset (self->batch);
@@ -746,14 +483,14 @@ s_list_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
            zmsg_t **m)
 {
     if (s_seqs_ok (self, h, b))
-        s_on_list (self, h, b);
+        rb_db__list_batch (self->list, h, b);
 }
 
 static void
 s_end_fn (rb_db_requests_t *self, const rb_header_t *h, const rb_body_t *b,
           zmsg_t **m)
 {
-    s_on_end (self, h);
+    rb_db__list_end (self->list, h);
 }
 
 static void
@@ -852,6 +589,7 @@ rb_db__requests_new (const rb_db_opts_t *opts, rb_bus_t *bus, rb_store_t *store,
     self->view = view;
     self->job = job;
     self->batch = rb_batch_new ();
+    self->list = rb_db__list_new (opts, bus, store, view);
     rb_bus_on_request (bus, s_on_request, self);
     self->reads = rb_db__reads_new (opts, bus, store, view);
     rb_bus_on_idle (bus, s_on_idle, self);
@@ -866,7 +604,7 @@ rb_db__requests_destroy (rb_db_requests_t **self_p)
         return;
     rb_db__reads_destroy (&self->reads);
     rb_batch_destroy (&self->batch);
-    rb_resp_free (&self->list_cmd);
+    rb_db__list_destroy (&self->list);
     free (self->part);
     free (self->call_part);
     free (self->global);

@@ -32,8 +32,8 @@ rb_part_slot (int p)
 }
 
 size_t
-rb_part_key (char *buf, size_t size, int p, const char *suffix,
-             const char *key, size_t klen)
+rb_part_key (char *buf, size_t size, int p, const char *suffix, const char *key,
+             size_t klen)
 {
     int head = snprintf (buf, size, "rb:{%d}:%s", p, suffix);
     assert (head > 0 && (size_t) head + klen < size);
@@ -125,10 +125,10 @@ s_room (rb_batch_t *self, size_t len)
     assert (self->n_calls > 0);
     if (self->n_args == self->cap_args) {
         self->cap_args = self->cap_args ? self->cap_args * 2 : 64;
-        self->offs = (size_t *) realloc (self->offs,
-                                         self->cap_args * sizeof (size_t));
-        self->lens = (size_t *) realloc (self->lens,
-                                         self->cap_args * sizeof (size_t));
+        self->offs =
+            (size_t *) realloc (self->offs, self->cap_args * sizeof (size_t));
+        self->lens =
+            (size_t *) realloc (self->lens, self->cap_args * sizeof (size_t));
         assert (self->offs && self->lens);
     }
     if (self->used + len + 1 > self->cap) {
@@ -209,8 +209,7 @@ rb_batch_run (rb_batch_t *self, rb_store_t *store)
                                      .slot = b->slot};
     }
     self->ran = true;
-    return self->n_calls ? rb_store_run (store, self->calls, self->n_calls)
-                         : 0;
+    return self->n_calls ? rb_store_run (store, self->calls, self->n_calls) : 0;
 }
 
 int
@@ -224,6 +223,17 @@ rb_batch_reply (rb_batch_t *self, int i)
 {
     assert (i >= 0 && i < self->n_calls);
     return self->ran ? self->calls[i].reply : NULL;
+}
+
+void
+rb_batch_part_call (rb_batch_t *self, int script, int p,
+                    const char *const *sets)
+{
+    rb_batch_call (self, script, rb_part_slot (p));
+    rb_batch_key (self, p, "meta", NULL, 0);
+    rb_batch_key (self, p, "stable", NULL, 0);
+    for (int i = 0; sets && sets[i]; i++)
+        rb_batch_key (self, p, sets[i], NULL, 0);
 }
 
 int

@@ -61,8 +61,8 @@ void rb_batch_reset (rb_batch_t *self);
 int rb_batch_call (rb_batch_t *self, int script, int slot);
 /*  A KEYS entry of the current call, "rb:{p}:" suffix key (key may be
     NULL): every key must come before the first arg.  */
-void rb_batch_key (rb_batch_t *self, int p, const char *suffix,
-                   const char *key, size_t klen);
+void rb_batch_key (rb_batch_t *self, int p, const char *suffix, const char *key,
+                   size_t klen);
 /*  An argument of the current call (copied).  */
 void rb_batch_arg (rb_batch_t *self, const char *arg, size_t len);
 void rb_batch_str (rb_batch_t *self, const char *arg);
@@ -74,6 +74,12 @@ int rb_batch_run (rb_batch_t *self, rb_store_t *store);
 int rb_batch_size (rb_batch_t *self);
 /*  Call i's reply after a run (borrowed; NULL if none).  */
 redisReply *rb_batch_reply (rb_batch_t *self, int i);
+
+/*  Starts a script call on partition p with its common KEYS: meta,
+    stable, then "rb:{p}:" + each of sets (NULL-terminated, may be NULL);
+    the caller adds any further keys, then the args.  */
+void rb_batch_part_call (rb_batch_t *self, int script, int p,
+                         const char *const *sets);
 
 /*  A script on every one of parts partitions, with KEYS "rb:{p}:" +
     each of suffixes (n_suffixes of them) and the same args (argc of
